@@ -1,0 +1,473 @@
+# cython: language_level=3
+"""Byte-level parsing kernels for ingest: money, integers, dates, CSV record shape, case ids.
+
+All functions read the raw buffers of an Arrow string array (``int32`` offsets, UTF-8 bytes,
+a validity mask) and return NumPy arrays plus a status per value, so that ingest can send a
+bad value to the quarantine instead of failing the whole column, as Arrow's own casts do.
+
+Status codes: ``0`` ok, ``1`` empty (null or blank), ``2`` unparsable, ``3`` out of range.
+
+Why our own parsers: money must become integer fen exactly (no float round trip), and
+``pyarrow.compute.strptime`` accepts impossible dates such as 2024-02-30 by rolling them over.
+"""
+import numpy as np
+cimport numpy as cnp
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
+from libc.string cimport memcmp, memcpy
+
+cnp.import_array()
+
+cdef enum:
+    ST_OK = 0
+    ST_EMPTY = 1
+    ST_BAD = 2
+    ST_RANGE = 3
+
+cdef int64_t[19] POW10
+POW10[0] = 1
+for _k in range(1, 19):
+    POW10[_k] = POW10[_k - 1] * 10
+
+
+cdef inline bint _digit(uint8_t c) noexcept nogil:
+    return 48 <= c <= 57
+
+
+cdef inline bint _space(uint8_t c) noexcept nogil:
+    return c == 32 or (9 <= c <= 13)
+
+
+cdef int _fen(const uint8_t[::1] d, int64_t a, int64_t b, int64_t* out) noexcept nogil:
+    """Parse a decimal number of yuan into fen, rounding half away from zero past 2 decimals."""
+    while a < b and _space(d[a]):
+        a += 1
+    while b > a and _space(d[b - 1]):
+        b -= 1
+    if a == b:
+        return ST_EMPTY
+    cdef bint neg = False
+    if d[a] == 45 or d[a] == 43:
+        neg = d[a] == 45
+        a += 1
+    cdef int64_t mant = 0
+    cdef int ndig = 0, frac = 0, exp = 0, esign = 1, expdig = 0
+    cdef bint seen_dot = False, any_digit = False, round_up = False
+    cdef int dropped = 0
+    cdef uint8_t c
+    while a < b:
+        c = d[a]
+        if _digit(c):
+            any_digit = True
+            if ndig < 18:
+                if mant > 0 or c != 48:
+                    ndig += 1
+                mant = mant * 10 + (c - 48)
+                if seen_dot:
+                    frac += 1
+            else:
+                # more than 18 significant digits: only the first dropped one matters
+                # for half-up rounding, and only after the point
+                if not seen_dot:
+                    return ST_RANGE
+                if dropped == 0 and c >= 53:
+                    round_up = True
+                dropped += 1
+        elif c == 46 and not seen_dot:
+            seen_dot = True
+        elif (c == 101 or c == 69) and any_digit:
+            a += 1
+            if a < b and (d[a] == 45 or d[a] == 43):
+                esign = -1 if d[a] == 45 else 1
+                a += 1
+            while a < b and _digit(d[a]):
+                exp = exp * 10 + (d[a] - 48)
+                expdig += 1
+                if exp > 400:
+                    return ST_RANGE
+                a += 1
+            if expdig == 0 or a != b:
+                return ST_BAD
+            break
+        else:
+            return ST_BAD
+        a += 1
+    if not any_digit:
+        return ST_BAD
+    if round_up:
+        mant += 1
+    cdef int scale = esign * exp - frac + 2
+    cdef int64_t q, r
+    if scale >= 0:
+        if scale > 18 or (mant > 0 and mant > (<int64_t>9223372036854775807) // POW10[scale]):
+            return ST_RANGE
+        mant = mant * POW10[scale]
+    else:
+        if -scale > 18:
+            mant = 0
+        else:
+            q = mant // POW10[-scale]
+            r = mant - q * POW10[-scale]
+            if 2 * r >= POW10[-scale]:
+                q += 1
+            mant = q
+    out[0] = -mant if neg else mant
+    return ST_OK
+
+
+cdef int _int(const uint8_t[::1] d, int64_t a, int64_t b, int64_t* out) noexcept nogil:
+    """Parse an integer; a fraction of zeros (``3.0``, as spreadsheets write) is accepted."""
+    while a < b and _space(d[a]):
+        a += 1
+    while b > a and _space(d[b - 1]):
+        b -= 1
+    if a == b:
+        return ST_EMPTY
+    cdef bint neg = False
+    if d[a] == 45 or d[a] == 43:
+        neg = d[a] == 45
+        a += 1
+    cdef int64_t v = 0
+    cdef int nd = 0
+    while a < b and _digit(d[a]):
+        v = v * 10 + (d[a] - 48)
+        nd += 1
+        if nd > 15:
+            return ST_RANGE
+        a += 1
+    if nd == 0:
+        return ST_BAD
+    if a < b:
+        if d[a] != 46:
+            return ST_BAD
+        a += 1
+        while a < b:
+            if d[a] != 48:
+                return ST_BAD
+            a += 1
+    out[0] = -v if neg else v
+    return ST_OK
+
+
+cdef inline bint _leap(int64_t y) noexcept nogil:
+    return (y % 4 == 0 and y % 100 != 0) or y % 400 == 0
+
+
+cdef int64_t _days_from_civil(int64_t y, int64_t m, int64_t d) noexcept nogil:
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
+    y -= m <= 2
+    cdef int64_t era = (y if y >= 0 else y - 399) // 400
+    cdef int64_t yoe = y - era * 400
+    cdef int64_t mp = (m + 9) % 12
+    cdef int64_t doy = (153 * mp + 2) // 5 + d - 1
+    cdef int64_t doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+cdef int _read_num(const uint8_t[::1] d, int64_t* a, int64_t b, int maxd, int64_t* out) noexcept nogil:
+    cdef int nd = 0
+    cdef int64_t v = 0
+    while a[0] < b and _digit(d[a[0]]) and nd < maxd:
+        v = v * 10 + (d[a[0]] - 48)
+        a[0] += 1
+        nd += 1
+    out[0] = v
+    return nd
+
+
+cdef int _date(const uint8_t[::1] d, int64_t a, int64_t b, int64_t* out) noexcept nogil:
+    """Parse ``YYYY-MM-DD``, ``YYYY/MM/DD``, ``YYYY.MM.DD`` (1- or 2-digit month and day) or
+    ``YYYYMMDD``, optionally followed by a time of day after a space or ``T``."""
+    while a < b and _space(d[a]):
+        a += 1
+    while b > a and _space(d[b - 1]):
+        b -= 1
+    if a == b:
+        return ST_EMPTY
+    cdef int64_t y, m, dd
+    cdef int nd
+    cdef uint8_t sep
+    nd = _read_num(d, &a, b, 8, &y)
+    if nd == 8:
+        dd = y % 100
+        m = (y // 100) % 100
+        y = y // 10000
+    elif nd == 4:
+        if a >= b:
+            return ST_BAD
+        sep = d[a]
+        if sep != 45 and sep != 47 and sep != 46:
+            return ST_BAD
+        a += 1
+        if _read_num(d, &a, b, 2, &m) == 0 or a >= b or d[a] != sep:
+            return ST_BAD
+        a += 1
+        if _read_num(d, &a, b, 2, &dd) == 0:
+            return ST_BAD
+    else:
+        return ST_BAD
+    if a < b:
+        # a time of day may follow; it does not change the date
+        if d[a] != 32 and d[a] != 84:
+            return ST_BAD
+        a += 1
+        while a < b:
+            if not (_digit(d[a]) or d[a] == 58 or d[a] == 46 or d[a] == 32):
+                return ST_BAD
+            a += 1
+    if m < 1 or m > 12 or dd < 1:
+        return ST_BAD
+    cdef int mdays = 31
+    if m == 4 or m == 6 or m == 9 or m == 11:
+        mdays = 30
+    elif m == 2:
+        mdays = 29 if _leap(y) else 28
+    if dd > mdays:
+        return ST_BAD
+    if y < 1900 or y > 2200:
+        return ST_RANGE
+    out[0] = _days_from_civil(y, m, dd)
+    return ST_OK
+
+
+cdef object _run(int which, const int32_t[::1] offsets, const uint8_t[::1] data,
+                 const uint8_t[::1] valid):
+    cdef Py_ssize_t n = valid.shape[0], i
+    values_np = np.zeros(n, dtype=np.int64)
+    status_np = np.empty(n, dtype=np.uint8)
+    cdef int64_t[::1] values = values_np
+    cdef uint8_t[::1] status = status_np
+    with nogil:
+        for i in range(n):
+            if not valid[i]:
+                status[i] = ST_EMPTY
+            elif which == 0:
+                status[i] = _fen(data, offsets[i], offsets[i + 1], &values[i])
+            elif which == 1:
+                status[i] = _int(data, offsets[i], offsets[i + 1], &values[i])
+            else:
+                status[i] = _date(data, offsets[i], offsets[i + 1], &values[i])
+    return values_np, status_np
+
+
+def parse_fen(const int32_t[::1] offsets, const uint8_t[::1] data, const uint8_t[::1] valid):
+    """Yuan strings -> int64 fen. Returns ``(values int64[n], status uint8[n])``."""
+    return _run(0, offsets, data, valid)
+
+
+def parse_int(const int32_t[::1] offsets, const uint8_t[::1] data, const uint8_t[::1] valid):
+    """Integer strings -> int64. Returns ``(values int64[n], status uint8[n])``."""
+    return _run(1, offsets, data, valid)
+
+
+def parse_date(const int32_t[::1] offsets, const uint8_t[::1] data, const uint8_t[::1] valid):
+    """Date strings -> int64 days since 1970-01-01. Returns ``(values, status)``."""
+    return _run(2, offsets, data, valid)
+
+
+cdef class CsvRecordScanner:
+    """Counts the fields of every CSV record, streaming, with Arrow's quoting rules.
+
+    Arrow's CSV reader can skip a record with the wrong number of fields but does not say
+    where it was; this scanner finds the data-row ordinals (1-based, header and empty lines
+    excluded) of such records, so every row of a file keeps its row number in the
+    quarantine. GBK and UTF-8 never use the bytes of ``,``, ``"``, CR or LF inside a
+    multi-byte character, so the raw bytes can be scanned before any transcoding.
+    """
+    cdef uint8_t delim, quote
+    cdef int state          # 0 field start, 1 unquoted, 2 quoted, 3 quote seen in quoted
+    cdef int64_t fields     # fields of the current record so far (delimiters + 1)
+    cdef bint record_open   # the current record has at least one byte
+    cdef bint after_cr
+    cdef public int64_t expected
+    cdef public int64_t records   # data records seen (header excluded)
+    cdef list _bad
+
+    def __cinit__(self, delimiter=b",", quote=b'"'):
+        self.delim = delimiter[0]
+        self.quote = quote[0]
+        self.state = 0
+        self.fields = 1
+        self.record_open = False
+        self.after_cr = False
+        self.expected = -1
+        self.records = 0
+        self._bad = []
+
+    cdef void _end_record(self):
+        if self.record_open:
+            if self.expected < 0:
+                self.expected = self.fields
+            else:
+                self.records += 1
+                if self.fields != self.expected:
+                    self._bad.append(self.records)
+        self.state = 0
+        self.fields = 1
+        self.record_open = False
+
+    def feed(self, const uint8_t[::1] chunk):
+        cdef Py_ssize_t i, n = chunk.shape[0]
+        cdef uint8_t c
+        for i in range(n):
+            c = chunk[i]
+            if self.after_cr:
+                self.after_cr = False
+                if c == 10:
+                    continue
+            if self.state == 2:
+                if c == self.quote:
+                    self.state = 3
+                continue
+            if self.state == 3:
+                if c == self.quote:     # doubled quote: a literal quote, still quoted
+                    self.state = 2
+                    continue
+                self.state = 1
+            if c == 10 or c == 13:
+                self._end_record()
+                self.after_cr = c == 13
+                continue
+            self.record_open = True
+            if c == self.delim:
+                self.fields += 1
+                self.state = 0
+            elif c == self.quote and self.state == 0:
+                self.state = 2
+            else:
+                self.state = 1
+
+    def bad_so_far(self):
+        """Sorted ordinals of the malformed records scanned so far."""
+        return np.asarray(self._bad, dtype=np.int64)
+
+    def finish(self):
+        """End of input: closes the last record. Returns the sorted bad ordinals."""
+        self._end_record()
+        return np.asarray(self._bad, dtype=np.int64)
+
+    @property
+    def unterminated_quote(self):
+        """True when the input ended inside a quoted field (a truncated file)."""
+        return self.state == 2
+
+
+cdef inline uint64_t _hash_bytes(const uint8_t* p, Py_ssize_t n) noexcept nogil:
+    """FNV-1a over the bytes followed by the splitmix64 finaliser (for good high bits)."""
+    cdef uint64_t h = 14695981039346656037ULL
+    cdef Py_ssize_t i
+    for i in range(n):
+        h ^= p[i]
+        h *= 1099511628211ULL
+    h ^= h >> 30
+    h *= 0xbf58476d1ce4e5b9ULL
+    h ^= h >> 27
+    h *= 0x94d049bb133111ebULL
+    h ^= h >> 31
+    return h | 1        # 0 marks an empty slot
+
+
+def hash_strings(const int32_t[::1] offsets, const uint8_t[::1] data):
+    """64-bit hash of every string (never 0)."""
+    cdef Py_ssize_t n = offsets.shape[0] - 1, i
+    out_np = np.empty(max(n, 0), dtype=np.uint64)
+    cdef uint64_t[::1] out = out_np
+    cdef const uint8_t* base = &data[0] if data.shape[0] > 0 else NULL
+    with nogil:
+        for i in range(n):
+            out[i] = _hash_bytes(base + offsets[i], offsets[i + 1] - offsets[i])
+    return out_np
+
+
+cdef class StringSet:
+    """An exact set of byte strings, fed by Arrow string buffers batch after batch.
+
+    Used to find duplicate case ids across a whole input stream: open addressing over a
+    64-bit hash, and every stored string is kept, so a hash collision is resolved by
+    comparing the bytes and never reports a false duplicate.
+    """
+    cdef object _slots_np, _where_np, _store_np, _starts_np
+    cdef int64_t n_items, store_used, mask
+
+    def __cinit__(self, int64_t capacity=1 << 16):
+        cdef int64_t size = 1024
+        while size < 2 * capacity:
+            size <<= 1
+        self._slots_np = np.zeros(size, dtype=np.uint64)
+        self._where_np = np.zeros(size, dtype=np.int64)
+        self._store_np = np.empty(1 << 16, dtype=np.uint8)
+        self._starts_np = np.zeros(1 << 12, dtype=np.int64)
+        self.n_items = 0
+        self.store_used = 0
+        self.mask = size - 1
+
+    def __len__(self):
+        return self.n_items
+
+    cdef void _grow_table(self):
+        old_slots = self._slots_np
+        old_where = self._where_np
+        cdef uint64_t[::1] os = old_slots
+        cdef int64_t[::1] ow = old_where
+        cdef int64_t size = (self.mask + 1) * 2, i, j
+        self._slots_np = np.zeros(size, dtype=np.uint64)
+        self._where_np = np.zeros(size, dtype=np.int64)
+        cdef uint64_t[::1] ns = self._slots_np
+        cdef int64_t[::1] nw = self._where_np
+        self.mask = size - 1
+        for i in range(os.shape[0]):
+            if os[i] != 0:
+                j = <int64_t>(os[i] & <uint64_t>self.mask)
+                while ns[j] != 0:
+                    j = (j + 1) & self.mask
+                ns[j] = os[i]
+                nw[j] = ow[i]
+
+    def add(self, const int32_t[::1] offsets,   # IN  n + 1 Arrow offsets
+            const uint8_t[::1] data,            # IN  Arrow value bytes
+            const uint8_t[::1] valid):          # IN  1 where not null (nulls are skipped)
+        """Adds the strings; returns uint8[n], 1 where the string was already in the set."""
+        cdef Py_ssize_t n = valid.shape[0], i
+        seen_np = np.zeros(n, dtype=np.uint8)
+        cdef uint8_t[::1] seen = seen_np
+        cdef int64_t need_store = self.store_used + (offsets[n] - offsets[0] if n > 0 else 0)
+        if need_store > self._store_np.shape[0]:
+            self._store_np = np.resize(self._store_np, max(need_store, 2 * self._store_np.shape[0]))
+        if self.n_items + n + 1 > self._starts_np.shape[0]:
+            self._starts_np = np.resize(self._starts_np, max(self.n_items + n + 1, 2 * self._starts_np.shape[0]))
+        while 2 * (self.n_items + n) > self.mask + 1:
+            self._grow_table()
+        cdef uint64_t[::1] slots = self._slots_np
+        cdef int64_t[::1] where = self._where_np
+        cdef uint8_t[::1] store = self._store_np
+        cdef int64_t[::1] starts = self._starts_np
+        cdef const uint8_t* base = &data[0] if data.shape[0] > 0 else NULL
+        cdef uint8_t* sbase = &store[0] if store.shape[0] > 0 else NULL
+        cdef uint64_t h
+        cdef int64_t j, k, ln, a
+        starts[self.n_items] = self.store_used
+        with nogil:
+            for i in range(n):
+                if not valid[i]:
+                    continue
+                a = offsets[i]
+                ln = offsets[i + 1] - a
+                h = _hash_bytes(base + a, ln)
+                j = <int64_t>(h & <uint64_t>self.mask)
+                while True:
+                    if slots[j] == 0:
+                        slots[j] = h
+                        where[j] = self.n_items
+                        if ln > 0:
+                            memcpy(sbase + self.store_used, base + a, ln)
+                        self.store_used += ln
+                        self.n_items += 1
+                        starts[self.n_items] = self.store_used
+                        break
+                    if slots[j] == h:
+                        k = where[j]
+                        if (starts[k + 1] - starts[k] == ln
+                                and (ln == 0 or memcmp(sbase + starts[k], base + a, ln) == 0)):
+                            seen[i] = 1
+                            break
+                    j = (j + 1) & self.mask
+        return seen_np

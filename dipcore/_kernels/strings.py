@@ -1,0 +1,129 @@
+"""Arrow-facing wrappers of the Cython string kernels.
+
+They take and return ``pyarrow`` arrays; the kernels themselves see only NumPy views of the
+Arrow buffers (offsets, bytes, validity), so nothing is copied on the way in.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from . import codes as _codes
+from . import parse as _parse
+
+#: Status codes shared by all string kernels.
+OK, EMPTY, BAD, RANGE = 0, 1, 2, 3
+
+DIAGNOSIS = _codes.DIAGNOSIS
+PROCEDURE = _codes.PROCEDURE
+
+
+def string_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Zero-copy NumPy views ``(offsets int32[n+1], data uint8, valid uint8[n])``.
+
+    Offsets are rebased so that ``offsets[0]`` may be non-zero (sliced arrays); large,
+    view and dictionary string types are cast to plain ``string`` first.
+    """
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if not (pa.types.is_string(arr.type) or pa.types.is_binary(arr.type)):
+        arr = arr.cast(pa.string())
+    n = len(arr)
+    bufs = arr.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int32, count=arr.offset + n + 1)[arr.offset:] \
+        if bufs[1] is not None else np.zeros(n + 1, np.int32)
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None and bufs[2].size \
+        else np.zeros(1, np.uint8)
+    if arr.null_count:
+        valid = arr.is_valid().to_numpy(zero_copy_only=False).view(np.uint8)
+    else:
+        valid = np.ones(n, dtype=np.uint8)
+    return offsets, data, valid
+
+
+def _string_array(offsets: np.ndarray, data: np.ndarray) -> pa.Array:
+    return pa.StringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+def normalize_codes(arr: pa.Array, kind: int) -> tuple[pa.Array, np.ndarray]:
+    """Normalise ICD codes (SPEC.md section 2). Returns ``(codes, status)``; a value whose
+    status is not ``OK`` becomes the empty string."""
+    offsets, data, valid = string_buffers(arr)
+    out_off, out_data, status = _codes.normalize_codes(offsets, data, valid, kind)
+    return _string_array(out_off, out_data), status
+
+
+def normalize_code_lists(arr: pa.Array, kind: int) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """Normalise every code of a ``list<string>`` array.
+
+    Empty items are dropped; a null list becomes an empty list. Returns ``(lists,
+    row_status, first_bad)`` where ``row_status`` is ``BAD`` for a row with a malformed item
+    and ``first_bad`` the index of that item's value in the flattened input (or -1).
+    """
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if pa.types.is_large_list(arr.type) or pa.types.is_list_view(arr.type) \
+            or pa.types.is_large_list_view(arr.type):
+        arr = arr.cast(pa.list_(pa.string()))
+    n = len(arr)
+    if arr.null_count:
+        arr = arr.fill_null(pa.scalar([], arr.type))
+    list_off = np.asarray(arr.offsets)
+    values = arr.values.slice(int(list_off[0]), int(list_off[-1] - list_off[0]))
+    list_off = list_off - list_off[0]
+    codes, status = normalize_codes(values, kind)
+    keep = status == OK
+    bad = status == BAD
+    row_of_value = np.repeat(np.arange(n), np.diff(list_off))
+    row_status = np.zeros(n, dtype=np.uint8)
+    first_bad = np.full(n, -1, dtype=np.int64)
+    if bad.any():
+        bad_idx = np.flatnonzero(bad)
+        rows = row_of_value[bad_idx]
+        row_status[rows] = BAD
+        # first malformed item of each row: bad_idx is ascending, keep the first per row
+        first = np.unique(rows, return_index=True)[1]
+        first_bad[rows[first]] = bad_idx[first]
+    if keep.all():
+        out_values, new_off = codes, list_off.astype(np.int32)
+    else:
+        out_values = codes.filter(pa.array(keep))
+        counts = np.bincount(row_of_value[keep], minlength=n)
+        new_off = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(counts, out=new_off[1:])
+    lists = pa.ListArray.from_arrays(pa.array(new_off, pa.int32()), out_values)
+    return lists, row_status, first_bad
+
+
+def split_lists(arr: pa.Array) -> pa.Array:
+    """Split strings joined by ``|`` or ``,`` into a ``list<string>`` array."""
+    offsets, data, valid = string_buffers(arr)
+    list_off, val_off, val_data = _codes.split_lists(offsets, data, valid)
+    return pa.ListArray.from_arrays(pa.array(list_off, pa.int32()), _string_array(val_off, val_data))
+
+
+def parse_fen(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Yuan as text -> int64 fen, rounded half away from zero. Returns ``(fen, status)``."""
+    return _parse.parse_fen(*string_buffers(arr))
+
+
+def parse_int(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Integers as text -> int64. Returns ``(values, status)``."""
+    return _parse.parse_int(*string_buffers(arr))
+
+
+def parse_date(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Dates as text -> int64 days since 1970-01-01. Returns ``(days, status)``."""
+    return _parse.parse_date(*string_buffers(arr))
+
+
+def hash_strings(arr: pa.Array) -> np.ndarray:
+    """64-bit hash of every string (nulls hash as the empty string)."""
+    offsets, data, _ = string_buffers(arr)
+    return _parse.hash_strings(offsets, data)
+
+
+StringSet = _parse.StringSet
+CsvRecordScanner = _parse.CsvRecordScanner

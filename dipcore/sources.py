@@ -1,0 +1,347 @@
+"""Opening case sources as a stream of raw Arrow record batches.
+
+A *piece* is a record batch of one source (a file, or an in-memory object) with the 1-based
+data-row numbers of its rows, so that validation can name every bad row. Supported:
+Parquet files and hive-partitioned directories, CSV (UTF-8 or GBK), Arrow IPC (file or
+stream), ``pyarrow`` tables/batches/readers, and any object exposing
+``__arrow_c_stream__`` (pandas, Polars).
+
+CSV needs care on two points that Arrow's reader does not cover:
+
+* undecodable bytes: the file is transcoded with ``errors="replace"``, so such a row still
+  parses and the validator quarantines it by the replacement character it carries;
+* rows with the wrong number of fields: Arrow can skip them but does not say where they
+  were, so a streaming scanner (Cython) counts the fields of every record in the same pass
+  and gives each skipped row, and every good row after it, its true row number.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from ._kernels.strings import CsvRecordScanner
+from .errors import InputError
+
+PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+CSV_SUFFIXES = (".csv", ".txt", ".tsv")
+IPC_SUFFIXES = (".arrow", ".feather", ".ipc", ".arrows")
+DEFAULT_BATCH_ROWS = 1 << 18
+_READ_CHUNK = 1 << 22
+
+
+@dataclass
+class Piece:
+    """A batch of raw rows from one source.
+
+    Attributes
+    ----------
+    source : str
+        File path, or ``<table>`` / ``<stream>`` for in-memory sources.
+    batch : pyarrow.RecordBatch
+        The rows, with the source's own column names and types.
+    rows : numpy.ndarray
+        1-based data-row number of each row within ``source`` (header excluded).
+    malformed : list of (int or None, str)
+        Rows of this source that could not be split into fields: row number and raw text.
+    text_source : bool
+        True when every column arrived as text (CSV), so undecodable bytes are possible.
+    """
+
+    source: str
+    batch: pa.RecordBatch
+    rows: np.ndarray
+    malformed: list = field(default_factory=list)
+    text_source: bool = False
+
+
+def list_files(source: Any) -> list[str] | None:
+    """The files behind a path-like source (sorted; directories are walked), or None."""
+    if isinstance(source, (list, tuple)) and all(isinstance(s, (str, os.PathLike)) for s in source):
+        out: list[str] = []
+        for s in source:
+            out.extend(list_files(s) or [])
+        return out
+    if not isinstance(source, (str, os.PathLike)):
+        return None
+    path = Path(source)
+    if path.is_dir():
+        files = sorted(
+            str(p) for p in path.rglob("*")
+            if p.is_file() and not p.name.startswith((".", "_"))
+            and p.suffix.lower() in PARQUET_SUFFIXES + CSV_SUFFIXES + IPC_SUFFIXES
+        )
+        if not files:
+            raise InputError("directory holds no Parquet, CSV or Arrow files", source=str(path))
+        return files
+    if not path.exists():
+        raise InputError("no such file or directory", source=str(path))
+    return [str(path)]
+
+
+def source_columns(path: str, encoding: str = "utf-8") -> list[str]:
+    """Column names of a file source, read from its header or schema only."""
+    kind = _kind(path)
+    try:
+        if kind == "parquet":
+            return list(pq.read_schema(path).names)
+        if kind == "ipc":
+            with pa.memory_map(path) as f:
+                try:
+                    return list(pa.ipc.open_file(f).schema.names)
+                except pa.ArrowInvalid:
+                    f.seek(0)
+                    return list(pa.ipc.open_stream(f).schema.names)
+        return _csv_header(path, encoding)
+    except InputError:
+        raise
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"cannot read the file ({_first_line(exc)})", source=path) from None
+
+
+def iter_pieces(source: Any, columns: dict[str, str] | None = None, encoding: str = "utf-8",
+                batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[Piece]:
+    """Yield the raw pieces of a source.
+
+    Parameters
+    ----------
+    source : path, list of paths, pyarrow Table/RecordBatch/RecordBatchReader, or an object
+        with ``__arrow_c_stream__``.
+    columns : dict, optional
+        Canonical name -> source column name; only these columns are read (all if None),
+        and they come out renamed to the canonical names.
+    encoding : str
+        Text encoding of CSV files (``utf-8`` or ``gbk``; any Python codec works).
+    batch_rows : int
+        Rows per batch (the unit of memory use).
+    """
+    files = list_files(source)
+    if files is None:
+        yield from _memory_pieces(source, columns, batch_rows)
+        return
+    for path in files:
+        kind = _kind(path)
+        if kind == "parquet":
+            yield from _parquet_pieces(path, columns, batch_rows)
+        elif kind == "ipc":
+            yield from _ipc_pieces(path, columns, batch_rows)
+        else:
+            yield from _csv_pieces(path, columns, encoding, batch_rows)
+
+
+def _kind(path: str) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix in PARQUET_SUFFIXES:
+        return "parquet"
+    if suffix in IPC_SUFFIXES:
+        return "ipc"
+    if suffix in CSV_SUFFIXES:
+        return "csv"
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic[:4] == b"PAR1":
+        return "parquet"
+    if magic == b"ARROW1":
+        return "ipc"
+    return "csv"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _select(batch: pa.RecordBatch, columns: dict[str, str] | None) -> pa.RecordBatch:
+    if columns is None:
+        return batch
+    return pa.RecordBatch.from_arrays([batch.column(src) for src in columns.values()],
+                                      names=list(columns))
+
+
+def _memory_pieces(source: Any, columns, batch_rows) -> Iterator[Piece]:
+    name = "<table>"
+    if isinstance(source, pa.Table):
+        reader = source.to_batches(max_chunksize=batch_rows)
+    elif isinstance(source, pa.RecordBatch):
+        reader = [source]
+    elif isinstance(source, pa.RecordBatchReader):
+        reader, name = source, "<stream>"
+    elif hasattr(source, "__arrow_c_stream__"):
+        reader, name = pa.RecordBatchReader.from_stream(source), "<stream>"
+    elif type(source).__module__.startswith("pandas"):
+        reader = pa.Table.from_pandas(source, preserve_index=False).to_batches(batch_rows)
+    else:
+        raise InputError(f"cannot read cases from an object of type {type(source).__name__}; "
+                         "give a path, a pyarrow Table or an object with __arrow_c_stream__")
+    first = 1
+    for batch in reader:
+        if batch.num_rows == 0:
+            continue
+        for start in range(0, batch.num_rows, batch_rows):
+            part = batch.slice(start, batch_rows)
+            yield Piece(name, _select(part, columns),
+                        np.arange(first, first + part.num_rows, dtype=np.int64))
+            first += part.num_rows
+
+
+def _parquet_pieces(path: str, columns, batch_rows) -> Iterator[Piece]:
+    try:
+        pf = pq.ParquetFile(path)
+        first = 1
+        wanted = list(dict.fromkeys(columns.values())) if columns is not None else None
+        for batch in pf.iter_batches(batch_size=batch_rows, columns=wanted):
+            yield Piece(path, _select(batch, columns),
+                        np.arange(first, first + batch.num_rows, dtype=np.int64))
+            first += batch.num_rows
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"cannot read the Parquet file ({_first_line(exc)})", source=path) from None
+
+
+def _ipc_pieces(path: str, columns, batch_rows) -> Iterator[Piece]:
+    try:
+        with pa.memory_map(path) as f:
+            try:
+                rd = pa.ipc.open_file(f)
+                batches = (rd.get_batch(i) for i in range(rd.num_record_batches))
+            except pa.ArrowInvalid:
+                f.seek(0)
+                batches = iter(pa.ipc.open_stream(f))
+            first = 1
+            for batch in batches:
+                for start in range(0, batch.num_rows, batch_rows):
+                    part = batch.slice(start, batch_rows)
+                    yield Piece(path, _select(part, columns),
+                                np.arange(first, first + part.num_rows, dtype=np.int64))
+                    first += part.num_rows
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"cannot read the Arrow file ({_first_line(exc)})", source=path) from None
+
+
+def _decoder_name(encoding: str) -> str:
+    name = codecs.lookup(encoding).name
+    return "utf-8-sig" if name == "utf-8" else name
+
+
+def _csv_header(path: str, encoding: str) -> list[str]:
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    if not head.strip():
+        raise InputError("the file is empty (no header row)", source=path)
+    line = head.splitlines()[0] if head.splitlines() else head
+    text = line.decode(_decoder_name(encoding), errors="replace")
+    names = next(csv.reader([text]))
+    names = [n.strip() for n in names]
+    if any(not n for n in names):
+        raise InputError("the header has an empty column name", source=path, row=0)
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise InputError(f"the header repeats column names {dup}", source=path, row=0)
+    return names
+
+
+class _ScanningTranscoder(io.RawIOBase):
+    """Reads a text file as UTF-8 bytes, counting CSV record fields on the raw bytes."""
+
+    def __init__(self, path: str, encoding: str, scanner: CsvRecordScanner):
+        self._f = open(path, "rb")
+        self._scanner = scanner
+        name = _decoder_name(encoding)
+        self._decoder = codecs.getincrementaldecoder(name)(errors="replace")
+        self._buf = bytearray()
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        want = len(b)
+        while len(self._buf) < want and not self._eof:
+            raw = self._f.read(_READ_CHUNK)
+            if not raw:
+                self._eof = True
+                self._buf += self._decoder.decode(b"", final=True).encode("utf-8")
+                break
+            self._scanner.feed(np.frombuffer(raw, dtype=np.uint8))
+            self._buf += self._decoder.decode(raw).encode("utf-8")
+        n = min(want, len(self._buf))
+        b[:n] = self._buf[:n]
+        del self._buf[:n]
+        return n
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
+
+
+def _csv_pieces(path: str, columns, encoding: str, batch_rows: int) -> Iterator[Piece]:
+    names = _csv_header(path, encoding)
+    scanner = CsvRecordScanner()
+    malformed_text: list[str] = []
+
+    def on_invalid(row) -> str:
+        malformed_text.append(row.text)
+        return "skip"
+
+    include = list(dict.fromkeys(columns.values())) if columns is not None else names
+    stream = _ScanningTranscoder(path, encoding, scanner)
+    good_before = 0
+    try:
+        reader = pacsv.open_csv(
+            stream,
+            read_options=pacsv.ReadOptions(block_size=1 << 22, column_names=names, skip_rows=1),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                                 include_columns=include,
+                                                 strings_can_be_null=False),
+        )
+        pending = None
+        for batch in reader:
+            for start in range(0, batch.num_rows, batch_rows):
+                part = batch.slice(start, batch_rows)
+                rows = _good_row_numbers(good_before, part.num_rows, scanner)
+                good_before += part.num_rows
+                if pending is not None:
+                    yield pending
+                pending = Piece(path, _select(part, columns), rows, text_source=True)
+    except (pa.ArrowException, OSError, UnicodeError) as exc:
+        stream.close()
+        raise InputError(f"cannot parse the CSV file ({_first_line(exc)})", source=path) from None
+    stream.close()
+    bad = scanner.finish()
+    if scanner.unterminated_quote:
+        raise InputError("the file ends inside a quoted field (truncated file?)",
+                         source=path, row=int(scanner.records))
+    if len(bad) == len(malformed_text):
+        malformed = [(int(r), t) for r, t in zip(bad, malformed_text)]
+    else:  # the scanner and Arrow disagree on record boundaries: do not guess row numbers
+        malformed = [(None, t) for t in malformed_text]
+    if pending is None:
+        empty = pa.RecordBatch.from_arrays([pa.array([], pa.string()) for _ in include], names=include)
+        pending = Piece(path, _select(empty, columns), np.zeros(0, np.int64), text_source=True)
+    pending.malformed = malformed
+    yield pending
+
+
+def _good_row_numbers(good_before: int, n: int, scanner: CsvRecordScanner) -> np.ndarray:
+    """Row numbers of the next ``n`` well-formed rows, given the malformed ones so far.
+
+    The scanner has read at least as far as Arrow has parsed, so every malformed record
+    before these rows is known. With ``B`` the sorted malformed ordinals, ``B[j] - 1 - j``
+    good rows precede the j-th of them, so good row ``k`` (0-based) has ordinal
+    ``k + 1 + #{j : B[j] - 1 - j <= k}``.
+    """
+    k = np.arange(good_before, good_before + n, dtype=np.int64)
+    bad = scanner.bad_so_far()
+    if bad.size == 0:
+        return k + 1
+    before = bad - 1 - np.arange(bad.size)
+    return k + 1 + np.searchsorted(before, k, side="right")
