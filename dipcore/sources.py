@@ -88,6 +88,22 @@ def list_files(source: Any) -> list[str] | None:
     return [str(path)]
 
 
+def count_rows(source: Any) -> int | None:
+    """Rows of a source when known without reading it (Parquet metadata, tables), else None."""
+    if isinstance(source, (pa.Table, pa.RecordBatch)):
+        return source.num_rows
+    try:
+        files = list_files(source)
+    except InputError:
+        return None
+    if not files or any(_kind(f) != "parquet" for f in files):
+        return None
+    try:
+        return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    except (pa.ArrowException, OSError):
+        return None
+
+
 def source_columns(path: str, encoding: str = "utf-8") -> list[str]:
     """Column names of a file source, read from its header or schema only."""
     kind = _kind(path)

@@ -1,0 +1,280 @@
+"""Writing a synthetic province: cases, hospital registry, anomaly labels, manifest.
+
+Layout of ``OUT``::
+
+    cases/year=YYYY/month=MM/part-NNNNNNNNN.parquet   canonical case columns (SPEC.md 2)
+    hospitals.csv                                    hospital_id, level, kind, name (UTF-8)
+    labels.parquet                                   case_id, hospital_id, year, anomaly,
+                                                     related_case_id (ground truth)
+    manifest.json                                    parameters, counts, anomaly hospitals
+
+Each year's cases are numbered ``0..N-1`` and cut into months by index, then into chunks of
+at most ``chunk_rows`` within a month; a chunk is sampled by the Numba kernel and written
+at once, so memory is bounded by the chunk size. Since every case is a pure function of its
+index, the set of rows (and so every partition's content) is the same whatever the chunk
+size; only the cut into files differs.
+"""
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from dipcore.outputs import atomic_path
+from dipcore.schema import CASE_SCHEMA, money_array
+
+from . import kernel as K
+from .model import Model, build_model
+
+# Month shares of admissions (fewer around the Spring Festival, more at year end).
+_SEASON = np.array([0.95, 0.80, 1.0, 1.0, 1.0, 0.98, 1.02, 1.02, 1.0, 0.95, 1.05, 1.10])
+_EPOCH = dt.date(1970, 1, 1)
+_BED_CATEGORIES = pa.array(["psychiatric", "rehabilitation", "hospice"])
+_POOLS = pa.array(["employee", "resident"])
+LABEL_SCHEMA = pa.schema([("case_id", pa.string()), ("hospital_id", pa.string()),
+                          ("year", pa.int16()), ("anomaly", pa.string()),
+                          ("related_case_id", pa.string())])
+
+
+def _key(*parts: int) -> np.uint64:
+    """A 64-bit stream key from integers (splitmix64 of a fold)."""
+    z = 0x12345678ABCDEF
+    for p in parts:
+        z = (z ^ (p & 0xFFFFFFFFFFFFFFFF)) * 0x9E3779B97F4A7C15 & 0xFFFFFFFFFFFFFFFF
+        z ^= z >> 31
+    return np.uint64(z)
+
+
+def month_bounds(n_cases: int) -> np.ndarray:
+    """First case index of each month (13 entries; the last is ``n_cases``)."""
+    share = _SEASON / _SEASON.sum()
+    counts = np.floor(share * n_cases).astype(np.int64)
+    counts[: n_cases - counts.sum()] += 1
+    return np.concatenate([[0], np.cumsum(counts)])
+
+
+def hospital_ids(n: int) -> list[str]:
+    return [f"H{h:05d}" for h in range(n)]
+
+
+def _lists(matrix: np.ndarray, values: pa.Array) -> pa.Array:
+    mask = matrix >= 0
+    offsets = np.zeros(matrix.shape[0] + 1, np.int32)
+    np.cumsum(mask.sum(axis=1), out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), values.take(pa.array(matrix[mask])))
+
+
+def _ids(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
+    text = pc.utf8_lpad(pa.array(numbers).cast(pa.string()), width=width, padding="0")
+    return pc.binary_join_element_wise(pa.scalar(prefix), text, "")
+
+
+def _with_nulls(values: np.ndarray, dtype) -> pa.Array:
+    return pa.array(values.astype(dtype), mask=values < 0)
+
+
+class Province:
+    """A synthetic province: its model and the writer of its cases.
+
+    Parameters
+    ----------
+    seed : int
+        Everything is a function of the seed.
+    hospitals : int
+        Number of hospitals (at least 6).
+    """
+
+    def __init__(self, seed: int = 0, hospitals: int = 60):
+        self.seed = seed
+        self.model: Model = build_model(seed, hospitals)
+        m = self.model
+        self.n_hospitals = len(m.hosp_level)
+        self.hospital_ids = pa.array(hospital_ids(self.n_hospitals))
+        self.dx_codes = pa.array(m.dx_codes)
+        self.proc_codes = pa.array(m.proc_codes)
+
+    def registry(self) -> pa.Table:
+        m = self.model
+        return pa.table({"hospital_id": self.hospital_ids,
+                         "level": pa.array(m.hosp_level, pa.int8()),
+                         "kind": pa.array(m.hosp_kind), "name": pa.array(m.hosp_name)})
+
+    def gaming_hospitals(self) -> dict[str, list[str]]:
+        m = self.model
+        ids = self.hospital_ids.to_pylist()
+        return {name: [ids[h] for h in np.flatnonzero(flags)] for name, flags in (
+            ("split_admission", m.hosp_split), ("upcoded_secondary_dx", m.hosp_upcode),
+            ("low_standard_admission", m.hosp_lowstd), ("point_inflation", m.hosp_inflate))}
+
+    def cases(self, year: int, year_index: int, n_cases: int, start: int, stop: int,
+              p_bed: float = 0.015, bad_share: float = 0.0) -> tuple[pa.Table, pa.Table]:
+        """Cases ``[start, stop)`` of ``year`` (within one month) and their labels."""
+        m = self.model
+        bounds = month_bounds(n_cases)
+        month = int(np.searchsorted(bounds, start, side="right")) - 1
+        if stop > bounds[month + 1]:
+            raise ValueError("a chunk must lie within one month")
+        first_day = (dt.date(year, month + 1, 1) - _EPOCH).days
+        days = calendar.monthrange(year, month + 1)[1]
+        weight = m.hosp_weight * np.where(m.hosp_inflate, 1.25 ** year_index, 1.0)
+        hosp_cdf = np.cumsum(weight) / weight.sum()
+        n = stop - start
+        out = dict(
+            patient_o=np.empty(n, np.int64), hosp_o=np.empty(n, np.int32),
+            dx_o=np.empty(n, np.int32), sec_o=np.empty((n, K.MAX_SEC), np.int32),
+            proc_o=np.empty((n, K.MAX_PROCS), np.int32), age_o=np.empty(n, np.int16),
+            age_days_o=np.empty(n, np.int32), sex_o=np.empty(n, np.int8),
+            bw_o=np.empty(n, np.int32), adm_o=np.empty(n, np.int32), dis_o=np.empty(n, np.int32),
+            cost_o=np.empty(n, np.int64), fund_o=np.empty(n, np.int64),
+            way_o=np.empty(n, np.int8), bed_o=np.empty(n, np.int8), icu_o=np.empty(n, np.int16),
+            pool_o=np.empty(n, np.int8), label_o=np.empty(n, np.int8),
+            partner_o=np.empty(n, np.int64), bad_o=np.empty(n, np.int8))
+        K.generate_chunk(
+            _key(self.seed, year), _key(self.seed, 0x9E0), start, stop, int(bounds[month]),
+            first_day, days, year, year_index, max(1000, int(n_cases * 0.6)), hosp_cdf,
+            p_bed, bad_share, m.dx_base, m.dx_n_ext, m.dx_cdf, m.dx_common_cdf, m.dx_chapter,
+            m.dx_cost, m.dx_los, m.dx_combo_start, m.dx_combo_count, m.dx_top_combo,
+            m.combo_cdf, m.combo_procs, m.combo_cost, m.combo_los, m.extra_procs,
+            m.charlson_codes, m.charlson_weight, m.charlson_cdf, m.severe_charlson, m.bed_dx,
+            m.hosp_level, m.hosp_bed_cdf, m.hosp_split, m.hosp_upcode, m.hosp_lowstd,
+            m.hosp_inflate, **out)
+        o = out
+        index = np.arange(start, stop, dtype=np.int64)
+        case_id = _ids(f"S{year}", index, 9)
+        hospital = self.hospital_ids.take(pa.array(o["hosp_o"]))
+        primary = self.dx_codes.take(pa.array(o["dx_o"]))
+        cost, fund, way = o["cost_o"], o["fund_o"], o["way_o"]
+        bad = o["bad_o"]
+        if bad.any():   # injected bad input, so that the quarantine has work in a demo
+            primary = pc.if_else(pa.array(bad == 1), pa.scalar("K3X.9"), primary)
+            cost = np.where(bad == 2, -cost, cost)
+            fund = np.where(bad == 3, cost + 100, fund)
+            way = np.where(bad == 4, 7, way).astype(np.int8)
+            hospital = pc.if_else(pa.array(bad == 5), pa.scalar("H99999"), hospital)
+        table = pa.Table.from_arrays([
+            case_id,
+            _ids("P", o["patient_o"], 11),
+            hospital,
+            pa.array(m.hosp_level[o["hosp_o"]], pa.int8()),
+            _POOLS.take(pa.array(o["pool_o"])),
+            pa.array(o["adm_o"]).cast(pa.date32()),
+            pa.array(o["dis_o"]).cast(pa.date32()),
+            pa.array(o["age_o"]),
+            _with_nulls(o["age_days_o"], np.int32),
+            pa.array(o["sex_o"]),
+            _with_nulls(o["bw_o"], np.int32),
+            primary,
+            _lists(o["sec_o"], self.dx_codes),
+            _lists(o["proc_o"], self.proc_codes),
+            money_array(cost),
+            money_array(fund),
+            pa.array(way),
+            _BED_CATEGORIES.take(pa.array(o["bed_o"].astype(np.int64), mask=o["bed_o"] < 0)),
+            _with_nulls(o["icu_o"], np.int16),
+        ], schema=pa.schema([f.with_nullable(True) for f in CASE_SCHEMA]))
+        return table, self._labels(year, case_id, hospital, o["label_o"], o["partner_o"])
+
+    @staticmethod
+    def _labels(year, case_id, hospital, label, partner) -> pa.Table:
+        parts = []
+        for bit, name in K.ANOMALIES.items():
+            rows = np.flatnonzero(label & bit)
+            if rows.size == 0:
+                continue
+            take = pa.array(rows)
+            related = (_ids(f"S{year}", partner[rows], 9) if bit == K.SPLIT
+                       else pa.nulls(rows.size, pa.string()))
+            parts.append(pa.table({
+                "case_id": case_id.take(take), "hospital_id": hospital.take(take),
+                "year": pa.array(np.full(rows.size, year, np.int16)),
+                "anomaly": pa.array([name] * rows.size), "related_case_id": related,
+            }, schema=LABEL_SCHEMA))
+        return pa.concat_tables(parts) if parts else LABEL_SCHEMA.empty_table()
+
+
+def generate(out: str | Path, cases_per_year: int, years: tuple[int, int] = (2021, 2024),
+             hospitals: int = 60, seed: int = 0, chunk_rows: int = 500_000,
+             p_bed: float = 0.015, bad_share: float = 0.0,
+             progress: Callable[[int, int], None] | None = None) -> dict:
+    """Write a synthetic province to ``out`` (see the module docstring for the layout).
+
+    Parameters
+    ----------
+    out : path
+        Output directory (created; existing case files of the same names are replaced).
+    cases_per_year : int
+        Cases per year.
+    years : (first, last)
+        Inclusive range of years.
+    hospitals : int
+        Number of hospitals.
+    seed : int
+        Random seed: the same seed gives the same province.
+    chunk_rows : int
+        Rows sampled and written at a time (bounds memory; does not change the data).
+    p_bed : float
+        Share of bed-day (psychiatric, rehabilitation, hospice) cases.
+    bad_share : float
+        Share of cases given one bad value (malformed code, negative cost, fund above
+        total, bad discharge way, unknown hospital); labelled ``bad_input``.
+    progress : callable, optional
+        Called as ``progress(rows_done, rows_total)`` after every chunk.
+
+    Returns
+    -------
+    dict
+        The manifest (also written to ``out/manifest.json``).
+    """
+    if cases_per_year < 12:
+        raise ValueError("cases_per_year must be at least 12 (one a month)")
+    out = Path(out)
+    (out / "cases").mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    province = Province(seed, hospitals)
+    registry = province.registry()
+    import pyarrow.csv as pacsv
+    with atomic_path(out / "hospitals.csv") as tmp:
+        pacsv.write_csv(registry, tmp)
+    first, last = years
+    total = cases_per_year * (last - first + 1)
+    done = 0
+    labels = []
+    for yi, year in enumerate(range(first, last + 1)):
+        bounds = month_bounds(cases_per_year)
+        for month in range(12):
+            lo, hi = int(bounds[month]), int(bounds[month + 1])
+            folder = out / "cases" / f"year={year}" / f"month={month + 1:02d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for start in range(lo, hi, chunk_rows):
+                stop = min(hi, start + chunk_rows)
+                table, lab = province.cases(year, yi, cases_per_year, start, stop, p_bed, bad_share)
+                with atomic_path(folder / f"part-{start:09d}.parquet") as tmp:
+                    pq.write_table(table, tmp, compression="zstd", row_group_size=1 << 17)
+                if lab.num_rows:
+                    labels.append(lab)
+                done += stop - start
+                if progress is not None:
+                    progress(done, total)
+    label_table = pa.concat_tables(labels) if labels else LABEL_SCHEMA.empty_table()
+    with atomic_path(out / "labels.parquet") as tmp:
+        pq.write_table(label_table, tmp)
+    counts = label_table.group_by("anomaly").aggregate([("case_id", "count")]).to_pylist()
+    manifest = {
+        "generator": "dipcore data_gen",
+        "seed": seed, "cases_per_year": cases_per_year, "years": [first, last],
+        "hospitals": province.n_hospitals, "p_bed": p_bed, "bad_share": bad_share,
+        "cases": total, "anomaly_cases": {r["anomaly"]: r["case_id_count"] for r in counts},
+        "gaming_hospitals": province.gaming_hospitals(),
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    with atomic_path(out / "manifest.json") as tmp:
+        Path(tmp).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    return manifest
