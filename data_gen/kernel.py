@@ -27,38 +27,38 @@ _BED_RATE = np.array([350.0, 750.0, 600.0])       # yuan per day: psychiatric, r
 _BED_LOS = np.array([45.0, 30.0, 18.0])
 
 
-@nb.njit(inline="always")
+@nb.njit(inline="always", cache=True)
 def _mix(z):
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return z ^ (z >> np.uint64(31))
 
 
-@nb.njit(inline="always")
+@nb.njit(inline="always", cache=True)
 def _seed(st, key, index, stream):
     st[0] = _mix(key ^ _mix(np.uint64(index) * np.uint64(8) + np.uint64(stream)))
 
 
-@nb.njit(inline="always")
+@nb.njit(inline="always", cache=True)
 def _uniform(st):
     st[0] += GOLDEN
     return (_mix(st[0]) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@nb.njit(inline="always")
+@nb.njit(inline="always", cache=True)
 def _normal(st):
     u1 = _uniform(st)
     u2 = _uniform(st)
     return math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(2.0 * math.pi * u2)
 
 
-@nb.njit(inline="always")
+@nb.njit(inline="always", cache=True)
 def _pick(cdf, u):
     k = np.searchsorted(cdf, u, side="right")
     return min(k, cdf.shape[0] - 1)
 
 
-@nb.njit
+@nb.njit(cache=True)
 def _base(st, key, j, n_patients, hosp_cdf, hosp_level, dx_cdf, dx_common_cdf,
           p_bed, bed_cdf, bed_dx, month_days):
     """The draws that define who, where and what of case ``j`` (stream 0)."""
@@ -88,7 +88,7 @@ def _base(st, key, j, n_patients, hosp_cdf, hosp_level, dx_cdf, dx_common_cdf,
     return patient, h, dx, day, u_split, bed
 
 
-@nb.njit(nogil=True)
+@nb.njit(nogil=True, cache=True)
 def generate_chunk(key, pop_key, start, stop, month_start, month_first_day, month_days,
                    year, year_index, n_patients, hosp_cdf, p_bed, bad_share,
                    dx_base, dx_n_ext, dx_cdf, dx_common_cdf, dx_chapter, dx_cost, dx_los,

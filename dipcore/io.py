@@ -574,7 +574,7 @@ def read_cases(source: Any, hospitals: pa.Table | None = None, encoding: str = "
         order = {src: i for i, src in enumerate(dict.fromkeys(quar.column("source").to_pylist()))}
         key = pa.array([order[s] for s in quar.column("source").to_pylist()], pa.int64())
         quar = quar.append_column("_file", key).sort_by([("_file", "ascending"), ("row", "ascending")]).drop_columns(["_file"])
-    return out.combine_chunks() if out.num_rows else out, quar
+    return out, quar
 
 
 def read_hospitals(source: Any, encoding: str = "utf-8") -> pa.Table:

@@ -51,8 +51,8 @@ cdef int _fen(const uint8_t[::1] d, int64_t a, int64_t b, int64_t* out) noexcept
         a += 1
     cdef int64_t mant = 0
     cdef int ndig = 0, frac = 0, exp = 0, esign = 1, expdig = 0
-    cdef bint seen_dot = False, any_digit = False, round_up = False
-    cdef int dropped = 0
+    cdef bint seen_dot = False, any_digit = False
+    cdef int dropped = 0, first_dropped = 0
     cdef uint8_t c
     while a < b:
         c = d[a]
@@ -65,12 +65,12 @@ cdef int _fen(const uint8_t[::1] d, int64_t a, int64_t b, int64_t* out) noexcept
                 if seen_dot:
                     frac += 1
             else:
-                # more than 18 significant digits: only the first dropped one matters
-                # for half-up rounding, and only after the point
+                # more than 18 significant digits: beyond int64 before the point; after
+                # it, digits below the kept ones (see the rounding note further down)
                 if not seen_dot:
                     return ST_RANGE
-                if dropped == 0 and c >= 53:
-                    round_up = True
+                if dropped == 0:
+                    first_dropped = c - 48
                 dropped += 1
         elif c == 46 and not seen_dot:
             seen_dot = True
@@ -93,9 +93,17 @@ cdef int _fen(const uint8_t[::1] d, int64_t a, int64_t b, int64_t* out) noexcept
         a += 1
     if not any_digit:
         return ST_BAD
-    if round_up:
-        mant += 1
     cdef int scale = esign * exp - frac + 2
+    # Rounding with dropped digits: when the fen lie above the kept digits (scale < 0) the
+    # remainder r of the division is an integer and the true remainder is r + delta with
+    # 0 <= delta < 1, so "r + delta >= half" equals "r >= half": truncating the dropped
+    # digits is exact. At scale 0 the dropped digits are the fraction of a fen. Above
+    # that, they would be whole fen we no longer have.
+    if dropped > 0:
+        if scale > 0:
+            return ST_RANGE
+        if scale == 0 and first_dropped >= 5:
+            mant += 1
     cdef int64_t q, r
     if scale >= 0:
         if scale > 18 or (mant > 0 and mant > (<int64_t>9223372036854775807) // POW10[scale]):
@@ -278,6 +286,7 @@ cdef class CsvRecordScanner:
     cdef int64_t fields     # fields of the current record so far (delimiters + 1)
     cdef bint record_open   # the current record has at least one byte
     cdef bint after_cr
+    cdef bint truncated
     cdef public int64_t expected
     cdef public int64_t records   # data records seen (header excluded)
     cdef list _bad
@@ -289,6 +298,7 @@ cdef class CsvRecordScanner:
         self.fields = 1
         self.record_open = False
         self.after_cr = False
+        self.truncated = False
         self.expected = -1
         self.records = 0
         self._bad = []
@@ -342,13 +352,15 @@ cdef class CsvRecordScanner:
 
     def finish(self):
         """End of input: closes the last record. Returns the sorted bad ordinals."""
+        self.truncated = self.state == 2
         self._end_record()
         return np.asarray(self._bad, dtype=np.int64)
 
     @property
     def unterminated_quote(self):
-        """True when the input ended inside a quoted field (a truncated file)."""
-        return self.state == 2
+        """True when the input ended inside a quoted field (a truncated file); set by
+        ``finish``."""
+        return self.truncated
 
 
 cdef inline uint64_t _hash_bytes(const uint8_t* p, Py_ssize_t n) noexcept nogil:

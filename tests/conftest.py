@@ -1,0 +1,25 @@
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+# CI runs the property tests with more examples than a developer's quick run.
+settings.register_profile("ci", max_examples=300, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", max_examples=100, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+@pytest.fixture(scope="session")
+def small_province(tmp_path_factory):
+    """A generated province: 2 years x 6000 cases, 12 hospitals, some bad input."""
+    from data_gen import generate
+    out = tmp_path_factory.mktemp("province")
+    manifest = generate(out, 6000, (2023, 2024), hospitals=12, seed=7, chunk_rows=1000,
+                        bad_share=0.002)
+    return out, manifest

@@ -1,0 +1,147 @@
+"""Slow, obvious reference implementations of the kernels, written from SPEC.md.
+
+Every kernel test compares the fast implementation with the function of the same name here.
+They share no code with dipcore on purpose.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+OK, EMPTY, BAD, RANGE = 0, 1, 2, 3
+_ASCII_SPACE = " \t\n\r\x0b\x0c"
+_DIAG = re.compile(r"^[A-Z]\d\d\.(?:\d|[\dX]\d\d(?:X\d\d\d)?)$", re.ASCII)
+_PROC = re.compile(r"^\d\d\.\d(?:\d(?:\d\d(?:X\d\d\d)?)?)?$", re.ASCII)
+
+
+def normalize_code(value: str | None, kind: str) -> tuple[str, int]:
+    """SPEC.md 2: trim, drop spaces, keep the dagger code, upper-case but for the x of
+    extensions, insert a missing dot; then check the shape."""
+    if value is None:
+        return "", EMPTY
+    chars = []
+    for ch in value:
+        o = ord(ch)
+        if 0xFF01 <= o <= 0xFF5E:           # full-width ASCII forms
+            ch = chr(o - 0xFEE0)
+        if ch in _ASCII_SPACE or ch == "\u3000":
+            continue
+        if ch in "+\u2020":
+            break
+        if ch == "*":
+            continue
+        if ord(ch) >= 128:
+            return "", BAD
+        chars.append(ch.upper())
+    code = "".join(chars)
+    if not code:
+        return "", EMPTY
+    if len(code) > 24:
+        return "", BAD
+    at = 3 if kind == "diagnosis" else 2
+    if "." not in code and len(code) > at:
+        code = code[:at] + "." + code[at:]
+    pattern = _DIAG if kind == "diagnosis" else _PROC
+    if not pattern.match(code):
+        return "", BAD
+    if kind == "diagnosis" and len(code) >= 7 and code[4] == "X":
+        code = code[:4] + "x" + code[5:]
+    if len(code) == 11:
+        code = code[:7] + "x" + code[8:]
+    return code, OK
+
+
+def split_list(value: str | None) -> list[str]:
+    if value is None:
+        return []
+    items = [t.strip(_ASCII_SPACE) for t in re.split(r"[|,]", value)]
+    return [t for t in items if t]
+
+
+def parse_fen(value: str | None) -> tuple[int, int]:
+    """Yuan text -> fen, half away from zero (Decimal arithmetic)."""
+    if value is None:
+        return 0, EMPTY
+    s = value.strip(_ASCII_SPACE)
+    if not s:
+        return 0, EMPTY
+    if not re.match(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$", s, re.ASCII):
+        return 0, BAD
+    try:
+        d = Decimal(s)
+    except InvalidOperation:
+        return 0, BAD
+    fen = (d * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    if abs(fen) >= 2**63:
+        return 0, RANGE
+    return int(fen), OK
+
+
+def parse_int(value: str | None) -> tuple[int, int]:
+    if value is None:
+        return 0, EMPTY
+    s = value.strip(_ASCII_SPACE)
+    if not s:
+        return 0, EMPTY
+    m = re.match(r"^([+-]?)(\d+)(?:\.0*)?$", s, re.ASCII)
+    if not m:
+        if re.match(r"^[+-]?\d{16,}", s, re.ASCII):
+            return 0, RANGE
+        return 0, BAD
+    if len(m.group(2)) > 15:
+        return 0, RANGE
+    return int(m.group(1) + m.group(2)), OK
+
+
+def _days_in_month(y: int, m: int) -> int:
+    if m == 2:
+        return 29 if (y % 4 == 0 and y % 100 != 0) or y % 400 == 0 else 28
+    return 30 if m in (4, 6, 9, 11) else 31
+
+
+def parse_date(value: str | None) -> tuple[int, int]:
+    """Date text -> days since 1970-01-01."""
+    import datetime as dt
+    if value is None:
+        return 0, EMPTY
+    s = value.strip(_ASCII_SPACE)
+    if not s:
+        return 0, EMPTY
+    m = re.match(r"^(\d{4})([-/.])(\d{1,2})\2(\d{1,2})(?:[ T][\d:. ]*)?$", s, re.ASCII) \
+        or re.match(r"^(\d{4})()(\d{2})(\d{2})(?:[ T][\d:. ]*)?$", s, re.ASCII)
+    if not m:
+        return 0, BAD
+    y, mo, d = int(m.group(1)), int(m.group(3)), int(m.group(4))
+    if not (1 <= mo <= 12) or not (1 <= d <= _days_in_month(y, mo)):
+        return 0, BAD
+    if not 1900 <= y <= 2200:
+        return 0, RANGE
+    return (dt.date(y, mo, d) - dt.date(1970, 1, 1)).days, OK
+
+
+def malformed_records(text: str) -> tuple[list[int], int]:
+    """1-based data-row ordinals whose field count differs from the header's, by csv."""
+    rows = [r for r in csv.reader(io.StringIO(text, newline="")) if r != []]
+    if not rows:
+        return [], 0
+    expected = len(rows[0])
+    data = rows[1:]
+    return [i + 1 for i, r in enumerate(data) if len(r) != expected], len(data)
+
+
+def duplicates(batches: list[list[str | None]]) -> list[list[int]]:
+    """For each value: 1 if an equal non-null value came before it (across batches)."""
+    seen: set[str] = set()
+    out = []
+    for batch in batches:
+        flags = []
+        for v in batch:
+            if v is None:
+                flags.append(0)
+                continue
+            flags.append(1 if v in seen else 0)
+            seen.add(v)
+        out.append(flags)
+    return out
