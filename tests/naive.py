@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 
 OK, EMPTY, BAD, RANGE = 0, 1, 2, 3
 _ASCII_SPACE = " \t\n\r\x0b\x0c"
@@ -73,7 +73,11 @@ def parse_fen(value: str | None) -> tuple[int, int]:
         d = Decimal(s)
     except InvalidOperation:
         return 0, BAD
-    fen = (d * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    if abs(d * 100) >= 2**63:
+        return 0, RANGE
+    with localcontext() as ctx:
+        ctx.prec = 60
+        fen = (d * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP)
     if abs(fen) >= 2**63:
         return 0, RANGE
     return int(fen), OK

@@ -93,6 +93,9 @@ cdef int _fen(const uint8_t[::1] d, int64_t a, int64_t b, int64_t* out) noexcept
         a += 1
     if not any_digit:
         return ST_BAD
+    if mant == 0 and dropped == 0:
+        out[0] = 0
+        return ST_OK
     cdef int scale = esign * exp - frac + 2
     # Rounding with dropped digits: when the fen lie above the kept digits (scale < 0) the
     # remainder r of the division is an integer and the true remainder is r + delta with
