@@ -80,10 +80,9 @@ cdef int _fen(const uint8_t[::1] d, int64_t a, int64_t b, int64_t* out) noexcept
                 esign = -1 if d[a] == 45 else 1
                 a += 1
             while a < b and _digit(d[a]):
-                exp = exp * 10 + (d[a] - 48)
+                if exp < 100000:      # larger exponents all round to 0 or overflow
+                    exp = exp * 10 + (d[a] - 48)
                 expdig += 1
-                if exp > 400:
-                    return ST_RANGE
                 a += 1
             if expdig == 0 or a != b:
                 return ST_BAD
