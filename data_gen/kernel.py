@@ -127,8 +127,11 @@ def generate_chunk(key, pop_key, start, stop, month_start, month_first_day, mont
         # ---- the patient -----------------------------------------------------------------
         age_days = -1
         bw = -1
+        # newborns and mothers get a patient of their own, numbered by the case that
+        # admitted them first (the first stay, for a split admission)
+        src = i - 1 if split_adm >= 0 else i
         if chapter == 80:                      # 'P': a newborn
-            patient = (year_index + 1) * 10_000_000_000 + i
+            patient = (year_index + 1) * 10_000_000_000 + src
             age = 0
             age_days = int(_uniform(st) * 28)
             bw = int(max(900.0, min(5000.0, 3200.0 + 550.0 * _normal(st))))
@@ -149,7 +152,7 @@ def generate_chunk(key, pop_key, start, stop, month_start, month_first_day, mont
             pool = 0 if _uniform(pst) < 0.45 else 1
             age = age0 + year_index
             if chapter == 79 and (sex != 2 or age < 16 or age > 48):   # 'O': pregnancy
-                patient = (year_index + 1) * 10_000_000_000 + 5_000_000_000 + i
+                patient = (year_index + 1) * 10_000_000_000 + 5_000_000_000 + src
                 sex = 2
                 age = 20 + int(_uniform(st) * 22)
         # ---- treatment -----------------------------------------------------------------

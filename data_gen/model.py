@@ -253,6 +253,7 @@ def build_model(seed: int, hospitals: int, n_diagnoses: int = 3000) -> Model:
     kind = np.where(kind_u < 0.78, "general", np.where(kind_u < 0.9, "tcm", "specialty")).tolist()
     kind[3] = "specialty"
     kind[4] = "specialty"
+    kind[5] = "tcm"                                 # every kind is present
     specialty = [h for h in range(H) if kind[h] == "specialty"]
     psych = specialty[0::2]
     rehab = specialty[1::2] or specialty
