@@ -1,0 +1,476 @@
+"""Calibration: building the catalogue from history (SPEC.md section 4).
+
+Three passes over the history, each written as *partition kernel -> mergeable partial state
+-> finalize*, so that the local engine and the Dask engine run the same code:
+
+1. ``key_counts``: case counts and cost sums per (diagnosis key, main procedure,
+   combination, category, class, year). Merge: concatenate and sum. Finalize: the core
+   groups (SPEC 3.2 threshold, SPEC 4 related-procedure uplift rule).
+2. ``assignments``: every case grouped by the same kernel as settlement, against the core
+   groups and every observed comprehensive key; the partial state is a compact per-case
+   record (group, year, level, cost, subtype slots). Merge: concatenate. Finalize: sorted by
+   (group, cost), which makes trimming percentiles, means, CVs and subtypes independent of
+   the partitioning and row order.
+3. ``history_points``: the history scored with the new catalogue, for the budget point
+   value (SPEC 6), unless the policy gives one.
+
+Choices SPEC.md leaves open, made here and documented:
+
+* trimming percentiles are taken over a group's pooled calibration years (NumPy's linear
+  interpolation); cases exactly at a cut point are kept;
+* the CV reported and used for basic groups is that of the trimmed pooled costs;
+* subtype criteria compare the group's untrimmed CV with the case-weighted mean CV of the
+  dimension's cells, the cell of cases outside every subtype of that dimension included;
+  subtype coefficients are year-weighted untrimmed means (subtype over group);
+* the uplift rule compares a combination's year-weighted mean with that of the cases coded
+  with the main procedure alone (all cases of the main procedure when there are none);
+* provisional group means for the "closest mean" tie-break in pass 2 are untrimmed.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ._kernels.aggregate import sum_by
+from ._kernels.strings import hash_strings
+from ._version import __version__
+from .catalog import GROUP_SCHEMA, Catalog, comprehensive_code, core_code
+from .errors import InputError
+from .policy import Policy
+from .prepare import CLASS_NAMES, SUBTYPE_CODES, Features, Preparer, category_code
+from .scoring import score_batch
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _round4(x):
+    """Half away from zero at 4 decimals (published scores and coefficients)."""
+    x = np.asarray(x, dtype=np.float64)
+    return np.sign(x) * np.floor(np.abs(x) * 10_000 + 0.5 + 1e-9) / 10_000
+
+
+def year_weights(policy: Policy, years: list[int]) -> dict[int, float]:
+    """Weights of the calibration years: the policy's last ``len(years)`` weights."""
+    w = policy.year_weights[-len(years):]
+    return {y: float(v) for y, v in zip(years, w)}
+
+
+def weighted_mean(sums: np.ndarray, counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``sum_y w_y * mean_y / sum_y w_y`` over the years with cases (last axis = years)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = sums / counts
+        present = counts > 0
+        w = np.where(present, weights, 0.0)
+        total = w.sum(axis=-1)
+        out = np.where(present, means * w, 0.0).sum(axis=-1) / total
+    return np.where(total > 0, out, np.nan)
+
+
+# ---------------------------------------------------------------------------------------------
+# pass 1: key counts
+# ---------------------------------------------------------------------------------------------
+KEY_COLUMNS = ["dx_key", "main", "combination", "cat", "tclass", "year"]
+
+
+def key_counts(cases: pa.Table, prep: Preparer, years: set[int] | None) -> tuple[pa.Table, dict]:
+    """Pass 1 partition kernel: counts and cost sums per key, plus exact region sums."""
+    f = prep(cases)
+    dip = (f.bed < 0)
+    if years is not None:
+        dip &= np.isin(f.year, list(years))
+    take = pa.array(np.flatnonzero(dip))
+    t = pa.table({
+        "dx_key": f.dx_key.take(take), "main": f.main.take(take).fill_null(""),
+        "combination": f.combination.take(take), "cat": pa.array(f.dx_cat[dip]),
+        "tclass": pa.array(f.treatment_class[dip].astype(np.int8)),
+        "year": pa.array(f.year[dip]), "n": pa.array(np.ones(int(dip.sum()), np.int64)),
+        "cost": pa.array(f.cost[dip]),
+    })
+    part = t.group_by(KEY_COLUMNS).aggregate([("n", "sum"), ("cost", "sum")]) \
+        .rename_columns(KEY_COLUMNS + ["n", "cost"])
+    info = {"years": set(np.unique(f.year).tolist()), "fingerprint": _fingerprint(cases, f)}
+    return part, info
+
+
+def merge_key_counts(parts: Iterable[pa.Table]) -> pa.Table:
+    t = pa.concat_tables(list(parts))
+    return t.group_by(KEY_COLUMNS).aggregate([("n", "sum"), ("cost", "sum")]) \
+        .rename_columns(KEY_COLUMNS + ["n", "cost"])
+
+
+def _fingerprint(cases: pa.Table, f: Features) -> np.ndarray:
+    """Order-independent digest parts: [n, sum of per-case hashes] (uint64, wrapping)."""
+    h = hash_strings(cases.column("case_id").combine_chunks())
+    h = h + np.uint64(3) * hash_strings(cases.column("primary_dx").combine_chunks())
+    h = h + np.uint64(5) * hash_strings(f.combination)
+    h = h + f.cost.astype(np.uint64) * _GOLDEN + f.year.astype(np.uint64)
+    return np.array([f.n, int(h.sum(dtype=np.uint64))], dtype=np.uint64)
+
+
+@dataclass
+class CoreDefinition:
+    """Result of pass 1: the provisional groups that pass 2 assigns cases to."""
+
+    groups: pa.Table      # GROUP_SCHEMA rows (provisional means, no statistics)
+    years: list[int]
+    threshold: int
+
+
+def choose_groups(counts: pa.Table, policy: Policy, years: list[int], prep: Preparer) -> CoreDefinition:
+    """Pass 1 finalize: core groups and the comprehensive keys (SPEC 3.2, 4)."""
+    w = year_weights(policy, years)
+    yidx = {y: i for i, y in enumerate(years)}
+    W = np.array([w[y] for y in years])
+    rows = counts.to_pydict()
+    # per key: counts and sums by year
+    def table(keyfn):
+        acc: dict[Any, list[np.ndarray]] = {}
+        for i in range(len(rows["n"])):
+            y = rows["year"][i]
+            if y not in yidx:
+                continue
+            k = keyfn(i)
+            a = acc.setdefault(k, [np.zeros(len(years)), np.zeros(len(years))])
+            a[0][yidx[y]] += rows["n"][i]
+            a[1][yidx[y]] += rows["cost"][i]
+        return acc
+    main_keys = table(lambda i: (rows["dx_key"][i], rows["main"][i]))
+    full_keys = table(lambda i: (rows["dx_key"][i], rows["main"][i], rows["combination"][i]))
+    threshold = policy.core_min_cases
+    if policy.core_rule == "coverage":
+        ns = np.sort(np.array([v[0].sum() for v in main_keys.values()]))[::-1]
+        if ns.size:
+            cover = np.cumsum(ns) / ns.sum()
+            threshold = int(ns[min(np.searchsorted(cover, policy.core_coverage), ns.size - 1)])
+    core: list[tuple[str, str, str]] = []     # (dx_key, combination, class)
+    core_main = {k for k, v in main_keys.items() if v[0].sum() >= threshold}
+    for dx, main in sorted(core_main):
+        core.append((dx, main, CLASS_NAMES[prep._procedure(main)[1]] if main else "conservative"))
+    for (dx, main, comb), (n, s) in sorted(full_keys.items()):
+        if comb == main or (dx, main) not in core_main or n.sum() < threshold:
+            continue
+        alone = full_keys.get((dx, main, main))
+        base_n, base_s = (alone if alone is not None and alone[0].sum() > 0 else main_keys[(dx, main)])
+        m_comb = weighted_mean(s, n, W)
+        m_base = weighted_mean(base_s, base_n, W)
+        if m_comb >= (1.0 + policy.related_min_uplift) * m_base:
+            core.append((dx, comb, CLASS_NAMES[prep._procedure(main)[1]]))
+    comp_keys = sorted({(rows["cat"][i], rows["tclass"][i]) for i in range(len(rows["n"]))
+                        if rows["cat"][i] >= 0 and rows["year"][i] in yidx})
+    # provisional means (untrimmed) for the closest-mean tie-break
+    def mean_of(acc, key):
+        n, s = acc[key]
+        return float(weighted_mean(s, n, W)) / 100.0
+    comp_acc = table(lambda i: (rows["cat"][i], rows["tclass"][i]))
+    recs = []
+    for dx, comb, cls in core:
+        main = comb.split("+")[0]
+        m = mean_of(full_keys, (dx, main, comb)) if comb != main else mean_of(main_keys, (dx, main))
+        recs.append(dict(group_code=core_code(dx, comb), kind="core", dx_key=dx,
+                         procedures=comb, treatment_class=cls, mean_cost=m))
+    for cat, cls in comp_keys:
+        cat_code = category_code(cat)
+        recs.append(dict(group_code=comprehensive_code(cat_code, CLASS_NAMES[cls]),
+                         kind="comprehensive", dx_key=cat_code, procedures=None,
+                         treatment_class=CLASS_NAMES[cls], mean_cost=mean_of(comp_acc, (cat, cls))))
+    return CoreDefinition(groups=_provisional_table(recs), years=years, threshold=threshold)
+
+
+def _provisional_table(recs: list[dict]) -> pa.Table:
+    n = len(recs)
+    return pa.table({
+        "group_code": [r["group_code"] for r in recs], "kind": [r["kind"] for r in recs],
+        "basic": [False] * n, "dx_key": [r["dx_key"] for r in recs],
+        "procedures": pa.array([r["procedures"] for r in recs], pa.string()),
+        "treatment_class": [r["treatment_class"] for r in recs],
+        "cases": [0] * n, "cases_by_year": pa.array([[]] * n, pa.list_(pa.int64())),
+        "mean_cost": [r["mean_cost"] for r in recs],
+        "mean_cost_level1": pa.nulls(n, pa.float64()), "mean_cost_level2": pa.nulls(n, pa.float64()),
+        "mean_cost_level3": pa.nulls(n, pa.float64()), "cv": pa.nulls(n, pa.float64()),
+        "score": [1.0] * n, "subtypes": pa.array([[]] * n, GROUP_SCHEMA.field("subtypes").type),
+    }).cast(GROUP_SCHEMA)
+
+
+# ---------------------------------------------------------------------------------------------
+# pass 2: assignments
+# ---------------------------------------------------------------------------------------------
+def assignments(cases: pa.Table, prep: Preparer, draft: Catalog, years: list[int]) -> dict[str, np.ndarray]:
+    """Pass 2 partition kernel: each calibration case's group and the facts its statistics need."""
+    f = prep(cases)
+    in_years = np.isin(f.year, years)
+    yi = np.searchsorted(np.array(years), f.year).astype(np.int8)
+    s = score_batch(f, draft, draft.policy)
+    dip = in_years & (f.bed < 0)
+    bed = in_years & (f.bed >= 0)
+    return {
+        "group": s.row[dip], "year": yi[dip], "level": f.level[dip], "cost": f.cost[dip],
+        "slots": f.slots[dip],
+        "bed_cat": f.bed[bed], "bed_year": yi[bed], "bed_cost": f.cost[bed],
+        "bed_days": f.los[bed].astype(np.int64),
+    }
+
+
+def merge_assignments(parts: Iterable[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    parts = list(parts)
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def _percentile_sorted(c: np.ndarray, start: np.ndarray, n: np.ndarray, q: float) -> np.ndarray:
+    """NumPy's linear-interpolation percentile of each group's sorted slice ``c[start:start+n]``."""
+    h = (n - 1) * (q / 100.0)
+    lo = np.floor(h).astype(np.int64)
+    hi = np.minimum(lo + 1, n - 1)
+    a = c[start + lo].astype(np.float64)
+    b = c[start + hi].astype(np.float64)
+    return a + (h - lo) * (b - a)
+
+
+def _stats(group, year, cost, n_groups, n_years):
+    """Exact sums and counts by (group, year) -> float arrays [G, Y]."""
+    key = group.astype(np.int64) * n_years + year
+    vals = np.stack([cost, np.ones_like(cost)], axis=1)
+    out = sum_by(key, n_groups * n_years, vals)
+    return (out[:, 0].reshape(n_groups, n_years).astype(np.float64),
+            out[:, 1].reshape(n_groups, n_years).astype(np.float64))
+
+
+def _cv(group, cost, n_groups):
+    """Population CV per group, in the arrays' order (sorted by the caller: deterministic)."""
+    c = cost.astype(np.float64)
+    n = np.bincount(group, minlength=n_groups).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.bincount(group, weights=c, minlength=n_groups) / n
+        dev = np.bincount(group, weights=(c - mean[group]) ** 2, minlength=n_groups) / n
+        return np.sqrt(dev) / mean, n
+
+
+def build_catalog(draft: CoreDefinition, state: dict[str, np.ndarray], policy: Policy,
+                  fingerprint: str, extra_warnings: list[str]) -> Catalog:
+    """Pass 2 finalize: statistics, scores, coefficients, subtypes, bed-day rates."""
+    warnings = list(extra_warnings)
+    years = draft.years
+    Y = len(years)
+    w = year_weights(policy, years)
+    W = np.array([w[y] for y in years])
+    groups = draft.groups
+    group = state["group"].astype(np.int64)
+    year, level, cost, slots = state["year"].astype(np.int64), state["level"].astype(np.int64), \
+        state["cost"], state["slots"]
+    # region-wide means (all DIP cases, untrimmed): M and M_L (SPEC 4)
+    s_all, n_all = _stats(np.zeros_like(year), year, cost, 1, Y)
+    if n_all.sum() == 0:
+        raise InputError("the history has no DIP cases in the calibration years")
+    M = float(weighted_mean(s_all, n_all, W)[0])
+    s_lv, n_lv = _stats(level, year, cost, 4, Y)
+    M_L = weighted_mean(s_lv, n_lv, W)
+
+    # comprehensive keys below the threshold may merge into their category's catch-all
+    kind = np.array(groups.column("kind").to_pylist())
+    counts0 = np.bincount(group[group >= 0], minlength=groups.num_rows)
+    codes = groups.column("group_code").to_pylist()
+    dx_keys = groups.column("dx_key").to_pylist()
+    if policy.comprehensive_small == "merge":
+        small = (kind == "comprehensive") & (counts0 > 0) & (counts0 < policy.comprehensive_min_cases)
+        if small.any():
+            extra = {}
+            remap = np.arange(groups.num_rows)
+            for g in np.flatnonzero(small):
+                cat = dx_keys[g]
+                if cat not in extra:
+                    extra[cat] = groups.num_rows + len(extra)
+                remap[g] = extra[cat]
+            remap = np.concatenate([remap, np.arange(groups.num_rows, groups.num_rows + len(extra))])
+            catch = pa.table({f.name: pa.nulls(len(extra), f.type) for f in GROUP_SCHEMA})
+            catch = catch.set_column(0, "group_code", pa.array([comprehensive_code(c, None) for c in extra]))
+            catch = catch.set_column(1, "kind", pa.array(["comprehensive"] * len(extra)))
+            catch = catch.set_column(2, "basic", pa.array([False] * len(extra)))
+            catch = catch.set_column(3, "dx_key", pa.array(list(extra)))
+            catch = catch.set_column(GROUP_SCHEMA.get_field_index("cases"), "cases", pa.array([0] * len(extra), pa.int64()))
+            catch = catch.set_column(GROUP_SCHEMA.get_field_index("mean_cost"), "mean_cost", pa.array([0.0] * len(extra)))
+            catch = catch.set_column(GROUP_SCHEMA.get_field_index("score"), "score", pa.array([0.0] * len(extra)))
+            groups = pa.concat_tables([groups, catch.cast(GROUP_SCHEMA)])
+            group = np.where(group >= 0, remap[np.maximum(group, 0)], -1)
+            kind = np.array(groups.column("kind").to_pylist())
+            codes = groups.column("group_code").to_pylist()
+            dx_keys = groups.column("dx_key").to_pylist()
+    G = groups.num_rows
+
+    # sort grouped cases by (group, cost): the canonical order of every statistic below
+    grouped = group >= 0
+    order = np.lexsort((cost[grouped], group[grouped]))
+    g = group[grouped][order]
+    y = year[grouped][order]
+    lv = level[grouped][order]
+    c = cost[grouped][order]
+    sl = slots[grouped][order]
+    n_g = np.bincount(g, minlength=G)
+    start = np.concatenate([[0], np.cumsum(n_g)[:-1]])
+    keep = np.ones(g.size, bool)
+    if policy.trim == "percentile":
+        trimmed = n_g >= policy.trim_min_cases
+        lo = np.full(G, -np.inf)
+        hi = np.full(G, np.inf)
+        if trimmed.any():
+            lo[trimmed] = _percentile_sorted(c, start[trimmed], n_g[trimmed], policy.trim_low)
+            hi[trimmed] = _percentile_sorted(c, start[trimmed], n_g[trimmed], policy.trim_high)
+        keep = (c >= lo[g]) & (c <= hi[g])
+    s_g, k_g = _stats(g[keep], y[keep], c[keep], G, Y)
+    mean_g = weighted_mean(s_g, k_g, W)                        # fen
+    _, cnt_year = _stats(g, y, c, G, Y)
+    lvl_key = g * 4 + lv
+    s_gl, k_gl = _stats(lvl_key[keep], y[keep], c[keep], G * 4, Y)
+    mean_gl = weighted_mean(s_gl, k_gl, W).reshape(G, 4)
+    cv, _ = _cv(g[keep], c[keep], G)
+    primary_share = np.bincount(g[lv == 1], minlength=G) / np.maximum(n_g, 1)
+
+    if policy.score_base == "reference_group":
+        if policy.reference_group not in codes:
+            raise InputError(f"reference group {policy.reference_group!r} is not in the catalogue")
+        base = mean_g[codes.index(policy.reference_group)]
+    else:
+        base = M
+    score = _round4(mean_g / base * policy.score_scale)
+    basic = (kind == "core") & (cv <= policy.basic_max_cv) & (primary_share >= policy.basic_min_primary_share)
+    basic |= np.isin(np.array(codes, dtype=object), policy.basic_groups)
+
+    subtypes = _subtypes(g, y, c, sl, n_g, G, Y, W, policy)
+
+    present = n_g > 0
+    if (~present & (kind == "core")).any():
+        warnings.append(f"{int((~present & (kind == 'core')).sum())} core keys lost all their "
+                        "cases to higher-priority groups and were dropped")
+    lvl_cols = {}
+    for L in (1, 2, 3):
+        m = mean_gl[:, L] / 100.0
+        lvl_cols[f"mean_cost_level{L}"] = pa.array(np.where(np.isnan(m), None, m).tolist(), pa.float64())
+    out = pa.table({
+        "group_code": codes, "kind": kind.tolist(), "basic": basic.tolist(), "dx_key": dx_keys,
+        "procedures": groups.column("procedures"), "treatment_class": groups.column("treatment_class"),
+        "cases": n_g.astype(np.int64), "cases_by_year": pa.array(cnt_year.astype(np.int64).tolist(), pa.list_(pa.int64())),
+        "mean_cost": mean_g / 100.0, **lvl_cols,
+        "cv": pa.array(np.where(np.isnan(cv), None, cv).tolist(), pa.float64()),
+        "score": score, "subtypes": pa.array(subtypes, GROUP_SCHEMA.field("subtypes").type),
+    }).cast(GROUP_SCHEMA)
+    out = out.filter(pa.array(present)).sort_by("group_code")
+
+    # hospital level coefficients (SPEC 4)
+    level_coefficients: dict[int, float] = {}
+    for L in (1, 2, 3):
+        if str(L) in policy.level_coefficients:
+            level_coefficients[L] = float(policy.level_coefficients[str(L)])
+        elif np.isnan(M_L[L]):
+            level_coefficients[L] = 1.0
+            warnings.append(f"hospital level {L} has no history: level coefficient 1.0")
+        else:
+            level_coefficients[L] = float(_round4(M_L[L] / M))
+    # bed-day rates: points per day = category mean cost per day / M x scale (SPEC 4)
+    rates: dict[str, float] = {}
+    cats = ("psychiatric", "rehabilitation", "hospice")
+    for ci, name in enumerate(cats):
+        if name in policy.bed_day_rates:
+            rates[name] = float(policy.bed_day_rates[name])
+            continue
+        m = state["bed_cat"] == ci
+        if not m.any():
+            warnings.append(f"no {name} bed-day cases in the history: no rate")
+            continue
+        sc, _ = _stats(np.zeros(int(m.sum()), np.int64), state["bed_year"][m].astype(np.int64),
+                       state["bed_cost"][m], 1, Y)
+        sd, _ = _stats(np.zeros(int(m.sum()), np.int64), state["bed_year"][m].astype(np.int64),
+                       state["bed_days"][m], 1, Y)
+        per_day = weighted_mean(sc, sd, W)[0]
+        rates[name] = float(_round4(per_day / M * policy.score_scale))
+    return Catalog(groups=out, mean_cost=M / 100.0, level_coefficients=level_coefficients,
+                   bed_day_rates=rates, years=years, policy=policy, fingerprint=fingerprint,
+                   version=__version__, warnings=warnings)
+
+
+def _subtypes(g, y, c, sl, n_g, G, Y, W, policy) -> list[list[dict]]:
+    """Auxiliary subtypes per group (SPEC 4): one dimension at a time."""
+    out: list[list[dict]] = [[] for _ in range(G)]
+    eligible = n_g >= policy.aux_min_group_cases
+    if not eligible.any():
+        return out
+    cv_all, _ = _cv(g, c, G)
+    s_all, k_all = _stats(g, y, c, G, Y)
+    mean_all = weighted_mean(s_all, k_all, W)
+    dims = {"cci": 0, "age": 1, "death": 2, "icu": 3}
+    n_slots = len(SUBTYPE_CODES)
+    for dim in policy.aux_dimensions:
+        j = dims[dim]
+        cell = sl[:, j].astype(np.int64) + 1                 # 0 = outside every subtype
+        key = g * (n_slots + 1) + cell
+        order = np.lexsort((c, key))                         # deterministic order in each cell
+        cv_cell, n_cell = _cv(key[order], c[order], G * (n_slots + 1))
+        cv_cell = cv_cell.reshape(G, n_slots + 1)
+        n_cell = n_cell.reshape(G, n_slots + 1)
+        usable = n_cell >= 2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            wcv = np.where(usable, cv_cell * n_cell, 0).sum(1) / np.where(usable, n_cell, 0).sum(1)
+            reduction = 1.0 - wcv / cv_all
+        split = eligible & (reduction >= policy.aux_min_cv_reduction) & (cv_all > 0)
+        if not split.any():
+            continue
+        s_cell, k_cell = _stats(key, y, c, G * (n_slots + 1), Y)
+        mean_cell = weighted_mean(s_cell, k_cell, W).reshape(G, n_slots + 1)
+        for gi in np.flatnonzero(split):
+            for slot in range(n_slots):
+                n_s = n_cell[gi, slot + 1]
+                if n_s >= policy.aux_min_subtype_cases:
+                    coef = float(_round4(mean_cell[gi, slot + 1] / mean_all[gi]))
+                    out[gi].append({"code": SUBTYPE_CODES[slot], "cases": int(n_s), "coefficient": coef})
+    for lst in out:
+        lst.sort(key=lambda s: s["code"])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# pass 3: budget point value
+# ---------------------------------------------------------------------------------------------
+def history_points(cases: pa.Table, prep: Preparer, catalog: Catalog, years: list[int]) -> dict:
+    """Pass 3 partition kernel: cost and points by (pool, year) of the history."""
+    f = prep(cases)
+    s = score_batch(f, catalog, catalog.policy)
+    pools = cases.column("pool").combine_chunks().to_pylist()
+    out: dict[tuple[str, int], np.ndarray] = {}
+    yi = np.searchsorted(np.array(years), f.year)
+    in_years = np.isin(f.year, years)
+    for pool in sorted(set(pools)):
+        m = (np.array(pools, dtype=object) == pool) & in_years
+        for i in np.unique(yi[m]):
+            mm = m & (yi == i)
+            out[(pool, years[i])] = np.array([int(f.cost[mm].sum()), int(s.units[mm].sum())], np.int64)
+    return out
+
+
+def merge_history_points(parts: Iterable[dict]) -> dict:
+    total: dict = {}
+    for p in parts:
+        for k, v in p.items():
+            total[k] = total.get(k, 0) + v
+    return total
+
+
+def budget_point_values(sums: dict, policy: Policy, years: list[int]) -> dict[str, float]:
+    """Weighted total cost over weighted total points, per pool (SPEC 6), yuan per point."""
+    w = year_weights(policy, years)
+    out = {}
+    for pool in sorted({p for p, _ in sums}):
+        cost = sum(w[y] * sums[(pool, y)][0] for p, y in sums if p == pool) / 100.0
+        pts = sum(w[y] * sums[(pool, y)][1] for p, y in sums if p == pool) / 10_000.0
+        if pts > 0:
+            out[pool] = cost / pts
+    return out
+
+
+def fingerprint_text(parts: list[np.ndarray], years: list[int]) -> str:
+    n = sum(int(p[0]) for p in parts)
+    h = 0
+    for p in parts:
+        h = (h + int(p[1])) % (1 << 64)
+    return hashlib.sha256(f"{n}:{h}:{years}".encode()).hexdigest()[:32]

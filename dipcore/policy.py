@@ -1,0 +1,264 @@
+"""Policy: every parameter of SPEC.md with the national defaults and the regional variants.
+
+A region changes parameters in a TOML policy file, never in code::
+
+    policy = Policy.load("dipcore/data/policies/shandong_example.toml")
+
+Unknown keys are an error naming them. Each field's comment cites the SPEC section it
+implements; choices SPEC.md leaves open are documented next to the field.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+_CHOICES = {
+    "core_dx_level": ("subcategory", "category"),
+    "core_rule": ("count", "coverage"),
+    "comprehensive_class_from": ("main", "highest", "first"),
+    "comprehensive_small": ("keep", "merge"),
+    "group_priority": ("core_first", "operative_comprehensive_first"),
+    "tie_break": ("closest_mean", "highest_score"),
+    "trim": ("percentile", "none"),
+    "score_base": ("mean", "reference_group"),
+    "low_rule": ("actual_cost", "ratio_2020"),
+    "high_rule": ("national_2020", "shandong", "hubei"),
+    "extreme_pay": ("high", "normal"),
+    "pv_mode": ("floating", "fixed", "elastic"),
+    "fund_share_method": ("ratio", "patient_payments"),
+    "allocation": ("exact", "round"),
+}
+
+#: Fields that change what ``calibrate`` builds; a catalogue built under other values of
+#: these is flagged when used for settlement.
+CALIBRATION_FIELDS = (
+    "core_dx_level", "procedure_prefix", "extra_exclusions", "core_min_cases", "core_rule",
+    "core_coverage", "comprehensive_class_from", "comprehensive_min_cases",
+    "comprehensive_small", "group_priority", "tie_break", "basic_max_cv",
+    "basic_min_primary_share", "basic_groups", "year_weights", "trim", "trim_low",
+    "trim_high", "trim_min_cases", "score_scale", "score_base", "reference_group",
+    "related_min_uplift", "level_coefficients", "aux_min_group_cases",
+    "aux_min_subtype_cases", "aux_min_cv_reduction", "aux_dimensions", "icu_bands",
+)
+
+
+@dataclass
+class Policy:
+    """All policy parameters (SPEC.md sections 3-9). Defaults are the national rules."""
+
+    # ---- grouping (SPEC 3) ------------------------------------------------------------------
+    #: Diagnosis part of a core key: subcategory (``K35.9``) or category (``K35``) (SPEC 9:
+    #: "dx key length 4/3").
+    core_dx_level: str = "subcategory"
+    #: Compare procedures on this many leading characters (None: the full code, SPEC 2).
+    procedure_prefix: int | None = None
+    #: Codes (or prefixes ending in ``*``) excluded in addition to the shipped list (SPEC 3.1).
+    extra_exclusions: list[str] = field(default_factory=list)
+    #: A core key needs at least this many calibration cases (SPEC 3.2; province: 50).
+    core_min_cases: int = 15
+    #: ``count``: the threshold above; ``coverage``: the smallest threshold at which core
+    #: groups still cover ``core_coverage`` of the cases.
+    core_rule: str = "count"
+    core_coverage: float = 0.95
+    #: Treatment class of a comprehensive case from the main procedure, the highest class
+    #: of all procedures, or the first recorded procedure even if excluded (SPEC 3.2).
+    comprehensive_class_from: str = "main"
+    #: Comprehensive keys with fewer cases are kept (``keep``) or merged into a catch-all of
+    #: their category (``merge``).
+    comprehensive_min_cases: int = 1
+    comprehensive_small: str = "keep"
+    #: ``core_first``: core surgery > therapeutic > diagnostic > conservative > comprehensive;
+    #: ``operative_comprehensive_first``: operative comprehensive groups come before
+    #: conservative core groups (SPEC 3.2).
+    group_priority: str = "core_first"
+    #: Among equally ranked matching groups: the mean cost closest to the case's cost, or
+    #: the highest score.
+    tie_break: str = "closest_mean"
+    #: Basic groups (SPEC 3.2): core groups with CV <= basic_max_cv and a primary-level share
+    #: of cases >= basic_min_primary_share, plus any group codes listed in basic_groups.
+    basic_max_cv: float = 0.7
+    basic_min_primary_share: float = 0.2
+    basic_groups: list[str] = field(default_factory=list)
+
+    # ---- calibration (SPEC 4) ---------------------------------------------------------------
+    #: Weights of the calibration years, oldest to newest (renormalised over present years).
+    year_weights: list[float] = field(default_factory=lambda: [1.0, 2.0, 7.0])
+    #: Trim group costs outside [trim_low, trim_high] percentiles for groups with at least
+    #: trim_min_cases cases; percentiles are taken over the group's pooled calibration years.
+    trim: str = "percentile"
+    trim_low: float = 2.5
+    trim_high: float = 97.5
+    trim_min_cases: int = 25
+    #: RW = m_i / M * score_scale, or m_i / m_ref * score_scale with a reference group.
+    score_scale: float = 1000.0
+    score_base: str = "mean"
+    reference_group: str | None = None
+    #: A combination with related procedures stays its own group only when its mean cost is
+    #: this much above the main-procedure-alone group (SPEC 4).
+    related_min_uplift: float = 0.10
+    #: Explicit level coefficients {"1": k1, "2": k2, "3": k3}; computed as M_L / M if empty.
+    level_coefficients: dict[str, float] = field(default_factory=dict)
+    #: Auxiliary subtypes (SPEC 4).
+    aux_min_group_cases: int = 15
+    aux_min_subtype_cases: int = 5
+    aux_min_cv_reduction: float = 0.20
+    aux_dimensions: list[str] = field(default_factory=lambda: ["cci", "age", "death", "icu"])
+    #: ICU-days bands (lower bounds of the bands after "none"): 1-2, 3-6, >= 7 days.
+    icu_bands: list[int] = field(default_factory=lambda: [1, 3, 7])
+    #: Budget point value for monthly prepayment (SPEC 6); computed from history if None.
+    budget_point_value: dict[str, float] = field(default_factory=dict)
+
+    # ---- points (SPEC 5) ----------------------------------------------------------------------
+    low_ratio: float = 0.5
+    #: ``False``: low-cost when r < low_ratio; ``True``: when r <= low_ratio.
+    low_inclusive: bool = False
+    #: ``actual_cost``: RW*k*a*min(1, cost/(m_L*k*a)); ``ratio_2020``: RW*r.
+    low_rule: str = "actual_cost"
+    high_ratio: float = 2.0
+    #: ``national_2020``: RW*k*a*((r-high)+1); ``shandong``: RW*(r-2+k); ``hubei``: RW*k*a*(r-1).
+    high_rule: str = "national_2020"
+    extreme_ratio: float = 5.0
+    #: Extreme cases (r > extreme_ratio, flagged for review) paid as high-cost or as normal.
+    extreme_pay: str = "high"
+    #: Apply the level and auxiliary coefficients to outlier points (SPEC 9).
+    coefficients_on_outliers: bool = True
+    ungrouped_discount: float = 0.7
+    special_quota: float = 0.005
+    #: Bed-day payment (SPEC 5.6): cap on paid days, taper after a day at a factor.
+    bed_day_cap: int | None = None
+    bed_day_taper_after: int | None = None
+    bed_day_taper_factor: float = 1.0
+    #: Explicit bed-day rates (points per day) by category; calibrated if empty.
+    bed_day_rates: dict[str, float] = field(default_factory=dict)
+
+    # ---- point value (SPEC 6) ----------------------------------------------------------------
+    pv_mode: str = "floating"
+    #: Fixed point value per pool (``fixed`` mode, and the base part of ``elastic``).
+    fixed_point_value: dict[str, float] = field(default_factory=dict)
+    #: Elastic mode: this share of the budget pays points at the fixed value up to the base
+    #: volume it buys; the rest of the budget floats over the points above it.
+    elastic_base_share: float = 0.8
+    #: Elastic mode: the floating value is capped at this multiple of the fixed value.
+    elastic_ceiling: float | None = None
+
+    # ---- settlement (SPEC 7) ---------------------------------------------------------------
+    #: ``ratio``: F = D*f*c - deductions; ``patient_payments``: F = D*c - patient payments -
+    #: deductions.
+    fund_share_method: str = "ratio"
+    #: Surplus kept at most this share of D (None: all of it).
+    surplus_cap: float | None = None
+    #: Overspend sharing bands [[upto_share_of_D, fund_share], ...]; the fund pays its share of
+    #: each band of overspend at the fund payment ratio. Empty: no sharing.
+    sharing_bands: list[list[float]] = field(default_factory=list)
+    reserve: float = 0.10
+    allocation: str = "exact"
+
+    # ---- supervision (SPEC 8) --------------------------------------------------------------
+    readmit_days: int = 15
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # ------------------------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Check choices and ranges; raises :class:`InputError` naming the parameter."""
+        for name, allowed in _CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise InputError(f"policy '{name}' must be one of {', '.join(allowed)}, "
+                                 f"not {getattr(self, name)!r}")
+        positive = ("core_min_cases", "score_scale", "high_ratio", "extreme_ratio",
+                    "aux_min_group_cases", "aux_min_subtype_cases", "readmit_days")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise InputError(f"policy '{name}' must be positive, not {getattr(self, name)!r}")
+        if not 0 <= self.low_ratio < self.high_ratio <= self.extreme_ratio:
+            raise InputError("policy needs 0 <= low_ratio < high_ratio <= extreme_ratio")
+        if len(self.year_weights) == 0 or any(w < 0 for w in self.year_weights) \
+                or sum(self.year_weights) <= 0:
+            raise InputError("policy 'year_weights' must be non-negative with a positive sum")
+        if not 0 <= self.reserve < 1:
+            raise InputError("policy 'reserve' must be in [0, 1)")
+        if self.score_base == "reference_group" and not self.reference_group:
+            raise InputError("policy 'score_base = reference_group' needs 'reference_group'")
+        for dim in self.aux_dimensions:
+            if dim not in ("cci", "age", "death", "icu"):
+                raise InputError(f"policy 'aux_dimensions' has unknown dimension {dim!r}")
+        bands = [b[0] for b in self.sharing_bands]
+        if any(len(b) != 2 or not 0 <= b[1] <= 1 for b in self.sharing_bands) \
+                or bands != sorted(bands):
+            raise InputError("policy 'sharing_bands' must be [[upto_share, fund_share], ...] "
+                             "with increasing limits and shares in [0, 1]")
+        for key in self.level_coefficients:
+            if key not in ("1", "2", "3"):
+                raise InputError(f"policy 'level_coefficients' key must be 1, 2 or 3, not {key!r}")
+        if self.pv_mode in ("fixed", "elastic") and not self.fixed_point_value:
+            raise InputError(f"policy 'pv_mode = {self.pv_mode}' needs 'fixed_point_value'")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "<dict>") -> "Policy":
+        """Build a policy from a mapping; unknown keys are an error naming them."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(f"unknown policy key(s): {', '.join(unknown)}", source=source)
+        data = dict(data)
+        for name in ("level_coefficients", "budget_point_value", "bed_day_rates",
+                     "fixed_point_value"):
+            if name in data:
+                data[name] = {str(k): float(v) for k, v in data[name].items()}
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise InputError(f"bad policy value ({exc})", source=source) from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Policy":
+        """Read a policy TOML file (keys at top level; see ``data/policies/national.toml``)."""
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InputError("no such policy file", source=str(path)) from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"not a valid TOML policy ({exc})", source=str(path)) from None
+        return cls.from_dict(data, source=str(path))
+
+    @classmethod
+    def builtin(cls, name: str) -> "Policy":
+        """One of the shipped policies: ``national``, ``shandong_example``, ``hubei_example``."""
+        from importlib import resources
+        path = resources.files("dipcore").joinpath("data", "policies", f"{name}.toml")
+        if not path.is_file():
+            raise InputError(f"no built-in policy named {name!r}")
+        return cls.from_dict(tomllib.loads(path.read_text(encoding="utf-8")), source=name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        """Canonical JSON (sorted keys): the form stored in a catalogue."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    def fingerprint(self, names: tuple[str, ...] | None = None) -> str:
+        """SHA-256 of the canonical JSON of all fields, or of ``names`` only."""
+        d = self.to_dict()
+        if names is not None:
+            d = {k: d[k] for k in names}
+        text = json.dumps(d, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def differences(self, other: "Policy", names: tuple[str, ...] = CALIBRATION_FIELDS) -> list[str]:
+        """Names of the fields among ``names`` whose values differ."""
+        a, b = self.to_dict(), other.to_dict()
+        return [n for n in names if a[n] != b[n]]

@@ -1,0 +1,136 @@
+"""Points of a batch of cases against a catalogue (SPEC.md sections 3 and 5).
+
+The one place that turns prepared features into group, coefficients, outlier class and
+points; settlement and calibration (for the budget point value) both call it, locally or on
+Dask workers alike.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ._kernels import points as P
+from ._kernels.group import assign_groups
+from .catalog import Catalog, GroupIndex
+from .policy import Policy
+from .prepare import Features
+
+KIND_NAMES = {P.DIP: "dip", P.UNGROUPED: "ungrouped", P.SPECIAL: "special", P.BED_DAY: "bed_day"}
+OUTLIER_NAMES = ("", "low", "normal", "high", "extreme")
+UNGROUPED_REASONS = ("", "unknown_diagnosis_category", "unknown_procedure_combination")
+_BED_CATEGORIES = ("psychiatric", "rehabilitation", "hospice")
+
+
+@dataclass
+class Scored:
+    """Per-case results of :func:`score_batch` (NumPy arrays, one entry per case)."""
+
+    row: np.ndarray        # int32 catalogue row (-1 none)
+    reason: np.ndarray     # int8 why ungrouped (index into UNGROUPED_REASONS)
+    kind: np.ndarray       # int8 points kind (kernels.points DIP/UNGROUPED/SPECIAL/BED_DAY)
+    rw: np.ndarray         # float64 group score (0 where none)
+    k: np.ndarray          # float64 hospital coefficient
+    a: np.ndarray          # float64 auxiliary coefficient
+    aux_slot: np.ndarray   # int8 subtype slot taken (-1 none)
+    base: np.ndarray       # float64 comparison mean m_L, fen
+    bed_rate: np.ndarray   # float64 points per day
+    units: np.ndarray      # int64 points in units of 1e-4
+    outlier: np.ndarray    # int8
+    ratio: np.ndarray      # float64
+
+
+def level_coefficient_array(catalog: Catalog) -> np.ndarray:
+    lc = np.ones(4)
+    for level, value in catalog.level_coefficients.items():
+        lc[int(level)] = value
+    return lc
+
+
+def index_for(catalog: Catalog, policy: Policy) -> GroupIndex:
+    """The catalogue's lookup under ``policy``'s priority rules (cached per policy)."""
+    cache = catalog.__dict__.setdefault("_indexes", {})
+    key = (policy.group_priority, policy.tie_break)
+    if key not in cache:
+        cache[key] = GroupIndex.build(catalog.groups, policy)
+    return cache[key]
+
+
+def score_batch(f: Features, catalog: Catalog, policy: Policy,
+                special: np.ndarray | None = None) -> Scored:
+    """Group the cases, apply coefficients and compute points (SPEC 3, 5).
+
+    Parameters
+    ----------
+    f : Features
+        Prepared cases.
+    catalog : Catalog
+        Groups, scores, comparison means, coefficients, bed-day rates, M.
+    policy : Policy
+        Point rules (outliers, ungrouped discount, bed-day cap and taper, priorities).
+    special : bool array, optional
+        Cases approved by special review (paid at actual cost, SPEC 5.5).
+    """
+    idx = index_for(catalog, policy)
+    n = f.n
+    d = pc.index_in(f.dx_key, value_set=idx.dx_vocab).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+    if len(f.proc_codes):
+        pid = pc.index_in(f.proc_codes, value_set=idx.proc_vocab).fill_null(-1) \
+            .to_numpy(zero_copy_only=False).astype(np.int32)
+    else:
+        pid = np.zeros(0, np.int32)
+    cost = f.cost.astype(np.float64)
+    pos, reason = assign_groups(
+        d, f.dx_cat, f.treatment_class.astype(np.int32), cost, f.proc_off, pid, idx.dx_start,
+        idx.dx_count, idx.g_off, idx.g_procs, idx.g_tier, idx.g_mean, idx.g_score,
+        idx.comp_group, idx.comp_all, idx.cat_known, idx.comp_tier,
+        policy.tie_break == "highest_score")
+    row = idx.rows(pos)
+    bed = f.bed >= 0
+    row = np.where(bed, -1, row).astype(np.int32)          # bed-day cases skip grouping (SPEC 3.1)
+    reason = np.where(bed, 0, reason).astype(np.int8)
+    special = np.zeros(n, bool) if special is None else special
+    kind = np.where(special, P.SPECIAL, np.where(bed, P.BED_DAY,
+                                                 np.where(row >= 0, P.DIP, P.UNGROUPED))).astype(np.int8)
+    safe = np.maximum(row, 0)
+    has = row >= 0
+    rw = np.where(has, idx.score[safe], 0.0)
+    lc = level_coefficient_array(catalog)
+    k = np.where(has & idx.basic[safe], 1.0, lc[f.level])
+    # auxiliary coefficient: the case's subtype with the highest coefficient (SPEC 4)
+    coef = np.zeros((n, f.slots.shape[1]))
+    for j in range(f.slots.shape[1]):
+        s = f.slots[:, j]
+        ok = has & (s >= 0)
+        coef[ok, j] = idx.aux[safe[ok], s[ok]]
+    best = coef.argmax(axis=1)
+    best_coef = coef[np.arange(n), best]
+    a = np.where(best_coef > 0, best_coef, 1.0)
+    aux_slot = np.where(best_coef > 0, f.slots[np.arange(n), best], -1).astype(np.int8)
+    base = np.where(has, idx.level_mean[safe, f.level], 1.0)
+    rates = np.array([catalog.bed_day_rates.get(c, 0.0) for c in _BED_CATEGORIES])
+    bed_rate = np.where(bed, rates[np.maximum(f.bed, 0)], 0.0)
+    units, outlier, ratio = P.case_points(
+        kind, rw, k, a, base, cost, catalog.mean_cost * 100.0, policy.score_scale,
+        policy.low_ratio, policy.low_inclusive,
+        P.LOW_ACTUAL if policy.low_rule == "actual_cost" else P.LOW_RATIO2020,
+        policy.high_ratio,
+        {"national_2020": P.HIGH_NATIONAL, "shandong": P.HIGH_SHANDONG, "hubei": P.HIGH_HUBEI}[policy.high_rule],
+        policy.extreme_ratio, policy.extreme_pay == "high", policy.coefficients_on_outliers,
+        policy.ungrouped_discount, bed_rate, f.los.astype(np.int64),
+        policy.bed_day_cap or 0, policy.bed_day_taper_after or 0, policy.bed_day_taper_factor)
+    return Scored(row=row, reason=reason, kind=kind, rw=rw, k=k, a=a, aux_slot=aux_slot,
+                  base=base, bed_rate=bed_rate, units=units, outlier=outlier, ratio=ratio)
+
+
+def bed_rates_missing(catalog: Catalog, f: Features) -> list[str]:
+    """Bed-day categories present in the cases but without a rate in the catalogue."""
+    present = {(_BED_CATEGORIES[c]) for c in np.unique(f.bed) if c >= 0}
+    return sorted(c for c in present if c not in catalog.bed_day_rates)
+
+
+def as_pyarrow_strings(values, codes: np.ndarray) -> pa.Array:
+    """Labels by code (codes < 0 map to the label at index 0)."""
+    return pa.array(list(values)).take(pa.array(np.maximum(codes, 0)))
