@@ -24,9 +24,10 @@ from .policy import Policy
 from .prepare import Preparer
 from .schema import CASE_SCHEMA, QUARANTINE_SCHEMA
 from .scoring import bed_rates_missing, score_batch
-from .sources import DEFAULT_BATCH_ROWS
+from .sources import DEFAULT_BATCH_ROWS, count_rows
 
-ProgressFn = Callable[[int, int], None]
+#: ``progress(stage, rows_done, rows_total)``; ``rows_total`` is 0 when unknown.
+ProgressFn = Callable[[str, int, int], None]
 
 
 def _check_engine(engine: str) -> None:
@@ -133,20 +134,24 @@ def calibrate(history: Any, policy: Policy | None = None, hospitals: pa.Table | 
     policy = policy or Policy()
     prep = Preparer(policy)
     source = _replayable(history)
-    batches = lambda: iter_validated(source, hospitals, encoding, mapping, batch_rows)  # noqa: E731
+    total = count_rows(source) or 0
+
+    def batches(stage: str):
+        done = 0
+        for cases, q in iter_validated(source, hospitals, encoding, mapping, batch_rows):
+            done += cases.num_rows + q.num_rows
+            yield cases, q
+            if progress:
+                progress(stage, done, total)
     parts, fps, seen_years = [], [], set()
     quarantined = 0
-    rows = 0
-    for cases, q in batches():
+    for cases, q in batches("calibrate 1/3 keys"):
         quarantined += q.num_rows
         if cases.num_rows:
             part, info = C.key_counts(cases, prep, None)
             parts.append(part)
             fps.append(info["fingerprint"])
             seen_years |= info["years"]
-        rows += cases.num_rows + q.num_rows
-        if progress:
-            progress(rows, 0)
     if not parts:
         raise InputError("the history has no usable cases")
     all_years = sorted(seen_years)
@@ -163,13 +168,13 @@ def calibrate(history: Any, policy: Policy | None = None, hospitals: pa.Table | 
     draft_catalog = Catalog(groups=draft.groups, mean_cost=1.0, level_coefficients={},
                             bed_day_rates={}, policy=policy)
     state = C.merge_assignments(C.assignments(cases, prep, draft_catalog, cal_years)
-                                for cases, _ in batches() if cases.num_rows)
+                                for cases, _ in batches("calibrate 2/3 groups") if cases.num_rows)
     catalog = C.build_catalog(draft, state, policy, C.fingerprint_text(fps, cal_years), warnings)
     if policy.budget_point_value:
         catalog.budget_point_value = dict(policy.budget_point_value)
     else:
         sums = C.merge_history_points(C.history_points(cases, prep, catalog, cal_years)
-                                      for cases, _ in batches() if cases.num_rows)
+                                      for cases, _ in batches("calibrate 3/3 points") if cases.num_rows)
         catalog.budget_point_value = C.budget_point_values(sums, policy, cal_years)
     return catalog
 
@@ -214,7 +219,9 @@ def settle(cases: Any, catalog: Catalog, budget: dict[str, Any], policy: Policy 
     missing_rates: set[str] = set()
     rows = 0
     dip_cases = 0
-    for batch, q in iter_validated(_replayable(cases), hospitals, encoding, mapping, batch_rows):
+    source = _replayable(cases)
+    total = count_rows(source) or 0
+    for batch, q in iter_validated(source, hospitals, encoding, mapping, batch_rows):
         if q.num_rows:
             quarantine.append(q)
         rows += batch.num_rows + q.num_rows
@@ -233,7 +240,7 @@ def settle(cases: Any, catalog: Catalog, budget: dict[str, Any], policy: Policy 
         hosp_parts.append(h)
         month_parts.append(m)
         if progress:
-            progress(rows, 0)
+            progress("settle", rows, total)
     if not hosp_parts:
         raise InputError("no usable cases to settle")
     if missing_rates:

@@ -44,15 +44,28 @@ class Progress:
             return
         self.last, self.last_share = now, share
         elapsed = now - self.t0
-        rate = done / elapsed if elapsed > 0 else 0.0
-        eta = (total - done) / rate if rate > 0 else 0.0
-        text = (f"{self.label}: {done:,}/{total:,} rows ({share:.0%}), "
-                f"{rate:,.0f} rows/s, ETA {eta:,.0f} s")
+        text = f"{self.label}: {done:,}/{total:,} rows ({share:.0%})"
+        if elapsed >= 0.5:   # too early, the rate says nothing
+            rate = done / elapsed
+            text += f", {rate:,.0f} rows/s, ETA {(total - done) / rate:,.0f} s"
         if self.tty:
             self.stream.write("\r" + text + ("\n" if done >= total else ""))
         else:
             self.stream.write(text + "\n")
         self.stream.flush()
+
+
+class StagedProgress:
+    """Adapts ``progress(stage, done, total)`` callbacks to one :class:`Progress` per stage."""
+
+    def __init__(self):
+        self.bars: dict[str, Progress] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        bar = self.bars.get(stage)
+        if bar is None:
+            bar = self.bars[stage] = Progress(stage)
+        bar(done, total)
 
 
 def _years(text: str) -> tuple[int, int]:
@@ -164,26 +177,156 @@ def cmd_validate(args) -> int:
     return 0
 
 
+
+def _budget(text: str) -> dict[str, float]:
+    out = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        pool, sep, amount = part.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[pool.strip()] = float(amount)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"budget must look like employee=7.2e7,resident=5e7, not '{text}'") from None
+    if not out:
+        raise argparse.ArgumentTypeError("empty budget")
+    return out
+
+
+def _policy(path):
+    from .policy import Policy
+    if path is None:
+        return None
+    if not os.path.exists(path) and "/" not in path and not path.endswith(".toml"):
+        return Policy.builtin(path)
+    return Policy.load(path)
+
+
+def cmd_calibrate(args) -> int:
+    from .api import calibrate
+    from .io import read_hospitals
+    hospitals = read_hospitals(args.hospitals, encoding=args.encoding) if args.hospitals else None
+    years = list(range(args.years[0], args.years[1] + 1)) if args.years else None
+    t0 = time.perf_counter()
+    catalog = calibrate(args.history, policy=_policy(args.policy), hospitals=hospitals,
+                        years=years, encoding=args.encoding, progress=StagedProgress())
+    catalog.save(args.out)
+    g = catalog.groups
+    kinds = {r["values"]: r["counts"] for r in __import__("pyarrow.compute", fromlist=["x"])
+             .value_counts(g.column("kind")).to_pylist()}
+    print(f"calibrated {sum(g.column('cases').to_pylist()):,} cases of {catalog.years} in "
+          f"{time.perf_counter() - t0:.1f} s: {g.num_rows:,} groups "
+          f"({kinds.get('core', 0):,} core, {kinds.get('comprehensive', 0):,} comprehensive, "
+          f"{sum(g.column('basic').to_pylist()):,} basic)")
+    print(f"M = {catalog.mean_cost:,.2f} yuan; level coefficients "
+          + ", ".join(f"{k}: {v}" for k, v in sorted(catalog.level_coefficients.items())))
+    for w in catalog.warnings:
+        print(f"warning: {w}")
+    print(f"catalogue written to {args.out}")
+    return 0
+
+
+def _settle_summary(result, top: int = 5) -> list[str]:
+    import pyarrow.compute as pc
+    lines = []
+    for row in result.pools.to_pylist():
+        lines.append(f"pool {row['pool']}: point value {row['point_value']:.4f} yuan/point "
+                     f"({row['mode']}), {float(row['points']):,.0f} points, budget "
+                     f"{float(row['budget']):,.2f} yuan, fund ratio {row['fund_ratio']:.3f}")
+    cases = result.cases
+    oc = {r["values"]: r["counts"] for r in pc.value_counts(cases.column("outlier")).to_pylist()}
+    dip = sum(v for k, v in oc.items() if k)
+    if dip:
+        lines.append("outliers among DIP cases: " + ", ".join(
+            f"{k} {oc.get(k, 0) / dip:.1%}" for k in ("low", "normal", "high", "extreme")))
+    kinds = {r["values"]: r["counts"] for r in pc.value_counts(cases.column("group_kind")).to_pylist()}
+    lines.append("cases by kind: " + ", ".join(f"{k} {v:,}" for k, v in sorted(kinds.items())))
+    h = result.hospitals.to_pylist()
+    h.sort(key=lambda r: float(r["gain"]))
+    def fmt(r):
+        share = float(r["gain"]) / max(float(r["total_cost"]), 1.0)
+        return (f"  {r['hospital_id']} {r['pool']:<9} gain {float(r['gain']):>15,.2f} yuan "
+                f"({share:+.1%} of cost), CMI {r['cmi']:.3f}, balance {float(r['balance']):>15,.2f}")
+    lines.append("largest gains (DIP amount minus actual cost):")
+    lines += [fmt(r) for r in reversed(h[-top:])]
+    lines.append("largest losses:")
+    lines += [fmt(r) for r in h[:top]]
+    return lines
+
+
+def cmd_settle(args) -> int:
+    from .api import settle
+    from .catalog import Catalog
+    from .io import read_hospitals
+    catalog = Catalog.load(args.catalog)
+    hospitals = read_hospitals(args.hospitals, encoding=args.encoding) if args.hospitals else None
+    t0 = time.perf_counter()
+    result = settle(args.cases, catalog, budget=args.budget, policy=_policy(args.policy),
+                    hospitals=hospitals, special_cases=args.special_cases,
+                    appraisal=args.appraisal, deductions=args.deductions, prepaid=args.prepaid,
+                    encoding=args.encoding, progress=StagedProgress())
+    result.save(args.out)
+    print(f"settled {result.cases.num_rows:,} cases in {time.perf_counter() - t0:.1f} s")
+    for line in _settle_summary(result):
+        print(line)
+    for w in result.warnings:
+        print(f"warning: {w}")
+    print(f"results written to {args.out}")
+    return 0
+
 def cmd_demo(args) -> int:
+    import numpy as np
+    import pyarrow.compute as pc
     from data_gen import generate
+    from .api import calibrate, settle
     from .io import read_hospitals, save_quarantine
+    from .schema import fen
+    t_start = time.perf_counter()
     out = Path(args.out)
     data = out / "province"
-    print(f"dipcore demo: generating a small province in {data} ...")
+    print(f"dipcore demo: a generated province of {args.cases_per_year:,} cases a year, "
+          f"2021-2024, {args.hospitals} hospitals (seed {args.seed})")
     manifest = generate(data, args.cases_per_year, (2021, 2024), hospitals=args.hospitals,
                         seed=args.seed, bad_share=0.0005, progress=Progress("generate"))
-    print(f"  {manifest['cases']:,} cases of {manifest['hospitals']} hospitals, 2021-2024, "
-          f"in {manifest['seconds']} s")
-    t0 = time.perf_counter()
+    print(f"  generated {manifest['cases']:,} cases in {manifest['seconds']} s -> {data}")
     hospitals = read_hospitals(data / "hospitals.csv")
-    cases, quarantine = _read(data / "cases", hospitals, "utf-8", label="validate")
-    seconds = time.perf_counter() - t0
-    print(f"read and validated in {seconds:.2f} s "
-          f"({(cases.num_rows + quarantine.num_rows) / seconds:,.0f} rows/s)")
-    for line in _summary_lines(cases, quarantine):
-        print(line)
+    t0 = time.perf_counter()
+    cases, quarantine = _read(data / "cases", hospitals, "utf-8", label="read")
+    print(f"  read and validated in {time.perf_counter() - t0:.1f} s: {cases.num_rows:,} kept, "
+          f"{quarantine.num_rows:,} quarantined -> {out / 'quarantine.csv'}")
     save_quarantine(quarantine, out / "quarantine.csv")
-    print(f"quarantine written to {out / 'quarantine.csv'}")
+    year = pc.year(cases.column("discharge_date"))
+    history = cases.filter(pc.less(year, 2024))
+    current = cases.filter(pc.equal(year, 2024))
+    t0 = time.perf_counter()
+    catalog = calibrate(history, years=[2021, 2022, 2023], progress=StagedProgress())
+    catalog.save(out / "catalog.parquet")
+    g = catalog.groups
+    print(f"calibrated 2021-2023 ({history.num_rows:,} cases) in {time.perf_counter() - t0:.1f} s: "
+          f"{g.num_rows:,} groups, {sum(1 for k in g.column('kind').to_pylist() if k == 'core'):,} core; "
+          f"M = {catalog.mean_cost:,.2f} yuan; level coefficients "
+          + ", ".join(f"{k}: {v}" for k, v in sorted(catalog.level_coefficients.items())))
+    # the demo budget: what the fund paid in 2024, per pool
+    pools = current.column("pool").to_pylist()
+    paid = fen(current.column("fund_paid"))
+    budget = {}
+    for p in sorted(set(pools)):
+        budget[p] = float(paid[np.array(pools, dtype=object) == p].sum()) / 100.0
+    t0 = time.perf_counter()
+    result = settle(current, catalog, budget=budget, progress=StagedProgress())
+    result.save(out / "settlement")
+    print(f"settled 2024 ({current.num_rows:,} cases) in {time.perf_counter() - t0:.1f} s "
+          f"with budgets equal to the fund's 2024 spending:")
+    for line in _settle_summary(result):
+        print("  " + line)
+    for w in result.warnings:
+        print(f"  warning: {w}")
+    print(f"outputs in {out}: catalog.parquet, settlement/ (cases.parquet, hospitals.csv, "
+          f"monthly.csv, pools.csv, summary.json), quarantine.csv")
+    print(f"demo finished in {time.perf_counter() - t_start:.1f} s")
     return 0
 
 
@@ -212,6 +355,30 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--bad-share", type=_share, default=0.0,
                    help="share of cases given one bad value (exercises the quarantine)")
     g.set_defaults(func=cmd_generate)
+
+    c = sub.add_parser("calibrate", help="build a catalogue (scores) from history")
+    c.add_argument("history", help="cases of the calibration years (Parquet, CSV, Arrow)")
+    c.add_argument("--out", required=True, help="catalogue file to write (.parquet)")
+    c.add_argument("--policy", help="policy TOML file, or a built-in name (national, ...)")
+    c.add_argument("--hospitals", help="hospital registry (CSV or Parquet)")
+    c.add_argument("--years", type=_years, help="calibration years, e.g. 2021-2023")
+    c.add_argument("--encoding", default="utf-8", help="encoding of CSV input (utf-8, gbk)")
+    c.set_defaults(func=cmd_calibrate)
+
+    t = sub.add_parser("settle", help="points, point value and statements for a year")
+    t.add_argument("cases", help="the year's cases (Parquet, CSV, Arrow)")
+    t.add_argument("--catalog", required=True, help="catalogue (.parquet, or official .csv)")
+    t.add_argument("--budget", type=_budget, required=True,
+                   help="fund budget per pool in yuan: employee=7.2e7,resident=5e7")
+    t.add_argument("--out", required=True, help="results directory")
+    t.add_argument("--policy", help="policy TOML file, or a built-in name")
+    t.add_argument("--hospitals", help="hospital registry (CSV or Parquet)")
+    t.add_argument("--special-cases", help="case ids approved by special review (CSV)")
+    t.add_argument("--appraisal", help="CSV: hospital_id[,pool],coefficient")
+    t.add_argument("--deductions", help="CSV: hospital_id[,pool],amount (yuan)")
+    t.add_argument("--prepaid", help="CSV: hospital_id[,pool],amount[,advance] (yuan)")
+    t.add_argument("--encoding", default="utf-8", help="encoding of CSV input (utf-8, gbk)")
+    t.set_defaults(func=cmd_settle)
 
     v = sub.add_parser("validate", help="read and validate cases; write the quarantine")
     v.add_argument("cases", help="Parquet file or directory, CSV or Arrow file")
