@@ -149,3 +149,92 @@ def duplicates(batches: list[list[str | None]]) -> list[list[int]]:
             seen.add(v)
         out.append(flags)
     return out
+
+
+# ---- engine references -----------------------------------------------------------------------
+def canonical(procs: list[str], excluded: set[str]) -> list[str]:
+    """SPEC 3.1: drop excluded, main first, related sorted and de-duplicated."""
+    kept = [p for p in procs if p not in excluded]
+    if not kept:
+        return []
+    main = kept[0]
+    return [main] + sorted({p for p in kept[1:] if p != main})
+
+
+def charlson(codes: list[str], table: list[tuple[str, int, tuple[str, ...]]]) -> int:
+    """Charlson index by Quan prefixes with the three hierarchies (SPEC 4)."""
+    present = set()
+    for code in codes:
+        flat = code.replace(".", "")
+        for name, _, prefixes in table:
+            if any(flat.startswith(p) for p in prefixes):
+                present.add(name)
+    for mild, severe in (("diabetes_without_complication", "diabetes_with_complication"),
+                         ("mild_liver_disease", "severe_liver_disease"),
+                         ("malignancy", "metastatic_solid_tumour")):
+        if severe in present:
+            present.discard(mild)
+    weight = {name: w for name, w, _ in table}
+    return sum(weight[n] for n in present)
+
+
+def choose_group(case_dx, case_procs, case_cat, case_class, cost, groups, tie_highest):
+    """SPEC 3.2 priorities. ``groups``: list of dicts with kind, dx, procs (list), cat,
+    cls, tier, mean, score. Returns the chosen index or -1."""
+    cands = []
+    for i, g in enumerate(groups):
+        if g["kind"] == "core":
+            if g["dx"] == case_dx and all(p in case_procs for p in g["procs"]):
+                cands.append(i)
+    comp = [i for i, g in enumerate(groups) if g["kind"] == "comp" and g["cat"] == case_cat
+            and g["cls"] == case_class]
+    if not comp:
+        comp = [i for i, g in enumerate(groups) if g["kind"] == "comp" and g["cat"] == case_cat
+                and g["cls"] is None]
+    cands += comp[:1]
+    if not cands:
+        return -1
+
+    def key(i):
+        g = groups[i]
+        tie = -g["score"] if tie_highest else abs(g["mean"] - cost)
+        return (g["tier"], -len(g["procs"]), tie, i)
+    return min(cands, key=key)
+
+
+def points(kind, rw, k, a, base, cost, M, policy, bed_rate=0.0, los=0):
+    """SPEC 5 formulas, written out one by one."""
+    scale = policy["scale"]
+    if kind == "ungrouped":
+        return cost / M * scale * policy["ungrouped_discount"], ""
+    if kind == "special":
+        return cost / M * scale, ""
+    if kind == "bed_day":
+        days = los if policy["cap"] is None else min(los, policy["cap"])
+        t = policy["taper_after"]
+        if t is not None and days > t:
+            return bed_rate * (t + (days - t) * policy["taper_factor"]), ""
+        return bed_rate * days, ""
+    r = cost / base
+    low = r <= policy["low_ratio"] if policy["low_inclusive"] else r < policy["low_ratio"]
+    if low:
+        if policy["low_rule"] == "actual_cost":
+            return rw * k * a * min(1.0, cost / (base * k * a)), "low"
+        return rw * r, "low"
+    extreme = r > policy["extreme_ratio"]
+    if r > policy["high_ratio"] and not (extreme and policy["extreme_pay"] == "normal"):
+        h = policy["high_ratio"]
+        if policy["high_rule"] == "national_2020":
+            p = rw * k * a * ((r - h) + 1)
+        elif policy["high_rule"] == "shandong":
+            p = rw * (r - h + k)
+        else:
+            p = rw * k * a * (r - 1)
+        return p, "extreme" if extreme else "high"
+    return rw * k * a, "extreme" if extreme else "normal"
+
+
+def round4_units(x: float) -> int:
+    """Half away from zero at 4 decimals, via Decimal of the float's shortest repr."""
+    d = Decimal(repr(x)).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+    return int(d * 10000)

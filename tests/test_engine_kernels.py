@@ -1,0 +1,170 @@
+"""Engine kernels against tests/naive.py: combinations, CCI, grouping, points, aggregation."""
+import numpy as np
+import pyarrow as pa
+from hypothesis import given
+from hypothesis import strategies as st
+
+import naive
+from dipcore import refdata
+from dipcore._kernels import points as P
+from dipcore._kernels.aggregate import sum_by
+from dipcore._kernels.group import assign_groups, canonical_combinations
+from dipcore._kernels.severity import cci_scores
+from dipcore.catalog import group_tiers
+from dipcore.policy import Policy
+from dipcore.prepare import Preparer
+
+PROCS = ["47.0100", "45.2300", "99.2900", "36.0600", "88.3800", "54.5100"]
+
+
+@given(st.lists(st.lists(st.sampled_from(PROCS), max_size=6), max_size=20),
+       st.sets(st.sampled_from(PROCS)))
+def test_canonical_combinations(cases, excluded):
+    vocab = sorted(PROCS)
+    ids = np.array([vocab.index(p) for c in cases for p in c], np.int32)
+    off = np.concatenate([[0], np.cumsum([len(c) for c in cases])]).astype(np.int32)
+    keep = np.array([vocab[i] not in excluded for i in ids], bool)
+    new_off, new_ids = canonical_combinations(off, ids, keep)
+    got = [[vocab[i] for i in new_ids[new_off[k]:new_off[k + 1]]] for k in range(len(cases))]
+    assert got == [naive.canonical(c, excluded) for c in cases]
+
+
+DX_POOL = ["I21.000", "I50.900", "E11.200", "E11.900", "K70.400", "K70.000", "C78.000",
+           "C34.900", "N18.500", "J44.900", "B20.000", "I10.x00", "K35.900", "Z95.800", "I25.200"]
+
+
+@given(st.lists(st.lists(st.sampled_from(DX_POOL), max_size=8), max_size=25))
+def test_cci_matches_reference(cases):
+    prep = Preparer(Policy())
+    table = list(refdata.charlson_conditions())
+    cond = np.array([prep._condition(c) for case in cases for c in case], np.int32)
+    off = np.concatenate([[0], np.cumsum([len(c) for c in cases])]).astype(np.int32)
+    got = cci_scores(off, cond, prep.cci_weights, prep.cci_mild, prep.cci_severe)
+    assert got.tolist() == [naive.charlson(c, table) for c in cases]
+
+
+group_st = st.fixed_dictionaries({
+    "kind": st.sampled_from(["core", "core", "comp"]),
+    "dx": st.integers(0, 3), "procs": st.lists(st.integers(0, 5), max_size=3, unique=True),
+    "cat": st.integers(0, 2), "cls": st.one_of(st.none(), st.integers(0, 3)),
+    "mean": st.floats(100, 1e5), "score": st.floats(10, 5000),
+})
+case_st = st.tuples(st.integers(-1, 3), st.lists(st.integers(-1, 5), max_size=5),
+                    st.integers(-1, 2), st.integers(0, 3), st.floats(100, 1e5))
+
+
+@given(st.lists(group_st, max_size=12), st.lists(case_st, min_size=1, max_size=20),
+       st.booleans(), st.sampled_from(["core_first", "operative_comprehensive_first"]))
+def test_assign_groups_matches_reference(groups, cases, tie_highest, priority):
+    core_tier, comp_tier = group_tiers(Policy(group_priority=priority))
+    core = sorted([g for g in groups if g["kind"] == "core"], key=lambda g: g["dx"])
+    comps = []
+    seen = set()
+    for g in groups:                         # one comprehensive group per (cat, class)
+        if g["kind"] == "comp" and (g["cat"], g["cls"]) not in seen:
+            seen.add((g["cat"], g["cls"]))
+            comps.append(g)
+    for g in core:
+        g["cls"] = g["cls"] if g["cls"] is not None else 0
+        g["tier"] = int(core_tier[g["cls"]])
+    ordered = core + comps
+    dx_start = np.zeros(4, np.int32)
+    dx_count = np.zeros(4, np.int32)
+    for pos, g in enumerate(core):
+        if dx_count[g["dx"]] == 0:
+            dx_start[g["dx"]] = pos
+        dx_count[g["dx"]] += 1
+    g_off = np.concatenate([[0], np.cumsum([len(g["procs"]) if g["kind"] == "core" else 0
+                                            for g in ordered])]).astype(np.int32)
+    g_procs = np.array([p for g in ordered if g["kind"] == "core" for p in g["procs"]], np.int32)
+    comp_group = np.full((3, 4), -1, np.int32)
+    comp_all = np.full(3, -1, np.int32)
+    cat_known = np.zeros(3, bool)
+    for pos, g in enumerate(ordered):
+        if g["kind"] == "comp":
+            if g["cls"] is None:
+                comp_all[g["cat"]] = pos
+            else:
+                comp_group[g["cat"], g["cls"]] = pos
+            cat_known[g["cat"]] = True
+    case_dx = np.array([c[0] for c in cases], np.int32)
+    proc_off = np.concatenate([[0], np.cumsum([len(c[1]) for c in cases])]).astype(np.int32)
+    proc_ids = np.array([p for c in cases for p in c[1]], np.int32)
+    case_cat = np.array([c[2] for c in cases], np.int32)
+    case_class = np.array([c[3] for c in cases], np.int32)
+    cost = np.array([c[4] for c in cases])
+    got, reason = assign_groups(
+        case_dx, case_cat, case_class, cost, proc_off, proc_ids, dx_start, dx_count, g_off,
+        g_procs, np.array([g.get("tier", 0) for g in ordered], np.int32),
+        np.array([g["mean"] for g in ordered]), np.array([g["score"] for g in ordered]),
+        comp_group, comp_all, cat_known, comp_tier, tie_highest)
+    for g in comps:
+        g["tier"] = int(comp_tier[case_class[0]])   # replaced per case below
+    for i, c in enumerate(cases):
+        ref_groups = []
+        for g in ordered:
+            r = dict(g, cat=g["cat"] if g["kind"] == "comp" else None,
+                     dx=g["dx"] if g["kind"] == "core" else None)
+            if g["kind"] == "comp":
+                r["tier"] = int(comp_tier[c[3]])
+                r["procs"] = []
+            ref_groups.append(r)
+        expected = naive.choose_group(c[0], c[1], c[2], c[3], c[4], ref_groups, tie_highest)
+        assert got[i] == expected
+        if expected < 0:
+            assert reason[i] == (2 if c[2] >= 0 and cat_known[c[2]] else 1)
+
+
+pol_st = st.fixed_dictionaries({
+    "scale": st.sampled_from([1000.0, 100.0]), "ungrouped_discount": st.sampled_from([0.7, 1.0]),
+    "cap": st.one_of(st.none(), st.integers(1, 90)),
+    "taper_after": st.one_of(st.none(), st.integers(1, 60)),
+    "taper_factor": st.sampled_from([0.9, 0.5, 1.0]), "low_ratio": st.sampled_from([0.5, 0.4]),
+    "low_inclusive": st.booleans(), "low_rule": st.sampled_from(["actual_cost", "ratio_2020"]),
+    "high_ratio": st.sampled_from([2.0, 3.0]), "extreme_ratio": st.sampled_from([5.0, 6.0]),
+    "extreme_pay": st.sampled_from(["high", "normal"]),
+    "high_rule": st.sampled_from(["national_2020", "shandong", "hubei"]),
+})
+pcase_st = st.tuples(st.sampled_from(["dip", "dip", "dip", "ungrouped", "special", "bed_day"]),
+                     st.floats(50, 5000), st.sampled_from([0.6, 1.0, 1.1, 1.25]),
+                     st.sampled_from([1.0, 0.8, 1.3]), st.floats(500, 1e5),
+                     st.floats(10, 8e5), st.floats(10, 80), st.integers(1, 150))
+
+
+@given(pol_st, st.lists(pcase_st, min_size=1, max_size=30))
+def test_points_match_reference(pol, cases):
+    kinds = {"dip": P.DIP, "ungrouped": P.UNGROUPED, "special": P.SPECIAL, "bed_day": P.BED_DAY}
+    arr = lambda j, dt=np.float64: np.array([c[j] for c in cases], dt)  # noqa: E731
+    M = 8800.0
+    units, outlier, ratio = P.case_points(
+        np.array([kinds[c[0]] for c in cases], np.int8), arr(1), arr(2), arr(3), arr(4), arr(5),
+        M, pol["scale"], pol["low_ratio"], pol["low_inclusive"],
+        0 if pol["low_rule"] == "actual_cost" else 1, pol["high_ratio"],
+        {"national_2020": 0, "shandong": 1, "hubei": 2}[pol["high_rule"]], pol["extreme_ratio"],
+        pol["extreme_pay"] == "high", True, pol["ungrouped_discount"], arr(6), arr(7, np.int64),
+        pol["cap"] or 0, pol["taper_after"] or 0, pol["taper_factor"])
+    names = ["", "low", "normal", "high", "extreme"]
+    for i, c in enumerate(cases):
+        p, cls = naive.points(c[0], c[1], c[2], c[3], c[4], c[5], M, pol, c[6], c[7])
+        assert units[i] == naive.round4_units(p), (c, p)
+        assert names[outlier[i]] == cls
+
+
+@given(st.lists(st.tuples(st.integers(-1, 6), st.integers(-10**12, 10**12),
+                          st.integers(0, 10**6)), max_size=60))
+def test_sum_by_is_exact(rows):
+    codes = np.array([r[0] for r in rows], np.int64)
+    vals = np.array([[r[1], r[2]] for r in rows], np.int64).reshape(len(rows), 2)
+    got = sum_by(codes, 7, vals)
+    for c in range(7):
+        assert got[c, 0] == sum(r[1] for r in rows if r[0] == c)
+        assert got[c, 1] == sum(r[2] for r in rows if r[0] == c)
+    # any order gives the same sums
+    perm = np.random.default_rng(0).permutation(len(rows))
+    assert (sum_by(codes[perm], 7, vals[perm]) == got).all()
+
+
+def test_round_units_half_up():
+    assert P.round_units(1000 * 1.1 * 1.5) == 16_500_000
+    assert P.round_units(0.00005) == 1 and P.round_units(0.000049) == 0
+    assert P.round_units(1357.95455) == 13_579_546
