@@ -63,7 +63,11 @@ def test_corrupt_parquet_is_one_line(tmp_path):
 def test_demo_runs_small(tmp_path):
     r = run("demo", "--out", tmp_path / "demo", "--cases-per-year", 3000, "--hospitals", 10)
     assert r.returncode == 0, r.stderr
-    assert "cases kept:" in r.stdout and (tmp_path / "demo" / "quarantine.csv").exists()
+    assert "point value" in r.stdout and "largest gains" in r.stdout
+    demo = tmp_path / "demo"
+    for name in ("quarantine.csv", "catalog.parquet", "settlement/hospitals.csv",
+                 "settlement/cases.parquet", "province/labels.parquet"):
+        assert (demo / name).exists(), name
 
 
 def test_version():
