@@ -6,6 +6,7 @@ implements a rule.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -14,12 +15,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from . import calibrate as C
 from . import settle as S
 from .catalog import Catalog
 from .errors import InputError
 from .io import scan_cases
+from .outputs import atomic_path
 from .policy import Policy
 from .prepare import Preparer
 from .schema import CASE_SCHEMA, QUARANTINE_SCHEMA
@@ -182,7 +185,7 @@ def calibrate(history: Any, policy: Policy | None = None, hospitals: pa.Table | 
 def settle(cases: Any, catalog: Catalog, budget: dict[str, Any], policy: Policy | None = None,
            hospitals: pa.Table | None = None, special_cases: Any = None, appraisal: Any = None,
            deductions: Any = None, prepaid: Any = None, *, encoding: str = "utf-8",
-           mapping: dict | None = None, engine: str = "local",
+           mapping: dict | None = None, engine: str = "local", out: str | os.PathLike | None = None,
            batch_rows: int = DEFAULT_BATCH_ROWS, progress: ProgressFn | None = None) -> S.Settlement:
     """Settle a year (SPEC.md sections 3, 5, 6, 7).
 
@@ -198,6 +201,9 @@ def settle(cases: Any, catalog: Catalog, budget: dict[str, Any], policy: Policy 
         Defaults to the catalogue's policy.
     hospitals : pyarrow.Table, optional
         Hospital registry.
+    out : path, optional
+        Results directory. Per-case results are then streamed there batch by batch (memory
+        does not grow with the year) and all outputs are written (``Settlement.save``).
     special_cases : ids, table or file, optional
         Case ids approved by special review (paid at actual cost).
     appraisal, deductions, prepaid : table or CSV path, optional
@@ -219,28 +225,43 @@ def settle(cases: Any, catalog: Catalog, budget: dict[str, Any], policy: Policy 
     missing_rates: set[str] = set()
     rows = 0
     dip_cases = 0
+    n_cases = 0
     source = _replayable(cases)
     total = count_rows(source) or 0
-    for batch, q in iter_validated(source, hospitals, encoding, mapping, batch_rows):
-        if q.num_rows:
-            quarantine.append(q)
-        rows += batch.num_rows + q.num_rows
-        if batch.num_rows == 0:
-            continue
-        f = prep(batch)
-        is_special = pc.is_in(batch.column("case_id"), value_set=special_arr).to_numpy(zero_copy_only=False) \
-            if special else None
-        if is_special is not None and is_special.any():
-            found |= set(batch.column("case_id").filter(pa.array(is_special)).to_pylist())
-        s = score_batch(f, catalog, policy, is_special)
-        missing_rates |= set(bed_rates_missing(catalog, f))
-        dip_cases += int((f.bed < 0).sum())
-        case_parts.append(S.case_table(batch, f, s, catalog))
-        h, m = S.partial_sums(batch, f, s)
-        hosp_parts.append(h)
-        month_parts.append(m)
-        if progress:
-            progress("settle", rows, total)
+    with contextlib.ExitStack() as stack:
+        writer = None
+        if out is not None:
+            out = Path(out)
+            tmp = stack.enter_context(atomic_path(out / "cases.parquet"))
+        for batch, q in iter_validated(source, hospitals, encoding, mapping, batch_rows):
+            if q.num_rows:
+                quarantine.append(q)
+            rows += batch.num_rows + q.num_rows
+            if batch.num_rows == 0:
+                continue
+            f = prep(batch)
+            is_special = pc.is_in(batch.column("case_id"), value_set=special_arr) \
+                .to_numpy(zero_copy_only=False) if special else None
+            if is_special is not None and is_special.any():
+                found |= set(batch.column("case_id").filter(pa.array(is_special)).to_pylist())
+            s = score_batch(f, catalog, policy, is_special)
+            missing_rates |= set(bed_rates_missing(catalog, f))
+            dip_cases += int((f.bed < 0).sum())
+            table = S.case_table(batch, f, s, catalog)
+            n_cases += table.num_rows
+            if out is None:
+                case_parts.append(table)
+            else:
+                if writer is None:
+                    writer = stack.enter_context(pq.ParquetWriter(tmp, table.schema, compression="zstd"))
+                writer.write_table(table.cast(writer.schema))
+            h, m = S.partial_sums(batch, f, s)
+            hosp_parts.append(h)
+            month_parts.append(m)
+            if progress:
+                progress("settle", rows, total)
+        if not hosp_parts:
+            raise InputError("no usable cases to settle")
     if not hosp_parts:
         raise InputError("no usable cases to settle")
     if missing_rates:
@@ -258,9 +279,13 @@ def settle(cases: Any, catalog: Catalog, budget: dict[str, Any], policy: Policy 
     if quar.num_rows:
         warnings.append(f"{quar.num_rows} input rows were quarantined and not settled")
     result = S.finalize(S.merge_sums(hosp_parts, ["key"]), S.merge_sums(month_parts, ["key", "month"]),
-                        pa.concat_tables(case_parts), catalog, policy, budget,
+                        pa.concat_tables(case_parts) if case_parts else None, catalog, policy, budget,
                         appraisal=_table(appraisal, "appraisal"),
                         deductions=_table(deductions, "deductions"),
                         prepaid=_table(prepaid, "prepaid"), warnings=warnings)
     result.quarantine = quar
+    result.cases_count = n_cases
+    if out is not None:
+        result.cases_path = out / "cases.parquet"
+        result.save(out)
     return result

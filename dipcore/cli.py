@@ -236,7 +236,11 @@ def _settle_summary(result, top: int = 5) -> list[str]:
         lines.append(f"pool {row['pool']}: point value {row['point_value']:.4f} yuan/point "
                      f"({row['mode']}), {float(row['points']):,.0f} points, budget "
                      f"{float(row['budget']):,.2f} yuan, fund ratio {row['fund_ratio']:.3f}")
-    cases = result.cases
+    if result.cases_path is not None:   # streamed to disk: read only the two columns needed
+        import pyarrow.parquet as pq
+        cases = pq.read_table(result.cases_path, columns=["outlier", "group_kind"])
+    else:
+        cases = result.cases
     oc = {r["values"]: r["counts"] for r in pc.value_counts(cases.column("outlier")).to_pylist()}
     dip = sum(v for k, v in oc.items() if k)
     if dip:
@@ -267,9 +271,8 @@ def cmd_settle(args) -> int:
     result = settle(args.cases, catalog, budget=args.budget, policy=_policy(args.policy),
                     hospitals=hospitals, special_cases=args.special_cases,
                     appraisal=args.appraisal, deductions=args.deductions, prepaid=args.prepaid,
-                    encoding=args.encoding, progress=StagedProgress())
-    result.save(args.out)
-    print(f"settled {result.cases.num_rows:,} cases in {time.perf_counter() - t0:.1f} s")
+                    encoding=args.encoding, out=args.out, progress=StagedProgress())
+    print(f"settled {result.cases_count:,} cases in {time.perf_counter() - t0:.1f} s")
     for line in _settle_summary(result):
         print(line)
     for w in result.warnings:

@@ -197,17 +197,29 @@ class Settlement:
     pools: pa.Table
     hospitals: pa.Table
     monthly: pa.Table
-    cases: pa.Table
+    cases_table: pa.Table | None = None
     warnings: list[str] = field(default_factory=list)
     quarantine: pa.Table | None = None
+    #: Where the per-case table was streamed to (``settle(out=...)``), if it was.
+    cases_path: Path | None = None
+    cases_count: int = 0
+
+    @property
+    def cases(self) -> pa.Table:
+        """Per-case results; read (memory-mapped) from ``cases_path`` when streamed there."""
+        if self.cases_table is None and self.cases_path is not None:
+            self.cases_table = pq.read_table(self.cases_path, memory_map=True)
+        return self.cases_table
 
     def save(self, directory: str | os.PathLike) -> None:
         """Write ``cases.parquet``, ``hospitals.parquet``/``.csv``, ``monthly.csv``,
         ``pools.csv``, ``quarantine.csv`` and ``summary.json`` (each atomically)."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        with atomic_path(d / "cases.parquet") as tmp:
-            pq.write_table(self.cases, tmp, compression="zstd")
+        target = d / "cases.parquet"
+        if self.cases_path is None or target.resolve() != Path(self.cases_path).resolve():
+            with atomic_path(target) as tmp:
+                pq.write_table(self.cases, tmp, compression="zstd")
         with atomic_path(d / "hospitals.parquet") as tmp:
             pq.write_table(self.hospitals, tmp)
         for name, table in (("hospitals", self.hospitals), ("monthly", self.monthly),
@@ -251,7 +263,7 @@ def _lookup(table: dict, hospital: str, pool: str, default):
     return table.get((hospital, pool), table.get((hospital, None), default))
 
 
-def finalize(hospital_sums: pa.Table, monthly_sums: pa.Table, cases: pa.Table,
+def finalize(hospital_sums: pa.Table, monthly_sums: pa.Table, cases: pa.Table | None,
              catalog: Catalog, policy: Policy, budget: dict[str, Any],
              appraisal: pa.Table | None = None, deductions: pa.Table | None = None,
              prepaid: pa.Table | None = None, warnings: list[str] | None = None) -> Settlement:
@@ -429,7 +441,7 @@ def finalize(hospital_sums: pa.Table, monthly_sums: pa.Table, cases: pa.Table,
         "mode": [r["mode"] for r in pool_rows],
     })
     return Settlement(point_value=pv, pools=pools, hospitals=hospitals, monthly=monthly,
-                      cases=cases, warnings=warnings)
+                      cases_table=cases, warnings=warnings)
 
 
 def _statement_table(rows: list[dict], sums: dict, pv: dict, scale: float) -> pa.Table:
