@@ -37,18 +37,29 @@ cdef inline bint _space(uint8_t c) noexcept nogil:
     return c == 32 or (9 <= c <= 13)
 
 
+cdef inline bint _trim(const uint8_t[::1] d, int64_t* a, int64_t* b) noexcept nogil:
+    """Narrow [a, b) to the value without surrounding white space; False if nothing is left."""
+    while a[0] < b[0] and _space(d[a[0]]):
+        a[0] += 1
+    while b[0] > a[0] and _space(d[b[0] - 1]):
+        b[0] -= 1
+    return a[0] < b[0]
+
+
+cdef inline bint _sign(const uint8_t[::1] d, int64_t* a) noexcept nogil:
+    """Consume an optional sign at a; True when it is a minus."""
+    cdef uint8_t c = d[a[0]]
+    if c == 45 or c == 43:
+        a[0] += 1
+        return c == 45
+    return False
+
+
 cdef int _fen(const uint8_t[::1] d, int64_t a, int64_t b, int64_t* out) noexcept nogil:
     """Parse a decimal number of yuan into fen, rounding half away from zero past 2 decimals."""
-    while a < b and _space(d[a]):
-        a += 1
-    while b > a and _space(d[b - 1]):
-        b -= 1
-    if a == b:
+    if not _trim(d, &a, &b):
         return ST_EMPTY
-    cdef bint neg = False
-    if d[a] == 45 or d[a] == 43:
-        neg = d[a] == 45
-        a += 1
+    cdef bint neg = _sign(d, &a)
     cdef int64_t mant = 0
     cdef int ndig = 0, frac = 0, exp = 0, esign = 1, expdig = 0
     cdef bint seen_dot = False, any_digit = False
@@ -126,16 +137,9 @@ cdef int _fen(const uint8_t[::1] d, int64_t a, int64_t b, int64_t* out) noexcept
 
 cdef int _int(const uint8_t[::1] d, int64_t a, int64_t b, int64_t* out) noexcept nogil:
     """Parse an integer; a fraction of zeros (``3.0``, as spreadsheets write) is accepted."""
-    while a < b and _space(d[a]):
-        a += 1
-    while b > a and _space(d[b - 1]):
-        b -= 1
-    if a == b:
+    if not _trim(d, &a, &b):
         return ST_EMPTY
-    cdef bint neg = False
-    if d[a] == 45 or d[a] == 43:
-        neg = d[a] == 45
-        a += 1
+    cdef bint neg = _sign(d, &a)
     cdef int64_t v = 0
     cdef int nd = 0
     while a < b and _digit(d[a]):
@@ -187,11 +191,7 @@ cdef int _read_num(const uint8_t[::1] d, int64_t* a, int64_t b, int maxd, int64_
 cdef int _date(const uint8_t[::1] d, int64_t a, int64_t b, int64_t* out) noexcept nogil:
     """Parse ``YYYY-MM-DD``, ``YYYY/MM/DD``, ``YYYY.MM.DD`` (1- or 2-digit month and day) or
     ``YYYYMMDD``, optionally followed by a time of day after a space or ``T``."""
-    while a < b and _space(d[a]):
-        a += 1
-    while b > a and _space(d[b - 1]):
-        b -= 1
-    if a == b:
+    if not _trim(d, &a, &b):
         return ST_EMPTY
     cdef int64_t y, m, dd
     cdef int nd

@@ -1,0 +1,34 @@
+"""Running benchmark phases in their own processes, so each reports its own peak memory."""
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+
+def measure(fn: Callable[[], tuple[int, dict]], name: str) -> dict:
+    """Run ``fn`` (returning ``(rows, extra)``) and report time, rate and peak RSS."""
+    t0 = time.perf_counter()
+    rows, extra = fn()
+    seconds = time.perf_counter() - t0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"phase": name, "rows": rows, "seconds": round(seconds, 2),
+            "rows_per_s": round(rows / seconds), "peak_rss_mb": round(peak_mb), **extra}
+
+
+def run_phases(module: str, phases: list[str], cases: int, work: Path, unit: str = "rows") -> None:
+    """Run ``python -m module --phase P`` for each phase and print one line per phase."""
+    for phase in phases:
+        out = subprocess.run([sys.executable, "-m", module, "--phase", phase,
+                              "--cases", str(cases), "--work", str(work)],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            print(out.stderr, file=sys.stderr)
+            raise SystemExit(f"phase {phase} failed")
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"{r['phase']:>13}: {r['rows']:>11,} {unit} {r['seconds']:>8.2f} s "
+              f"{r['rows_per_s']:>11,} {unit}/s  peak RSS {r['peak_rss_mb']:>6,} MB", flush=True)
