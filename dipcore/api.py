@@ -1,13 +1,17 @@
 """The public entry points: ``calibrate`` and ``settle`` (DESIGN.md section 4).
 
-Both stream their input in bounded batches through the partition kernels of
-``dipcore.calibrate`` and ``dipcore.settle`` and merge the partial states; nothing here
-implements a rule.
+Each pass is a function from *some batches of cases* to a mergeable partial state
+(``calibration_keys``, ``calibration_groups``, ``calibration_points``, ``settlement_sums``)
+plus a merge. The local engine feeds a pass one stream of bounded batches; the Dask engine
+(``dipcore.dask_engine``) feeds it one partition per task and tree-reduces the partials
+with the same merges. Nothing here implements a rule: the rules live in ``prepare``,
+``scoring``, ``calibrate`` and ``settle``.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -17,8 +21,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from . import calibrate as C
-from . import settle as S
+from . import calibration as C
+from . import settlement as S
 from .catalog import Catalog
 from .errors import InputError
 from .io import scan_cases
@@ -31,12 +35,7 @@ from .sources import DEFAULT_BATCH_ROWS, count_rows
 
 #: ``progress(stage, rows_done, rows_total)``; ``rows_total`` is 0 when unknown.
 ProgressFn = Callable[[str, int, int], None]
-
-
-def _check_engine(engine: str) -> None:
-    if engine != "local":
-        raise InputError(f"engine {engine!r} is not available in this version of dipcore; "
-                         "use engine='local'")
+Batches = Iterable[tuple[pa.Table, pa.Table]]
 
 
 def _replayable(source: Any) -> Any:
@@ -52,23 +51,350 @@ def _replayable(source: Any) -> Any:
     return source
 
 
+def is_canonical(table: Any) -> bool:
+    """A table already in the canonical schema (as ``read_cases`` returns it)."""
+    return isinstance(table, pa.Table) and table.schema.equals(CASE_SCHEMA, check_metadata=False)
+
+
+def canonical_batches(table: pa.Table, batch_rows: int) -> Iterator[tuple[pa.Table, pa.Table]]:
+    empty = QUARANTINE_SCHEMA.empty_table()
+    for start in range(0, table.num_rows, batch_rows):
+        yield table.slice(start, batch_rows), empty
+
+
 def iter_validated(source: Any, hospitals: pa.Table | None = None, encoding: str = "utf-8",
                    mapping: dict | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
                    ) -> Iterator[tuple[pa.Table, pa.Table]]:
     """Batches of canonical cases with their quarantine.
 
-    A table already in the canonical schema (as ``read_cases`` returns it) is trusted and
-    only cut into batches; anything else goes through validation.
+    A table already in the canonical schema is trusted and only cut into batches; anything
+    else goes through validation.
     """
-    if isinstance(source, pa.Table) and source.schema.equals(CASE_SCHEMA, check_metadata=False):
-        empty = QUARANTINE_SCHEMA.empty_table()
-        for start in range(0, max(source.num_rows, 1), batch_rows):
-            part = source.slice(start, batch_rows)
-            if part.num_rows or source.num_rows == 0:
-                yield part, empty
+    if is_canonical(source):
+        yield from canonical_batches(source, batch_rows)
         return
     yield from scan_cases(source, hospitals=hospitals, encoding=encoding, mapping=mapping,
                           batch_rows=batch_rows)
+
+
+def _progressed(batches: Batches, stage: str, total: int, progress: ProgressFn | None) -> Batches:
+    done = 0
+    for cases, q in batches:
+        done += cases.num_rows + q.num_rows
+        yield cases, q
+        if progress:
+            progress(stage, done, total)
+
+
+# ---------------------------------------------------------------------------------------------
+# calibration passes: partial states and merges
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class KeysPartial:
+    counts: list[pa.Table] = field(default_factory=list)
+    fingerprints: list[np.ndarray] = field(default_factory=list)
+    years: set[int] = field(default_factory=set)
+    quarantined: int = 0
+
+
+def calibration_keys(batches: Batches, policy: Policy) -> KeysPartial:
+    """Pass 1 over some batches (see ``dipcore.calibration.key_counts``)."""
+    prep = Preparer(policy)
+    out = KeysPartial()
+    for cases, q in batches:
+        out.quarantined += q.num_rows
+        if cases.num_rows:
+            part, info = C.key_counts(cases, prep, None)
+            out.counts.append(part)
+            out.fingerprints.append(info["fingerprint"])
+            out.years |= info["years"]
+    if out.counts:
+        out.counts = [C.merge_key_counts(out.counts)]
+    return out
+
+
+def merge_keys(parts: list[KeysPartial]) -> KeysPartial:
+    out = KeysPartial()
+    for p in parts:
+        out.counts += p.counts
+        out.fingerprints += p.fingerprints
+        out.years |= p.years
+        out.quarantined += p.quarantined
+    if out.counts:
+        out.counts = [C.merge_key_counts(out.counts)]
+    return out
+
+
+def calibration_groups(batches: Batches, policy: Policy, draft: Catalog, years: list[int]) -> dict | None:
+    """Pass 2 over some batches (see ``dipcore.calibration.assignments``)."""
+    prep = Preparer(policy)
+    parts = [C.assignments(cases, prep, draft, years) for cases, _ in batches if cases.num_rows]
+    return C.merge_assignments(parts) if parts else None
+
+
+def merge_groups(parts: list[dict | None]) -> dict | None:
+    parts = [p for p in parts if p is not None]
+    return C.merge_assignments(parts) if parts else None
+
+
+def calibration_points(batches: Batches, policy: Policy, catalog: Catalog, years: list[int]) -> dict:
+    """Pass 3 over some batches (see ``dipcore.calibration.history_points``)."""
+    prep = Preparer(policy)
+    return C.merge_history_points(C.history_points(cases, prep, catalog, years)
+                                  for cases, _ in batches if cases.num_rows)
+
+
+def draft_catalog(keys: KeysPartial, policy: Policy, years: list[int] | None
+                  ) -> tuple[C.CoreDefinition, Catalog, list[int], list[str]]:
+    """Between passes 1 and 2: calibration years, warnings, provisional groups."""
+    if not keys.counts:
+        raise InputError("the history has no usable cases")
+    all_years = sorted(keys.years)
+    cal_years = sorted(years) if years else all_years[-len(policy.year_weights):]
+    if len(cal_years) > len(policy.year_weights):
+        raise InputError(f"{len(cal_years)} calibration years but {len(policy.year_weights)} year weights")
+    warnings = []
+    if keys.quarantined:
+        warnings.append(f"{keys.quarantined} history rows were quarantined and not used")
+    skipped = [y for y in all_years if y not in cal_years]
+    if skipped:
+        warnings.append(f"cases discharged in {skipped} are outside the calibration years {cal_years}")
+    draft = C.choose_groups(keys.counts[0], policy, cal_years, Preparer(policy))
+    catalog = Catalog(groups=draft.groups, mean_cost=1.0, level_coefficients={},
+                      bed_day_rates={}, policy=policy)
+    return draft, catalog, cal_years, warnings
+
+
+def calibrate(history: Any, policy: Policy | None = None, hospitals: pa.Table | None = None, *,
+              years: list[int] | None = None, encoding: str = "utf-8", mapping: dict | None = None,
+              engine: str = "local", client: Any = None, workers: int | None = None,
+              batch_rows: int = DEFAULT_BATCH_ROWS, progress: ProgressFn | None = None) -> Catalog:
+    """Build a catalogue from history (SPEC.md section 4).
+
+    Parameters
+    ----------
+    history : path, table or stream
+        Cases of the calibration years; anything :func:`dipcore.read_cases` accepts.
+    policy : Policy, optional
+        Defaults to the national policy.
+    hospitals : pyarrow.Table, optional
+        Hospital registry (levels; unknown hospitals are quarantined).
+    years : list of int, optional
+        Calibration years; by default the most recent ``len(policy.year_weights)``
+        discharge years present.
+    engine : {"local", "dask"}
+        ``dask`` runs the same passes on a Dask cluster: ``client`` (a
+        ``dask.distributed.Client``) or ``workers`` (a local cluster of that many processes).
+    batch_rows : int
+        Rows per batch (local) or per partition (Dask): the unit of memory use.
+
+    Returns
+    -------
+    Catalog
+    """
+    policy = policy or Policy()
+    if engine == "dask":
+        from .dask_engine import DaskEngine
+        with DaskEngine(client=client, workers=workers) as de:
+            return de.calibrate(history, policy, hospitals, years=years, encoding=encoding,
+                                mapping=mapping, rows_per_part=batch_rows, progress=progress)
+    _check_engine(engine)
+    source = _replayable(history)
+    total = count_rows(source) or 0
+
+    def batches(stage: str) -> Batches:
+        return _progressed(iter_validated(source, hospitals, encoding, mapping, batch_rows),
+                           stage, total, progress)
+    keys = calibration_keys(batches("calibrate 1/3 keys"), policy)
+    draft, draft_cat, cal_years, warnings = draft_catalog(keys, policy, years)
+    state = calibration_groups(batches("calibrate 2/3 groups"), policy, draft_cat, cal_years)
+    catalog = C.build_catalog(draft, state, policy, C.fingerprint_text(keys.fingerprints, cal_years),
+                              warnings)
+    if policy.budget_point_value:
+        catalog.budget_point_value = dict(policy.budget_point_value)
+    else:
+        sums = calibration_points(batches("calibrate 3/3 points"), policy, catalog, cal_years)
+        catalog.budget_point_value = C.budget_point_values(sums, policy, cal_years)
+    return catalog
+
+
+def _check_engine(engine: str) -> None:
+    if engine not in ("local", "dask"):
+        raise InputError(f"engine must be 'local' or 'dask', not {engine!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# settlement
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class SettlePartial:
+    hospital_sums: list[pa.Table] = field(default_factory=list)
+    monthly_sums: list[pa.Table] = field(default_factory=list)
+    quarantine: list[pa.Table] = field(default_factory=list)
+    cases: list[pa.Table] = field(default_factory=list)
+    special_found: set[str] = field(default_factory=set)
+    missing_rates: set[str] = field(default_factory=set)
+    dip_cases: int = 0
+    n_cases: int = 0
+
+
+def settlement_sums(batches: Batches, catalog: Catalog, policy: Policy, special: pa.Array,
+                    write: Callable[[pa.Table], None] | None = None) -> SettlePartial:
+    """Settlement over some batches: case tables (kept, or handed to ``write``) and sums."""
+    prep = Preparer(policy)
+    out = SettlePartial()
+    for batch, q in batches:
+        if q.num_rows:
+            out.quarantine.append(q)
+        if batch.num_rows == 0:
+            continue
+        f = prep(batch)
+        is_special = pc.is_in(batch.column("case_id"), value_set=special) \
+            .to_numpy(zero_copy_only=False) if len(special) else None
+        if is_special is not None and is_special.any():
+            out.special_found |= set(batch.column("case_id").filter(pa.array(is_special)).to_pylist())
+        s = score_batch(f, catalog, policy, is_special)
+        out.missing_rates |= set(bed_rates_missing(catalog, f))
+        out.dip_cases += int((f.bed < 0).sum())
+        table = S.case_table(batch, f, s, catalog)
+        out.n_cases += table.num_rows
+        if write is None:
+            out.cases.append(table)
+        else:
+            write(table)
+        h, m = S.partial_sums(batch, f, s)
+        out.hospital_sums.append(h)
+        out.monthly_sums.append(m)
+    return _compact(out)
+
+
+def _compact(p: SettlePartial) -> SettlePartial:
+    if len(p.hospital_sums) > 1:
+        p.hospital_sums = [S.merge_sums(p.hospital_sums, ["key"])]
+        p.monthly_sums = [S.merge_sums(p.monthly_sums, ["key", "month"])]
+    return p
+
+
+def merge_settlement(parts: list[SettlePartial]) -> SettlePartial:
+    out = SettlePartial()
+    for p in parts:
+        out.hospital_sums += p.hospital_sums
+        out.monthly_sums += p.monthly_sums
+        out.quarantine += p.quarantine
+        out.cases += p.cases
+        out.special_found |= p.special_found
+        out.missing_rates |= p.missing_rates
+        out.dip_cases += p.dip_cases
+        out.n_cases += p.n_cases
+    return _compact(out)
+
+
+def finish_settlement(p: SettlePartial, catalog: Catalog, policy: Policy, budget: dict,
+                      special: set[str], appraisal: Any, deductions: Any, prepaid: Any
+                      ) -> S.Settlement:
+    """Warnings, then :func:`dipcore.settlement.finalize`."""
+    if not p.hospital_sums:
+        raise InputError("no usable cases to settle")
+    warnings = S.policy_warnings(catalog, policy)
+    if p.missing_rates:
+        warnings.append(f"no bed-day rate in the catalogue for {sorted(p.missing_rates)}: "
+                        "those cases carry 0 points")
+    unknown_special = special - p.special_found
+    if unknown_special:
+        warnings.append(f"{len(unknown_special)} special-review case ids are not among the "
+                        f"cases: {sorted(unknown_special)[:5]}")
+    if p.dip_cases and len(p.special_found) > policy.special_quota * p.dip_cases:
+        warnings.append(f"special review: {len(p.special_found)} cases exceed the quota of "
+                        f"{policy.special_quota:.3%} of {p.dip_cases} DIP cases "
+                        f"({int(policy.special_quota * p.dip_cases)})")
+    quar = pa.concat_tables(p.quarantine) if p.quarantine else QUARANTINE_SCHEMA.empty_table()
+    if quar.num_rows:
+        warnings.append(f"{quar.num_rows} input rows were quarantined and not settled")
+    # merging sorts by key: the same tables whatever the batches or partitions were
+    result = S.finalize(S.merge_sums(p.hospital_sums, ["key"]),
+                        S.merge_sums(p.monthly_sums, ["key", "month"]),
+                        pa.concat_tables(p.cases) if p.cases else None, catalog, policy, budget,
+                        appraisal=_table(appraisal, "appraisal"),
+                        deductions=_table(deductions, "deductions"),
+                        prepaid=_table(prepaid, "prepaid"), warnings=warnings)
+    result.quarantine = quar
+    result.cases_count = p.n_cases
+    return result
+
+
+def settle(cases: Any, catalog: Catalog, budget: dict[str, Any], policy: Policy | None = None,
+           hospitals: pa.Table | None = None, special_cases: Any = None, appraisal: Any = None,
+           deductions: Any = None, prepaid: Any = None, *, encoding: str = "utf-8",
+           mapping: dict | None = None, engine: str = "local", client: Any = None,
+           workers: int | None = None, out: str | os.PathLike | None = None,
+           batch_rows: int = DEFAULT_BATCH_ROWS, progress: ProgressFn | None = None) -> S.Settlement:
+    """Settle a year (SPEC.md sections 3, 5, 6, 7).
+
+    Parameters
+    ----------
+    cases : path, table or stream
+        The year's cases; anything :func:`dipcore.read_cases` accepts.
+    catalog : Catalog
+        From :func:`calibrate` or :meth:`Catalog.load`.
+    budget : dict
+        DIP fund budget per pool, yuan (``{"employee": 72_000_000.00, ...}``).
+    policy : Policy, optional
+        Defaults to the catalogue's policy.
+    hospitals : pyarrow.Table, optional
+        Hospital registry.
+    special_cases : ids, table or file, optional
+        Case ids approved by special review (paid at actual cost).
+    appraisal, deductions, prepaid : table or CSV path, optional
+        ``hospital_id`` [``pool``] with ``coefficient`` / ``amount`` / ``amount`` [``advance``]
+        (yuan). Without ``prepaid``, the monthly prepayments computed here are used.
+    engine : {"local", "dask"}
+        ``dask``: ``client`` or ``workers`` as for :func:`calibrate`.
+    out : path, optional
+        Results directory. Per-case results are then written batch by batch (partition by
+        partition with Dask), so memory does not grow with the year, and every output is
+        saved (``Settlement.save``).
+
+    Returns
+    -------
+    Settlement
+    """
+    policy = policy or catalog.policy
+    special = _ids(special_cases, "special review")
+    if engine == "dask":
+        from .dask_engine import DaskEngine
+        with DaskEngine(client=client, workers=workers) as de:
+            return de.settle(cases, catalog, budget, policy, hospitals, special, appraisal,
+                             deductions, prepaid, encoding=encoding, mapping=mapping, out=out,
+                             rows_per_part=batch_rows, progress=progress)
+    _check_engine(engine)
+    special_arr = pa.array(sorted(special), pa.string())
+    source = _replayable(cases)
+    total = count_rows(source) or 0
+    batches = _progressed(iter_validated(source, hospitals, encoding, mapping, batch_rows),
+                          "settle", total, progress)
+    with contextlib.ExitStack() as stack:
+        write = None
+        if out is not None:
+            tmp = stack.enter_context(atomic_path(Path(out) / "cases.parquet"))
+            write = _writer(stack, tmp)
+        partial = settlement_sums(batches, catalog, policy, special_arr, write)
+        result = finish_settlement(partial, catalog, policy, budget, special, appraisal,
+                                   deductions, prepaid)
+    if out is not None:
+        result.cases_path = Path(out) / "cases.parquet"
+        result.save(out)
+    return result
+
+
+def _writer(stack: contextlib.ExitStack, path: str) -> Callable[[pa.Table], None]:
+    """A function that appends case tables to one Parquet file (opened on first use)."""
+    state: dict[str, pq.ParquetWriter] = {}
+
+    def write(table: pa.Table) -> None:
+        if "w" not in state:
+            state["w"] = stack.enter_context(pq.ParquetWriter(path, table.schema, compression="zstd"))
+        state["w"].write_table(table.cast(state["w"].schema))
+    return write
 
 
 def _ids(source: Any, what: str) -> set[str]:
@@ -91,13 +417,11 @@ def _ids(source: Any, what: str) -> set[str]:
 
 
 def _table(source: Any, what: str) -> pa.Table | None:
-    """A small input table (appraisal, deductions, prepaid) from a path, table or dict."""
+    """A small input table (appraisal, deductions, prepaid) from a path or a table."""
     if source is None:
         return None
     if isinstance(source, pa.Table):
         return source
-    if isinstance(source, dict):
-        return pa.table({"hospital_id": list(source), "value": list(source.values())})
     path = Path(source)
     if not path.exists():
         raise InputError("no such file", source=str(path))
@@ -107,185 +431,3 @@ def _table(source: Any, what: str) -> pa.Table | None:
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"cannot read the {what} table ({str(exc).splitlines()[0]})",
                          source=str(path)) from None
-
-
-def calibrate(history: Any, policy: Policy | None = None, hospitals: pa.Table | None = None, *,
-              years: list[int] | None = None, encoding: str = "utf-8", mapping: dict | None = None,
-              engine: str = "local", batch_rows: int = DEFAULT_BATCH_ROWS,
-              progress: ProgressFn | None = None) -> Catalog:
-    """Build a catalogue from history (SPEC.md section 4).
-
-    Parameters
-    ----------
-    history : path, table or stream
-        Cases of the calibration years; anything :func:`dipcore.read_cases` accepts.
-    policy : Policy, optional
-        Defaults to the national policy.
-    hospitals : pyarrow.Table, optional
-        Hospital registry (levels; unknown hospitals are quarantined).
-    years : list of int, optional
-        Calibration years; by default the most recent ``len(policy.year_weights)``
-        discharge years present.
-    engine : {"local"}
-        Execution engine.
-
-    Returns
-    -------
-    Catalog
-    """
-    _check_engine(engine)
-    policy = policy or Policy()
-    prep = Preparer(policy)
-    source = _replayable(history)
-    total = count_rows(source) or 0
-
-    def batches(stage: str):
-        done = 0
-        for cases, q in iter_validated(source, hospitals, encoding, mapping, batch_rows):
-            done += cases.num_rows + q.num_rows
-            yield cases, q
-            if progress:
-                progress(stage, done, total)
-    parts, fps, seen_years = [], [], set()
-    quarantined = 0
-    for cases, q in batches("calibrate 1/3 keys"):
-        quarantined += q.num_rows
-        if cases.num_rows:
-            part, info = C.key_counts(cases, prep, None)
-            parts.append(part)
-            fps.append(info["fingerprint"])
-            seen_years |= info["years"]
-    if not parts:
-        raise InputError("the history has no usable cases")
-    all_years = sorted(seen_years)
-    cal_years = sorted(years) if years else all_years[-len(policy.year_weights):]
-    if len(cal_years) > len(policy.year_weights):
-        raise InputError(f"{len(cal_years)} calibration years but {len(policy.year_weights)} year weights")
-    warnings = []
-    if quarantined:
-        warnings.append(f"{quarantined} history rows were quarantined and not used")
-    skipped = [y for y in all_years if y not in cal_years]
-    if skipped:
-        warnings.append(f"cases discharged in {skipped} are outside the calibration years {cal_years}")
-    draft = C.choose_groups(C.merge_key_counts(parts), policy, cal_years, prep)
-    draft_catalog = Catalog(groups=draft.groups, mean_cost=1.0, level_coefficients={},
-                            bed_day_rates={}, policy=policy)
-    state = C.merge_assignments(C.assignments(cases, prep, draft_catalog, cal_years)
-                                for cases, _ in batches("calibrate 2/3 groups") if cases.num_rows)
-    catalog = C.build_catalog(draft, state, policy, C.fingerprint_text(fps, cal_years), warnings)
-    if policy.budget_point_value:
-        catalog.budget_point_value = dict(policy.budget_point_value)
-    else:
-        sums = C.merge_history_points(C.history_points(cases, prep, catalog, cal_years)
-                                      for cases, _ in batches("calibrate 3/3 points") if cases.num_rows)
-        catalog.budget_point_value = C.budget_point_values(sums, policy, cal_years)
-    return catalog
-
-
-def settle(cases: Any, catalog: Catalog, budget: dict[str, Any], policy: Policy | None = None,
-           hospitals: pa.Table | None = None, special_cases: Any = None, appraisal: Any = None,
-           deductions: Any = None, prepaid: Any = None, *, encoding: str = "utf-8",
-           mapping: dict | None = None, engine: str = "local", out: str | os.PathLike | None = None,
-           batch_rows: int = DEFAULT_BATCH_ROWS, progress: ProgressFn | None = None) -> S.Settlement:
-    """Settle a year (SPEC.md sections 3, 5, 6, 7).
-
-    Parameters
-    ----------
-    cases : path, table or stream
-        The year's cases; anything :func:`dipcore.read_cases` accepts.
-    catalog : Catalog
-        From :func:`calibrate` or :meth:`Catalog.load`.
-    budget : dict
-        DIP fund budget per pool, yuan (``{"employee": 72_000_000.00, ...}``).
-    policy : Policy, optional
-        Defaults to the catalogue's policy.
-    hospitals : pyarrow.Table, optional
-        Hospital registry.
-    out : path, optional
-        Results directory. Per-case results are then streamed there batch by batch (memory
-        does not grow with the year) and all outputs are written (``Settlement.save``).
-    special_cases : ids, table or file, optional
-        Case ids approved by special review (paid at actual cost).
-    appraisal, deductions, prepaid : table or CSV path, optional
-        ``hospital_id`` [``pool``] with ``coefficient`` / ``amount`` / ``amount`` [``advance``]
-        (yuan). Without ``prepaid``, the monthly prepayments computed here are used.
-
-    Returns
-    -------
-    Settlement
-    """
-    _check_engine(engine)
-    policy = policy or catalog.policy
-    warnings = S.policy_warnings(catalog, policy) + list(catalog.warnings[:0])
-    prep = Preparer(policy)
-    special = _ids(special_cases, "special review")
-    special_arr = pa.array(sorted(special), pa.string())
-    found = set()
-    case_parts, hosp_parts, month_parts, quarantine = [], [], [], []
-    missing_rates: set[str] = set()
-    rows = 0
-    dip_cases = 0
-    n_cases = 0
-    source = _replayable(cases)
-    total = count_rows(source) or 0
-    with contextlib.ExitStack() as stack:
-        writer = None
-        if out is not None:
-            out = Path(out)
-            tmp = stack.enter_context(atomic_path(out / "cases.parquet"))
-        for batch, q in iter_validated(source, hospitals, encoding, mapping, batch_rows):
-            if q.num_rows:
-                quarantine.append(q)
-            rows += batch.num_rows + q.num_rows
-            if batch.num_rows == 0:
-                continue
-            f = prep(batch)
-            is_special = pc.is_in(batch.column("case_id"), value_set=special_arr) \
-                .to_numpy(zero_copy_only=False) if special else None
-            if is_special is not None and is_special.any():
-                found |= set(batch.column("case_id").filter(pa.array(is_special)).to_pylist())
-            s = score_batch(f, catalog, policy, is_special)
-            missing_rates |= set(bed_rates_missing(catalog, f))
-            dip_cases += int((f.bed < 0).sum())
-            table = S.case_table(batch, f, s, catalog)
-            n_cases += table.num_rows
-            if out is None:
-                case_parts.append(table)
-            else:
-                if writer is None:
-                    writer = stack.enter_context(pq.ParquetWriter(tmp, table.schema, compression="zstd"))
-                writer.write_table(table.cast(writer.schema))
-            h, m = S.partial_sums(batch, f, s)
-            hosp_parts.append(h)
-            month_parts.append(m)
-            if progress:
-                progress("settle", rows, total)
-        if not hosp_parts:
-            raise InputError("no usable cases to settle")
-    if not hosp_parts:
-        raise InputError("no usable cases to settle")
-    if missing_rates:
-        warnings.append(f"no bed-day rate in the catalogue for {sorted(missing_rates)}: "
-                        "those cases carry 0 points")
-    unknown_special = special - found
-    if unknown_special:
-        warnings.append(f"{len(unknown_special)} special-review case ids are not among the "
-                        f"cases: {sorted(unknown_special)[:5]}")
-    if dip_cases and len(found) > policy.special_quota * dip_cases:
-        warnings.append(f"special review: {len(found)} cases exceed the quota of "
-                        f"{policy.special_quota:.3%} of {dip_cases} DIP cases "
-                        f"({int(policy.special_quota * dip_cases)})")
-    quar = pa.concat_tables(quarantine) if quarantine else QUARANTINE_SCHEMA.empty_table()
-    if quar.num_rows:
-        warnings.append(f"{quar.num_rows} input rows were quarantined and not settled")
-    result = S.finalize(S.merge_sums(hosp_parts, ["key"]), S.merge_sums(month_parts, ["key", "month"]),
-                        pa.concat_tables(case_parts) if case_parts else None, catalog, policy, budget,
-                        appraisal=_table(appraisal, "appraisal"),
-                        deductions=_table(deductions, "deductions"),
-                        prepaid=_table(prepaid, "prepaid"), warnings=warnings)
-    result.quarantine = quar
-    result.cases_count = n_cases
-    if out is not None:
-        result.cases_path = out / "cases.parquet"
-        result.save(out)
-    return result

@@ -271,9 +271,13 @@ class Validator:
         the registry's level is used for every case.
     """
 
-    def __init__(self, hospitals: pa.Table | None = None):
+    def __init__(self, hospitals: pa.Table | None = None,
+                 duplicates: dict[str, np.ndarray] | None = None):
         self.hospitals = hospitals
-        self.seen_ids = K.StringSet(1 << 16)
+        # Repeated case ids: found here, in reading order, with an exact string set; or
+        # given (source -> row numbers) when a distributed pre-pass found them globally.
+        self.duplicates = duplicates
+        self.seen_ids = K.StringSet(1 << 16) if duplicates is None else None
         if hospitals is not None:
             self._reg_ids = hospitals.column("hospital_id").combine_chunks()
             self._reg_levels = hospitals.column("level").combine_chunks()
@@ -289,7 +293,10 @@ class Validator:
 
         case_id = _text(cols["case_id"])
         f.flag(case_id.is_null().to_numpy(zero_copy_only=False), "missing_case_id", "case_id", "")
-        dup = self.seen_ids.add(*K.string_buffers(case_id)).astype(bool)
+        if self.duplicates is None:
+            dup = self.seen_ids.add(*K.string_buffers(case_id)).astype(bool)
+        else:
+            dup = np.isin(piece.rows, self.duplicates.get(piece.source, np.zeros(0, np.int64)))
         f.flag(dup, "duplicate_case_id", "case_id", _lazy_display(case_id, dup))
 
         hospital_id = _text(cols["hospital_id"])
@@ -659,3 +666,67 @@ def save_quarantine(quarantine: pa.Table, path: str | os.PathLike) -> None:
             pq.write_table(quarantine, tmp)
         else:
             pacsv.write_csv(quarantine, tmp)
+
+
+def source_mapping(part_source: Any, mapping: dict[str, str] | None, encoding: str,
+                   need_level: bool) -> dict[str, str]:
+    """Canonical -> source column names of one file (or in-memory table)."""
+    if isinstance(part_source, (str, os.PathLike)):
+        return resolve_columns(source_columns(str(part_source), encoding), mapping,
+                               source=str(part_source), need_level=need_level)
+    return resolve_columns(_memory_names(part_source), mapping, source="<table>",
+                           need_level=need_level)
+
+
+def scan_part(part, data: Any = None, hospitals: pa.Table | None = None, encoding: str = "utf-8",
+              mapping: dict[str, str] | None = None, duplicates: dict | None = None,
+              batch_rows: int | None = None) -> Iterator[tuple[pa.Table, pa.Table]]:
+    """Validated batches of one partition (see :func:`dipcore.sources.plan_parts`).
+
+    ``data`` is the partition's table for in-memory sources; ``duplicates`` the rows of
+    repeated case ids found by :func:`case_id_hashes` over all partitions.
+    """
+    from .sources import DEFAULT_BATCH_ROWS, iter_part_pieces
+    source = data if part.kind == "memory" else part.path
+    cols = source_mapping(source, mapping, encoding, need_level=hospitals is None)
+    validator = Validator(hospitals, duplicates=duplicates or {})
+    for piece in iter_part_pieces(part, data, cols, encoding, batch_rows or DEFAULT_BATCH_ROWS):
+        yield validator.process(piece)
+
+
+def case_id_hashes(part, data: Any = None, encoding: str = "utf-8",
+                   mapping: dict[str, str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Hash and row number of every non-blank case id of a partition (the duplicate pre-pass).
+
+    Reads the case-id column only. Blank ids are left out, as the validator leaves them out.
+    """
+    from .sources import DEFAULT_BATCH_ROWS, iter_part_pieces
+    source = data if part.kind == "memory" else part.path
+    cols = source_mapping(source, mapping, encoding, need_level=False)
+    hashes, rows = [], []
+    for piece in iter_part_pieces(part, data, {"case_id": cols["case_id"]}, encoding,
+                                  DEFAULT_BATCH_ROWS):
+        ids = _text(_as_array(piece.batch.column("case_id")))
+        valid = ids.is_valid().to_numpy(zero_copy_only=False)
+        hashes.append(K.hash_strings(ids)[valid])
+        rows.append(piece.rows[valid])
+    if not hashes:
+        return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    return np.concatenate(hashes), np.concatenate(rows)
+
+
+def case_ids_at(part, rows: np.ndarray, data: Any = None, encoding: str = "utf-8",
+                mapping: dict[str, str] | None = None) -> list[str]:
+    """The (trimmed) case ids at the given row numbers of a partition."""
+    from .sources import DEFAULT_BATCH_ROWS, iter_part_pieces
+    source = data if part.kind == "memory" else part.path
+    cols = source_mapping(source, mapping, encoding, need_level=False)
+    wanted = set(int(r) for r in rows)
+    found: dict[int, str] = {}
+    for piece in iter_part_pieces(part, data, {"case_id": cols["case_id"]}, encoding,
+                                  DEFAULT_BATCH_ROWS):
+        hit = np.flatnonzero(np.isin(piece.rows, rows))
+        if hit.size:
+            ids = _text(_as_array(piece.batch.column("case_id"))).take(pa.array(hit)).to_pylist()
+            found.update(zip(piece.rows[hit].tolist(), ids))
+    return [found[int(r)] for r in rows if int(r) in wanted]

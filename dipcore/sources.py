@@ -361,3 +361,98 @@ def _good_row_numbers(good_before: int, n: int, scanner: CsvRecordScanner) -> np
         return k + 1
     before = bad - 1 - np.arange(bad.size)
     return k + 1 + np.searchsorted(before, k, side="right")
+
+
+@dataclass(frozen=True)
+class Part:
+    """A partition of a source: one task's worth of rows (see :func:`plan_parts`).
+
+    Attributes
+    ----------
+    kind : str
+        ``parquet``, ``csv``, ``ipc`` or ``memory``.
+    path : str
+        The file (the source name ``<table>`` for in-memory data).
+    row_groups : tuple of int
+        Parquet row groups of this part (empty for other kinds: the whole file).
+    first_row : int
+        Row number (1-based, within the file) of the part's first row.
+    index : int
+        Position of the part in reading order.
+    """
+
+    kind: str
+    path: str
+    row_groups: tuple = ()
+    first_row: int = 1
+    index: int = 0
+
+
+def plan_parts(source: Any, rows_per_part: int) -> tuple[list[Part], list[pa.Table]]:
+    """Cut a source into parts of about ``rows_per_part`` rows, in reading order.
+
+    Parquet files are cut at row-group boundaries; CSV and Arrow files are one part each;
+    an in-memory table is sliced (the slices are returned alongside, for scattering).
+    """
+    files = list_files(source)
+    parts: list[Part] = []
+    tables: list[pa.Table] = []
+    if files is None:
+        table = source if isinstance(source, pa.Table) else pa.Table.from_batches(
+            list(_memory_pieces_raw(source)))
+        for start in range(0, max(table.num_rows, 1), rows_per_part):
+            tables.append(table.slice(start, rows_per_part))
+            parts.append(Part("memory", "<table>", (), start + 1, len(parts)))
+        return parts, tables
+    for path in files:
+        kind = _kind(path)
+        if kind != "parquet":
+            parts.append(Part(kind, path, (), 1, len(parts)))
+            continue
+        try:
+            meta = pq.ParquetFile(path).metadata
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"cannot read the Parquet file ({_first_line(exc)})", source=path) from None
+        group, rows, first = [], 0, 1
+        for rg in range(meta.num_row_groups):
+            n = meta.row_group(rg).num_rows
+            if group and rows + n > rows_per_part:
+                parts.append(Part(kind, path, tuple(group), first, len(parts)))
+                first += rows
+                group, rows = [], 0
+            group.append(rg)
+            rows += n
+        parts.append(Part(kind, path, tuple(group), first, len(parts)))
+    return parts, tables
+
+
+def _memory_pieces_raw(source: Any):
+    for piece in _memory_pieces(source, None, DEFAULT_BATCH_ROWS):
+        yield piece.batch
+
+
+def iter_part_pieces(part: Part, data: Any, columns: dict[str, str] | None, encoding: str,
+                     batch_rows: int) -> Iterator[Piece]:
+    """The pieces of one part, with row numbers counted within its file."""
+    if part.kind == "memory":
+        first = part.first_row
+        for batch in data.to_batches(max_chunksize=batch_rows):
+            if batch.num_rows:
+                yield Piece(part.path, _select(batch, columns),
+                            np.arange(first, first + batch.num_rows, dtype=np.int64))
+                first += batch.num_rows
+        return
+    if part.kind != "parquet":
+        yield from iter_pieces(part.path, columns, encoding=encoding, batch_rows=batch_rows)
+        return
+    try:
+        pf = pq.ParquetFile(part.path)
+        first = part.first_row
+        wanted = list(dict.fromkeys(columns.values())) if columns is not None else None
+        for batch in pf.iter_batches(batch_size=batch_rows, row_groups=list(part.row_groups),
+                                     columns=wanted):
+            yield Piece(part.path, _select(batch, columns),
+                        np.arange(first, first + batch.num_rows, dtype=np.int64))
+            first += batch.num_rows
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"cannot read the Parquet file ({_first_line(exc)})", source=part.path) from None

@@ -1,0 +1,283 @@
+"""The Dask engine: the local engine's passes, one partition per task, tree-reduced.
+
+* Inputs given as paths are planned into parts (a Parquet file cut at row-group
+  boundaries, a CSV or Arrow file whole, an in-memory table sliced and scattered), and each
+  task reads its own part lazily.
+* Every task runs the *same* pass functions as the local engine (``dipcore.api``:
+  ``calibration_keys``, ``calibration_groups``, ``calibration_points``, ``settlement_sums``)
+  and returns the same partial state; partials are merged pairwise-and-up in a tree
+  (``split_every`` at a time), never shuffled.
+* The catalogue, policy and registry are scattered once to every worker.
+* Repeated case ids across partitions: a pre-pass hashes the case-id column of every part;
+  colliding hashes are resolved by comparing the ids themselves, and the rows that repeat
+  an earlier id (in reading order: part, then row) are handed to each part's validator.
+  This is exactly what the local engine's streaming string set decides.
+* Settlement writes the per-case table partition by partition (``cases.parquet/part-N``)
+  under temporary names, renamed when the whole run succeeded.
+
+Exact integer partial states and finalizers that sort make the result bit-identical to the
+local engine whatever the number of workers or the cut into parts.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pyarrow as pa
+
+from . import api as A
+from . import calibration as C
+from .catalog import Catalog
+from .errors import DipcoreError, InputError
+from .io import case_id_hashes, case_ids_at, scan_part
+from .policy import Policy
+from .sources import DEFAULT_BATCH_ROWS, Part, plan_parts
+
+SPLIT_EVERY = 8
+
+
+def configure_worker(threads: int) -> None:
+    """Run on every worker: Arrow's and Numba's threads <= the worker's share of cores."""
+    import pyarrow
+    from ._kernels.numba_config import set_threads
+    pyarrow.set_cpu_count(max(1, threads))
+    set_threads(threads)
+
+
+def _part_batches(part: Part, data: Any, ctx: dict) -> A.Batches:
+    """The validated batches of one part, as the local engine would produce them."""
+    if ctx["canonical"]:
+        return A.canonical_batches(data, ctx["batch_rows"])
+    dups = ctx["duplicates"]
+    mine = {part.path: dups[part.path]} if part.path in dups else {}
+    return scan_part(part, data, ctx["hospitals"], ctx["encoding"], ctx["mapping"], mine,
+                     ctx["batch_rows"])
+
+
+# -- task functions (module level, so workers import them) -------------------------------------
+def _task_keys(part, data, ctx):
+    return A.calibration_keys(_part_batches(part, data, ctx), ctx["policy"])
+
+
+def _task_groups(part, data, ctx, draft, years):
+    return A.calibration_groups(_part_batches(part, data, ctx), ctx["policy"], draft, years)
+
+
+def _task_points(part, data, ctx, catalog, years):
+    return A.calibration_points(_part_batches(part, data, ctx), ctx["policy"], catalog, years)
+
+
+def _task_settle(part, data, ctx, catalog, special, out_dir):
+    write = None
+    with contextlib.ExitStack() as stack:
+        if out_dir is not None:
+            path = Path(out_dir) / f"part-{part.index:06d}.parquet"
+            write = A._writer(stack, str(path))
+        partial = A.settlement_sums(_part_batches(part, data, ctx), catalog, ctx["policy"],
+                                    special, write)
+    return partial
+
+
+def _merge_points(parts):
+    return C.merge_history_points(parts)
+
+
+class DaskEngine:
+    """Runs calibration and settlement on a Dask cluster.
+
+    Parameters
+    ----------
+    client : dask.distributed.Client, optional
+        An existing client (its cluster is left running).
+    workers : int, optional
+        Without a client: start a local cluster of this many worker processes (closed at
+        the end), each with ``cores // workers`` threads.
+    dashboard : bool
+        Serve the Dask dashboard of a local cluster (on a free port).
+    """
+
+    def __init__(self, client: Any = None, workers: int | None = None, dashboard: bool = False):
+        from dask.distributed import Client, LocalCluster
+        self._own = client is None
+        if client is None:
+            n = workers or 2
+            threads = max(1, (os.cpu_count() or 1) // n)
+            self.cluster = LocalCluster(n_workers=n, threads_per_worker=threads, processes=True,
+                                        dashboard_address=":0" if dashboard else None)
+            client = Client(self.cluster)
+        else:
+            self.cluster = None
+        self.client = client
+        info = client.scheduler_info()
+        cores = sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()) or 1
+        n_workers = max(1, len(info.get("workers", {})))
+        client.run(configure_worker, max(1, cores // n_workers))
+
+    def __enter__(self) -> "DaskEngine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._own:
+            self.client.close()
+            if self.cluster is not None:
+                self.cluster.close()
+
+    @property
+    def dashboard_link(self) -> str | None:
+        try:
+            return self.client.dashboard_link
+        except Exception:  # noqa: BLE001 - no dashboard is not an error
+            return None
+
+    # -- plumbing --------------------------------------------------------------------------------
+    def _gather(self, futures, what: str):
+        from dask.distributed import wait
+        try:
+            wait(futures)
+            return self.client.gather(futures)
+        except DipcoreError:
+            raise
+        except Exception as exc:  # a worker lost for good, a task failing repeatedly
+            raise DipcoreError(f"the Dask run failed during {what}: {type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+
+    def _tree(self, futures: list, merge: Callable, what: str):
+        """Merge partial states in a tree, ``SPLIT_EVERY`` at a time, on the workers."""
+        while len(futures) > 1:
+            futures = [self.client.submit(merge, futures[i:i + SPLIT_EVERY], pure=False)
+                       for i in range(0, len(futures), SPLIT_EVERY)]
+        return self._gather(futures, what)[0]
+
+    def _map(self, fn, parts, data, *args, progress=None, stage=""):
+        # no retries: a task error is deterministic (bad input); a lost worker's tasks are
+        # recomputed by the scheduler on its own
+        futs = [self.client.submit(fn, part, d, *args, pure=False) for part, d in zip(parts, data)]
+        if progress is not None:
+            self._watch(futs, stage, progress)
+        return futs
+
+    def _watch(self, futs, stage, progress):
+        from dask.distributed import as_completed
+        done = 0
+        for _ in as_completed(list(futs)):
+            done += 1
+            progress(stage, done, len(futs))
+
+    def _plan(self, source: Any, hospitals, encoding, mapping, rows_per_part) -> tuple[list, list, dict]:
+        source = A._replayable(source)
+        parts, tables = plan_parts(source, rows_per_part)
+        canonical = bool(tables) and A.is_canonical(tables[0])
+        if tables:
+            data = self.client.scatter(tables, hash=False)
+            n = len(self.client.scheduler_info().get("workers", {}))
+            if n > 1:
+                self.client.replicate(data, n=min(2, n))   # survive the loss of a worker
+        else:
+            data = [None] * len(parts)
+        duplicates = {} if canonical else self._duplicates(parts, data, encoding, mapping)
+        ctx = dict(policy=None, hospitals=hospitals, encoding=encoding, mapping=mapping,
+                   duplicates=duplicates, batch_rows=min(rows_per_part, DEFAULT_BATCH_ROWS),
+                   canonical=canonical)
+        return parts, data, ctx
+
+    def _duplicates(self, parts, data, encoding, mapping) -> dict[str, np.ndarray]:
+        """Rows repeating an earlier case id, per source file (the distributed pre-pass)."""
+        futs = [self.client.submit(case_id_hashes, p, d, encoding, mapping, pure=False)
+                for p, d in zip(parts, data)]
+        results = self._gather(futs, "the duplicate case-id pre-pass")
+        if not results:
+            return {}
+        h = np.concatenate([r[0] for r in results])
+        rows = np.concatenate([r[1] for r in results])
+        part_of = np.concatenate([np.full(len(r[0]), i, np.int64) for i, r in enumerate(results)])
+        order = np.argsort(h, kind="stable")          # stable: reading order among equal hashes
+        hs = h[order]
+        same = np.flatnonzero(hs[1:] == hs[:-1])
+        if same.size == 0:
+            return {}
+        cand = np.unique(np.concatenate([same, same + 1]))
+        cand_pos = order[cand]                          # positions in reading order
+        # the ids themselves, fetched from their parts, settle every hash collision
+        ids: dict[int, str] = {}
+        for pi in np.unique(part_of[cand_pos]):
+            pos = cand_pos[part_of[cand_pos] == pi]
+            got = self._gather([self.client.submit(case_ids_at, parts[pi], rows[pos], data[pi],
+                                                   encoding, mapping, pure=False)],
+                               "the duplicate case-id pre-pass")[0]
+            ids.update(zip(pos.tolist(), got))
+        seen: set[str] = set()
+        dup: dict[str, list[int]] = {}
+        for p in np.sort(cand_pos):                     # reading order
+            value = ids[int(p)]
+            if value in seen:
+                dup.setdefault(parts[part_of[p]].path, []).append(int(rows[p]))
+            else:
+                seen.add(value)
+        return {path: np.array(sorted(r), np.int64) for path, r in dup.items()}
+
+    # -- calibration -------------------------------------------------------------------------------
+    def calibrate(self, history, policy: Policy, hospitals=None, *, years=None, encoding="utf-8",
+                  mapping=None, rows_per_part=DEFAULT_BATCH_ROWS, progress=None) -> Catalog:
+        parts, data, ctx = self._plan(history, hospitals, encoding, mapping, rows_per_part)
+        ctx["policy"] = policy
+        ctx_f = self.client.scatter(ctx, broadcast=True, hash=False)
+        keys = self._tree(self._map(_task_keys, parts, data, ctx_f, progress=progress,
+                                    stage="calibrate 1/3 keys"), A.merge_keys, "calibration pass 1")
+        draft, draft_cat, cal_years, warnings = A.draft_catalog(keys, policy, years)
+        draft_f = self.client.scatter(draft_cat, broadcast=True, hash=False)
+        state = self._tree(self._map(_task_groups, parts, data, ctx_f, draft_f, cal_years,
+                                     progress=progress, stage="calibrate 2/3 groups"),
+                           A.merge_groups, "calibration pass 2")
+        catalog = C.build_catalog(draft, state, policy,
+                                  C.fingerprint_text(keys.fingerprints, cal_years), warnings)
+        if policy.budget_point_value:
+            catalog.budget_point_value = dict(policy.budget_point_value)
+        else:
+            cat_f = self.client.scatter(catalog, broadcast=True, hash=False)
+            sums = self._tree(self._map(_task_points, parts, data, ctx_f, cat_f, cal_years,
+                                        progress=progress, stage="calibrate 3/3 points"),
+                              _merge_points, "calibration pass 3")
+            catalog.budget_point_value = C.budget_point_values(sums, policy, cal_years)
+        return catalog
+
+    # -- settlement --------------------------------------------------------------------------------
+    def settle(self, cases, catalog: Catalog, budget, policy: Policy, hospitals, special: set[str],
+               appraisal, deductions, prepaid, *, encoding="utf-8", mapping=None, out=None,
+               rows_per_part=DEFAULT_BATCH_ROWS, progress=None):
+        parts, data, ctx = self._plan(cases, hospitals, encoding, mapping, rows_per_part)
+        ctx["policy"] = policy
+        ctx_f = self.client.scatter(ctx, broadcast=True, hash=False)
+        cat_f = self.client.scatter(catalog, broadcast=True, hash=False)
+        special_arr = pa.array(sorted(special), pa.string())
+        staging = None
+        if out is not None:
+            Path(out).mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".cases.parquet.", dir=out))
+        try:
+            futs = self._map(_task_settle, parts, data, ctx_f, cat_f, special_arr,
+                             str(staging) if staging else None, progress=progress, stage="settle")
+            partial = self._tree(futs, A.merge_settlement, "settlement")
+            result = A.finish_settlement(partial, catalog, policy, budget, special, appraisal,
+                                         deductions, prepaid)
+        except BaseException:
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+            raise
+        if out is not None:
+            target = Path(out) / "cases.parquet"
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+            os.replace(staging, target)
+            result.cases_path = target
+            result.save(out)
+        return result
