@@ -253,7 +253,8 @@ def _settle_summary(result, top: int = 5) -> list[str]:
     def fmt(r):
         share = float(r["gain"]) / max(float(r["total_cost"]), 1.0)
         return (f"  {r['hospital_id']} {r['pool']:<9} gain {float(r['gain']):>15,.2f} yuan "
-                f"({share:+.1%} of cost), CMI {r['cmi']:.3f}, balance {float(r['balance']):>15,.2f}")
+                f"({share:+.1%} of cost), CMI {'-' if r['cmi'] is None else format(r['cmi'], '.3f')}, "
+                f"balance {float(r['balance']):>15,.2f}")
     lines.append("largest gains (DIP amount minus actual cost):")
     lines += [fmt(r) for r in reversed(h[-top:])]
     lines.append("largest losses:")

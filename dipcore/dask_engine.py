@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
+from distributed.diagnostics.plugin import WorkerPlugin
 
 from . import api as A
 from . import calibration as C
@@ -47,6 +48,28 @@ def configure_worker(threads: int) -> None:
     from ._kernels.numba_config import set_threads
     pyarrow.set_cpu_count(max(1, threads))
     set_threads(threads)
+
+
+class _Configure(WorkerPlugin):
+    """Worker plugin: ``configure_worker`` on every worker, restarted ones included."""
+
+    name = "dipcore-configure"
+
+    def __init__(self, threads: int):
+        self.threads = threads
+
+    def setup(self, worker) -> None:
+        configure_worker(self.threads)
+
+
+def _dask_failures() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean the cluster failed (not the input or the code)."""
+    import asyncio
+    import concurrent.futures
+    from distributed import KilledWorker
+    from distributed.comm.core import CommClosedError
+    return (CommClosedError, KilledWorker, asyncio.TimeoutError,
+            concurrent.futures.CancelledError, ConnectionError)
 
 
 def _part_batches(part: Part, data: Any, ctx: dict) -> A.Batches:
@@ -116,7 +139,12 @@ class DaskEngine:
         info = client.scheduler_info()
         cores = sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()) or 1
         n_workers = max(1, len(info.get("workers", {})))
-        client.run(configure_worker, max(1, cores // n_workers))
+        try:
+            client.register_plugin(_Configure(max(1, cores // n_workers)))
+        except _dask_failures():
+            # a worker died while the plugin was broadcast; the scheduler keeps the plugin
+            # for the workers that (re)join, and thread limits are not needed for correctness
+            pass
 
     def __enter__(self) -> "DaskEngine":
         return self
@@ -223,9 +251,25 @@ class DaskEngine:
                 seen.add(value)
         return {path: np.array(sorted(r), np.int64) for path, r in dup.items()}
 
+    def _guard(self, what: str, fn, *args, **kwargs):
+        """Run ``fn``; a cluster failure becomes one clear :class:`DipcoreError`."""
+        try:
+            return fn(*args, **kwargs)
+        except _dask_failures() as exc:
+            raise DipcoreError(f"the Dask run failed during {what}: {type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+
     # -- calibration -------------------------------------------------------------------------------
-    def calibrate(self, history, policy: Policy, hospitals=None, *, years=None, encoding="utf-8",
-                  mapping=None, rows_per_part=DEFAULT_BATCH_ROWS, progress=None) -> Catalog:
+    def calibrate(self, *args, **kwargs) -> Catalog:
+        """Calibration on the cluster (arguments of :func:`dipcore.calibrate`)."""
+        return self._guard("calibration", self._calibrate, *args, **kwargs)
+
+    def settle(self, *args, **kwargs):
+        """Settlement on the cluster (arguments of :func:`dipcore.settle`)."""
+        return self._guard("settlement", self._settle, *args, **kwargs)
+
+    def _calibrate(self, history, policy: Policy, hospitals=None, *, years=None, encoding="utf-8",
+                   mapping=None, rows_per_part=DEFAULT_BATCH_ROWS, progress=None) -> Catalog:
         parts, data, ctx = self._plan(history, hospitals, encoding, mapping, rows_per_part)
         ctx["policy"] = policy
         ctx_f = self.client.scatter(ctx, broadcast=True, hash=False)
@@ -249,7 +293,7 @@ class DaskEngine:
         return catalog
 
     # -- settlement --------------------------------------------------------------------------------
-    def settle(self, cases, catalog: Catalog, budget, policy: Policy, hospitals, special: set[str],
+    def _settle(self, cases, catalog: Catalog, budget, policy: Policy, hospitals, special: set[str],
                appraisal, deductions, prepaid, *, encoding="utf-8", mapping=None, out=None,
                rows_per_part=DEFAULT_BATCH_ROWS, progress=None):
         parts, data, ctx = self._plan(cases, hospitals, encoding, mapping, rows_per_part)

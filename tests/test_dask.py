@@ -1,0 +1,142 @@
+"""The Dask engine gives the local engine's answers bit for bit, and survives a lost worker."""
+import os
+import threading
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import dipcore as dc
+
+distributed = pytest.importorskip("distributed")
+from distributed import Client, LocalCluster  # noqa: E402
+
+POLICY = dc.Policy(core_min_cases=5)
+
+
+@pytest.fixture(scope="module", params=[1, 2, 4], ids=lambda n: f"{n}w")
+def client(request):
+    with LocalCluster(n_workers=request.param, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def data(small_province, tmp_path_factory):
+    out, _ = small_province
+    hospitals = dc.read_hospitals(out / "hospitals.csv")
+    history = out / "cases" / "year=2023"
+    current = out / "cases" / "year=2024"
+    local_cat = dc.calibrate(history, policy=POLICY, hospitals=hospitals)
+    budget = {"employee": 3e7, "resident": 2.5e7}
+    local = dc.settle(current, local_cat, budget=budget, hospitals=hospitals)
+    return dict(hospitals=hospitals, history=history, current=current, catalog=local_cat,
+                budget=budget, local=local, tmp=tmp_path_factory.mktemp("dask"))
+
+
+def same_catalog(a, b):
+    assert a.groups.equals(b.groups)
+    assert (a.mean_cost, a.level_coefficients, a.bed_day_rates, a.budget_point_value,
+            a.fingerprint, a.years) == (b.mean_cost, b.level_coefficients, b.bed_day_rates,
+                                        b.budget_point_value, b.fingerprint, b.years)
+
+
+def same_settlement(a, b):
+    assert a.point_value == b.point_value
+    assert a.pools.equals(b.pools)
+    assert a.hospitals.equals(b.hospitals)
+    assert a.monthly.equals(b.monthly)
+    assert a.cases.equals(b.cases)
+    assert a.quarantine.equals(b.quarantine)
+    assert a.warnings == b.warnings
+
+
+@pytest.mark.parametrize("rows_per_part", [350, 4000])
+def test_calibrate_matches_local(client, data, rows_per_part):
+    cat = dc.calibrate(data["history"], policy=POLICY, hospitals=data["hospitals"],
+                       engine="dask", client=client, batch_rows=rows_per_part)
+    same_catalog(cat, data["catalog"])
+
+
+@pytest.mark.parametrize("rows_per_part", [300, 5000])
+def test_settle_matches_local(client, data, rows_per_part):
+    out = data["tmp"] / f"out-{len(client.scheduler_info()['workers'])}-{rows_per_part}"
+    r = dc.settle(data["current"], data["catalog"], budget=data["budget"],
+                  hospitals=data["hospitals"], engine="dask", client=client,
+                  batch_rows=rows_per_part, out=out)
+    same_settlement(r, data["local"])
+    assert (out / "cases.parquet").is_dir() and (out / "hospitals.csv").exists()
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]     # no staging left
+
+
+def test_shuffled_in_memory_cases(client, data):
+    raw = pq.read_table(data["current"])                # raw rows, bad ones included
+    shuffled = raw.take(pa.array(np.random.default_rng(3).permutation(raw.num_rows)))
+    a = dc.settle(shuffled, data["catalog"], budget=data["budget"], hospitals=data["hospitals"])
+    b = dc.settle(shuffled, data["catalog"], budget=data["budget"], hospitals=data["hospitals"],
+                  engine="dask", client=client, batch_rows=700)
+    same_settlement(a, b)
+    # and the shuffled order settles like the original: same statements and point values
+    assert a.hospitals.equals(data["local"].hospitals)
+
+
+def test_duplicates_across_partitions(client, data, tmp_path):
+    cases = pq.read_table(data["current"]).slice(0, 3000)
+    d = tmp_path / "dups"
+    d.mkdir()
+    pq.write_table(cases.slice(0, 1500), d / "a.parquet", row_group_size=200)
+    # b repeats 40 ids of a, and one of its own rows
+    repeat = pa.concat_tables([cases.slice(100, 40), cases.slice(1500, 1500), cases.slice(1600, 1)])
+    pq.write_table(repeat, d / "b.parquet", row_group_size=300)
+    local = dc.read_cases(d, hospitals=data["hospitals"])[1]
+    r = dc.settle(d, data["catalog"], budget=data["budget"], hospitals=data["hospitals"],
+                  engine="dask", client=client, batch_rows=250)
+    q = r.quarantine.filter(pa.compute.equal(r.quarantine["reason"], "duplicate_case_id"))
+    lq = local.filter(pa.compute.equal(local["reason"], "duplicate_case_id"))
+    assert q.num_rows == lq.num_rows == 41
+    assert q.select(["source", "row", "case_id"]).equals(lq.select(["source", "row", "case_id"]))
+    loc = dc.settle(d, data["catalog"], budget=data["budget"], hospitals=data["hospitals"])
+    same_settlement(r, loc)
+
+
+def test_bad_input_stops_with_the_same_error(client, tmp_path, data):
+    path = tmp_path / "bad.csv"
+    path.write_text("case_id,hospital_id\nC1,H1\n")
+    with pytest.raises(dc.InputError, match="'pool'"):
+        dc.settle(path, data["catalog"], budget=data["budget"], engine="dask", client=client)
+
+
+def test_a_killed_worker_does_not_change_the_result(data, tmp_path):
+    """Kill a worker process mid-run: Dask recomputes its tasks on the other worker (and the
+    nanny restarts it); the answer is the same, or the run stops with a clear error."""
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as c:
+        pids = c.run(os.getpid)
+        victim = sorted(pids.values())[-1]
+        started = threading.Event()
+
+        def kill():
+            started.wait(30)
+            time.sleep(0.4)
+            try:
+                os.kill(victim, 9)
+            except ProcessLookupError:
+                pass
+        t = threading.Thread(target=kill)
+        t.start()
+        started.set()
+        try:
+            r = dc.settle(data["current"], data["catalog"], budget=data["budget"],
+                          hospitals=data["hospitals"], engine="dask", client=c, batch_rows=150,
+                          out=tmp_path / "killed")
+        except dc.DipcoreError as exc:      # acceptable: a clear error, never a partial result
+            assert "Dask" in str(exc) and "\n" not in str(exc)
+            assert not (tmp_path / "killed" / "cases.parquet").exists()
+        else:
+            same_settlement(r, data["local"])
+        finally:
+            t.join()
+        c.wait_for_workers(2, timeout=60)                   # the nanny restarted it
+        assert victim not in c.run(os.getpid).values()    # the worker really died
