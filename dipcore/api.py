@@ -1,7 +1,7 @@
 """The public entry points: ``calibrate`` and ``settle`` (DESIGN.md section 4).
 
 Each pass is a function from *some batches of cases* to a mergeable partial state
-(``calibration_keys``, ``calibration_groups``, ``calibration_points``, ``settlement_sums``)
+(``prepare_part``, ``calibration_groups``, ``calibration_points``, ``settlement_sums``)
 plus a merge. The local engine feeds a pass one stream of bounded batches; the Dask engine
 (``dipcore.dask_engine``) feeds it one partition per task and tree-reduces the partials
 with the same merges. Nothing here implements a rule: the rules live in ``prepare``,
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -28,7 +29,7 @@ from .errors import InputError
 from .io import scan_cases
 from .outputs import atomic_path
 from .policy import Policy
-from .prepare import Preparer
+from .prepare import Features, Preparer
 from .schema import CASE_SCHEMA, QUARANTINE_SCHEMA
 from .scoring import bed_rates_missing, score_batch
 from .sources import DEFAULT_BATCH_ROWS, count_rows
@@ -97,20 +98,79 @@ class KeysPartial:
     quarantined: int = 0
 
 
-def calibration_keys(batches: Batches, policy: Policy) -> KeysPartial:
-    """Pass 1 over some batches (see ``dipcore.calibration.key_counts``)."""
+class FeatureStore:
+    """Prepared features of a calibration input, made once in pass 1, read by passes 2-3.
+
+    In memory (``directory=None``, as Dask keeps a partition's features on its worker,
+    spilling them itself under memory pressure), or spilled to an Arrow IPC file in
+    ``directory`` and read back memory-mapped, so the local engine's memory does not grow
+    with the history and no pass parses or validates the input twice.
+    """
+
+    def __init__(self, directory: str | os.PathLike | None = None):
+        self._mem: list[Features] | None = [] if directory is None else None
+        self._path = None if directory is None else \
+            Path(tempfile.mkstemp(prefix="features-", suffix=".arrow", dir=directory)[1])
+        self._sink = self._writer = self._schema = None
+
+    def append(self, f: Features) -> None:
+        if self._mem is not None:
+            self._mem.append(f)
+            return
+        batch = f.to_batch()
+        if self._writer is None:
+            self._schema = batch.schema
+            self._sink = pa.OSFile(str(self._path), "wb")
+            self._writer = pa.ipc.new_file(self._sink, self._schema)
+        self._writer.write_batch(pa.Table.from_batches([batch]).cast(self._schema).to_batches()[0])
+
+    def finish(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._sink.close()
+            self._writer = None
+
+    def __iter__(self) -> Iterator[Features]:
+        if self._mem is not None:
+            yield from self._mem
+            return
+        if self._schema is None:
+            return
+        with pa.memory_map(str(self._path)) as source:
+            reader = pa.ipc.open_file(source)
+            for i in range(reader.num_record_batches):
+                yield Features.from_batch(reader.get_batch(i))
+
+
+@dataclass
+class PreparedPart:
+    """Pass 1 over some batches: their features (for passes 2-3) and their key counts."""
+
+    store: FeatureStore
+    keys: KeysPartial
+
+
+def prepare_part(batches: Batches, policy: Policy, store: FeatureStore | None = None) -> PreparedPart:
+    """Pass 1: validate and prepare once; count keys (``dipcore.calibration.key_counts``)."""
     prep = Preparer(policy)
-    out = KeysPartial()
+    store = store if store is not None else FeatureStore()
+    keys = KeysPartial()
     for cases, q in batches:
-        out.quarantined += q.num_rows
+        keys.quarantined += q.num_rows
         if cases.num_rows:
-            part, info = C.key_counts(cases, prep, None)
-            out.counts.append(part)
-            out.fingerprints.append(info["fingerprint"])
-            out.years |= info["years"]
-    if out.counts:
-        out.counts = [C.merge_key_counts(out.counts)]
-    return out
+            f = prep(cases)
+            keys.fingerprints.append(C.fingerprint(cases, f))
+            keys.years |= set(np.unique(f.year).tolist())
+            keys.counts.append(C.key_counts(f))
+            store.append(f)
+    store.finish()
+    if keys.counts:
+        keys.counts = [C.merge_key_counts(keys.counts)]
+    return PreparedPart(store, keys)
+
+
+def part_keys(prepared: PreparedPart) -> KeysPartial:
+    return prepared.keys
 
 
 def merge_keys(parts: list[KeysPartial]) -> KeysPartial:
@@ -125,10 +185,9 @@ def merge_keys(parts: list[KeysPartial]) -> KeysPartial:
     return out
 
 
-def calibration_groups(batches: Batches, policy: Policy, draft: Catalog, years: list[int]) -> dict | None:
-    """Pass 2 over some batches (see ``dipcore.calibration.assignments``)."""
-    prep = Preparer(policy)
-    parts = [C.assignments(cases, prep, draft, years) for cases, _ in batches if cases.num_rows]
+def calibration_groups(prepared: PreparedPart, draft: Catalog, years: list[int]) -> dict | None:
+    """Pass 2 over prepared features (``dipcore.calibration.assignments``)."""
+    parts = [C.assignments(f, draft, years) for f in prepared.store if f.n]
     return C.merge_assignments(parts) if parts else None
 
 
@@ -137,11 +196,9 @@ def merge_groups(parts: list[dict | None]) -> dict | None:
     return C.merge_assignments(parts) if parts else None
 
 
-def calibration_points(batches: Batches, policy: Policy, catalog: Catalog, years: list[int]) -> dict:
-    """Pass 3 over some batches (see ``dipcore.calibration.history_points``)."""
-    prep = Preparer(policy)
-    return C.merge_history_points(C.history_points(cases, prep, catalog, years)
-                                  for cases, _ in batches if cases.num_rows)
+def calibration_points(prepared: PreparedPart, catalog: Catalog, years: list[int]) -> dict:
+    """Pass 3 over prepared features (``dipcore.calibration.history_points``)."""
+    return C.merge_history_points(C.history_points(f, catalog, years) for f in prepared.store if f.n)
 
 
 def draft_catalog(keys: KeysPartial, policy: Policy, years: list[int] | None
@@ -201,20 +258,19 @@ def calibrate(history: Any, policy: Policy | None = None, hospitals: pa.Table | 
     _check_engine(engine)
     source = _replayable(history)
     total = count_rows(source) or 0
-
-    def batches(stage: str) -> Batches:
-        return _progressed(iter_validated(source, hospitals, encoding, mapping, batch_rows),
-                           stage, total, progress)
-    keys = calibration_keys(batches("calibrate 1/3 keys"), policy)
-    draft, draft_cat, cal_years, warnings = draft_catalog(keys, policy, years)
-    state = calibration_groups(batches("calibrate 2/3 groups"), policy, draft_cat, cal_years)
-    catalog = C.build_catalog(draft, state, policy, C.fingerprint_text(keys.fingerprints, cal_years),
-                              warnings)
-    if policy.budget_point_value:
-        catalog.budget_point_value = dict(policy.budget_point_value)
-    else:
-        sums = calibration_points(batches("calibrate 3/3 points"), policy, catalog, cal_years)
-        catalog.budget_point_value = C.budget_point_values(sums, policy, cal_years)
+    batches = _progressed(iter_validated(source, hospitals, encoding, mapping, batch_rows),
+                          "calibrate: read and prepare", total, progress)
+    with tempfile.TemporaryDirectory(prefix="dipcore-") as spill:
+        prepared = prepare_part(batches, policy, FeatureStore(spill))
+        draft, draft_cat, cal_years, warnings = draft_catalog(prepared.keys, policy, years)
+        state = calibration_groups(prepared, draft_cat, cal_years)
+        catalog = C.build_catalog(draft, state, policy,
+                                  C.fingerprint_text(prepared.keys.fingerprints, cal_years), warnings)
+        if policy.budget_point_value:
+            catalog.budget_point_value = dict(policy.budget_point_value)
+        else:
+            sums = calibration_points(prepared, catalog, cal_years)
+            catalog.budget_point_value = C.budget_point_values(sums, policy, cal_years)
     return catalog
 
 

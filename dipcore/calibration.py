@@ -77,9 +77,8 @@ def weighted_mean(sums: np.ndarray, counts: np.ndarray, weights: np.ndarray) -> 
 KEY_COLUMNS = ["dx_key", "main", "combination", "cat", "tclass", "year"]
 
 
-def key_counts(cases: pa.Table, prep: Preparer, years: set[int] | None) -> tuple[pa.Table, dict]:
-    """Pass 1 partition kernel: counts and cost sums per key, plus exact region sums."""
-    f = prep(cases)
+def key_counts(f: Features, years: set[int] | None = None) -> pa.Table:
+    """Pass 1 partition kernel: case counts and cost sums per key."""
     dip = (f.bed < 0)
     if years is not None:
         dip &= np.isin(f.year, list(years))
@@ -91,10 +90,8 @@ def key_counts(cases: pa.Table, prep: Preparer, years: set[int] | None) -> tuple
         "year": pa.array(f.year[dip]), "n": pa.array(np.ones(int(dip.sum()), np.int64)),
         "cost": pa.array(f.cost[dip]),
     })
-    part = t.group_by(KEY_COLUMNS).aggregate([("n", "sum"), ("cost", "sum")]) \
+    return t.group_by(KEY_COLUMNS).aggregate([("n", "sum"), ("cost", "sum")]) \
         .rename_columns(KEY_COLUMNS + ["n", "cost"])
-    info = {"years": set(np.unique(f.year).tolist()), "fingerprint": _fingerprint(cases, f)}
-    return part, info
 
 
 def merge_key_counts(parts: Iterable[pa.Table]) -> pa.Table:
@@ -103,7 +100,7 @@ def merge_key_counts(parts: Iterable[pa.Table]) -> pa.Table:
         .rename_columns(KEY_COLUMNS + ["n", "cost"])
 
 
-def _fingerprint(cases: pa.Table, f: Features) -> np.ndarray:
+def fingerprint(cases: pa.Table, f: Features) -> np.ndarray:
     """Order-independent digest parts: [n, sum of per-case hashes] (uint64, wrapping)."""
     h = hash_strings(cases.column("case_id").combine_chunks())
     h = h + np.uint64(3) * hash_strings(cases.column("primary_dx").combine_chunks())
@@ -199,9 +196,8 @@ def _provisional_table(recs: list[dict]) -> pa.Table:
 # ---------------------------------------------------------------------------------------------
 # pass 2: assignments
 # ---------------------------------------------------------------------------------------------
-def assignments(cases: pa.Table, prep: Preparer, draft: Catalog, years: list[int]) -> dict[str, np.ndarray]:
+def assignments(f: Features, draft: Catalog, years: list[int]) -> dict[str, np.ndarray]:
     """Pass 2 partition kernel: each calibration case's group and the facts its statistics need."""
-    f = prep(cases)
     in_years = np.isin(f.year, years)
     yi = np.searchsorted(np.array(years), f.year).astype(np.int8)
     s = score_batch(f, draft, draft.policy)
@@ -417,13 +413,13 @@ def _subtypes(g, y, c, sl, n_g, G, Y, W, policy) -> list[list[dict]]:
         if not split.any():
             continue
         s_cell, k_cell = _stats(key, y, c, G * (n_slots + 1), Y)
-        mean_cell = weighted_mean(s_cell, k_cell, W).reshape(G, n_slots + 1)
-        for gi in np.flatnonzero(split):
-            for slot in range(n_slots):
-                n_s = n_cell[gi, slot + 1]
-                if n_s >= policy.aux_min_subtype_cases:
-                    coef = float(_round4(mean_cell[gi, slot + 1] / mean_all[gi]))
-                    out[gi].append({"code": SUBTYPE_CODES[slot], "cases": int(n_s), "coefficient": coef})
+        mean_cell = weighted_mean(s_cell, k_cell, W).reshape(G, n_slots + 1)[:, 1:]
+        made = split[:, None] & (n_cell[:, 1:] >= policy.aux_min_subtype_cases)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            coef = _round4(mean_cell / mean_all[:, None])
+        for gi, slot in zip(*np.nonzero(made)):
+            out[gi].append({"code": SUBTYPE_CODES[slot], "cases": int(n_cell[gi, slot + 1]),
+                            "coefficient": float(coef[gi, slot])})
     for lst in out:
         lst.sort(key=lambda s: s["code"])
     return out
@@ -432,20 +428,18 @@ def _subtypes(g, y, c, sl, n_g, G, Y, W, policy) -> list[list[dict]]:
 # ---------------------------------------------------------------------------------------------
 # pass 3: budget point value
 # ---------------------------------------------------------------------------------------------
-def history_points(cases: pa.Table, prep: Preparer, catalog: Catalog, years: list[int]) -> dict:
+def history_points(f: Features, catalog: Catalog, years: list[int]) -> dict:
     """Pass 3 partition kernel: cost and points by (pool, year) of the history."""
-    f = prep(cases)
     s = score_batch(f, catalog, catalog.policy)
-    pools = cases.column("pool").combine_chunks().to_pylist()
-    out: dict[tuple[str, int], np.ndarray] = {}
-    yi = np.searchsorted(np.array(years), f.year)
     in_years = np.isin(f.year, years)
-    for pool in sorted(set(pools)):
-        m = (np.array(pools, dtype=object) == pool) & in_years
-        for i in np.unique(yi[m]):
-            mm = m & (yi == i)
-            out[(pool, years[i])] = np.array([int(f.cost[mm].sum()), int(s.units[mm].sum())], np.int64)
-    return out
+    enc = pc.dictionary_encode(f.pool)
+    pools = enc.dictionary.to_pylist()
+    Y = len(years)
+    key = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64) * Y \
+        + np.searchsorted(np.array(years), f.year)
+    key = np.where(in_years, key, -1)
+    sums = sum_by(key, len(pools) * Y, np.stack([f.cost, s.units], axis=1))
+    return {(pools[k // Y], years[k % Y]): sums[k] for k in np.flatnonzero(sums.any(axis=1))}
 
 
 def merge_history_points(parts: Iterable[dict]) -> dict:

@@ -7,6 +7,7 @@ for the traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -44,10 +45,12 @@ class Progress:
             return
         self.last, self.last_share = now, share
         elapsed = now - self.t0
-        text = f"{self.label}: {done:,}/{total:,} rows ({share:.0%})"
+        unit = "partitions" if self.label.endswith("(partitions)") else "rows"
+        label = self.label.replace(" (partitions)", "")
+        text = f"{label}: {done:,}/{total:,} {unit} ({share:.0%})"
         if elapsed >= 0.5:   # too early, the rate says nothing
             rate = done / elapsed
-            text += f", {rate:,.0f} rows/s, ETA {(total - done) / rate:,.0f} s"
+            text += f", {rate:,.0f} {unit}/s, ETA {(total - done) / rate:,.0f} s"
         if self.tty:
             self.stream.write("\r" + text + ("\n" if done >= total else ""))
         else:
@@ -205,14 +208,48 @@ def _policy(path):
     return Policy.load(path)
 
 
+@contextlib.contextmanager
+def _engine(args):
+    """``(engine, client)`` for ``--workers N`` / ``--scheduler ADDRESS``, else local."""
+    if not (getattr(args, "workers", None) or getattr(args, "scheduler", None)):
+        yield "local", None
+        return
+    from dask.distributed import Client, LocalCluster
+    with contextlib.ExitStack() as stack:
+        if args.scheduler:
+            try:
+                client = stack.enter_context(Client(args.scheduler, timeout="30s"))
+            except (OSError, TimeoutError) as exc:
+                from .errors import InputError
+                raise InputError(f"cannot reach the Dask scheduler at {args.scheduler} ({exc})") from None
+        else:
+            threads = max(1, (os.cpu_count() or 1) // args.workers)
+            cluster = stack.enter_context(LocalCluster(
+                n_workers=args.workers, threads_per_worker=threads, processes=True,
+                dashboard_address=":0"))
+            client = stack.enter_context(Client(cluster))
+        n = len(client.scheduler_info().get("workers", {}))
+        link = getattr(client, "dashboard_link", None)
+        print(f"Dask: {n} workers" + (f", dashboard {link}" if link else ""), file=sys.stderr)
+        yield "dask", client
+
+
+def _add_engine_options(p) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--workers", type=_positive, help="run on a local Dask cluster of N processes")
+    g.add_argument("--scheduler", help="run on a Dask cluster: scheduler address tcp://host:8786")
+
+
 def cmd_calibrate(args) -> int:
     from .api import calibrate
     from .io import read_hospitals
     hospitals = read_hospitals(args.hospitals, encoding=args.encoding) if args.hospitals else None
     years = list(range(args.years[0], args.years[1] + 1)) if args.years else None
     t0 = time.perf_counter()
-    catalog = calibrate(args.history, policy=_policy(args.policy), hospitals=hospitals,
-                        years=years, encoding=args.encoding, progress=StagedProgress())
+    with _engine(args) as (engine, client):
+        catalog = calibrate(args.history, policy=_policy(args.policy), hospitals=hospitals,
+                            years=years, encoding=args.encoding, engine=engine, client=client,
+                            progress=StagedProgress())
     catalog.save(args.out)
     g = catalog.groups
     kinds = {r["values"]: r["counts"] for r in __import__("pyarrow.compute", fromlist=["x"])
@@ -269,10 +306,12 @@ def cmd_settle(args) -> int:
     catalog = Catalog.load(args.catalog)
     hospitals = read_hospitals(args.hospitals, encoding=args.encoding) if args.hospitals else None
     t0 = time.perf_counter()
-    result = settle(args.cases, catalog, budget=args.budget, policy=_policy(args.policy),
-                    hospitals=hospitals, special_cases=args.special_cases,
-                    appraisal=args.appraisal, deductions=args.deductions, prepaid=args.prepaid,
-                    encoding=args.encoding, out=args.out, progress=StagedProgress())
+    with _engine(args) as (engine, client):
+        result = settle(args.cases, catalog, budget=args.budget, policy=_policy(args.policy),
+                        hospitals=hospitals, special_cases=args.special_cases,
+                        appraisal=args.appraisal, deductions=args.deductions,
+                        prepaid=args.prepaid, encoding=args.encoding, out=args.out,
+                        engine=engine, client=client, progress=StagedProgress())
     print(f"settled {result.cases_count:,} cases in {time.perf_counter() - t0:.1f} s")
     for line in _settle_summary(result):
         print(line)
@@ -367,6 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--hospitals", help="hospital registry (CSV or Parquet)")
     c.add_argument("--years", type=_years, help="calibration years, e.g. 2021-2023")
     c.add_argument("--encoding", default="utf-8", help="encoding of CSV input (utf-8, gbk)")
+    _add_engine_options(c)
     c.set_defaults(func=cmd_calibrate)
 
     t = sub.add_parser("settle", help="points, point value and statements for a year")
@@ -382,6 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--deductions", help="CSV: hospital_id[,pool],amount (yuan)")
     t.add_argument("--prepaid", help="CSV: hospital_id[,pool],amount[,advance] (yuan)")
     t.add_argument("--encoding", default="utf-8", help="encoding of CSV input (utf-8, gbk)")
+    _add_engine_options(t)
     t.set_defaults(func=cmd_settle)
 
     v = sub.add_parser("validate", help="read and validate cases; write the quarantine")

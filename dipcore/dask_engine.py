@@ -4,7 +4,7 @@
   boundaries, a CSV or Arrow file whole, an in-memory table sliced and scattered), and each
   task reads its own part lazily.
 * Every task runs the *same* pass functions as the local engine (``dipcore.api``:
-  ``calibration_keys``, ``calibration_groups``, ``calibration_points``, ``settlement_sums``)
+  ``prepare_part``, ``calibration_groups``, ``calibration_points``, ``settlement_sums``)
   and returns the same partial state; partials are merged pairwise-and-up in a tree
   (``split_every`` at a time), never shuffled.
 * The catalogue, policy and registry are scattered once to every worker.
@@ -83,16 +83,16 @@ def _part_batches(part: Part, data: Any, ctx: dict) -> A.Batches:
 
 
 # -- task functions (module level, so workers import them) -------------------------------------
-def _task_keys(part, data, ctx):
-    return A.calibration_keys(_part_batches(part, data, ctx), ctx["policy"])
+def _task_prepare(part, data, ctx):
+    return A.prepare_part(_part_batches(part, data, ctx), ctx["policy"])
 
 
-def _task_groups(part, data, ctx, draft, years):
-    return A.calibration_groups(_part_batches(part, data, ctx), ctx["policy"], draft, years)
+def _task_groups(prepared, draft, years):
+    return A.calibration_groups(prepared, draft, years)
 
 
-def _task_points(part, data, ctx, catalog, years):
-    return A.calibration_points(_part_batches(part, data, ctx), ctx["policy"], catalog, years)
+def _task_points(prepared, catalog, years):
+    return A.calibration_points(prepared, catalog, years)
 
 
 def _task_settle(part, data, ctx, catalog, special, out_dir):
@@ -193,11 +193,12 @@ class DaskEngine:
         return futs
 
     def _watch(self, futs, stage, progress):
+        """Progress in partitions done (the unit of work here), as they complete."""
         from dask.distributed import as_completed
         done = 0
         for _ in as_completed(list(futs)):
             done += 1
-            progress(stage, done, len(futs))
+            progress(f"{stage} (partitions)", done, len(futs))
 
     def _plan(self, source: Any, hospitals, encoding, mapping, rows_per_part) -> tuple[list, list, dict]:
         source = A._replayable(source)
@@ -273,23 +274,26 @@ class DaskEngine:
         parts, data, ctx = self._plan(history, hospitals, encoding, mapping, rows_per_part)
         ctx["policy"] = policy
         ctx_f = self.client.scatter(ctx, broadcast=True, hash=False)
-        keys = self._tree(self._map(_task_keys, parts, data, ctx_f, progress=progress,
-                                    stage="calibrate 1/3 keys"), A.merge_keys, "calibration pass 1")
+        # pass 1 reads, validates and prepares each part once; its features stay on the
+        # worker that made them (Dask spills them to disk under memory pressure)
+        prepared = self._map(_task_prepare, parts, data, ctx_f, progress=progress,
+                             stage="calibrate: read and prepare")
+        keys = self._tree([self.client.submit(A.part_keys, p, pure=False) for p in prepared],
+                          A.merge_keys, "calibration pass 1")
         draft, draft_cat, cal_years, warnings = A.draft_catalog(keys, policy, years)
         draft_f = self.client.scatter(draft_cat, broadcast=True, hash=False)
-        state = self._tree(self._map(_task_groups, parts, data, ctx_f, draft_f, cal_years,
-                                     progress=progress, stage="calibrate 2/3 groups"),
-                           A.merge_groups, "calibration pass 2")
+        state = self._tree([self.client.submit(_task_groups, p, draft_f, cal_years, pure=False)
+                            for p in prepared], A.merge_groups, "calibration pass 2")
         catalog = C.build_catalog(draft, state, policy,
                                   C.fingerprint_text(keys.fingerprints, cal_years), warnings)
         if policy.budget_point_value:
             catalog.budget_point_value = dict(policy.budget_point_value)
         else:
             cat_f = self.client.scatter(catalog, broadcast=True, hash=False)
-            sums = self._tree(self._map(_task_points, parts, data, ctx_f, cat_f, cal_years,
-                                        progress=progress, stage="calibrate 3/3 points"),
-                              _merge_points, "calibration pass 3")
+            sums = self._tree([self.client.submit(_task_points, p, cat_f, cal_years, pure=False)
+                               for p in prepared], _merge_points, "calibration pass 3")
             catalog.budget_point_value = C.budget_point_values(sums, policy, cal_years)
+        del prepared
         return catalog
 
     # -- settlement --------------------------------------------------------------------------------

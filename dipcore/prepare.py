@@ -61,6 +61,36 @@ class Features:
     treatment_class: np.ndarray  # int8 class of the comprehensive key
     cci: np.ndarray             # int16
     slots: np.ndarray           # int8[n, 4] subtype slot per dimension (-1 none)
+    pool: pa.Array              # string
+
+    # -- spilling: a Features batch as one Arrow record batch and back ------------------------
+    _NUMERIC = ("year", "month", "los", "level", "cost", "fund", "way", "bed", "dx_cat",
+                "treatment_class", "cci")
+
+    def to_batch(self) -> pa.RecordBatch:
+        cols = {name: pa.array(getattr(self, name)) for name in self._NUMERIC}
+        for j in range(self.slots.shape[1]):
+            cols[f"slot{j}"] = pa.array(self.slots[:, j])
+        cols["dx_key"] = self.dx_key
+        cols["combination"] = self.combination
+        cols["main"] = self.main
+        cols["pool"] = self.pool
+        cols["procedures"] = pa.ListArray.from_arrays(pa.array(self.proc_off), self.proc_codes)
+        return pa.RecordBatch.from_pydict(cols)
+
+    @classmethod
+    def from_batch(cls, b: pa.RecordBatch) -> "Features":
+        col = b.column
+        procs = col("procedures")
+        off = np.asarray(procs.offsets, dtype=np.int32)
+        values = procs.values.slice(int(off[0]), int(off[-1] - off[0]))
+        nslots = sum(1 for n in b.schema.names if n.startswith("slot"))
+        return cls(n=b.num_rows, **{name: col(name).to_numpy(zero_copy_only=False)
+                                    for name in cls._NUMERIC},
+                   slots=np.stack([col(f"slot{j}").to_numpy(zero_copy_only=False)
+                                   for j in range(nslots)], axis=1),
+                   dx_key=col("dx_key"), combination=col("combination"), main=col("main"),
+                   pool=col("pool"), proc_off=off - off[0], proc_codes=values)
 
 
 class Preparer:
@@ -183,7 +213,7 @@ class Preparer:
             cost=fen(cases.column("total_cost")), fund=fen(cases.column("fund_paid")),
             way=way, bed=bed, dx_key=dx_key, dx_cat=dx_cat, proc_off=canon_off,
             proc_codes=proc_codes, combination=combination, main=main,
-            treatment_class=tclass, cci=cci, slots=slots)
+            treatment_class=tclass, cci=cci, slots=slots, pool=col("pool"))
 
     def _slots(self, cci, age, age_days, way, icu) -> np.ndarray:
         """Subtype slot of each case in each dimension (SPEC 4), -1 where none applies."""
