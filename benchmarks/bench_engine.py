@@ -1,0 +1,95 @@
+"""Micro-benchmarks of the engine kernels: combinations, grouping, CCI, points, aggregation.
+
+CI runs them with ``--benchmark-disable`` as smoke tests; ``python -m pytest
+benchmarks/bench_engine.py --benchmark-enable`` measures (``extra_info`` holds cases/s).
+"""
+import numpy as np
+import pytest
+
+from dipcore._kernels import points as P
+from dipcore._kernels.aggregate import sum_by
+from dipcore._kernels.group import assign_groups, canonical_combinations
+from dipcore._kernels.severity import cci_scores
+
+N = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def cases():
+    rng = np.random.default_rng(0)
+    n_dx, per_dx = 2000, 3
+    G = n_dx * per_dx
+    g_off = np.zeros(G + 1, np.int32)
+    procs = []
+    for g in range(G):
+        k = g % per_dx                       # conservative, main alone, main + related
+        procs += [] if k == 0 else ([g // per_dx * 2] if k == 1 else [g // per_dx * 2, g // per_dx * 2 + 1])
+        g_off[g + 1] = len(procs)
+    n_procs = rng.integers(0, 4, N)
+    proc_off = np.zeros(N + 1, np.int32)
+    np.cumsum(n_procs, out=proc_off[1:])
+    dx = rng.integers(0, n_dx, N).astype(np.int32)
+    proc_ids = (np.repeat(dx, n_procs) * 2 + rng.integers(0, 3, proc_off[-1])).astype(np.int32)
+    sec_n = rng.integers(0, 6, N)
+    sec_off = np.zeros(N + 1, np.int32)
+    np.cumsum(sec_n, out=sec_off[1:])
+    return dict(
+        dx=dx, cat=(dx % 2600).astype(np.int32), cls=rng.integers(0, 4, N).astype(np.int32),
+        cost=rng.lognormal(9, 1, N), proc_off=proc_off, proc_ids=proc_ids,
+        keep=rng.random(proc_off[-1]) > 0.2,
+        dx_start=(np.arange(n_dx) * per_dx).astype(np.int32), dx_count=np.full(n_dx, per_dx, np.int32),
+        g_off=g_off, g_procs=np.array(procs, np.int32), g_tier=np.tile([3, 0, 0], n_dx).astype(np.int32),
+        g_mean=rng.lognormal(9, 0.5, G), g_score=rng.uniform(100, 3000, G),
+        comp_group=np.full((2600, 4), -1, np.int32), comp_all=np.full(2600, -1, np.int32),
+        cat_known=np.zeros(2600, bool), comp_tier=np.array([7, 6, 5, 4], np.int32),
+        sec_off=sec_off, condition=rng.integers(-1, 17, sec_off[-1]).astype(np.int32),
+        kind=rng.choice([0, 0, 0, 0, 1, 3], N).astype(np.int8),
+    )
+
+
+def _rate(benchmark):
+    if benchmark.stats is not None:
+        benchmark.extra_info["cases_per_s"] = N / benchmark.stats.stats.median
+
+
+def test_canonical_combinations(benchmark, cases):
+    off, ids = benchmark(canonical_combinations, cases["proc_off"], cases["proc_ids"], cases["keep"])
+    assert off[-1] == ids.size <= cases["proc_ids"].size
+    _rate(benchmark)
+
+
+def test_assign_groups(benchmark, cases):
+    c = cases
+    group, reason = benchmark(assign_groups, c["dx"], c["cat"], c["cls"], c["cost"], c["proc_off"],
+                              c["proc_ids"], c["dx_start"], c["dx_count"], c["g_off"], c["g_procs"],
+                              c["g_tier"], c["g_mean"], c["g_score"], c["comp_group"], c["comp_all"],
+                              c["cat_known"], c["comp_tier"], False)
+    assert (group >= 0).all()              # every diagnosis has a conservative core group
+    _rate(benchmark)
+
+
+def test_cci(benchmark, cases):
+    weights = np.ones(17, np.int32)
+    out = benchmark(cci_scores, cases["sec_off"], cases["condition"], weights,
+                    np.array([9, 8, 13], np.int32), np.array([10, 14, 15], np.int32))
+    assert out.shape == (N,) and out.max() <= 17
+    _rate(benchmark)
+
+
+def test_points(benchmark, cases):
+    c = cases
+    ones = np.ones(N)
+    units, outlier, ratio = benchmark(
+        P.case_points, c["kind"], np.full(N, 1000.0), np.full(N, 1.1), ones, np.full(N, 1e6),
+        c["cost"] * 100, 8.8e5, 1000.0, 0.5, False, P.LOW_ACTUAL, 2.0, P.HIGH_NATIONAL, 5.0,
+        True, True, 0.7, np.full(N, 40.0), np.full(N, 30, np.int64), 0, 0, 1.0)
+    assert (units >= 0).all()
+    _rate(benchmark)
+
+
+def test_aggregate(benchmark, cases):
+    codes = (cases["dx"] % 300).astype(np.int64)
+    values = np.stack([np.ones(N, np.int64), (cases["cost"] * 100).astype(np.int64)], axis=1)
+    out = benchmark(sum_by, codes, 300, values)
+    assert out[:, 0].sum() == N
+    _rate(benchmark)
