@@ -401,8 +401,10 @@ def _subtypes(g, y, c, sl, n_g, G, Y, W, policy) -> list[list[dict]]:
         j = dims[dim]
         cell = sl[:, j].astype(np.int64) + 1                 # 0 = outside every subtype
         key = g * (n_slots + 1) + cell
-        order = np.lexsort((c, key))                         # deterministic order in each cell
-        cv_cell, n_cell = _cv(key[order], c[order], G * (n_slots + 1))
+        # the arrays are sorted by (group, cost): within each cell the costs come in
+        # ascending order whatever the input order (equal costs are equal values), so the
+        # float sums below do not depend on the partitioning
+        cv_cell, n_cell = _cv(key, c, G * (n_slots + 1))
         cv_cell = cv_cell.reshape(G, n_slots + 1)
         n_cell = n_cell.reshape(G, n_slots + 1)
         usable = n_cell >= 2
