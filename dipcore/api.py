@@ -150,8 +150,9 @@ class FeatureStore:
     with the history and no pass parses or validates the input twice.
     """
 
-    def __init__(self, directory: str | os.PathLike | None = None):
-        self._mem: list[Features] | None = [] if directory is None else None
+    def __init__(self, directory: str | os.PathLike | None = None, compress: bool = False):
+        self._mem: list[Features] | None = [] if directory is None and not compress else None
+        self._packed: list[pa.Buffer] | None = [] if directory is None and compress else None
         self._path = None if directory is None else \
             Path(tempfile.mkstemp(prefix="features-", suffix=".arrow", dir=directory)[1])
         self._sink = self._writer = self._schema = None
@@ -159,6 +160,16 @@ class FeatureStore:
     def append(self, f: Features) -> None:
         if self._mem is not None:
             self._mem.append(f)
+            return
+        if self._packed is not None:
+            # zstd-compressed Arrow IPC: a partition's features take a fraction of their
+            # in-memory size while they wait on a worker between passes
+            sink = pa.BufferOutputStream()
+            batch = f.to_batch()
+            with pa.ipc.new_stream(sink, batch.schema,
+                                   options=pa.ipc.IpcWriteOptions(compression="zstd")) as w:
+                w.write_batch(batch)
+            self._packed.append(sink.getvalue())
             return
         batch = f.to_batch()
         if self._writer is None:
@@ -176,6 +187,11 @@ class FeatureStore:
     def __iter__(self) -> Iterator[Features]:
         if self._mem is not None:
             yield from self._mem
+            return
+        if self._packed is not None:
+            for buf in self._packed:
+                for batch in pa.ipc.open_stream(buf):
+                    yield Features.from_batch(batch)
             return
         if self._schema is None:
             return

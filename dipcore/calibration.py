@@ -36,7 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._kernels.aggregate import sum_by
+from ._kernels.aggregate import cv_by, sum_by, sum_count_by2
 from ._kernels.strings import hash_strings
 from ._version import __version__
 from .catalog import GROUP_SCHEMA, Catalog, comprehensive_code, core_code
@@ -226,23 +226,18 @@ def _percentile_sorted(c: np.ndarray, start: np.ndarray, n: np.ndarray, q: float
     return a + (h - lo) * (b - a)
 
 
-def _stats(group, year, cost, n_groups, n_years):
+_ALL = np.zeros(0, np.bool_)
+
+
+def _stats(group, year, cost, n_groups, n_years, mask=_ALL):
     """Exact sums and counts by (group, year) -> float arrays [G, Y]."""
-    key = group.astype(np.int64) * n_years + year
-    vals = np.stack([cost, np.ones_like(cost)], axis=1)
-    out = sum_by(key, n_groups * n_years, vals)
-    return (out[:, 0].reshape(n_groups, n_years).astype(np.float64),
-            out[:, 1].reshape(n_groups, n_years).astype(np.float64))
+    sums, counts = sum_count_by2(group, year, n_years, n_groups, cost, mask)
+    return sums.astype(np.float64), counts.astype(np.float64)
 
 
-def _cv(group, cost, n_groups):
+def _cv(group, cost, n_groups, mask=_ALL):
     """Population CV per group, in the arrays' order (sorted by the caller: deterministic)."""
-    c = cost.astype(np.float64)
-    n = np.bincount(group, minlength=n_groups).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.bincount(group, weights=c, minlength=n_groups) / n
-        dev = np.bincount(group, weights=(c - mean[group]) ** 2, minlength=n_groups) / n
-        return np.sqrt(dev) / mean, n
+    return cv_by(group, n_groups, cost.astype(np.float64), mask)
 
 
 def build_catalog(draft: CoreDefinition, state: dict[str, np.ndarray], policy: Policy,
@@ -254,11 +249,10 @@ def build_catalog(draft: CoreDefinition, state: dict[str, np.ndarray], policy: P
     w = year_weights(policy, years)
     W = np.array([w[y] for y in years])
     groups = draft.groups
-    group = state["group"].astype(np.int64)
-    year, level, cost, slots = state["year"].astype(np.int64), state["level"].astype(np.int64), \
-        state["cost"], state["slots"]
+    group = state["group"]
+    year, level, cost, slots = state["year"], state["level"], state["cost"], state["slots"]
     # region-wide means (all DIP cases, untrimmed): M and M_L (SPEC 4)
-    s_all, n_all = _stats(np.zeros_like(year), year, cost, 1, Y)
+    s_all, n_all = _stats(np.zeros(year.shape[0], np.int8), year, cost, 1, Y)
     if n_all.sum() == 0:
         raise InputError("the history has no DIP cases in the calibration years")
     M = float(weighted_mean(s_all, n_all, W)[0])
@@ -290,20 +284,25 @@ def build_catalog(draft: CoreDefinition, state: dict[str, np.ndarray], policy: P
             catch = catch.set_column(GROUP_SCHEMA.get_field_index("mean_cost"), "mean_cost", pa.array([0.0] * len(extra)))
             catch = catch.set_column(GROUP_SCHEMA.get_field_index("score"), "score", pa.array([0.0] * len(extra)))
             groups = pa.concat_tables([groups, catch.cast(GROUP_SCHEMA)])
-            group = np.where(group >= 0, remap[np.maximum(group, 0)], -1)
+            group = np.where(group >= 0, remap[np.maximum(group, 0)], -1).astype(np.int32)
             kind = np.array(groups.column("kind").to_pylist())
             codes = groups.column("group_code").to_pylist()
             dx_keys = groups.column("dx_key").to_pylist()
     G = groups.num_rows
 
-    # sort grouped cases by (group, cost): the canonical order of every statistic below
-    grouped = group >= 0
-    order = np.lexsort((cost[grouped], group[grouped]))
-    g = group[grouped][order]
-    y = year[grouped][order]
-    lv = level[grouped][order]
-    c = cost[grouped][order]
-    sl = slots[grouped][order]
+    # sort grouped cases by (group, cost): the canonical order of every statistic below.
+    # One stable argsort of a packed key (cost < 2**40 fen, above the absurd-cost limit)
+    # keeps the temporaries to two int64 arrays.
+    grouped = np.flatnonzero(group >= 0)
+    packed = (group[grouped].astype(np.int64) << 40) | cost[grouped]
+    order = grouped[np.argsort(packed, kind="stable")]
+    del packed, grouped
+    g = group[order]
+    y = year[order]
+    lv = level[order]
+    c = cost[order]
+    sl = slots[order]
+    del order
     n_g = np.bincount(g, minlength=G)
     start = np.concatenate([[0], np.cumsum(n_g)[:-1]])
     keep = np.ones(g.size, bool)
@@ -315,13 +314,12 @@ def build_catalog(draft: CoreDefinition, state: dict[str, np.ndarray], policy: P
             lo[trimmed] = _percentile_sorted(c, start[trimmed], n_g[trimmed], policy.trim_low)
             hi[trimmed] = _percentile_sorted(c, start[trimmed], n_g[trimmed], policy.trim_high)
         keep = (c >= lo[g]) & (c <= hi[g])
-    s_g, k_g = _stats(g[keep], y[keep], c[keep], G, Y)
+    s_g, k_g = _stats(g, y, c, G, Y, keep)
     mean_g = weighted_mean(s_g, k_g, W)                        # fen
     _, cnt_year = _stats(g, y, c, G, Y)
-    lvl_key = g * 4 + lv
-    s_gl, k_gl = _stats(lvl_key[keep], y[keep], c[keep], G * 4, Y)
+    s_gl, k_gl = _stats(g * 4 + lv, y, c, G * 4, Y, keep)
     mean_gl = weighted_mean(s_gl, k_gl, W).reshape(G, 4)
-    cv, _ = _cv(g[keep], c[keep], G)
+    cv, _ = _cv(g, c, G, keep)
     primary_share = np.bincount(g[lv == 1], minlength=G) / np.maximum(n_g, 1)
 
     if policy.score_base == "reference_group":
@@ -375,10 +373,9 @@ def build_catalog(draft: CoreDefinition, state: dict[str, np.ndarray], policy: P
         if not m.any():
             warnings.append(f"no {name} bed-day cases in the history: no rate")
             continue
-        sc, _ = _stats(np.zeros(int(m.sum()), np.int64), state["bed_year"][m].astype(np.int64),
-                       state["bed_cost"][m], 1, Y)
-        sd, _ = _stats(np.zeros(int(m.sum()), np.int64), state["bed_year"][m].astype(np.int64),
-                       state["bed_days"][m], 1, Y)
+        zero = np.zeros(int(m.sum()), np.int8)
+        sc, _ = _stats(zero, state["bed_year"][m], state["bed_cost"][m], 1, Y)
+        sd, _ = _stats(zero, state["bed_year"][m], state["bed_days"][m], 1, Y)
         per_day = weighted_mean(sc, sd, W)[0]
         rates[name] = float(_round4(per_day / M * policy.score_scale))
     return Catalog(groups=out, mean_cost=M / 100.0, level_coefficients=level_coefficients,
@@ -399,8 +396,7 @@ def _subtypes(g, y, c, sl, n_g, G, Y, W, policy) -> list[list[dict]]:
     n_slots = len(SUBTYPE_CODES)
     for dim in policy.aux_dimensions:
         j = dims[dim]
-        cell = sl[:, j].astype(np.int64) + 1                 # 0 = outside every subtype
-        key = g * (n_slots + 1) + cell
+        key = g * (n_slots + 1) + (sl[:, j].astype(np.int32) + 1)   # cell 0: outside every subtype
         # the arrays are sorted by (group, cost): within each cell the costs come in
         # ascending order whatever the input order (equal costs are equal values), so the
         # float sums below do not depend on the partitioning

@@ -84,7 +84,7 @@ def _part_batches(part: Part, data: Any, ctx: dict) -> A.Batches:
 
 # -- task functions (module level, so workers import them) -------------------------------------
 def _task_prepare(part, data, ctx):
-    return A.prepare_part(_part_batches(part, data, ctx), ctx["policy"])
+    return A.prepare_part(_part_batches(part, data, ctx), ctx["policy"], A.FeatureStore(compress=True))
 
 
 def _task_groups(prepared, draft, years):
@@ -222,14 +222,18 @@ class DaskEngine:
         futs = [self.client.submit(case_id_hashes, p, d, encoding, mapping, pure=False)
                 for p, d in zip(parts, data)]
         results = self._gather(futs, "the duplicate case-id pre-pass")
+        del futs
         if not results:
             return {}
         h = np.concatenate([r[0] for r in results])
-        rows = np.concatenate([r[1] for r in results])
-        part_of = np.concatenate([np.full(len(r[0]), i, np.int64) for i, r in enumerate(results)])
+        rows = np.concatenate([r[1].astype(np.int32) for r in results])   # rows of a file < 2**31
+        part_of = np.repeat(np.arange(len(results), dtype=np.int32), [len(r[0]) for r in results])
+        del results
         order = np.argsort(h, kind="stable")          # stable: reading order among equal hashes
         hs = h[order]
+        del h
         same = np.flatnonzero(hs[1:] == hs[:-1])
+        del hs
         if same.size == 0:
             return {}
         cand = np.unique(np.concatenate([same, same + 1]))

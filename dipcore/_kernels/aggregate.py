@@ -20,3 +20,51 @@ def sum_by(codes, n_codes, values):
             for j in range(values.shape[1]):
                 out[c, j] += values[i, j]
     return out
+
+
+@kernel
+def sum_count_by2(a, b, n_b, n_a, values, mask):
+    """Sums and counts of ``values`` by the pair ``(a, b)`` (``a < n_a``, ``b < n_b``).
+
+    The pair key is formed on the fly, so no index array as long as the data is built;
+    ``mask`` selects rows (all when empty). Returns ``(sums int64[n_a, n_b],
+    counts int64[n_a, n_b])``; ``a < 0`` rows are skipped.
+    """
+    sums = np.zeros((n_a, n_b), np.int64)
+    counts = np.zeros((n_a, n_b), np.int64)
+    use_mask = mask.shape[0] > 0
+    for i in range(a.shape[0]):
+        if a[i] < 0 or (use_mask and not mask[i]):
+            continue
+        sums[a[i], b[i]] += values[i]
+        counts[a[i], b[i]] += 1
+    return sums, counts
+
+
+@kernel
+def cv_by(codes, n_codes, values, mask):
+    """Population coefficient of variation per code, two-pass, in array order.
+
+    Float sums run in the order of the arrays, so callers that sort their data
+    canonically get the same result whatever the input order. Returns ``(cv, n)``.
+    """
+    n = np.zeros(n_codes, np.float64)
+    s = np.zeros(n_codes, np.float64)
+    use_mask = mask.shape[0] > 0
+    for i in range(codes.shape[0]):
+        if use_mask and not mask[i]:
+            continue
+        n[codes[i]] += 1.0
+        s[codes[i]] += values[i]
+    mean = s / np.maximum(n, 1.0)
+    dev = np.zeros(n_codes, np.float64)
+    for i in range(codes.shape[0]):
+        if use_mask and not mask[i]:
+            continue
+        d = values[i] - mean[codes[i]]
+        dev[codes[i]] += d * d
+    cv = np.full(n_codes, np.nan)
+    for k in range(n_codes):
+        if n[k] > 0 and mean[k] != 0:
+            cv[k] = np.sqrt(dev[k] / n[k]) / mean[k]
+    return cv, n
