@@ -32,3 +32,22 @@ def run_phases(module: str, phases: list[str], cases: int, work: Path, unit: str
         r = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"{r['phase']:>13}: {r['rows']:>11,} {unit} {r['seconds']:>8.2f} s "
               f"{r['rows_per_s']:>11,} {unit}/s  peak RSS {r['peak_rss_mb']:>6,} MB", flush=True)
+
+
+def phase_main(module: str, phase_fn: Callable[[str, Path, int], dict], default_phases: str,
+               unit: str = "rows", before: Callable[[Path, int], None] | None = None) -> None:
+    """The command line shared by the phase benchmarks (``--cases``, ``--work``, ``--phases``)."""
+    import argparse
+    ap = argparse.ArgumentParser(prog=f"python -m {module}")
+    ap.add_argument("--cases", type=int, default=10_000_000)
+    ap.add_argument("--work", type=Path, default=Path("/tmp/dipcore-bench"))
+    ap.add_argument("--phase", help=argparse.SUPPRESS)
+    ap.add_argument("--phases", default=default_phases)
+    args = ap.parse_args()
+    if args.phase:
+        print(json.dumps(phase_fn(args.phase, args.work, args.cases)))
+        return
+    args.work.mkdir(parents=True, exist_ok=True)
+    if before is not None:
+        before(args.work, args.cases)
+    run_phases(module, args.phases.split(","), args.cases, args.work, unit=unit)

@@ -9,13 +9,11 @@ does), then reports seconds, cases per second and peak resident memory per phase
 """
 from __future__ import annotations
 
-import argparse
-import json
 import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks._phases import measure, run_phases
+from benchmarks._phases import measure, phase_main
 
 
 def _phase(name: str, work: Path, cases: int) -> dict:
@@ -37,21 +35,11 @@ def _phase(name: str, work: Path, cases: int) -> dict:
     return measure(run, name)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--cases", type=int, default=10_000_000)
-    ap.add_argument("--work", type=Path, default=Path("/tmp/dipcore-bench"))
-    ap.add_argument("--phase", help=argparse.SUPPRESS)
-    ap.add_argument("--phases", default="calibrate,settle")
-    args = ap.parse_args()
-    if args.phase:
-        print(json.dumps(_phase(args.phase, args.work, args.cases)))
-        return
-    if not (args.work / "prov" / "manifest.json").exists():
+def _ensure_year(work: Path, cases: int) -> None:
+    if not (work / "prov" / "manifest.json").exists():
         subprocess.run([sys.executable, "-m", "benchmarks.foundation", "--phases", "generate",
-                        "--cases", str(args.cases), "--work", str(args.work)], check=True)
-    run_phases("benchmarks.engine", args.phases.split(","), args.cases, args.work, unit="cases")
+                        "--cases", str(cases), "--work", str(work)], check=True)
 
 
 if __name__ == "__main__":
-    main()
+    phase_main("benchmarks.engine", _phase, "calibrate,settle", unit="cases", before=_ensure_year)

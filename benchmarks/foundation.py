@@ -9,11 +9,9 @@ gives seconds, rows per second and peak RSS per phase.
 """
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 
-from benchmarks._phases import measure, run_phases
+from benchmarks._phases import measure, phase_main
 
 
 def _phase(name: str, work: Path, cases: int) -> dict:
@@ -59,19 +57,5 @@ def _to_csv(work: Path) -> int:
     return rows
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--cases", type=int, default=10_000_000)
-    ap.add_argument("--work", type=Path, default=Path("/tmp/dipcore-bench"))
-    ap.add_argument("--phase", help=argparse.SUPPRESS)
-    ap.add_argument("--phases", default="generate,to_csv,read_parquet,scan_parquet,read_csv")
-    args = ap.parse_args()
-    if args.phase:
-        print(json.dumps(_phase(args.phase, args.work, args.cases)))
-        return
-    args.work.mkdir(parents=True, exist_ok=True)
-    run_phases("benchmarks.foundation", args.phases.split(","), args.cases, args.work)
-
-
 if __name__ == "__main__":
-    main()
+    phase_main("benchmarks.foundation", _phase, "generate,to_csv,read_parquet,scan_parquet,read_csv")

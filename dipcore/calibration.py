@@ -29,7 +29,7 @@ Choices SPEC.md leaves open, made here and documented:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 import numpy as np

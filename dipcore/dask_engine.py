@@ -34,7 +34,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from . import api as A
 from . import calibration as C
 from .catalog import Catalog
-from .errors import DipcoreError, InputError
+from .errors import DipcoreError
 from .io import case_id_hashes, case_ids_at, scan_part
 from .policy import Policy
 from .sources import DEFAULT_BATCH_ROWS, Part, plan_parts
@@ -157,13 +157,6 @@ class DaskEngine:
             self.client.close()
             if self.cluster is not None:
                 self.cluster.close()
-
-    @property
-    def dashboard_link(self) -> str | None:
-        try:
-            return self.client.dashboard_link
-        except Exception:  # noqa: BLE001 - no dashboard is not an error
-            return None
 
     # -- plumbing --------------------------------------------------------------------------------
     def _gather(self, futures, what: str):

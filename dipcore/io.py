@@ -431,8 +431,8 @@ class Validator:
                 bad_any |= hit
         if bad_any.size >= 20 and bad_any.mean() > _WRONG_ENCODING_SHARE:
             first = int(piece.rows[np.argmax(bad_any)])
-            raise InputError(f"most rows hold bytes that are not valid in the given encoding; "
-                             f"is the file in another encoding (for example encoding='gbk')?",
+            raise InputError("most rows hold bytes that are not valid in the given encoding; "
+                             "is the file in another encoding (for example encoding='gbk')?",
                              source=piece.source, row=first)
 
     def _quarantine(self, piece: Piece, f: _Flags, case_id: pa.Array, cols) -> pa.Table:

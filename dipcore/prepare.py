@@ -35,8 +35,6 @@ SUBTYPES = (
 #: Subtype codes as stored in a catalogue; the ICU bands' limits are the policy's
 #: ``icu_bands`` (default 1-2, 3-6, >= 7 days).
 SUBTYPE_CODES = tuple(f"{d}:{v}" for d, v in SUBTYPES)
-DIMENSIONS = ("cci", "age", "death", "icu")
-_DIM_FIRST = {"cci": 0, "age": 4, "death": 9, "icu": 10}
 
 
 @dataclass

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._kernels import points as P
@@ -129,8 +128,3 @@ def bed_rates_missing(catalog: Catalog, f: Features) -> list[str]:
     """Bed-day categories present in the cases but without a rate in the catalogue."""
     present = {(_BED_CATEGORIES[c]) for c in np.unique(f.bed) if c >= 0}
     return sorted(c for c in present if c not in catalog.bed_day_rates)
-
-
-def as_pyarrow_strings(values, codes: np.ndarray) -> pa.Array:
-    """Labels by code (codes < 0 map to the label at index 0)."""
-    return pa.array(list(values)).take(pa.array(np.maximum(codes, 0)))

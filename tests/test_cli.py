@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import pyarrow.parquet as pq
-import pytest
 
 
 def run(*args, cwd=None):

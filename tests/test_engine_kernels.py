@@ -1,6 +1,5 @@
 """Engine kernels against tests/naive.py: combinations, CCI, grouping, points, aggregation."""
 import numpy as np
-import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 

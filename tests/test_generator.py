@@ -1,6 +1,5 @@
 """The synthetic province: determinism, realism checks, labels."""
 import numpy as np
-import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
@@ -25,7 +24,7 @@ def test_same_seed_same_data_whatever_the_chunk_size(tmp_path):
     lb = pq.read_table(tmp_path / "b" / "labels.parquet").sort_by([("case_id", "ascending"), ("anomaly", "ascending")])
     assert la.equals(lb)
     assert a["anomaly_cases"] == b["anomaly_cases"]
-    c = generate(tmp_path / "c", 3000, (2023, 2024), hospitals=10, seed=12, chunk_rows=5000)
+    generate(tmp_path / "c", 3000, (2023, 2024), hospitals=10, seed=12, chunk_rows=5000)
     assert not _all_cases(tmp_path / "c").equals(ta)
 
 

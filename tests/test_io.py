@@ -224,7 +224,7 @@ def test_every_source_kind_gives_the_same_cases(tmp_path):
             w.write_table(ref)
     sources = [tmp_path / "cases.parquet", tmp_path / "hive", tmp_path / "cases.arrow", ref,
                pa.RecordBatchReader.from_batches(ref.schema, ref.to_batches(max_chunksize=9))]
-    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pandas")
     sources.append(ref.to_pandas())
     pl = pytest.importorskip("polars")
     sources.append(pl.from_arrow(ref))
