@@ -20,9 +20,10 @@ from .policy import Policy
 from .catalog import Catalog
 from .settlement import Settlement
 from .api import calibrate, settle
+from .audit import Audit, audit
 
 __all__ = [
     "__version__", "DipcoreError", "InputError", "read_cases", "read_hospitals",
     "save_quarantine", "scan_cases", "CASE_SCHEMA", "HOSPITAL_SCHEMA", "QUARANTINE_SCHEMA",
-    "Policy", "Catalog", "Settlement", "calibrate", "settle",
+    "Policy", "Catalog", "Settlement", "calibrate", "settle", "Audit", "audit",
 ]

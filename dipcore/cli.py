@@ -320,6 +320,29 @@ def cmd_settle(args) -> int:
     print(f"results written to {args.out}")
     return 0
 
+def cmd_audit(args) -> int:
+    from .audit import audit
+    from .catalog import Catalog
+    from .io import read_hospitals
+    catalog = Catalog.load(args.catalog)
+    hospitals = read_hospitals(args.hospitals, encoding=args.encoding) if args.hospitals else None
+    t0 = time.perf_counter()
+    result = audit(args.cases, catalog, policy=_policy(args.policy), hospitals=hospitals,
+                   previous=args.previous, encoding=args.encoding)
+    result.save(args.out)
+    print(f"audited {int(sum(result.hospitals.column('cases').to_pylist())):,} cases of "
+          f"{result.hospitals.num_rows} hospitals in {time.perf_counter() - t0:.1f} s")
+    print(f"suspected split admissions (readmissions): {result.readmissions.num_rows:,}; "
+          f"low-standard admissions: {result.low_standard.num_rows:,}")
+    for r in result.hospitals.to_pylist():
+        if r["flags"]:
+            print(f"  {r['hospital_id']}: {', '.join(r['flags'])}")
+    for w in result.warnings:
+        print(f"warning: {w}")
+    print(f"audit written to {args.out}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     import numpy as np
     import pyarrow.compute as pc
@@ -424,6 +447,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--encoding", default="utf-8", help="encoding of CSV input (utf-8, gbk)")
     _add_engine_options(t)
     t.set_defaults(func=cmd_settle)
+
+    a = sub.add_parser("audit", help="supervision signals and appraisal indicators")
+    a.add_argument("cases", help="the year's cases (Parquet, CSV, Arrow)")
+    a.add_argument("--catalog", required=True, help="catalogue (.parquet, or official .csv)")
+    a.add_argument("--out", required=True, help="audit directory")
+    a.add_argument("--previous", help="the previous year's cases, for year-on-year signals")
+    a.add_argument("--policy", help="policy TOML file, or a built-in name")
+    a.add_argument("--hospitals", help="hospital registry (CSV or Parquet)")
+    a.add_argument("--encoding", default="utf-8", help="encoding of CSV input (utf-8, gbk)")
+    a.set_defaults(func=cmd_audit)
 
     v = sub.add_parser("validate", help="read and validate cases; write the quarantine")
     v.add_argument("cases", help="Parquet file or directory, CSV or Arrow file")

@@ -165,7 +165,17 @@ class Policy:
     allocation: str = "exact"
 
     # ---- supervision (SPEC 8) --------------------------------------------------------------
+    #: A readmission of the same patient for the same diagnosis category within this many
+    #: days of the previous discharge is a suspected split admission (variants 14, 31).
     readmit_days: int = 15
+    #: Low-standard admission: a low-cost case in a conservative group with LOS <= this.
+    low_standard_max_los: int = 2
+    #: A hospital is flagged when its share of an audited kind of case (readmissions,
+    #: low-standard admissions, severe cases) is at least this multiple of the region's.
+    audit_share_ratio: float = 2.0
+    #: Year-on-year: flagged when a hospital's growth (CMI, secondary diagnoses per case,
+    #: severe share, points per case, patient-paid share) exceeds the region's by this much.
+    audit_growth_margin: float = 0.10
 
     def __post_init__(self) -> None:
         self.validate()
@@ -178,7 +188,8 @@ class Policy:
                 raise InputError(f"policy '{name}' must be one of {', '.join(allowed)}, "
                                  f"not {getattr(self, name)!r}")
         positive = ("core_min_cases", "score_scale", "high_ratio", "extreme_ratio",
-                    "aux_min_group_cases", "aux_min_subtype_cases", "readmit_days")
+                    "aux_min_group_cases", "aux_min_subtype_cases", "readmit_days",
+                    "audit_share_ratio")
         for name in positive:
             if not getattr(self, name) > 0:
                 raise InputError(f"policy '{name}' must be positive, not {getattr(self, name)!r}")
