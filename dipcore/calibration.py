@@ -36,6 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ._kernels import points as P
 from ._kernels.aggregate import cv_by, sum_by, sum_count_by2
 from ._kernels.strings import hash_strings
 from ._version import __version__
@@ -430,6 +431,8 @@ def history_points(f: Features, catalog: Catalog, years: list[int]) -> dict:
     """Pass 3 partition kernel: cost and points by (pool, year) of the history."""
     s = score_batch(f, catalog, catalog.policy)
     in_years = np.isin(f.year, years)
+    if catalog.policy.budget_pv_trim == "outliers":
+        in_years &= ~np.isin(s.outlier, (P.LOW, P.HIGH, P.EXTREME))
     enc = pc.dictionary_encode(f.pool)
     pools = enc.dictionary.to_pylist()
     Y = len(years)

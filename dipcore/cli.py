@@ -390,8 +390,20 @@ def cmd_demo(args) -> int:
         print("  " + line)
     for w in result.warnings:
         print(f"  warning: {w}")
+    from .audit import audit
+    t0 = time.perf_counter()
+    found = audit(current, catalog, previous=cases.filter(pc.equal(year, 2023)))
+    found.save(out / "audit")
+    print(f"audited 2024 against 2023 in {time.perf_counter() - t0:.1f} s: "
+          f"{found.readmissions.num_rows:,} suspected split admissions, "
+          f"{found.low_standard.num_rows:,} low-standard admissions")
+    flagged = {r["hospital_id"]: r["flags"] for r in found.hospitals.to_pylist() if r["flags"]}
+    for kind, ids in manifest["gaming_hospitals"].items():
+        hits = [f"{h} flagged {', '.join(flagged.get(h, [])) or 'nothing'}" for h in ids]
+        print(f"  the generator made {kind.replace('_', ' ')} at: {'; '.join(hits)}")
+    print(f"  {len(flagged)} hospitals flagged in all (audit/hospitals.csv)")
     print(f"outputs in {out}: catalog.parquet, settlement/ (cases.parquet, hospitals.csv, "
-          f"monthly.csv, pools.csv, summary.json), quarantine.csv")
+          f"monthly.csv, pools.csv, summary.json), audit/, quarantine.csv")
     print(f"demo finished in {time.perf_counter() - t_start:.1f} s")
     return 0
 

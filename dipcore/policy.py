@@ -38,6 +38,7 @@ _CHOICES = {
     "pv_mode": ("floating", "fixed", "elastic"),
     "fund_share_method": ("ratio", "patient_payments"),
     "allocation": ("exact", "round"),
+    "budget_pv_trim": ("none", "outliers"),
 }
 
 #: Fields that change what ``calibrate`` builds; a catalogue built under other values of
@@ -116,8 +117,11 @@ class Policy:
     aux_dimensions: list[str] = field(default_factory=lambda: ["cci", "age", "death", "icu"])
     #: ICU-days bands (lower bounds of the bands after "none"): 1-2, 3-6, >= 7 days.
     icu_bands: list[int] = field(default_factory=lambda: [1, 3, 7])
-    #: Budget point value for monthly prepayment (SPEC 6); computed from history if None.
+    #: Budget point value for monthly prepayment (SPEC 6); computed from history if empty.
     budget_point_value: dict[str, float] = field(default_factory=dict)
+    #: Computing it: ``none`` takes every case; ``outliers`` leaves low-, high- and
+    #: extreme-cost cases out of both the cost and the points ("optionally trimmed").
+    budget_pv_trim: str = "none"
 
     # ---- points (SPEC 5) ----------------------------------------------------------------------
     low_ratio: float = 0.5

@@ -335,3 +335,21 @@ def test_monthly_prepayment():
     # without a prepaid table the computed prepayments are deducted at year end
     assert h["prepaid"] == Decimal("6156000.00")
     assert h["balance"] == h["fund_payable"] - h["prepaid"]
+
+
+def test_budget_point_value_from_history():
+    # one year, one group: cases of 10 000, 10 000 and 40 000 yuan. M = 20 000, RW = 1000
+    # (no trimming below 25 cases), base 20 000: ratios 0.5, 0.5, 2.0 -> all normal, 1000
+    # points each: PV_budget = 60 000 / 3 000 = 20.
+    rows = [dict(total_cost=c) for c in (10000, 10000, 40000)]
+    cat = dc.calibrate(cases_table(rows), policy=dc.Policy(aux_dimensions=[]))
+    assert cat.budget_point_value == {"employee": 20.0}
+    # with a fourth case of 100 000 (now M = 40 000, base 40 000): ratios 0.25, 0.25, 1, 2.5;
+    # points 250, 250, 1000, 1000*(0.5+1) = 1500 -> 160 000 / 3 000 = 53.33...;
+    # trimming outliers keeps the one normal case: 40 000 / 1 000 = 40
+    rows.append(dict(total_cost=100000))
+    policy = dc.Policy(aux_dimensions=[])
+    assert dc.calibrate(cases_table(rows), policy=policy).budget_point_value["employee"] \
+        == pytest.approx(160000 / 3000)
+    trimmed = dc.Policy(aux_dimensions=[], budget_pv_trim="outliers")
+    assert dc.calibrate(cases_table(rows), policy=trimmed).budget_point_value == {"employee": 40.0}
