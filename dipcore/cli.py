@@ -234,6 +234,21 @@ def _engine(args):
         yield "dask", client
 
 
+def _add_input_options(p) -> None:
+    """Options every command that reads cases takes."""
+    p.add_argument("--policy", help="policy TOML file, or a built-in name (national, ...)")
+    p.add_argument("--hospitals", help="hospital registry (CSV or Parquet)")
+    p.add_argument("--encoding", default="utf-8", help="encoding of CSV input (utf-8, gbk)")
+
+
+def _add_year_options(p, out_help: str) -> None:
+    """A year's cases against a catalogue (settle, audit)."""
+    p.add_argument("cases", help="the year's cases (Parquet, CSV, Arrow)")
+    p.add_argument("--catalog", required=True, help="catalogue (.parquet, or official .csv)")
+    p.add_argument("--out", required=True, help=out_help)
+    _add_input_options(p)
+
+
 def _add_engine_options(p) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--workers", type=_positive, help="run on a local Dask cluster of N processes")
@@ -437,37 +452,25 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("calibrate", help="build a catalogue (scores) from history")
     c.add_argument("history", help="cases of the calibration years (Parquet, CSV, Arrow)")
     c.add_argument("--out", required=True, help="catalogue file to write (.parquet)")
-    c.add_argument("--policy", help="policy TOML file, or a built-in name (national, ...)")
-    c.add_argument("--hospitals", help="hospital registry (CSV or Parquet)")
     c.add_argument("--years", type=_years, help="calibration years, e.g. 2021-2023")
-    c.add_argument("--encoding", default="utf-8", help="encoding of CSV input (utf-8, gbk)")
+    _add_input_options(c)
     _add_engine_options(c)
     c.set_defaults(func=cmd_calibrate)
 
     t = sub.add_parser("settle", help="points, point value and statements for a year")
-    t.add_argument("cases", help="the year's cases (Parquet, CSV, Arrow)")
-    t.add_argument("--catalog", required=True, help="catalogue (.parquet, or official .csv)")
+    _add_year_options(t, "results directory")
     t.add_argument("--budget", type=_budget, required=True,
                    help="fund budget per pool in yuan: employee=7.2e7,resident=5e7")
-    t.add_argument("--out", required=True, help="results directory")
-    t.add_argument("--policy", help="policy TOML file, or a built-in name")
-    t.add_argument("--hospitals", help="hospital registry (CSV or Parquet)")
     t.add_argument("--special-cases", help="case ids approved by special review (CSV)")
     t.add_argument("--appraisal", help="CSV: hospital_id[,pool],coefficient")
     t.add_argument("--deductions", help="CSV: hospital_id[,pool],amount (yuan)")
     t.add_argument("--prepaid", help="CSV: hospital_id[,pool],amount[,advance] (yuan)")
-    t.add_argument("--encoding", default="utf-8", help="encoding of CSV input (utf-8, gbk)")
     _add_engine_options(t)
     t.set_defaults(func=cmd_settle)
 
     a = sub.add_parser("audit", help="supervision signals and appraisal indicators")
-    a.add_argument("cases", help="the year's cases (Parquet, CSV, Arrow)")
-    a.add_argument("--catalog", required=True, help="catalogue (.parquet, or official .csv)")
-    a.add_argument("--out", required=True, help="audit directory")
+    _add_year_options(a, "audit directory")
     a.add_argument("--previous", help="the previous year's cases, for year-on-year signals")
-    a.add_argument("--policy", help="policy TOML file, or a built-in name")
-    a.add_argument("--hospitals", help="hospital registry (CSV or Parquet)")
-    a.add_argument("--encoding", default="utf-8", help="encoding of CSV input (utf-8, gbk)")
     a.set_defaults(func=cmd_audit)
 
     v = sub.add_parser("validate", help="read and validate cases; write the quarantine")
