@@ -1,5 +1,6 @@
 """Engine kernels against tests/naive.py: combinations, CCI, grouping, points, aggregation."""
 import numpy as np
+import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -167,3 +168,38 @@ def test_round_units_half_up():
     assert P.round_units(1000 * 1.1 * 1.5) == 16_500_000
     assert P.round_units(0.00005) == 1 and P.round_units(0.000049) == 0
     assert P.round_units(1357.95455) == 13_579_546
+
+
+@given(st.lists(st.tuples(st.sampled_from(["K35.900", "I10.x00", "C34.900"]),
+                          st.lists(st.sampled_from(PROCS), max_size=4),
+                          st.lists(st.sampled_from(DX_POOL), max_size=4),
+                          st.integers(1000, 10**8), st.sampled_from([None, "psychiatric"])),
+                min_size=1, max_size=15),
+       st.booleans())
+def test_features_survive_the_spill_format(rows, compress):
+    """Calibration keeps prepared features between passes (an IPC spill file locally,
+    compressed buffers on Dask workers); they must come back exactly."""
+    import datetime as dt
+    import tempfile
+    from decimal import Decimal
+
+    import dipcore as dc
+    from dipcore.api import FeatureStore
+    table = pa.Table.from_pylist([dict(
+        case_id=f"C{i}", patient_id="P", hospital_id="H", hospital_level=2, pool="employee",
+        admission_date=dt.date(2024, 1, 1), discharge_date=dt.date(2024, 1, 9), age_years=70,
+        age_days=None, sex=1, birth_weight_g=None, primary_dx=dx, secondary_dx=sec,
+        procedures=procs, total_cost=Decimal(cost) / 100, fund_paid=Decimal(cost // 2) / 100,
+        discharge_way=1, bed_day_category=bed, icu_days=None)
+        for i, (dx, procs, sec, cost, bed) in enumerate(rows)], schema=dc.CASE_SCHEMA)
+    f = Preparer(Policy())(table)
+    with tempfile.TemporaryDirectory() as d:
+        store = FeatureStore(None if compress else d, compress=compress)
+        store.append(f)
+        store.finish()
+        (back,) = list(store)
+    for name in ("year", "month", "los", "level", "cost", "fund", "way", "bed", "dx_cat",
+                 "treatment_class", "cci", "slots", "proc_off"):
+        assert np.array_equal(getattr(back, name), getattr(f, name)), name
+    for name in ("dx_key", "combination", "main", "pool", "proc_codes"):
+        assert getattr(back, name).to_pylist() == getattr(f, name).to_pylist(), name
