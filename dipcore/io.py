@@ -96,14 +96,18 @@ class _Flags:
 
     def __init__(self, n: int):
         self.reason = np.full(n, -1, dtype=np.int16)
-        self.column = np.empty(n, dtype=object)
-        self.detail = np.empty(n, dtype=object)
+        # object arrays only once a row fails: most batches have no bad row at all
+        self.column: np.ndarray | None = None
+        self.detail: np.ndarray | None = None
 
     def flag(self, mask: np.ndarray, reason: str, column: str, detail=None) -> None:
         """Flag rows in ``mask`` not flagged yet; ``detail`` is a str or per-row array."""
         new = np.asarray(mask, dtype=bool) & (self.reason < 0)
         if not new.any():
             return
+        if self.column is None:
+            self.column = np.empty(self.reason.size, dtype=object)
+            self.detail = np.empty(self.reason.size, dtype=object)
         self.reason[new] = _REASON_INDEX[reason]
         self.column[new] = column
         if detail is not None:
@@ -485,10 +489,11 @@ def _empty_lists(n: int) -> pa.Array:
 def _lazy_display(arr: pa.Array, mask: np.ndarray) -> np.ndarray | None:
     """Per-row display strings of ``arr`` where ``mask`` holds (other rows stay None)."""
     mask = np.asarray(mask, dtype=bool)
+    if not mask.any():      # nothing to show (and ``_Flags.flag`` will not look)
+        return None
     out = np.empty(mask.size, dtype=object)
-    if mask.any():
-        idx = np.flatnonzero(mask)
-        out[idx] = _display(_as_array(arr).take(pa.array(idx)))
+    idx = np.flatnonzero(mask)
+    out[idx] = _display(_as_array(arr).take(pa.array(idx)))
     return out
 
 
