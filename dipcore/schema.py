@@ -137,11 +137,25 @@ def fen(money: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return out
 
 
+def decimal_array(units: np.ndarray, precision: int, scale: int) -> pa.Array:
+    """``decimal128(precision, scale)`` from int64 units of ``10**-scale`` (exact).
+
+    The unscaled integer of a decimal128 is 16 little-endian bytes: the int64 itself and
+    its sign extension, so the buffer is built directly, with no float or Python object.
+    """
+    units = np.ascontiguousarray(units, dtype=np.int64)
+    words = np.empty(2 * len(units), dtype=np.int64)
+    words[0::2] = units
+    words[1::2] = units >> 63
+    return pa.Array.from_buffers(pa.decimal128(precision, scale), len(units),
+                                 [None, pa.py_buffer(words)])
+
+
 def money_array(fen_values: np.ndarray, precision: int = 14) -> pa.Array:
     """``decimal128(precision, 2)`` yuan from int64 fen (exact)."""
-    fen_values = np.ascontiguousarray(fen_values, dtype=np.int64)
-    words = np.empty(2 * len(fen_values), dtype=np.int64)
-    words[0::2] = fen_values
-    words[1::2] = fen_values >> 63
-    return pa.Array.from_buffers(pa.decimal128(precision, 2), len(fen_values),
-                                 [None, pa.py_buffer(words)])
+    return decimal_array(fen_values, precision, 2)
+
+
+def points_array(units: np.ndarray) -> pa.Array:
+    """``decimal128(18, 4)`` points from int64 units of 0.0001 point (exact)."""
+    return decimal_array(units, 18, 4)

@@ -35,7 +35,7 @@ from .errors import InputError
 from .outputs import atomic_path
 from .policy import CALIBRATION_FIELDS, Policy
 from .prepare import CLASS_NAMES, SUBTYPE_CODES, Features
-from .schema import money_array
+from .schema import money_array, points_array
 from .scoring import OUTLIER_NAMES, UNGROUPED_REASONS, Scored
 
 #: int64 partial sums kept per (hospital, pool).
@@ -122,16 +122,8 @@ def case_table(cases: pa.Table, f: Features, s: Scored, catalog: Catalog) -> pa.
         "bed_day_category": cases.column("bed_day_category"),
         "total_cost": cases.column("total_cost"),
         "fund_paid": cases.column("fund_paid"),
-        "points": P_units_to_decimal(s.units),
+        "points": points_array(s.units),
     })
-
-
-def P_units_to_decimal(units: np.ndarray) -> pa.Array:
-    """int64 units of 1e-4 point -> decimal128(18, 4) (exact)."""
-    words = np.empty(2 * len(units), dtype=np.int64)
-    words[0::2] = units
-    words[1::2] = units >> 63
-    return pa.Array.from_buffers(pa.decimal128(18, 4), len(units), [None, pa.py_buffer(words)])
 
 
 def partial_sums(cases: pa.Table, f: Features, s: Scored) -> tuple[pa.Table, pa.Table]:
@@ -422,7 +414,7 @@ def finalize(hospital_sums: pa.Table, monthly_sums: pa.Table, cases: pa.Table | 
     monthly = pa.table({
         "hospital_id": [r["hospital_id"] for r in m_rows], "pool": [r["pool"] for r in m_rows],
         "month": pa.array([r["month"] for r in m_rows], pa.int8()),
-        "points": P_units_to_decimal(np.array([r["points"] for r in m_rows], np.int64)),
+        "points": points_array(np.array([r["points"] for r in m_rows], np.int64)),
         "gross": money_array(np.array([r["gross"] for r in m_rows], np.int64), 18),
         "reserve": money_array(np.array([r["reserve"] for r in m_rows], np.int64), 18),
         "prepayment": money_array(np.array([r["prepayment"] for r in m_rows], np.int64), 18),
@@ -430,7 +422,7 @@ def finalize(hospital_sums: pa.Table, monthly_sums: pa.Table, cases: pa.Table | 
     pools = pa.table({
         "pool": [r["pool"] for r in pool_rows],
         "budget": money_array(np.array([r["budget"] for r in pool_rows], np.int64), 18),
-        "points": P_units_to_decimal(np.array([r["points_units"] for r in pool_rows], np.int64)),
+        "points": points_array(np.array([r["points_units"] for r in pool_rows], np.int64)),
         "total_cost": money_array(np.array([r["cost"] for r in pool_rows], np.int64), 18),
         "fund_paid": money_array(np.array([r["fund"] for r in pool_rows], np.int64), 18),
         "fund_ratio": [r["fund_ratio"] for r in pool_rows],
@@ -459,7 +451,7 @@ def _statement_table(rows: list[dict], sums: dict, pv: dict, scale: float) -> pa
         "pool": [r["pool"] for r in rows],
         "cases": pa.array([r["cases"] for r in rows], pa.int64()),
         "dip_cases": pa.array([r["dip_cases"] for r in rows], pa.int64()),
-        "points": P_units_to_decimal(np.array([r["points"] for r in rows], np.int64)),
+        "points": points_array(np.array([r["points"] for r in rows], np.int64)),
         "cmi": pa.array(cmi, mask=dip == 0),
         "point_value": [pv[r["pool"]] for r in rows],
         "total_cost": money("cost"),
