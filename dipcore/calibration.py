@@ -148,7 +148,7 @@ def choose_groups(counts: pa.Table, policy: Policy, years: list[int], prep: Prep
     core: list[tuple[str, str, str]] = []     # (dx_key, combination, class)
     core_main = {k for k, v in main_keys.items() if v[0].sum() >= threshold}
     for dx, main in sorted(core_main):
-        core.append((dx, main, CLASS_NAMES[prep._procedure(main)[1]] if main else "conservative"))
+        core.append((dx, main, prep.treatment_class(main)))
     for (dx, main, comb), (n, s) in sorted(full_keys.items()):
         if comb == main or (dx, main) not in core_main or n.sum() < threshold:
             continue
@@ -157,7 +157,7 @@ def choose_groups(counts: pa.Table, policy: Policy, years: list[int], prep: Prep
         m_comb = weighted_mean(s, n, W)
         m_base = weighted_mean(base_s, base_n, W)
         if m_comb >= (1.0 + policy.related_min_uplift) * m_base:
-            core.append((dx, comb, CLASS_NAMES[prep._procedure(main)[1]]))
+            core.append((dx, comb, prep.treatment_class(main)))
     comp_keys = sorted({(rows["cat"][i], rows["tclass"][i]) for i in range(len(rows["n"]))
                         if rows["cat"][i] >= 0 and rows["year"][i] in yidx})
     # provisional means (untrimmed) for the closest-mean tie-break

@@ -310,8 +310,7 @@ def _load_csv(path: Path, mean_cost, level_coefficients, bed_day_rates, policy) 
         basic.append(k == "basic")
         cls_name = (classes[i] or "").strip().lower() or None
         if cls_name is None and k != "comprehensive":
-            main = procs[i].split("+")[0]
-            cls_name = CLASS_NAMES[prep._procedure(main)[1]] if main else "conservative"
+            cls_name = prep.treatment_class(procs[i].split("+")[0])
         tclass.append(cls_name)
     means = get("mean_cost", None)
     mean = np.array([m if m is not None else s * mean_cost / (policy or Policy()).score_scale

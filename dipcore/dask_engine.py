@@ -106,10 +106,6 @@ def _task_settle(part, data, ctx, catalog, special, out_dir):
     return partial
 
 
-def _merge_points(parts):
-    return C.merge_history_points(parts)
-
-
 class DaskEngine:
     """Runs calibration and settlement on a Dask cluster.
 
@@ -288,7 +284,7 @@ class DaskEngine:
         else:
             cat_f = self.client.scatter(catalog, broadcast=True, hash=False)
             sums = self._tree([self.client.submit(_task_points, p, cat_f, cal_years, pure=False)
-                               for p in prepared], _merge_points, "calibration pass 3")
+                               for p in prepared], C.merge_history_points, "calibration pass 3")
             catalog.budget_point_value = C.budget_point_values(sums, policy, cal_years)
         del prepared
         return catalog

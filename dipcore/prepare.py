@@ -125,6 +125,10 @@ class Preparer:
             info = self._proc_info[code] = (excluded, rank)
         return info
 
+    def treatment_class(self, main: str) -> str:
+        """Treatment class of a combination by its main procedure ('' -> conservative)."""
+        return CLASS_NAMES[self._procedure(main)[1]] if main else "conservative"
+
     def _condition(self, code: str) -> int:
         cid = self._cci.get(code)
         if cid is None:
