@@ -40,12 +40,12 @@ from .outputs import atomic_path
 from .policy import Policy
 from .prepare import Preparer
 from .scoring import score_batch
+from .settlement import HOSPITAL_SUMS, case_counts
 from .sources import DEFAULT_BATCH_ROWS
 
 MIN_EVENTS = 5
 SEVERE_CCI = 3
-_SUMS = ("cases", "dip_cases", "rw", "cost", "fund", "los", "deaths", "surgery", "outliers",
-         "severe", "secondary", "points", "low_standard")
+_SUMS = HOSPITAL_SUMS + ("severe", "secondary", "low_standard")
 
 
 @dataclass
@@ -124,18 +124,12 @@ def _year_facts(cases: Any, catalog: Catalog, policy: Policy, hospitals, encodin
                 "group_code": codes.take(pa.array(s.row[low])),
                 "los": pa.array(f.los[low]), "ratio": pa.array(s.ratio[low]),
             }))
-        rw = np.where(dip, np.floor(s.rw * 10_000 + 0.5), 0).astype(np.int64)
         nsec = pc.list_value_length(batch.column("secondary_dx").combine_chunks()) \
             .to_numpy(zero_copy_only=False).astype(np.int64)
         per_case = pa.table({
-            "hospital_id": batch.column("hospital_id"),
-            "cases": np.ones(f.n, np.int64), "dip_cases": dip.astype(np.int64), "rw": rw,
-            "cost": f.cost, "fund": f.fund, "los": f.los.astype(np.int64),
-            "deaths": (f.way == 5).astype(np.int64),
-            "surgery": (dip & (f.treatment_class == 3)).astype(np.int64),
-            "outliers": (dip & ((s.outlier == P.LOW) | (s.outlier >= P.HIGH))).astype(np.int64),
+            "hospital_id": batch.column("hospital_id"), **case_counts(f, s),
             "severe": (f.cci >= SEVERE_CCI).astype(np.int64), "secondary": nsec,
-            "points": s.units, "low_standard": low.astype(np.int64),
+            "low_standard": low.astype(np.int64),
         })
         sums.append(per_case.group_by("hospital_id").aggregate([(c, "sum") for c in _SUMS])
                     .rename_columns(["hospital_id"] + list(_SUMS)))
@@ -185,7 +179,8 @@ def _indicators(sums: dict[str, np.ndarray], readmits: np.ndarray, scale: float)
             "cmi": np.where(dip > 0, sums["rw"] / 10_000.0 / dip / scale, np.nan),
             "mean_cost": sums["cost"] / 100.0 / n,
             "mean_los": sums["los"] / n,
-            "outlier_share": np.where(dip > 0, sums["outliers"] / dip, np.nan),
+            "outlier_share": np.where(dip > 0, (sums["low"] + sums["high"] + sums["extreme"]) / dip,
+                                      np.nan),
             "readmission_rate": readmits / n,
             "operation_rate": np.where(dip > 0, sums["surgery"] / dip, np.nan),
             "severe_share": sums["severe"] / n,

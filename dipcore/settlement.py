@@ -126,6 +126,26 @@ def case_table(cases: pa.Table, f: Features, s: Scored, catalog: Catalog) -> pa.
     })
 
 
+def case_counts(f: Features, s: Scored) -> dict[str, np.ndarray]:
+    """The int64 per-case columns behind every per-hospital figure (``HOSPITAL_SUMS``).
+
+    Statements (here) and supervision (``dipcore.audit``) both sum these, so a CMI, an
+    outlier share or an operation rate means the same in both.
+    """
+    dip = s.kind == P.DIP
+    one = lambda m: m.astype(np.int64)  # noqa: E731
+    return {
+        "cases": np.ones(f.n, np.int64), "dip_cases": one(dip), "points": s.units,
+        "cost": f.cost, "fund": f.fund,
+        "rw": np.where(dip, np.floor(s.rw * 10_000 + 0.5), 0).astype(np.int64),
+        "low": one(s.outlier == P.LOW), "normal": one(s.outlier == P.NORMAL),
+        "high": one(s.outlier == P.HIGH), "extreme": one(s.outlier == P.EXTREME),
+        "ungrouped": one(s.kind == P.UNGROUPED), "special": one(s.kind == P.SPECIAL),
+        "bed_day": one(s.kind == P.BED_DAY), "los": f.los.astype(np.int64),
+        "deaths": one(f.way == 5), "surgery": one(dip & (f.treatment_class == 3)),
+    }
+
+
 def partial_sums(cases: pa.Table, f: Features, s: Scored) -> tuple[pa.Table, pa.Table]:
     """Exact int64 sums per (hospital, pool) and per (hospital, pool, month)."""
     n = f.n
@@ -134,17 +154,8 @@ def partial_sums(cases: pa.Table, f: Features, s: Scored) -> tuple[pa.Table, pa.
     enc = pc.dictionary_encode(key)
     codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     K = len(enc.dictionary)
-    dip = s.kind == P.DIP
-    rw_units = np.where(dip, np.floor(s.rw * 10_000 + 0.5), 0).astype(np.int64)
-    vals = np.stack([
-        np.ones(n, np.int64), dip.astype(np.int64), s.units, f.cost, f.fund, rw_units,
-        (s.outlier == P.LOW).astype(np.int64), (s.outlier == P.NORMAL).astype(np.int64),
-        (s.outlier == P.HIGH).astype(np.int64), (s.outlier == P.EXTREME).astype(np.int64),
-        (s.kind == P.UNGROUPED).astype(np.int64), (s.kind == P.SPECIAL).astype(np.int64),
-        (s.kind == P.BED_DAY).astype(np.int64), f.los.astype(np.int64),
-        (f.way == 5).astype(np.int64), (dip & (f.treatment_class == 3)).astype(np.int64),
-    ], axis=1)
-    sums = sum_by(codes, K, vals)
+    counts = case_counts(f, s)
+    sums = sum_by(codes, K, np.stack([counts[name] for name in HOSPITAL_SUMS], axis=1))
     hosp = pa.table({"key": enc.dictionary, **{name: sums[:, j] for j, name in enumerate(HOSPITAL_SUMS)}})
     mkey = codes * 12 + (f.month.astype(np.int64) - 1)
     msums = sum_by(mkey, K * 12, np.stack([s.units, np.ones(n, np.int64)], axis=1))
