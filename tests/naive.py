@@ -60,11 +60,14 @@ def split_list(value: str | None) -> list[str]:
     return [t for t in items if t]
 
 
+def _stripped(value: str | None) -> str:
+    """The value without surrounding ASCII white space ('' for null)."""
+    return "" if value is None else value.strip(_ASCII_SPACE)
+
+
 def parse_fen(value: str | None) -> tuple[int, int]:
     """Yuan text -> fen, half away from zero (Decimal arithmetic)."""
-    if value is None:
-        return 0, EMPTY
-    s = value.strip(_ASCII_SPACE)
+    s = _stripped(value)
     if not s:
         return 0, EMPTY
     if not re.match(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$", s, re.ASCII):
@@ -84,9 +87,7 @@ def parse_fen(value: str | None) -> tuple[int, int]:
 
 
 def parse_int(value: str | None) -> tuple[int, int]:
-    if value is None:
-        return 0, EMPTY
-    s = value.strip(_ASCII_SPACE)
+    s = _stripped(value)
     if not s:
         return 0, EMPTY
     m = re.match(r"^([+-]?)(\d+)(?:\.0*)?$", s, re.ASCII)
@@ -108,9 +109,7 @@ def _days_in_month(y: int, m: int) -> int:
 def parse_date(value: str | None) -> tuple[int, int]:
     """Date text -> days since 1970-01-01."""
     import datetime as dt
-    if value is None:
-        return 0, EMPTY
-    s = value.strip(_ASCII_SPACE)
+    s = _stripped(value)
     if not s:
         return 0, EMPTY
     m = re.match(r"^(\d{4})([-/.])(\d{1,2})\2(\d{1,2})(?:[ T][\d:. ]*)?$", s, re.ASCII) \
