@@ -60,8 +60,9 @@ def test_canonical_combinations(benchmark, cases):
 
 def test_assign_groups(benchmark, cases):
     c = cases
-    group, reason = benchmark(assign_groups, c["dx"], c["cat"], c["cls"], c["cost"], c["proc_off"],
-                              c["proc_ids"], c["dx_start"], c["dx_count"], c["g_off"], c["g_procs"],
+    # every case its own combination: the combination CSR is the cases' procedure CSR
+    group, reason = benchmark(assign_groups, c["dx"], c["cat"], c["cls"], c["cost"],
+                              np.arange(N, dtype=np.int32), c["proc_off"], c["proc_ids"], c["dx_start"], c["dx_count"], c["g_off"], c["g_procs"],
                               c["g_tier"], c["g_mean"], c["g_score"], c["comp_group"], c["comp_all"],
                               c["cat_known"], c["comp_tier"], False)
     assert (group >= 0).all()              # every diagnosis has a conservative core group

@@ -26,17 +26,20 @@ from . import calibration as C
 from . import settlement as S
 from .catalog import Catalog
 from .errors import InputError
-from .io import scan_cases
+from .io import checked_batches
 from .outputs import atomic_path
 from .policy import Policy
-from .prepare import Features, Preparer
-from .schema import CASE_SCHEMA, QUARANTINE_SCHEMA
+from .prepare import Features, features
+from .schema import QUARANTINE_SCHEMA
 from .scoring import bed_rates_missing, score_batch
 from .sources import DEFAULT_BATCH_ROWS, count_rows
+from .validate import CheckedBatch
 
 #: ``progress(stage, rows_done, rows_total)``; ``rows_total`` is 0 when unknown.
 ProgressFn = Callable[[str, int, int], None]
-Batches = Iterable[tuple[pa.Table, pa.Table]]
+Batches = Iterable[CheckedBatch]
+#: Prepared calibration features kept in memory before the rest spill to disk (local engine).
+FEATURE_MEMORY = 1 << 30
 
 
 def _replayable(source: Any) -> Any:
@@ -52,30 +55,11 @@ def _replayable(source: Any) -> Any:
     return source
 
 
-def is_canonical(table: Any) -> bool:
-    """A table already in the canonical schema (as ``read_cases`` returns it)."""
-    return isinstance(table, pa.Table) and table.schema.equals(CASE_SCHEMA, check_metadata=False)
-
-
-def canonical_batches(table: pa.Table, batch_rows: int) -> Iterator[tuple[pa.Table, pa.Table]]:
-    empty = QUARANTINE_SCHEMA.empty_table()
-    for start in range(0, table.num_rows, batch_rows):
-        yield table.slice(start, batch_rows), empty
-
-
 def iter_validated(source: Any, hospitals: pa.Table | None = None, encoding: str = "utf-8",
                    mapping: dict | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
-                   ) -> Iterator[tuple[pa.Table, pa.Table]]:
-    """Batches of canonical cases with their quarantine.
-
-    A table already in the canonical schema is trusted and only cut into batches; anything
-    else goes through validation.
-    """
-    if is_canonical(source):
-        yield from canonical_batches(source, batch_rows)
-        return
-    yield from scan_cases(source, hospitals=hospitals, encoding=encoding, mapping=mapping,
-                          batch_rows=batch_rows)
+                   ) -> Iterator[CheckedBatch]:
+    """Checked batches of a source (each with its quarantine), in reading order."""
+    yield from checked_batches(source, hospitals, encoding, mapping, batch_rows)
 
 
 def prefetch(items: Iterable, depth: int = 2) -> Iterator:
@@ -123,9 +107,9 @@ def prefetch(items: Iterable, depth: int = 2) -> Iterator:
 
 def _progressed(batches: Batches, stage: str, total: int, progress: ProgressFn | None) -> Batches:
     done = 0
-    for cases, q in batches:
-        done += cases.num_rows + q.num_rows
-        yield cases, q
+    for b in batches:
+        done += b.n + b.quarantine.num_rows
+        yield b
         if progress:
             progress(stage, done, total)
 
@@ -144,24 +128,30 @@ class KeysPartial:
 class FeatureStore:
     """Prepared features of a calibration input, made once in pass 1, read by passes 2-3.
 
-    In memory (``directory=None``, as Dask keeps a partition's features on its worker,
-    spilling them itself under memory pressure), or spilled to an Arrow IPC file in
+    Kept in memory up to ``memory`` bytes, the rest spilled to an Arrow IPC file in
     ``directory`` and read back memory-mapped, so the local engine's memory does not grow
-    with the history and no pass parses or validates the input twice.
+    with the history and no pass parses or validates the input twice. ``compress`` keeps
+    every batch as zstd-compressed Arrow IPC in memory instead (a Dask worker's partition,
+    which Dask itself may spill). The codebooks the ids refer to stay in memory.
     """
 
-    def __init__(self, directory: str | os.PathLike | None = None, compress: bool = False):
-        self._mem: list[Features] | None = [] if directory is None and not compress else None
-        self._packed: list[pa.Buffer] | None = [] if directory is None and compress else None
-        self._path = None if directory is None else \
-            Path(tempfile.mkstemp(prefix="features-", suffix=".arrow", dir=directory)[1])
+    def __init__(self, directory: str | os.PathLike | None = None, compress: bool = False,
+                 memory: int = FEATURE_MEMORY):
+        self._directory = directory
+        self._compress = compress
+        self._memory = memory if directory is not None else None
+        self._items: list = []            # ("mem", Features) | ("zip", ctx, buf) | ("file", ctx, i)
+        self._held = 0
+        self._path = None
         self._sink = self._writer = self._schema = None
+        self._spilled = 0
+
+    @staticmethod
+    def _ctx(f: Features) -> tuple:
+        return (f.codebook, f.grouping, f.key_len)
 
     def append(self, f: Features) -> None:
-        if self._mem is not None:
-            self._mem.append(f)
-            return
-        if self._packed is not None:
+        if self._compress:
             # zstd-compressed Arrow IPC: a partition's features take a fraction of their
             # in-memory size while they wait on a worker between passes
             sink = pa.BufferOutputStream()
@@ -169,14 +159,23 @@ class FeatureStore:
             with pa.ipc.new_stream(sink, batch.schema,
                                    options=pa.ipc.IpcWriteOptions(compression="zstd")) as w:
                 w.write_batch(batch)
-            self._packed.append(sink.getvalue())
+            self._items.append(("zip", self._ctx(f), sink.getvalue()))
+            return
+        size = sum(getattr(f, name).nbytes for name in Features._NUMERIC) + f.slots.nbytes
+        if self._memory is None or self._held + size <= self._memory:
+            self._items.append(("mem", f))
+            self._held += size
             return
         batch = f.to_batch()
         if self._writer is None:
+            self._path = Path(tempfile.mkstemp(prefix="features-", suffix=".arrow",
+                                               dir=self._directory)[1])
             self._schema = batch.schema
             self._sink = pa.OSFile(str(self._path), "wb")
             self._writer = pa.ipc.new_file(self._sink, self._schema)
-        self._writer.write_batch(pa.Table.from_batches([batch]).cast(self._schema).to_batches()[0])
+        self._writer.write_batch(batch)
+        self._items.append(("file", self._ctx(f), self._spilled))
+        self._spilled += 1
 
     def finish(self) -> None:
         if self._writer is not None:
@@ -185,20 +184,23 @@ class FeatureStore:
             self._writer = None
 
     def __iter__(self) -> Iterator[Features]:
-        if self._mem is not None:
-            yield from self._mem
-            return
-        if self._packed is not None:
-            for buf in self._packed:
-                for batch in pa.ipc.open_stream(buf):
-                    yield Features.from_batch(batch)
-            return
-        if self._schema is None:
-            return
-        with pa.memory_map(str(self._path)) as source:
-            reader = pa.ipc.open_file(source)
-            for i in range(reader.num_record_batches):
-                yield Features.from_batch(reader.get_batch(i))
+        reader = None
+        source = None
+        try:
+            for item in self._items:
+                if item[0] == "mem":
+                    yield item[1]
+                elif item[0] == "zip":
+                    for batch in pa.ipc.open_stream(item[2]):
+                        yield Features.from_batch(batch, *item[1])
+                else:
+                    if reader is None:
+                        source = pa.memory_map(str(self._path))
+                        reader = pa.ipc.open_file(source)
+                    yield Features.from_batch(reader.get_batch(item[2]), *item[1])
+        finally:
+            if source is not None:
+                source.close()
 
 
 @dataclass
@@ -210,21 +212,20 @@ class PreparedPart:
 
 
 def prepare_part(batches: Batches, policy: Policy, store: FeatureStore | None = None) -> PreparedPart:
-    """Pass 1: validate and prepare once; count keys (``dipcore.calibration.key_counts``)."""
-    prep = Preparer(policy)
+    """Pass 1: validate and prepare once; count keys (``dipcore.calibration.KeyCounts``)."""
     store = store if store is not None else FeatureStore()
     keys = KeysPartial()
-    for cases, q in batches:
-        keys.quarantined += q.num_rows
-        if cases.num_rows:
-            f = prep(cases)
-            keys.fingerprints.append(C.fingerprint(cases, f))
+    counts = C.KeyCounts()
+    for b in batches:
+        keys.quarantined += b.quarantine.num_rows
+        if b.n:
+            f = features(b, policy)
+            keys.fingerprints.append(C.fingerprint(b.case_id, f))
             keys.years |= set(np.unique(f.year).tolist())
-            keys.counts.append(C.key_counts(f))
+            counts.add(f)
             store.append(f)
     store.finish()
-    if keys.counts:
-        keys.counts = [C.merge_key_counts(keys.counts)]
+    keys.counts = [counts.table()]
     return PreparedPart(store, keys)
 
 
@@ -263,7 +264,7 @@ def calibration_points(prepared: PreparedPart, catalog: Catalog, years: list[int
 def draft_catalog(keys: KeysPartial, policy: Policy, years: list[int] | None
                   ) -> tuple[C.CoreDefinition, Catalog, list[int], list[str]]:
     """Between passes 1 and 2: calibration years, warnings, provisional groups."""
-    if not keys.counts:
+    if not keys.years:
         raise InputError("the history has no usable cases")
     all_years = sorted(keys.years)
     cal_years = sorted(years) if years else all_years[-len(policy.year_weights):]
@@ -275,7 +276,7 @@ def draft_catalog(keys: KeysPartial, policy: Policy, years: list[int] | None
     skipped = [y for y in all_years if y not in cal_years]
     if skipped:
         warnings.append(f"cases discharged in {skipped} are outside the calibration years {cal_years}")
-    draft = C.choose_groups(keys.counts[0], policy, cal_years, Preparer(policy))
+    draft = C.choose_groups(keys.counts[0], policy, cal_years)
     catalog = Catalog(groups=draft.groups, mean_cost=1.0, level_coefficients={},
                       bed_day_rates={}, policy=policy)
     return draft, catalog, cal_years, warnings
@@ -356,28 +357,27 @@ class SettlePartial:
 def settlement_sums(batches: Batches, catalog: Catalog, policy: Policy, special: pa.Array,
                     write: Callable[[pa.Table], None] | None = None) -> SettlePartial:
     """Settlement over some batches: case tables (kept, or handed to ``write``) and sums."""
-    prep = Preparer(policy)
     out = SettlePartial()
-    for batch, q in batches:
-        if q.num_rows:
-            out.quarantine.append(q)
-        if batch.num_rows == 0:
+    for b in batches:
+        if b.quarantine.num_rows:
+            out.quarantine.append(b.quarantine)
+        if b.n == 0:
             continue
-        f = prep(batch)
-        is_special = pc.is_in(batch.column("case_id"), value_set=special) \
+        f = features(b, policy)
+        is_special = pc.is_in(b.case_id, value_set=special) \
             .to_numpy(zero_copy_only=False) if len(special) else None
         if is_special is not None and is_special.any():
-            out.special_found |= set(batch.column("case_id").filter(pa.array(is_special)).to_pylist())
+            out.special_found |= set(b.case_id.filter(pa.array(is_special)).to_pylist())
         s = score_batch(f, catalog, policy, is_special)
         out.missing_rates |= set(bed_rates_missing(catalog, f))
         out.dip_cases += int((f.bed < 0).sum())
-        table = S.case_table(batch, f, s, catalog)
+        table = S.case_table(b, f, s, catalog)
         out.n_cases += table.num_rows
         if write is None:
             out.cases.append(table)
         else:
             write(table)
-        h, m = S.partial_sums(batch, f, s)
+        h, m = S.partial_sums(b, f, s)
         out.hospital_sums.append(h)
         out.monthly_sums.append(m)
     return _compact(out)

@@ -38,7 +38,7 @@ from .api import _replayable, iter_validated, prefetch
 from .catalog import Catalog
 from .outputs import atomic_path
 from .policy import Policy
-from .prepare import Preparer
+from .prepare import features
 from .scoring import score_batch
 from .settlement import HOSPITAL_SUMS, case_counts
 from .sources import DEFAULT_BATCH_ROWS
@@ -95,23 +95,22 @@ class Audit:
 def _year_facts(cases: Any, catalog: Catalog, policy: Policy, hospitals, encoding, mapping,
                 batch_rows) -> tuple[pa.Table, pa.Table, pa.Table]:
     """Per-case stay facts (for readmissions), low-standard cases, per-hospital sums."""
-    prep = Preparer(policy)
     conservative = np.array([c == "conservative" for c in
                              catalog.groups.column("treatment_class").to_pylist()] or [False])
     codes = catalog.groups.column("group_code")
     stays, lows, sums = [], [], []
-    for batch, _ in prefetch(iter_validated(_replayable(cases), hospitals, encoding, mapping,
-                                            batch_rows)):
-        if batch.num_rows == 0:
+    for b in prefetch(iter_validated(_replayable(cases), hospitals, encoding, mapping,
+                                     batch_rows)):
+        if b.n == 0:
             continue
-        f = prep(batch)
+        f = features(b, policy)
         s = score_batch(f, catalog, policy)
-        days = lambda name: batch.column(name).combine_chunks().cast(pa.int32())  # noqa: E731
+        hospital_id = b.hospital_id()
         stays.append(pa.table({
-            "case_id": batch.column("case_id"), "patient_id": batch.column("patient_id"),
-            "hospital_id": batch.column("hospital_id"),
-            "category": pc.utf8_slice_codeunits(batch.column("primary_dx").combine_chunks(), 0, 3),
-            "admission": days("admission_date"), "discharge": days("discharge_date"),
+            "case_id": b.case_id, "patient_id": b.patient_id(), "hospital_id": hospital_id,
+            "category": b.codebook.diagnoses.keys[3].take(b.codebook.diagnoses.facts()["key3"][b.dx]),
+            "admission": pa.array(b.admission, pa.int32()),
+            "discharge": pa.array(b.discharge, pa.int32()),
         }))
         dip = s.kind == P.DIP
         low = dip & (s.outlier == P.LOW) & conservative[np.maximum(s.row, 0)] & \
@@ -119,16 +118,15 @@ def _year_facts(cases: Any, catalog: Catalog, policy: Policy, hospitals, encodin
         if low.any():
             take = pa.array(np.flatnonzero(low))
             lows.append(pa.table({
-                "case_id": batch.column("case_id").take(take),
-                "hospital_id": batch.column("hospital_id").take(take),
+                "case_id": b.case_id.take(take),
+                "hospital_id": hospital_id.take(take),
                 "group_code": codes.take(pa.array(s.row[low])),
                 "los": pa.array(f.los[low]), "ratio": pa.array(s.ratio[low]),
             }))
-        nsec = pc.list_value_length(batch.column("secondary_dx").combine_chunks()) \
-            .to_numpy(zero_copy_only=False).astype(np.int64)
         per_case = pa.table({
-            "hospital_id": batch.column("hospital_id"), **case_counts(f, s),
-            "severe": (f.cci >= SEVERE_CCI).astype(np.int64), "secondary": nsec,
+            "hospital_id": hospital_id, **case_counts(f, s),
+            "severe": (f.cci >= SEVERE_CCI).astype(np.int64),
+            "secondary": np.diff(b.sec_off).astype(np.int64),
             "low_standard": low.astype(np.int64),
         })
         sums.append(per_case.group_by("hospital_id").aggregate([(c, "sum") for c in _SUMS])

@@ -30,20 +30,21 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Iterable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._kernels import points as P
-from ._kernels.aggregate import cv_by, sum_by, sum_count_by2
+from ._kernels.aggregate import cv_by, sum_by, sum_count_by2, sums_by_key
 from ._kernels.strings import hash_strings
 from ._version import __version__
 from .catalog import GROUP_SCHEMA, Catalog, comprehensive_code, core_code
 from .errors import InputError
 from .policy import Policy
-from .prepare import CLASS_NAMES, SUBTYPE_CODES, Features, Preparer, category_code
+from .prepare import CLASS_NAMES, SUBTYPE_CODES, Features, category_code, treatment_class
+from .schema import POOLS
 from .scoring import score_batch
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -76,23 +77,80 @@ def weighted_mean(sums: np.ndarray, counts: np.ndarray, weights: np.ndarray) -> 
 # pass 1: key counts
 # ---------------------------------------------------------------------------------------------
 KEY_COLUMNS = ["dx_key", "main", "combination", "cat", "tclass", "year"]
+_YEAR_BIAS = 1 << 15        # int16 years as 16 unsigned bits of the packed key
 
 
-def key_counts(f: Features, years: set[int] | None = None) -> pa.Table:
-    """Pass 1 partition kernel: case counts and cost sums per key."""
-    dip = (f.bed < 0)
-    if years is not None:
-        dip &= np.isin(f.year, list(years))
-    take = pa.array(np.flatnonzero(dip))
-    t = pa.table({
-        "dx_key": f.dx_key.take(take), "main": f.main.take(take).fill_null(""),
-        "combination": f.combination.take(take), "cat": pa.array(f.dx_cat[dip]),
-        "tclass": pa.array(f.treatment_class[dip].astype(np.int8)),
-        "year": pa.array(f.year[dip]), "n": pa.array(np.ones(int(dip.sum()), np.int64)),
-        "cost": pa.array(f.cost[dip]),
-    })
-    return t.group_by(KEY_COLUMNS).aggregate([("n", "sum"), ("cost", "sum")]) \
-        .rename_columns(KEY_COLUMNS + ["n", "cost"])
+def _pack_keys(year, dx_key, comb, tclass) -> np.ndarray:
+    """(year, diagnosis key, combination, class) -> one int64: 16 + 15 + 31 + 2 bits.
+
+    A codebook has at most 26,000 diagnosis keys (letter, two digits, one more digit), so
+    15 bits hold them; combination ids are int32.
+    """
+    k = (year.astype(np.int64) + _YEAR_BIAS).astype(np.uint64) << np.uint64(48)
+    k |= dx_key.astype(np.uint64) << np.uint64(33)
+    k |= comb.astype(np.uint64) << np.uint64(2)
+    k |= tclass.astype(np.uint64)
+    return k.view(np.int64)
+
+
+def _unpack_keys(keys: np.ndarray):
+    k = keys.view(np.uint64)
+    year = ((k >> np.uint64(48)).astype(np.int64) - _YEAR_BIAS).astype(np.int16)
+    dx_key = ((k >> np.uint64(33)) & np.uint64(0x7FFF)).astype(np.int32)
+    comb = ((k >> np.uint64(2)) & np.uint64(0x7FFFFFFF)).astype(np.int32)
+    return year, dx_key, comb, (k & np.uint64(3)).astype(np.int8)
+
+
+class KeyCounts:
+    """Pass 1 partial state: case counts and cost sums of DIP cases per (diagnosis key,
+    combination, treatment class, year).
+
+    Batches are counted on packed integer keys (``sums_by_key``); ``table()`` merges them
+    per codebook and names the distinct keys by their strings, the form in which partial
+    counts of different threads or workers merge (``merge_key_counts``).
+    """
+
+    def __init__(self):
+        self._parts: dict[int, tuple[Features, list]] = {}
+
+    def add(self, f: Features) -> None:
+        dip = f.bed < 0
+        if not dip.all():
+            sel = np.flatnonzero(dip)
+            year, dx_key, comb, tclass, cost = (f.year[sel], f.dx_key[sel], f.comb[sel],
+                                                f.treatment_class[sel], f.cost[sel])
+        else:
+            year, dx_key, comb, tclass, cost = f.year, f.dx_key, f.comb, f.treatment_class, f.cost
+        if len(year) == 0:
+            return
+        if len(dx_key) and int(dx_key.max()) >= 1 << 15:
+            raise InputError("more than 32,767 distinct diagnosis keys in one run")
+        keys, sums = sums_by_key(_pack_keys(year, dx_key, comb, tclass),
+                                 np.stack([np.ones(len(cost), np.int64), cost], axis=1))
+        ctx = (id(f.codebook), id(f.grouping), f.key_len)
+        self._parts.setdefault(ctx, (f, []))[1].append((keys, sums))
+
+    def table(self) -> pa.Table:
+        tables = []
+        for f, parts in self._parts.values():
+            keys, sums = sums_by_key(np.concatenate([k for k, _ in parts]),
+                                     np.concatenate([s for _, s in parts]))
+            year, dx_key, comb, tclass = _unpack_keys(keys)
+            g = f.grouping
+            tables.append(pa.table({
+                "dx_key": f.dx_key_strings().take(pa.array(dx_key)),
+                "main": g.main_strings().take(pa.array(comb)).fill_null(""),
+                "combination": g.combination_strings().take(pa.array(comb)),
+                "cat": pa.array(f.codebook.diagnoses.key_categories(f.key_len)[dx_key]),
+                "tclass": pa.array(tclass), "year": pa.array(year),
+                "n": pa.array(sums[:, 0]), "cost": pa.array(sums[:, 1]),
+            }))
+        if not tables:
+            return pa.table({"dx_key": pa.array([], pa.string()), "main": pa.array([], pa.string()),
+                             "combination": pa.array([], pa.string()), "cat": pa.array([], pa.int32()),
+                             "tclass": pa.array([], pa.int8()), "year": pa.array([], pa.int16()),
+                             "n": pa.array([], pa.int64()), "cost": pa.array([], pa.int64())})
+        return merge_key_counts(tables) if len(tables) > 1 else tables[0]
 
 
 def merge_key_counts(parts: Iterable[pa.Table]) -> pa.Table:
@@ -101,13 +159,14 @@ def merge_key_counts(parts: Iterable[pa.Table]) -> pa.Table:
         .rename_columns(KEY_COLUMNS + ["n", "cost"])
 
 
-def fingerprint(cases: pa.Table, f: Features) -> np.ndarray:
+def fingerprint(case_id: pa.Array, f: Features) -> np.ndarray:
     """Order-independent digest parts: [n, sum of per-case hashes] (uint64, wrapping)."""
-    h = hash_strings(cases.column("case_id").combine_chunks())
-    h = h + np.uint64(3) * hash_strings(cases.column("primary_dx").combine_chunks())
-    h = h + np.uint64(5) * hash_strings(f.combination)
-    h = h + f.cost.astype(np.uint64) * _GOLDEN + f.year.astype(np.uint64)
-    return np.array([f.n, int(h.sum(dtype=np.uint64))], dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        h = hash_strings(case_id)
+        h = h + np.uint64(3) * f.codebook.diagnoses.facts()["hash"][f.dx]
+        h = h + np.uint64(5) * f.grouping.comb_facts()["hash"][f.comb]
+        h = h + f.cost.astype(np.uint64) * _GOLDEN + f.year.astype(np.uint64)
+        return np.array([f.n, int(h.sum(dtype=np.uint64))], dtype=np.uint64)
 
 
 @dataclass
@@ -119,63 +178,84 @@ class CoreDefinition:
     threshold: int
 
 
-def choose_groups(counts: pa.Table, policy: Policy, years: list[int], prep: Preparer) -> CoreDefinition:
+def _factorize(columns: list[pa.Array]) -> tuple[np.ndarray, list[tuple[str, ...]]]:
+    """Integer codes of the distinct tuples of string columns, and the tuples."""
+    columns = [c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c for c in columns]
+    joined = pc.binary_join_element_wise(*columns, "\x1f") if len(columns) > 1 else columns[0]
+    enc = pc.dictionary_encode(joined)
+    uniq = [tuple(v.split("\x1f")) for v in enc.dictionary.to_pylist()]
+    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), uniq
+
+
+def _by_key_year(codes: np.ndarray, k: int, yi: np.ndarray, Y: int, n: np.ndarray,
+                 s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Counts and cost sums per (key, year) -> int64 [K, Y] each."""
+    cnt = np.zeros((k, Y), np.int64)
+    tot = np.zeros((k, Y), np.int64)
+    np.add.at(cnt, (codes, yi), n)
+    np.add.at(tot, (codes, yi), s)
+    return cnt, tot
+
+
+def choose_groups(counts: pa.Table, policy: Policy, years: list[int]) -> CoreDefinition:
     """Pass 1 finalize: core groups and the comprehensive keys (SPEC 3.2, 4)."""
     w = year_weights(policy, years)
-    yidx = {y: i for i, y in enumerate(years)}
     W = np.array([w[y] for y in years])
-    rows = counts.to_pydict()
-    # per key: counts and sums by year
-    def table(keyfn):
-        acc: dict[Any, list[np.ndarray]] = {}
-        for i in range(len(rows["n"])):
-            y = rows["year"][i]
-            if y not in yidx:
-                continue
-            k = keyfn(i)
-            a = acc.setdefault(k, [np.zeros(len(years)), np.zeros(len(years))])
-            a[0][yidx[y]] += rows["n"][i]
-            a[1][yidx[y]] += rows["cost"][i]
-        return acc
-    main_keys = table(lambda i: (rows["dx_key"][i], rows["main"][i]))
-    full_keys = table(lambda i: (rows["dx_key"][i], rows["main"][i], rows["combination"][i]))
+    Y = len(years)
+    t = counts.filter(pc.is_in(counts.column("year"),
+                               value_set=pa.array(years, counts.schema.field("year").type)))
+    yi = np.searchsorted(np.array(years), t.column("year").to_numpy())
+    n = t.column("n").to_numpy()
+    s = t.column("cost").to_numpy()
+    dx, main, comb = t.column("dx_key"), t.column("main"), t.column("combination")
+    mcode, mkeys = _factorize([dx, main])
+    fcode, fkeys = _factorize([dx, main, comb])
+    m_n, m_s = _by_key_year(mcode, len(mkeys), yi, Y, n, s)
+    f_n, f_s = _by_key_year(fcode, len(fkeys), yi, Y, n, s)
+    m_total, f_total = m_n.sum(axis=1), f_n.sum(axis=1)
+    m_mean = weighted_mean(m_s, m_n, W)
+    f_mean = weighted_mean(f_s, f_n, W)
+
     threshold = policy.core_min_cases
     if policy.core_rule == "coverage":
-        ns = np.sort(np.array([v[0].sum() for v in main_keys.values()]))[::-1]
+        ns = np.sort(m_total)[::-1]
         if ns.size:
             cover = np.cumsum(ns) / ns.sum()
             threshold = int(ns[min(np.searchsorted(cover, policy.core_coverage), ns.size - 1)])
-    core: list[tuple[str, str, str]] = []     # (dx_key, combination, class)
-    core_main = {k for k, v in main_keys.items() if v[0].sum() >= threshold}
-    for dx, main in sorted(core_main):
-        core.append((dx, main, prep.treatment_class(main)))
-    for (dx, main, comb), (n, s) in sorted(full_keys.items()):
-        if comb == main or (dx, main) not in core_main or n.sum() < threshold:
+    core_main = m_total >= threshold
+    main_of = {key: i for i, key in enumerate(mkeys)}
+    full_of = {key: i for i, key in enumerate(fkeys)}
+    core: list[tuple[str, str, float]] = []       # (dx_key, combination, provisional mean)
+    for i in sorted(np.flatnonzero(core_main).tolist(), key=lambda i: mkeys[i]):
+        core.append((mkeys[i][0], mkeys[i][1], m_mean[i]))
+    # related procedures: a group of their own only with enough uplift (SPEC 4)
+    for i in sorted(range(len(fkeys)), key=lambda i: fkeys[i]):
+        d, m, c = fkeys[i]
+        mi = main_of[(d, m)]
+        if c == m or not core_main[mi] or f_total[i] < threshold:
             continue
-        alone = full_keys.get((dx, main, main))
-        base_n, base_s = (alone if alone is not None and alone[0].sum() > 0 else main_keys[(dx, main)])
-        m_comb = weighted_mean(s, n, W)
-        m_base = weighted_mean(base_s, base_n, W)
-        if m_comb >= (1.0 + policy.related_min_uplift) * m_base:
-            core.append((dx, comb, prep.treatment_class(main)))
-    comp_keys = sorted({(rows["cat"][i], rows["tclass"][i]) for i in range(len(rows["n"]))
-                        if rows["cat"][i] >= 0 and rows["year"][i] in yidx})
-    # provisional means (untrimmed) for the closest-mean tie-break
-    def mean_of(acc, key):
-        n, s = acc[key]
-        return float(weighted_mean(s, n, W)) / 100.0
-    comp_acc = table(lambda i: (rows["cat"][i], rows["tclass"][i]))
+        alone = full_of.get((d, m, m))
+        base = f_mean[alone] if alone is not None and f_total[alone] > 0 else m_mean[mi]
+        if f_mean[i] >= (1.0 + policy.related_min_uplift) * base:
+            core.append((d, c, f_mean[i]))
+    # comprehensive keys: every observed (category, class) of the calibration years
+    cat = t.column("cat").to_numpy().astype(np.int64)
+    cls = t.column("tclass").to_numpy().astype(np.int64)
+    ok = cat >= 0
+    comp_key = cat[ok] * 4 + cls[ok]
+    comp_ids, comp_code = np.unique(comp_key, return_inverse=True)
+    c_n, c_s = _by_key_year(comp_code, len(comp_ids), yi[ok], Y, n[ok], s[ok])
+    c_mean = weighted_mean(c_s, c_n, W)
     recs = []
-    for dx, comb, cls in core:
-        main = comb.split("+")[0]
-        m = mean_of(full_keys, (dx, main, comb)) if comb != main else mean_of(main_keys, (dx, main))
-        recs.append(dict(group_code=core_code(dx, comb), kind="core", dx_key=dx,
-                         procedures=comb, treatment_class=cls, mean_cost=m))
-    for cat, cls in comp_keys:
-        cat_code = category_code(cat)
-        recs.append(dict(group_code=comprehensive_code(cat_code, CLASS_NAMES[cls]),
-                         kind="comprehensive", dx_key=cat_code, procedures=None,
-                         treatment_class=CLASS_NAMES[cls], mean_cost=mean_of(comp_acc, (cat, cls))))
+    for d, c, mean in core:
+        recs.append(dict(group_code=core_code(d, c), kind="core", dx_key=d, procedures=c,
+                         treatment_class=treatment_class(c.split("+")[0]),
+                         mean_cost=float(mean) / 100.0))
+    for key, mean in zip(comp_ids.tolist(), c_mean):
+        cat_code, cls_name = category_code(key // 4), CLASS_NAMES[key % 4]
+        recs.append(dict(group_code=comprehensive_code(cat_code, cls_name), kind="comprehensive",
+                         dx_key=cat_code, procedures=None, treatment_class=cls_name,
+                         mean_cost=float(mean) / 100.0))
     return CoreDefinition(groups=_provisional_table(recs), years=years, threshold=threshold)
 
 
@@ -433,14 +513,11 @@ def history_points(f: Features, catalog: Catalog, years: list[int]) -> dict:
     in_years = np.isin(f.year, years)
     if catalog.policy.budget_pv_trim == "outliers":
         in_years &= ~np.isin(s.outlier, (P.LOW, P.HIGH, P.EXTREME))
-    enc = pc.dictionary_encode(f.pool)
-    pools = enc.dictionary.to_pylist()
     Y = len(years)
-    key = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64) * Y \
-        + np.searchsorted(np.array(years), f.year)
+    key = f.pool.astype(np.int64) * Y + np.searchsorted(np.array(years), f.year)
     key = np.where(in_years, key, -1)
-    sums = sum_by(key, len(pools) * Y, np.stack([f.cost, s.units], axis=1))
-    return {(pools[k // Y], years[k % Y]): sums[k] for k in np.flatnonzero(sums.any(axis=1))}
+    sums = sum_by(key, len(POOLS) * Y, np.stack([f.cost, s.units], axis=1))
+    return {(POOLS[k // Y], years[k % Y]): sums[k] for k in np.flatnonzero(sums.any(axis=1))}
 
 
 def merge_history_points(parts: Iterable[dict]) -> dict:

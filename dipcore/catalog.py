@@ -292,14 +292,13 @@ def _load_csv(path: Path, mean_cost, level_coefficients, bed_day_rates, policy) 
         if col not in t.column_names:
             raise InputError("CSV catalogue lacks a required column", source=str(path), column=col)
     n = t.num_rows
-    from .prepare import Preparer
+    from .prepare import treatment_class
     get = lambda c, default: t.column(c).to_pylist() if c in t.column_names else [default] * n  # noqa: E731
     score = np.asarray(t.column("score").cast(pa.float64()))
     kinds = get("kind", "core")
     dx = [str(d).strip().upper() for d in get("dx_key", "")]
     procs = [str(p or "").strip() for p in get("procedures", "")]
     classes = get("treatment_class", None)
-    prep = Preparer(policy or Policy())
     out_kind, basic, tclass = [], [], []
     for i in range(n):
         k = (kinds[i] or "core").strip().lower()
@@ -310,7 +309,7 @@ def _load_csv(path: Path, mean_cost, level_coefficients, bed_day_rates, policy) 
         basic.append(k == "basic")
         cls_name = (classes[i] or "").strip().lower() or None
         if cls_name is None and k != "comprehensive":
-            cls_name = prep.treatment_class(procs[i].split("+")[0])
+            cls_name = treatment_class(procs[i].split("+")[0])
         tclass.append(cls_name)
     means = get("mean_cost", None)
     mean = np.array([m if m is not None else s * mean_cost / (policy or Policy()).score_scale

@@ -35,7 +35,8 @@ from . import api as A
 from . import calibration as C
 from .catalog import Catalog
 from .errors import DipcoreError
-from .io import case_id_hashes, case_ids_at, scan_part
+from .io import case_id_hashes, case_ids_at, check_piece, part_pieces
+from .validate import Validator
 from .policy import Policy
 from .sources import DEFAULT_BATCH_ROWS, Part, plan_parts
 
@@ -73,13 +74,13 @@ def _dask_failures() -> tuple[type[BaseException], ...]:
 
 
 def _part_batches(part: Part, data: Any, ctx: dict) -> A.Batches:
-    """The validated batches of one part, as the local engine would produce them."""
-    if ctx["canonical"]:
-        return A.canonical_batches(data, ctx["batch_rows"])
+    """The checked batches of one part, as the local engine would produce them."""
     dups = ctx["duplicates"]
-    mine = {part.path: dups[part.path]} if part.path in dups else {}
-    return scan_part(part, data, ctx["hospitals"], ctx["encoding"], ctx["mapping"], mine,
-                     ctx["batch_rows"])
+    validator = Validator(ctx["hospitals"],
+                          duplicates={part.path: dups[part.path]} if part.path in dups else {})
+    for piece in part_pieces(part, data, ctx["hospitals"], ctx["encoding"], ctx["mapping"],
+                             ctx["batch_rows"]):
+        yield check_piece(validator, piece)
 
 
 # -- task functions (module level, so workers import them) -------------------------------------
@@ -192,7 +193,6 @@ class DaskEngine:
     def _plan(self, source: Any, hospitals, encoding, mapping, rows_per_part) -> tuple[list, list, dict]:
         source = A._replayable(source)
         parts, tables = plan_parts(source, rows_per_part)
-        canonical = bool(tables) and A.is_canonical(tables[0])
         if tables:
             data = self.client.scatter(tables, hash=False)
             n = len(self.client.scheduler_info().get("workers", {}))
@@ -200,10 +200,9 @@ class DaskEngine:
                 self.client.replicate(data, n=min(2, n))   # survive the loss of a worker
         else:
             data = [None] * len(parts)
-        duplicates = {} if canonical else self._duplicates(parts, data, encoding, mapping)
+        duplicates = self._duplicates(parts, data, encoding, mapping)
         ctx = dict(policy=None, hospitals=hospitals, encoding=encoding, mapping=mapping,
-                   duplicates=duplicates, batch_rows=min(rows_per_part, DEFAULT_BATCH_ROWS),
-                   canonical=canonical)
+                   duplicates=duplicates, batch_rows=min(rows_per_part, DEFAULT_BATCH_ROWS))
         return parts, data, ctx
 
     def _duplicates(self, parts, data, encoding, mapping) -> dict[str, np.ndarray]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._kernels import points as P
@@ -57,6 +58,51 @@ def index_for(catalog: Catalog, policy: Policy) -> GroupIndex:
     return cache[key]
 
 
+class CatalogMap:
+    """A codebook's ids in a catalogue's lookup (``GroupIndex``): diagnosis keys, procedure
+    codes and every combination's procedures. Extended as the codebook grows, so each code
+    is looked up in the catalogue once per codebook."""
+
+    def __init__(self, idx: GroupIndex, f: Features):
+        self.idx = idx
+        self.keys = f.codebook.diagnoses.keys[f.key_len]
+        self.grouping = f.grouping
+        self.dx = np.zeros(0, np.int32)
+        self.proc = np.zeros(0, np.int32)
+        self.comb_off = np.zeros(1, np.int32)
+        self.comb_procs = np.zeros(0, np.int32)
+
+    @staticmethod
+    def _index_in(strings: pa.Array, vocab: pa.Array) -> np.ndarray:
+        return pc.index_in(strings, value_set=vocab).fill_null(-1) \
+            .to_numpy(zero_copy_only=False).astype(np.int32)
+
+    def update(self) -> "CatalogMap":
+        if len(self.dx) < len(self.keys):
+            new = self.keys.strings().slice(len(self.dx))
+            self.dx = np.concatenate([self.dx, self._index_in(new, self.idx.dx_vocab)])
+        codes = self.grouping.codes
+        if len(self.proc) < len(codes):
+            new = codes.strings().slice(len(self.proc))
+            self.proc = np.concatenate([self.proc, self._index_in(new, self.idx.proc_vocab)])
+        n_comb = len(self.comb_off) - 1
+        if n_comb < len(self.grouping.combinations):
+            off, vals = self.grouping.combinations.sequences(n_comb)
+            procs = self.proc[vals] if len(vals) else np.zeros(0, np.int32)
+            self.comb_off = np.concatenate([self.comb_off, off[1:] + self.comb_off[-1]]).astype(np.int32)
+            self.comb_procs = np.concatenate([self.comb_procs, procs]).astype(np.int32)
+        return self
+
+
+def catalog_map(f: Features, idx: GroupIndex) -> CatalogMap:
+    """The (cached) map of ``f``'s codebook into ``idx``."""
+    key = (id(idx), id(f.grouping), f.key_len)
+    m = f.codebook.cache.get(key)
+    if m is None or m.idx is not idx:
+        m = f.codebook.cache[key] = CatalogMap(idx, f)
+    return m.update()
+
+
 def score_batch(f: Features, catalog: Catalog, policy: Policy,
                 special: np.ndarray | None = None) -> Scored:
     """Group the cases, apply coefficients and compute points (SPEC 3, 5).
@@ -74,15 +120,12 @@ def score_batch(f: Features, catalog: Catalog, policy: Policy,
     """
     idx = index_for(catalog, policy)
     n = f.n
-    d = pc.index_in(f.dx_key, value_set=idx.dx_vocab).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
-    if len(f.proc_codes):
-        pid = pc.index_in(f.proc_codes, value_set=idx.proc_vocab).fill_null(-1) \
-            .to_numpy(zero_copy_only=False).astype(np.int32)
-    else:
-        pid = np.zeros(0, np.int32)
+    m = catalog_map(f, idx)
+    d = m.dx[f.dx_key]
     cost = f.cost.astype(np.float64)
     pos, reason = assign_groups(
-        d, f.dx_cat, f.treatment_class.astype(np.int32), cost, f.proc_off, pid, idx.dx_start,
+        d, f.dx_cat, f.treatment_class.astype(np.int32), cost, f.comb, m.comb_off,
+        m.comb_procs if len(m.comb_procs) else np.zeros(1, np.int32), idx.dx_start,
         idx.dx_count, idx.g_off, idx.g_procs, idx.g_tier, idx.g_mean, idx.g_score,
         idx.comp_group, idx.comp_all, idx.cat_known, idx.comp_tier,
         policy.tie_break == "highest_score")

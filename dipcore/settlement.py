@@ -35,13 +35,15 @@ from .errors import InputError
 from .outputs import atomic_path
 from .policy import CALIBRATION_FIELDS, Policy
 from .prepare import CLASS_NAMES, SUBTYPE_CODES, Features
-from .schema import money_array, points_array
+from .schema import POOLS, money_array, points_array
 from .scoring import OUTLIER_NAMES, UNGROUPED_REASONS, Scored
+from .validate import CheckedBatch
 
 #: int64 partial sums kept per (hospital, pool).
 HOSPITAL_SUMS = ("cases", "dip_cases", "points", "cost", "fund", "rw", "low", "normal", "high",
                  "extreme", "ungrouped", "special", "bed_day", "los", "deaths", "surgery")
 _SEP = "\x1f"
+_POOL_NAMES = pa.array(list(POOLS))
 
 
 def _fen(amount) -> int:
@@ -84,44 +86,53 @@ class BatchResult:
     monthly_sums: pa.Table
 
 
-def case_table(cases: pa.Table, f: Features, s: Scored, catalog: Catalog) -> pa.Table:
+_GROUP_KINDS = pa.array(["core", "comprehensive", "basic", "bed_day", "ungrouped", "special"])
+_CLASS_LABELS = pa.array(list(CLASS_NAMES))
+_OUTLIER_LABELS = pa.array(list(OUTLIER_NAMES))
+_REASON_LABELS = pa.array(list(UNGROUPED_REASONS))
+_AUX_LABELS = pa.array([""] + list(SUBTYPE_CODES))
+
+
+def _labels(labels: pa.Array, codes: np.ndarray) -> pa.Array:
+    return labels.take(pa.array(np.asarray(codes).astype(np.int32, copy=False)))
+
+
+def case_table(b: CheckedBatch, f: Features, s: Scored, catalog: Catalog) -> pa.Table:
     """The per-case explanation of points (``result.cases``)."""
     g = catalog.groups
     has = s.row >= 0
-    safe = pa.array(np.maximum(s.row, 0))
-    mask = pa.array(~has)
-    code = pc.if_else(mask, pa.scalar(None, pa.string()), g.column("group_code").take(safe))
-    gkind = np.array(g.column("kind").to_pylist() or [""], dtype=object)[np.maximum(s.row, 0)]
-    gbasic = g.column("basic").to_numpy(zero_copy_only=False)[np.maximum(s.row, 0)] if g.num_rows else np.zeros(f.n, bool)
-    kind = np.where(s.kind == P.SPECIAL, "special", np.where(
-        s.kind == P.BED_DAY, "bed_day", np.where(s.kind == P.UNGROUPED, "ungrouped", np.where(
-            gbasic, "basic", gkind))))
-    tclass = pc.if_else(mask, pa.scalar(None, pa.string()), g.column("treatment_class").take(safe))
-    aux_code = pa.array([""] + list(SUBTYPE_CODES)).take(pa.array(s.aux_slot.astype(np.int64) + 1))
+    safe = np.maximum(s.row, 0)
+    rows = pa.array(s.row, mask=~has)
+    kind_of_row = (np.array([k == "comprehensive" for k in g.column("kind").to_pylist()], np.int8)
+                   if g.num_rows else np.zeros(1, np.int8))
+    basic = g.column("basic").to_numpy(zero_copy_only=False) if g.num_rows else np.zeros(1, bool)
+    kind = np.where(s.kind == P.SPECIAL, 5, np.where(
+        s.kind == P.BED_DAY, 3, np.where(s.kind == P.UNGROUPED, 4, np.where(
+            basic[safe], 2, kind_of_row[safe]))))
     return pa.table({
-        "case_id": cases.column("case_id"),
-        "hospital_id": cases.column("hospital_id"),
-        "pool": cases.column("pool"),
-        "hospital_level": cases.column("hospital_level"),
-        "discharge_date": cases.column("discharge_date"),
-        "group_code": code,
-        "group_kind": pa.array(kind.tolist(), pa.string()),
-        "treatment_class": tclass,
-        "case_class": pa.array(np.array(CLASS_NAMES)[f.treatment_class].tolist()),
-        "combination": f.combination,
+        "case_id": b.case_id,
+        "hospital_id": b.hospital_id(),
+        "pool": b.pool_names(),
+        "hospital_level": pa.array(b.level),
+        "discharge_date": pa.array(b.discharge, pa.int32()).cast(pa.date32()),
+        "group_code": g.column("group_code").take(rows),
+        "group_kind": _labels(_GROUP_KINDS, kind),
+        "treatment_class": g.column("treatment_class").take(rows),
+        "case_class": _labels(_CLASS_LABELS, f.treatment_class),
+        "combination": f.grouping.combination_strings().take(pa.array(f.comb)),
         "los": pa.array(f.los),
         "cci": pa.array(f.cci),
-        "aux_code": aux_code,
+        "aux_code": _labels(_AUX_LABELS, s.aux_slot.astype(np.int32) + 1),
         "aux_coefficient": pa.array(s.a),
         "level_coefficient": pa.array(s.k),
         "score": pa.array(s.rw),
         "base_cost": pa.array(s.base / 100.0, mask=s.kind != P.DIP),
         "ratio": pa.array(s.ratio, mask=s.kind != P.DIP),
-        "outlier": pa.array(np.array(OUTLIER_NAMES)[s.outlier].tolist()),
-        "ungrouped_reason": pa.array(np.array(UNGROUPED_REASONS)[s.reason].tolist()),
-        "bed_day_category": cases.column("bed_day_category"),
-        "total_cost": cases.column("total_cost"),
-        "fund_paid": cases.column("fund_paid"),
+        "outlier": _labels(_OUTLIER_LABELS, s.outlier),
+        "ungrouped_reason": _labels(_REASON_LABELS, s.reason),
+        "bed_day_category": b.bed_names(),
+        "total_cost": money_array(b.cost),
+        "fund_paid": money_array(b.fund),
         "points": points_array(s.units),
     })
 
@@ -146,21 +157,27 @@ def case_counts(f: Features, s: Scored) -> dict[str, np.ndarray]:
     }
 
 
-def partial_sums(cases: pa.Table, f: Features, s: Scored) -> tuple[pa.Table, pa.Table]:
+def hospital_keys(b: CheckedBatch, present: np.ndarray) -> pa.Array:
+    """``hospital_id + SEP + pool`` of packed keys ``hospital * 2 + pool`` (the partial
+    states' key: strings, so partials of any thread or worker merge)."""
+    names = b.codebook.hospital.canon.take(present // 2)
+    return pc.binary_join_element_wise(names, _POOL_NAMES.take(pa.array(present % 2)), _SEP)
+
+
+def partial_sums(b: CheckedBatch, f: Features, s: Scored) -> tuple[pa.Table, pa.Table]:
     """Exact int64 sums per (hospital, pool) and per (hospital, pool, month)."""
     n = f.n
-    key = pc.binary_join_element_wise(cases.column("hospital_id").combine_chunks(),
-                                      cases.column("pool").combine_chunks(), _SEP)
-    enc = pc.dictionary_encode(key)
-    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    K = len(enc.dictionary)
+    codes = f.hospital.astype(np.int64) * 2 + f.pool
+    K = int(codes.max()) + 1 if n else 0
     counts = case_counts(f, s)
     sums = sum_by(codes, K, np.stack([counts[name] for name in HOSPITAL_SUMS], axis=1))
-    hosp = pa.table({"key": enc.dictionary, **{name: sums[:, j] for j, name in enumerate(HOSPITAL_SUMS)}})
+    present = np.flatnonzero(sums[:, 0])
+    hosp = pa.table({"key": hospital_keys(b, present),
+                     **{name: sums[present, j] for j, name in enumerate(HOSPITAL_SUMS)}})
     mkey = codes * 12 + (f.month.astype(np.int64) - 1)
     msums = sum_by(mkey, K * 12, np.stack([s.units, np.ones(n, np.int64)], axis=1))
     nz = np.flatnonzero(msums[:, 1])
-    monthly = pa.table({"key": enc.dictionary.take(pa.array(nz // 12)),
+    monthly = pa.table({"key": hospital_keys(b, nz // 12),
                         "month": pa.array((nz % 12 + 1).astype(np.int8)),
                         "points": msums[nz, 0], "cases": msums[nz, 1]})
     return hosp, monthly

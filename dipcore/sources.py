@@ -55,6 +55,9 @@ class Piece:
         Rows of this source that could not be split into fields: row number and raw text.
     text_source : bool
         True when every column arrived as text (CSV), so undecodable bytes are possible.
+    case_id, blank, dup
+        Set by ``dipcore.validate.Deduplicator`` (in reading order): the trimmed case ids,
+        where they are blank, and where they repeat an earlier row's.
     """
 
     source: str
@@ -62,6 +65,9 @@ class Piece:
     rows: np.ndarray
     malformed: list = field(default_factory=list)
     text_source: bool = False
+    case_id: pa.Array | None = None
+    blank: np.ndarray | None = None
+    dup: np.ndarray | None = None
 
 
 def list_files(source: Any) -> list[str] | None:
@@ -209,12 +215,54 @@ def _memory_pieces(source: Any, columns, batch_rows) -> Iterator[Piece]:
             first += part.num_rows
 
 
+#: Canonical columns with few distinct values. Parquet hands them over dictionary-encoded,
+#: so only each column chunk's dictionary is validated and interned (``dipcore.encode``).
+DICTIONARY_COLUMNS = ("hospital_id", "pool", "primary_dx", "secondary_dx", "procedures",
+                      "bed_day_category")
+
+
+#: Row groups at least this large (on average) are read with dictionaries.
+DICTIONARY_MIN_GROUP_ROWS = 1 << 15
+
+
+def parquet_file(path: str, columns: dict[str, str] | None) -> tuple[pq.ParquetFile, bool]:
+    """Open a Parquet file; returns ``(file, by_row_group)``.
+
+    With row groups of a useful size, the text leaves of ``DICTIONARY_COLUMNS`` are read as
+    dictionaries, and ``by_row_group`` is True: such a file must be read one row group at a
+    time, because Arrow cannot put a list of dictionaries from two row groups in one batch
+    (and it cuts batches at row groups anyway when dictionaries change). Files of many
+    small row groups are read as plain text, in batches that span row groups.
+    """
+    pf = pq.ParquetFile(path)
+    meta = pf.metadata
+    if columns is None or meta.num_row_groups == 0 or (
+            meta.num_row_groups > 1 and meta.num_rows / meta.num_row_groups < DICTIONARY_MIN_GROUP_ROWS):
+        return pf, False
+    wanted = {columns[c] for c in DICTIONARY_COLUMNS if c in columns}
+    schema = pf.schema
+    leaves = [schema.column(i) for i in range(len(schema))]
+    paths = [c.path for c in leaves
+             if c.physical_type == "BYTE_ARRAY" and c.path.split(".")[0] in wanted]
+    if not paths:
+        return pf, False
+    return pq.ParquetFile(path, read_dictionary=paths, metadata=meta), True
+
+
+def _parquet_batches(pf: pq.ParquetFile, by_row_group: bool, row_groups: list[int],
+                     columns: dict[str, str] | None, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    wanted = list(dict.fromkeys(columns.values())) if columns is not None else None
+    groups = [[rg] for rg in row_groups] if by_row_group else [row_groups]
+    for rgs in groups:
+        yield from pf.iter_batches(batch_size=batch_rows, row_groups=rgs, columns=wanted)
+
+
 def _parquet_pieces(path: str, columns, batch_rows) -> Iterator[Piece]:
     try:
-        pf = pq.ParquetFile(path)
+        pf, by_row_group = parquet_file(path, columns)
         first = 1
-        wanted = list(dict.fromkeys(columns.values())) if columns is not None else None
-        for batch in pf.iter_batches(batch_size=batch_rows, columns=wanted):
+        for batch in _parquet_batches(pf, by_row_group, list(range(pf.metadata.num_row_groups)),
+                                      columns, batch_rows):
             yield Piece(path, _select(batch, columns),
                         np.arange(first, first + batch.num_rows, dtype=np.int64))
             first += batch.num_rows
@@ -446,11 +494,9 @@ def iter_part_pieces(part: Part, data: Any, columns: dict[str, str] | None, enco
         yield from iter_pieces(part.path, columns, encoding=encoding, batch_rows=batch_rows)
         return
     try:
-        pf = pq.ParquetFile(part.path)
+        pf, by_row_group = parquet_file(part.path, columns)
         first = part.first_row
-        wanted = list(dict.fromkeys(columns.values())) if columns is not None else None
-        for batch in pf.iter_batches(batch_size=batch_rows, row_groups=list(part.row_groups),
-                                     columns=wanted):
+        for batch in _parquet_batches(pf, by_row_group, list(part.row_groups), columns, batch_rows):
             yield Piece(part.path, _select(batch, columns),
                         np.arange(first, first + batch.num_rows, dtype=np.int64))
             first += batch.num_rows

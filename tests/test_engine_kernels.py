@@ -11,8 +11,9 @@ from dipcore._kernels.aggregate import sum_by
 from dipcore._kernels.group import assign_groups, canonical_combinations
 from dipcore._kernels.severity import cci_scores
 from dipcore.catalog import group_tiers
+from dipcore.encode import Codebook
 from dipcore.policy import Policy
-from dipcore.prepare import Preparer
+from dipcore.prepare import CCI_MILD, CCI_SEVERE, CCI_WEIGHTS, Preparer
 
 PROCS = ["47.0100", "45.2300", "99.2900", "36.0600", "88.3800", "54.5100"]
 
@@ -35,11 +36,12 @@ DX_POOL = ["I21.000", "I50.900", "E11.200", "E11.900", "K70.400", "K70.000", "C7
 
 @given(st.lists(st.lists(st.sampled_from(DX_POOL), max_size=8), max_size=25))
 def test_cci_matches_reference(cases):
-    prep = Preparer(Policy())
+    cb = Codebook()
+    ids = cb.dx.encode(pa.array([c for case in cases for c in case], pa.string()))
+    cond = cb.diagnoses.facts()["condition"][ids] if len(ids) else np.zeros(0, np.int32)
     table = list(refdata.charlson_conditions())
-    cond = np.array([prep._condition(c) for case in cases for c in case], np.int32)
     off = np.concatenate([[0], np.cumsum([len(c) for c in cases])]).astype(np.int32)
-    got = cci_scores(off, cond, prep.cci_weights, prep.cci_mild, prep.cci_severe)
+    got = cci_scores(off, cond, CCI_WEIGHTS, CCI_MILD, CCI_SEVERE)
     assert got.tolist() == [naive.charlson(c, table) for c in cases]
 
 
@@ -88,13 +90,15 @@ def test_assign_groups_matches_reference(groups, cases, tie_highest, priority):
                 comp_group[g["cat"], g["cls"]] = pos
             cat_known[g["cat"]] = True
     case_dx = np.array([c[0] for c in cases], np.int32)
-    proc_off = np.concatenate([[0], np.cumsum([len(c[1]) for c in cases])]).astype(np.int32)
-    proc_ids = np.array([p for c in cases for p in c[1]], np.int32)
+    # every case its own combination, in reverse order: the kernel must follow case_comb
+    comb_off = np.concatenate([[0], np.cumsum([len(c[1]) for c in cases[::-1]])]).astype(np.int32)
+    comb_procs = np.array([p for c in cases[::-1] for p in c[1]] or [0], np.int32)
+    case_comb = np.arange(len(cases) - 1, -1, -1, dtype=np.int32)
     case_cat = np.array([c[2] for c in cases], np.int32)
     case_class = np.array([c[3] for c in cases], np.int32)
     cost = np.array([c[4] for c in cases])
     got, reason = assign_groups(
-        case_dx, case_cat, case_class, cost, proc_off, proc_ids, dx_start, dx_count, g_off,
+        case_dx, case_cat, case_class, cost, case_comb, comb_off, comb_procs, dx_start, dx_count, g_off,
         g_procs, np.array([g.get("tier", 0) for g in ordered], np.int32),
         np.array([g["mean"] for g in ordered]), np.array([g["score"] for g in ordered]),
         comp_group, comp_all, cat_known, comp_tier, tie_highest)
@@ -198,8 +202,10 @@ def test_features_survive_the_spill_format(rows, compress):
         store.append(f)
         store.finish()
         (back,) = list(store)
-    for name in ("year", "month", "los", "level", "cost", "fund", "way", "bed", "dx_cat",
-                 "treatment_class", "cci", "slots", "proc_off"):
+    for name in f._NUMERIC + ("slots",):
         assert np.array_equal(getattr(back, name), getattr(f, name)), name
-    for name in ("dx_key", "combination", "main", "pool", "proc_codes"):
-        assert getattr(back, name).to_pylist() == getattr(f, name).to_pylist(), name
+    assert back.codebook is f.codebook and back.grouping is f.grouping
+    # the ids still name the same codes
+    combos = f.grouping.combination_strings().take(pa.array(back.comb)).to_pylist()
+    excluded = {p for p in PROCS if refdata.is_excluded_procedure(p)}
+    assert combos == ["+".join(naive.canonical(r[1], excluded)) for r in rows]

@@ -68,3 +68,43 @@ def cv_by(codes, n_codes, values, mask):
         if n[k] > 0 and mean[k] != 0:
             cv[k] = np.sqrt(dev[k] / n[k]) / mean[k]
     return cv, n
+
+
+
+@kernel
+def sums_by_key(keys, values):
+    """``values[i, j]`` summed per distinct int64 key (a hash table, open addressing).
+
+    Returns ``(distinct keys, sums int64[m, values.shape[1]])`` in order of first
+    appearance. Integer sums are exact and independent of row order, so partial results
+    merge by running this again over their concatenation.
+    """
+    n = keys.shape[0]
+    size = 16
+    while size < 2 * n:
+        size *= 2
+    mask = size - 1
+    slot_key = np.empty(size, np.int64)
+    slot_ix = np.full(size, -1, np.int64)
+    out_keys = np.empty(n, np.int64)
+    sums = np.zeros((n, values.shape[1]), np.int64)
+    m = 0
+    for i in range(n):
+        k = keys[i]
+        h = k * np.int64(-7046029254386353131)
+        j = (h ^ (h >> 31)) & mask
+        while True:
+            ix = slot_ix[j]
+            if ix < 0:
+                slot_key[j] = k
+                slot_ix[j] = m
+                out_keys[m] = k
+                ix = m
+                m += 1
+                break
+            if slot_key[j] == k:
+                break
+            j = (j + 1) & mask
+        for c in range(values.shape[1]):
+            sums[ix, c] += values[i, c]
+    return out_keys[:m], sums[:m]

@@ -63,29 +63,32 @@ def _contains(ids, lo, hi, v):
 
 
 @kernel
-def assign_groups(case_dx, case_cat, case_class, case_cost, proc_off, proc_ids,
+def assign_groups(case_dx, case_cat, case_class, case_cost, case_comb, comb_off, comb_procs,
                   dx_start, dx_count, g_off, g_procs, g_tier, g_mean, g_score,
                   comp_group, comp_all, cat_known, comp_tier, tie_highest_score):
     """Choose each case's group.
 
-    Candidates: every core group of the case's diagnosis key whose procedures are all among
-    the case's (a conservative core group has none, so it always matches), and the
-    comprehensive group of the case's category and treatment class (or the category's
-    catch-all). The best candidate has the lowest tier, then the most procedures, then
-    the mean cost closest to the case's cost (or the highest score), then the lowest index.
+    A case's procedures are those of its combination ``case_comb[i]`` (a CSR of procedure
+    ids, ``comb_off``/``comb_procs``, -1 for a procedure no group has). Candidates: every
+    core group of the case's diagnosis key whose procedures are all among the case's (a
+    conservative core group has none, so it always matches), and the comprehensive group
+    of the case's category and treatment class (or the category's catch-all). The best
+    candidate has the lowest tier, then the most procedures, then the mean cost closest to
+    the case's cost (or the highest score), then the lowest index.
 
     Returns ``(group int32[n], reason int8[n])``; reason says why a case has no group.
     """
     n = case_dx.shape[0]
     group = np.full(n, -1, np.int32)
     reason = np.zeros(n, np.int8)
+    proc_ids = comb_procs
     for i in range(n):
         best = -1
         best_tier = 1 << 30
         best_np = -1
         best_key = np.inf
-        lo = proc_off[i]
-        hi = proc_off[i + 1]
+        lo = comb_off[case_comb[i]]
+        hi = comb_off[case_comb[i] + 1]
         d = case_dx[i]
         if d >= 0:
             for g in range(dx_start[d], dx_start[d] + dx_count[d]):

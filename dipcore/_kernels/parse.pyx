@@ -1,5 +1,5 @@
 # cython: language_level=3
-"""Byte-level parsing kernels for ingest: money, integers, dates, CSV record shape, case ids.
+"""Byte-level parsing kernels for ingest: money, integers, dates, CSV record shape.
 
 All functions read the raw buffers of an Arrow string array (``int32`` offsets, UTF-8 bytes,
 a validity mask) and return NumPy arrays plus a status per value, so that ingest can send a
@@ -12,8 +12,7 @@ Why our own parsers: money must become integer fen exactly (no float round trip)
 """
 import numpy as np
 cimport numpy as cnp
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint64_t
-from libc.string cimport memcmp, memcpy
+from libc.stdint cimport int32_t, int64_t, uint8_t
 
 cnp.import_array()
 
@@ -363,125 +362,3 @@ cdef class CsvRecordScanner:
         """True when the input ended inside a quoted field (a truncated file); set by
         ``finish``."""
         return self.truncated
-
-
-cdef inline uint64_t _hash_bytes(const uint8_t* p, Py_ssize_t n) noexcept nogil:
-    """FNV-1a over the bytes followed by the splitmix64 finaliser (for good high bits)."""
-    cdef uint64_t h = 14695981039346656037ULL
-    cdef Py_ssize_t i
-    for i in range(n):
-        h ^= p[i]
-        h *= 1099511628211ULL
-    h ^= h >> 30
-    h *= 0xbf58476d1ce4e5b9ULL
-    h ^= h >> 27
-    h *= 0x94d049bb133111ebULL
-    h ^= h >> 31
-    return h | 1        # 0 marks an empty slot
-
-
-def hash_strings(const int32_t[::1] offsets, const uint8_t[::1] data):
-    """64-bit hash of every string (never 0)."""
-    cdef Py_ssize_t n = offsets.shape[0] - 1, i
-    out_np = np.empty(max(n, 0), dtype=np.uint64)
-    cdef uint64_t[::1] out = out_np
-    cdef const uint8_t* base = &data[0] if data.shape[0] > 0 else NULL
-    with nogil:
-        for i in range(n):
-            out[i] = _hash_bytes(base + offsets[i], offsets[i + 1] - offsets[i])
-    return out_np
-
-
-cdef class StringSet:
-    """An exact set of byte strings, fed by Arrow string buffers batch after batch.
-
-    Used to find duplicate case ids across a whole input stream: open addressing over a
-    64-bit hash, and every stored string is kept, so a hash collision is resolved by
-    comparing the bytes and never reports a false duplicate.
-    """
-    cdef object _slots_np, _where_np, _store_np, _starts_np
-    cdef int64_t n_items, store_used, mask
-
-    def __cinit__(self, int64_t capacity=1 << 16):
-        cdef int64_t size = 1024
-        while size < 2 * capacity:
-            size <<= 1
-        self._slots_np = np.zeros(size, dtype=np.uint64)
-        self._where_np = np.zeros(size, dtype=np.int64)
-        self._store_np = np.empty(1 << 16, dtype=np.uint8)
-        self._starts_np = np.zeros(1 << 12, dtype=np.int64)
-        self.n_items = 0
-        self.store_used = 0
-        self.mask = size - 1
-
-    def __len__(self):
-        return self.n_items
-
-    cdef void _grow_table(self):
-        old_slots = self._slots_np
-        old_where = self._where_np
-        cdef uint64_t[::1] os = old_slots
-        cdef int64_t[::1] ow = old_where
-        cdef int64_t size = (self.mask + 1) * 2, i, j
-        self._slots_np = np.zeros(size, dtype=np.uint64)
-        self._where_np = np.zeros(size, dtype=np.int64)
-        cdef uint64_t[::1] ns = self._slots_np
-        cdef int64_t[::1] nw = self._where_np
-        self.mask = size - 1
-        for i in range(os.shape[0]):
-            if os[i] != 0:
-                j = <int64_t>(os[i] & <uint64_t>self.mask)
-                while ns[j] != 0:
-                    j = (j + 1) & self.mask
-                ns[j] = os[i]
-                nw[j] = ow[i]
-
-    def add(self, const int32_t[::1] offsets,   # IN  n + 1 Arrow offsets
-            const uint8_t[::1] data,            # IN  Arrow value bytes
-            const uint8_t[::1] valid):          # IN  1 where not null (nulls are skipped)
-        """Adds the strings; returns uint8[n], 1 where the string was already in the set."""
-        cdef Py_ssize_t n = valid.shape[0], i
-        seen_np = np.zeros(n, dtype=np.uint8)
-        cdef uint8_t[::1] seen = seen_np
-        cdef int64_t need_store = self.store_used + (offsets[n] - offsets[0] if n > 0 else 0)
-        if need_store > self._store_np.shape[0]:
-            self._store_np = np.resize(self._store_np, max(need_store, 2 * self._store_np.shape[0]))
-        if self.n_items + n + 1 > self._starts_np.shape[0]:
-            self._starts_np = np.resize(self._starts_np, max(self.n_items + n + 1, 2 * self._starts_np.shape[0]))
-        while 2 * (self.n_items + n) > self.mask + 1:
-            self._grow_table()
-        cdef uint64_t[::1] slots = self._slots_np
-        cdef int64_t[::1] where = self._where_np
-        cdef uint8_t[::1] store = self._store_np
-        cdef int64_t[::1] starts = self._starts_np
-        cdef const uint8_t* base = &data[0] if data.shape[0] > 0 else NULL
-        cdef uint8_t* sbase = &store[0] if store.shape[0] > 0 else NULL
-        cdef uint64_t h
-        cdef int64_t j, k, ln, a
-        starts[self.n_items] = self.store_used
-        with nogil:
-            for i in range(n):
-                if not valid[i]:
-                    continue
-                a = offsets[i]
-                ln = offsets[i + 1] - a
-                h = _hash_bytes(base + a, ln)
-                j = <int64_t>(h & <uint64_t>self.mask)
-                while True:
-                    if slots[j] == 0:
-                        slots[j] = h
-                        where[j] = self.n_items
-                        if ln > 0:
-                            memcpy(sbase + self.store_used, base + a, ln)
-                        self.store_used += ln
-                        self.n_items += 1
-                        starts[self.n_items] = self.store_used
-                        break
-                    if slots[j] == h:
-                        k = where[j]
-                        if (starts[k + 1] - starts[k] == ln
-                                and (ln == 0 or memcmp(sbase + starts[k], base + a, ln) == 0)):
-                            seen[i] = 1
-                            break
-                    j = (j + 1) & self.mask
-        return seen_np

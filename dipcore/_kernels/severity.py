@@ -35,3 +35,49 @@ def cci_scores(offsets, condition, weights, mild, severe):
                 s += weights[c]
         out[i] = s
     return out
+
+
+# auxiliary subtype slots (``dipcore.prepare.SUBTYPES``): column per dimension, slot number
+CCI_SLOTS = (0, 1, 2, 3)       # 0, 1-2, 3-4, >= 5
+AGE_SLOTS = (4, 5, 6, 7, 8)    # 0-28 days, 29 days-1 year, 1-6, 7-17, >= 65
+DEATH_SLOT = 9
+ICU_SLOTS = (10, 11, 12)
+
+
+@kernel
+def subtype_slots(cci, age, age_days, way, icu, use_cci, use_age, use_death, use_icu,
+                  icu1, icu2, icu3):
+    """Subtype slot of each case in each dimension (cci, age, death, icu); -1 where none.
+
+    ``age_days`` is -1 when unknown; an infant (age 0) of at most 28 days is a newborn,
+    any other infant falls in 29 days-1 year. ICU bands start at ``icu1 <= icu2 <= icu3``
+    days.
+    """
+    n = cci.shape[0]
+    out = np.full((n, 4), -1, np.int8)
+    for i in range(n):
+        if use_cci:
+            c = cci[i]
+            out[i, 0] = 0 if c == 0 else (1 if c <= 2 else (2 if c <= 4 else 3))
+        if use_age:
+            a = age[i]
+            if a == 0:
+                out[i, 1] = 4 if 0 <= age_days[i] <= 28 else 5
+            elif 1 <= a <= 6:
+                out[i, 1] = 6
+            elif 7 <= a <= 17:
+                out[i, 1] = 7
+            elif a >= 65:
+                out[i, 1] = 8
+        if use_death and way[i] == 5:
+            out[i, 2] = 9
+        if use_icu:
+            d = icu[i]
+            if d >= icu3:
+                out[i, 3] = 12
+            elif d >= icu2:
+                out[i, 3] = 11
+            elif d >= icu1:
+                out[i, 3] = 10
+    return out
+

@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 
 from . import codes as _codes
+from . import intern as _intern
 from . import parse as _parse
 
 #: Status codes shared by all string kernels.
@@ -120,10 +121,10 @@ def parse_date(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 
 def hash_strings(arr: pa.Array) -> np.ndarray:
-    """64-bit hash of every string (nulls hash as the empty string)."""
+    """64-bit hash of every string (never 0; nulls hash as the empty string)."""
     offsets, data, _ = string_buffers(arr)
-    return _parse.hash_strings(offsets, data)
+    return _intern.hash_strings(offsets, data)
 
 
-StringSet = _parse.StringSet
+StringSet = _intern.StringSet
 CsvRecordScanner = _parse.CsvRecordScanner

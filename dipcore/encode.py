@@ -1,0 +1,467 @@
+"""The codebook: every distinct code or label string becomes an integer once.
+
+A run sees millions of rows but only thousands of distinct diagnosis and procedure codes,
+hundreds of hospitals and a handful of labels. The codebook interns each *raw* string the
+first time it appears (``dipcore._kernels.intern.StringIndex``), normalises and validates
+it then, and from there on rows carry int32 ids: validation, grouping and aggregation never
+look at a string again. Dictionary-encoded columns (Parquet read with ``read_dictionary``)
+are cheaper still: only their dictionary is interned.
+
+Ids are local to one codebook and depend on the order strings were first seen, so they
+never leave the process that made them: partial states that cross partitions or threads
+are keyed by strings (``strings()``) or by catalogue rows. Every result is therefore the
+same whatever the batches, threads or workers.
+
+Values of a vocabulary (``encode``): a canonical id (>= 0), ``EMPTY`` (null or blank) or
+``BAD`` (malformed code, unknown label).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import refdata
+from ._kernels import strings as K
+from ._kernels.group import canonical_combinations
+from ._kernels.intern import SequenceIndex, StringIndex
+from .errors import InputError
+from .schema import BED_DAY_ALIASES, BED_DAY_CATEGORIES, POOL_ALIASES, POOLS
+
+EMPTY, BAD = -1, -2
+CLASS_NAMES = ("conservative", "diagnostic", "therapeutic", "surgery")
+_CLASS_RANK = {name: i for i, name in enumerate(CLASS_NAMES)}
+N_CATEGORIES = 26 * 100   # packed ICD-10 categories: letter x two digits
+
+
+def as_text(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A column as a plain ``string`` (or ``dictionary<string>``) array."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    t = arr.type
+    if pa.types.is_dictionary(t):
+        if pa.types.is_string(t.value_type):
+            return arr
+        arr, t = arr.dictionary_decode(), t.value_type
+    if pa.types.is_string(t):
+        return arr
+    try:
+        return arr.cast(pa.string())
+    except pa.ArrowInvalid as exc:
+        raise InputError(f"values are not valid UTF-8 text ({exc})") from None
+
+
+def _string_array(offsets: np.ndarray, data: np.ndarray) -> pa.Array:
+    return pa.StringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets),
+                                       pa.py_buffer(data if len(data) else np.zeros(1, np.uint8)))
+
+
+class Vocabulary:
+    """Raw strings -> values, each raw string normalised once (``normalize``).
+
+    ``normalize(raw: pa.StringArray) -> int32 values`` is called with the raw strings seen
+    for the first time; nulls encode as ``EMPTY``.
+    """
+
+    def __init__(self, normalize: Callable[[pa.Array], np.ndarray]):
+        self._raw = StringIndex()
+        self._normalize = normalize
+        # value of each raw entry, then EMPTY: index -1 (a null) reads the last element
+        self._lut = np.array([EMPTY], np.int32)
+        self._dict_cache: tuple | None = None
+
+    def __getstate__(self):
+        return {"raw": self._raw, "lut": self._lut}
+
+    def __setstate__(self, state):
+        self._raw, self._lut = state["raw"], state["lut"]
+        self._dict_cache = None
+
+    def encode(self, arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """int32 value per element of a text column (or of a dictionary's indices)."""
+        arr = as_text(arr)
+        if pa.types.is_dictionary(arr.type):
+            return self._encode_dictionary(arr)
+        n = len(arr)
+        if n == 0:
+            return np.zeros(0, np.int32)
+        off, data, valid = K.string_buffers(arr)
+        raw = np.empty(n, np.int32)
+        before = self._raw.intern(off, data, valid, raw)
+        if len(self._raw) > before:
+            self._extend(before)
+        return self._lut[raw]
+
+    def _encode_dictionary(self, arr: pa.DictionaryArray) -> np.ndarray:
+        d = arr.dictionary
+        cached = self._dict_cache
+        # batches of one Parquet column chunk share their dictionary: intern it once
+        if cached is not None and cached[0] is d.buffers()[2] and cached[1] == len(d):
+            values = cached[2]
+        else:
+            values = self.encode(d)
+            self._dict_cache = (d.buffers()[2], len(d), values)
+        idx = arr.indices
+        if idx.null_count:
+            ix = idx.fill_null(-1).to_numpy()
+            return np.append(values, np.int32(EMPTY))[ix]
+        return values[idx.to_numpy()]
+
+    def _extend(self, before: int) -> None:
+        off, data = self._raw.strings(before)
+        new = self._normalize(_string_array(off, data)).astype(np.int32)
+        self._lut = np.concatenate([self._lut[:-1], new, [EMPTY]]).astype(np.int32)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
+class Canon:
+    """A growing list of canonical strings with an id each (``StringIndex``), and the
+    string array of them for output (rebuilt only when it grew)."""
+
+    def __init__(self):
+        self.index = StringIndex()
+        self._strings: pa.Array | None = None
+
+    def __getstate__(self):
+        return {"index": self.index}
+
+    def __setstate__(self, state):
+        self.index = state["index"]
+        self._strings = None
+
+    def intern(self, arr: pa.Array) -> np.ndarray:
+        out = np.empty(len(arr), np.int32)
+        if len(arr):
+            self.index.intern(*K.string_buffers(arr), out)
+        return out
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def strings(self) -> pa.Array:
+        if self._strings is None or len(self._strings) != len(self.index):
+            self._strings = _string_array(*self.index.strings())
+        return self._strings
+
+    def take(self, ids: np.ndarray) -> pa.Array:
+        """Canonical strings of ids; negative ids give null."""
+        ids = np.asarray(ids)
+        if len(ids) and ids.min() < 0:
+            return self.strings().take(pa.array(ids, mask=ids < 0))
+        return self.strings().take(pa.array(ids))
+
+
+class CodeVocabulary(Vocabulary):
+    """ICD codes: raw -> canonical code id (``Canon``), ``EMPTY`` or ``BAD`` (SPEC 2)."""
+
+    def __init__(self, kind: int):
+        self.kind = kind
+        self.canon = Canon()
+        super().__init__(self._normalize_codes)
+
+    def __getstate__(self):
+        return {**super().__getstate__(), "kind": self.kind, "canon": self.canon}
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self.kind, self.canon = state["kind"], state["canon"]
+        self._normalize = self._normalize_codes
+
+    def _normalize_codes(self, raw: pa.Array) -> np.ndarray:
+        codes, status = K.normalize_codes(raw, self.kind)
+        out = np.where(status == K.BAD, BAD, EMPTY).astype(np.int32)
+        ok = status == K.OK
+        if ok.any():
+            out[ok] = self.canon.intern(codes.filter(pa.array(ok)))
+        return out
+
+
+def _trimmed(raw: pa.Array) -> pa.Array:
+    """Trimmed text, blanks as null (the rule for every free-text field)."""
+    arr = pc.utf8_trim_whitespace(raw)
+    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, pa.string()), arr)
+
+
+class TextVocabulary(Vocabulary):
+    """Free text (hospital ids): raw -> id of the trimmed text, ``EMPTY`` when blank."""
+
+    def __init__(self):
+        self.canon = Canon()
+        super().__init__(self._normalize_text)
+
+    def __getstate__(self):
+        return {**super().__getstate__(), "canon": self.canon}
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self.canon = state["canon"]
+        self._normalize = self._normalize_text
+
+    def _normalize_text(self, raw: pa.Array) -> np.ndarray:
+        text = _trimmed(raw)
+        out = np.full(len(raw), EMPTY, np.int32)
+        valid = text.is_valid().to_numpy(zero_copy_only=False)
+        if valid.any():
+            out[valid] = self.canon.intern(text.filter(pa.array(valid)))
+        return out
+
+
+class LabelVocabulary(Vocabulary):
+    """A closed set of labels with aliases (pools, bed-day categories): raw -> index of the
+    label in ``names``, ``EMPTY`` when blank, ``BAD`` when not a known alias."""
+
+    def __init__(self, aliases: dict[str, str], names: tuple[str, ...]):
+        self.aliases, self.names = aliases, names
+        super().__init__(self._normalize_label)
+
+    def __getstate__(self):
+        return {**super().__getstate__(), "aliases": self.aliases, "names": self.names}
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self.aliases, self.names = state["aliases"], state["names"]
+        self._normalize = self._normalize_label
+
+    def _normalize_label(self, raw: pa.Array) -> np.ndarray:
+        lower = {k.lower(): self.names.index(v) for k, v in self.aliases.items()}
+        out = []
+        for v in _trimmed(raw).to_pylist():
+            out.append(EMPTY if v is None else lower.get(v.lower(), BAD))
+        return np.array(out, np.int32)
+
+    def take(self, values: np.ndarray) -> pa.Array:
+        """Label strings of values (null where negative)."""
+        values = np.asarray(values)
+        return pa.array(list(self.names), pa.string()).take(pa.array(values, mask=values < 0))
+
+
+def _packed_categories(codes: pa.Array) -> np.ndarray:
+    """``K35.900`` -> (K - A) * 100 + 35; -1 unless letter-digit-digit."""
+    out = []
+    for c in codes.to_pylist():
+        out.append(category_id(c))
+    return np.array(out, np.int32)
+
+
+def category_code(packed: int) -> str:
+    """Inverse of the packing: 1035 -> ``K35``."""
+    return f"{chr(65 + packed // 100)}{packed % 100:02d}"
+
+
+def category_id(code: str) -> int:
+    """``K35`` (or ``K35.900``) -> packed id (-1 if not letter-digit-digit)."""
+    if code is not None and len(code) >= 3 and "A" <= code[0] <= "Z" and code[1:3].isdigit():
+        return (ord(code[0]) - 65) * 100 + int(code[1:3])
+    return -1
+
+
+class _Grown:
+    """Per-id facts derived from a ``Canon`` or ``SequenceIndex``, extended as it grows."""
+
+    def __init__(self, derive: Callable[[int], dict[str, np.ndarray]]):
+        self._derive = derive
+        self.n = 0
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def upto(self, n: int) -> dict[str, np.ndarray]:
+        if n > self.n or not self.arrays:
+            new = self._derive(self.n)
+            self.arrays = {k: np.concatenate([self.arrays[k], v]) if k in self.arrays else v
+                           for k, v in new.items()}
+            self.n = n
+        return self.arrays
+
+
+class Diagnoses:
+    """Facts of canonical diagnosis codes: key (subcategory or category) ids, packed
+    category, Charlson condition and a hash, derived once per code."""
+
+    def __init__(self, vocab: CodeVocabulary):
+        self.vocab = vocab
+        self.keys = {3: Canon(), 5: Canon()}
+        conditions = refdata.charlson_conditions()
+        self._cci_prefix = {p: cid for cid, (_, _, ps) in enumerate(conditions) for p in ps}
+        self._facts = _Grown(self._derive)
+        self._key_categories = {n: _Grown(lambda start, n=n: {"category": _packed_categories(
+            self.keys[n].strings().slice(start))}) for n in self.keys}
+
+    def __getstate__(self):
+        return {"vocab": self.vocab, "keys": self.keys}
+
+    def __setstate__(self, state):
+        self.__init__(state["vocab"])
+        self.keys = state["keys"]
+
+    def _derive(self, start: int) -> dict[str, np.ndarray]:
+        codes = self.vocab.canon.strings().slice(start)
+        flat = [c.replace(".", "") for c in codes.to_pylist()]
+        cond = [self._cci_prefix.get(f[:4], self._cci_prefix.get(f[:3], -1)) for f in flat]
+        return {"key3": self.keys[3].intern(pc.utf8_slice_codeunits(codes, 0, 3)),
+                "key5": self.keys[5].intern(pc.utf8_slice_codeunits(codes, 0, 5)),
+                "category": _packed_categories(codes),
+                "condition": np.array(cond, np.int32),
+                "hash": K.hash_strings(codes)}
+
+    def facts(self) -> dict[str, np.ndarray]:
+        return self._facts.upto(len(self.vocab.canon))
+
+    def key_categories(self, key_len: int) -> np.ndarray:
+        """Packed category of every diagnosis key id of that length."""
+        self.facts()
+        return self._key_categories[key_len].upto(len(self.keys[key_len]))["category"]
+
+
+class Grouping:
+    """Procedures as grouping sees them under one policy: the grouping code (the canonical
+    code, or its prefix), exclusion and treatment class per code; canonical combinations
+    (SPEC 3.1) interned as ids, with their main procedure, classes, strings and hashes."""
+
+    def __init__(self, vocab: CodeVocabulary, prefix: int | None, extra_exclusions: tuple[str, ...]):
+        self.vocab = vocab
+        self.prefix = prefix
+        self.extra = tuple(extra_exclusions)
+        self.codes = Canon()                         # grouping codes
+        self.combinations = SequenceIndex()
+        self._class_prefixes = refdata.procedure_class_prefixes()
+        self._gid = _Grown(self._derive_gid)          # canonical procedure -> grouping code
+        self._code = _Grown(self._derive_code)        # grouping code -> excluded, rank
+        self._comb = _Grown(self._derive_comb)        # combination -> main, classes, hash
+
+    def __getstate__(self):
+        return {"vocab": self.vocab, "prefix": self.prefix, "extra": self.extra,
+                "codes": self.codes, "combinations": self.combinations}
+
+    def __setstate__(self, state):
+        self.__init__(state["vocab"], state["prefix"], state["extra"])
+        self.codes, self.combinations = state["codes"], state["combinations"]
+
+    def _derive_gid(self, start: int) -> dict[str, np.ndarray]:
+        codes = self.vocab.canon.strings().slice(start)
+        if self.prefix:
+            codes = pc.utf8_slice_codeunits(codes, 0, self.prefix)
+        return {"gid": self.codes.intern(codes)}
+
+    def _derive_code(self, start: int) -> dict[str, np.ndarray]:
+        exact = tuple(e for e in self.extra if not e.endswith("*"))
+        prefixes = tuple(e.rstrip("*") for e in self.extra if e.endswith("*"))
+        excluded, rank = [], []
+        for code in self.codes.strings().slice(start).to_pylist():
+            excluded.append(refdata.is_excluded_procedure(code) or code in exact
+                            or (bool(prefixes) and code.startswith(prefixes)))
+            rank.append(_CLASS_RANK[refdata.procedure_class(code, self._class_prefixes)])
+        return {"excluded": np.array(excluded, bool), "rank": np.array(rank, np.int8)}
+
+    def _derive_comb(self, start: int) -> dict[str, np.ndarray]:
+        off, vals = self.combinations.sequences(start)
+        rank = self.code_facts()["rank"]
+        n = len(off) - 1
+        counts = np.diff(off)
+        has = counts > 0
+        main = np.full(n, -1, np.int32)
+        main[has] = vals[off[:-1][has]]
+        main_rank = np.zeros(n, np.int8)
+        main_rank[has] = rank[main[has]]
+        top = np.zeros(n, np.int8)
+        if len(vals):
+            np.maximum.at(top, np.repeat(np.arange(n), counts), rank[vals])
+        strings = self._render(off, vals)
+        return {"main": main, "main_rank": main_rank, "top_rank": top,
+                "hash": K.hash_strings(strings)}
+
+    def _render(self, off: np.ndarray, vals: np.ndarray) -> pa.Array:
+        """'+'-joined codes: main first, then the related ones in code order."""
+        names = self.codes.strings().to_pylist()
+        out = []
+        for k in range(len(off) - 1):
+            ids = vals[off[k]:off[k + 1]]
+            if len(ids) == 0:
+                out.append("")
+            else:
+                out.append("+".join([names[ids[0]]] + sorted(names[i] for i in ids[1:])))
+        return pa.array(out, pa.string())
+
+    def gid(self) -> np.ndarray:
+        return self._gid.upto(len(self.vocab.canon))["gid"]
+
+    def code_facts(self) -> dict[str, np.ndarray]:
+        self.gid()
+        return self._code.upto(len(self.codes))
+
+    def comb_facts(self) -> dict[str, np.ndarray]:
+        self.code_facts()
+        return self._comb.upto(len(self.combinations))
+
+    def combination_strings(self) -> pa.Array:
+        """'+'-joined string of every combination id (cached, extended as it grows)."""
+        n = len(self.combinations)
+        cached = getattr(self, "_strings", None)
+        if cached is None or len(cached) < n:
+            start = 0 if cached is None else len(cached)
+            self.code_facts()
+            new = self._render(*self.combinations.sequences(start))
+            self._strings = new if cached is None else pa.concat_arrays([cached, new])
+        return self._strings
+
+    def main_strings(self) -> pa.Array:
+        """Main procedure of every combination id (null for the empty one)."""
+        main = self.comb_facts()["main"]
+        return self.codes.take(main)
+
+    def encode_cases(self, proc_off: np.ndarray, proc: np.ndarray,
+                     class_from: str) -> tuple[np.ndarray, np.ndarray]:
+        """Combination id and treatment class of each case from its recorded procedures
+        (canonical code ids, CSR)."""
+        gid = self.gid()[proc] if len(proc) else np.zeros(0, np.int32)
+        facts = self.code_facts()
+        keep = ~facts["excluded"][gid] if len(gid) else np.zeros(0, bool)
+        c_off, c_ids = canonical_combinations(proc_off, gid.astype(np.int32), keep)
+        n = len(proc_off) - 1
+        comb = np.empty(n, np.int32)
+        self.combinations.intern(c_off, c_ids if len(c_ids) else np.zeros(1, np.int32), comb)
+        comb_facts = self.comb_facts()
+        if class_from == "main":
+            tclass = comb_facts["main_rank"][comb]
+        elif class_from == "highest":
+            tclass = comb_facts["top_rank"][comb]
+        else:   # the first recorded procedure, excluded or not
+            tclass = np.zeros(n, np.int8)
+            rec = np.diff(proc_off) > 0
+            tclass[rec] = facts["rank"][gid[proc_off[:-1][rec]]]
+        return comb, tclass.astype(np.int8)
+
+
+class Codebook:
+    """The vocabularies of one process (or thread): diagnoses, procedures, hospitals, pools
+    and bed-day categories, plus the policy-dependent procedure groupings."""
+
+    def __init__(self):
+        self.dx = CodeVocabulary(K.DIAGNOSIS)
+        self.proc = CodeVocabulary(K.PROCEDURE)
+        self.hospital = TextVocabulary()
+        self.pool = LabelVocabulary(POOL_ALIASES, POOLS)
+        self.bed = LabelVocabulary(BED_DAY_ALIASES, BED_DAY_CATEGORIES)
+        self.diagnoses = Diagnoses(self.dx)
+        self._groupings: dict[tuple, Grouping] = {}
+        self.cache: dict = {}          # lookups built against this codebook (catalogue maps)
+
+    def __getstate__(self):
+        return {"dx": self.dx, "proc": self.proc, "hospital": self.hospital, "pool": self.pool,
+                "bed": self.bed, "diagnoses": self.diagnoses, "groupings": self._groupings}
+
+    def __setstate__(self, state):
+        self.dx, self.proc, self.hospital = state["dx"], state["proc"], state["hospital"]
+        self.pool, self.bed, self.diagnoses = state["pool"], state["bed"], state["diagnoses"]
+        self._groupings = state["groupings"]
+        self.cache = {}
+
+    def grouping(self, policy) -> Grouping:
+        key = (policy.procedure_prefix, tuple(policy.extra_exclusions))
+        g = self._groupings.get(key)
+        if g is None:
+            g = self._groupings[key] = Grouping(self.proc, policy.procedure_prefix,
+                                                tuple(policy.extra_exclusions))
+        return g
