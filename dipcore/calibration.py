@@ -37,7 +37,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._kernels import points as P
-from ._kernels.aggregate import cv_by, sum_by, sum_count_by2, sums_by_key
+from ._kernels.aggregate import (cv_by, gather_cases, order_by_group_cost, sum_by,
+                                 sum_count_by2, sums_by_key)
 from ._kernels.strings import hash_strings
 from ._version import __version__
 from .catalog import GROUP_SCHEMA, Catalog, comprehensive_code, core_code
@@ -45,7 +46,7 @@ from .errors import InputError
 from .policy import Policy
 from .prepare import CLASS_NAMES, SUBTYPE_CODES, Features, category_code, treatment_class
 from .schema import POOLS
-from .scoring import score_batch
+from .scoring import group_rows, score_batch
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -281,11 +282,11 @@ def assignments(f: Features, draft: Catalog, years: list[int]) -> dict[str, np.n
     """Pass 2 partition kernel: each calibration case's group and the facts its statistics need."""
     in_years = np.isin(f.year, years)
     yi = np.searchsorted(np.array(years), f.year).astype(np.int8)
-    s = score_batch(f, draft, draft.policy)
+    row = group_rows(f, draft, draft.policy)
     dip = in_years & (f.bed < 0)
     bed = in_years & (f.bed >= 0)
     return {
-        "group": s.row[dip], "year": yi[dip], "level": f.level[dip], "cost": f.cost[dip],
+        "group": row[dip], "year": yi[dip], "level": f.level[dip], "cost": f.cost[dip],
         "slots": f.slots[dip],
         "bed_cat": f.bed[bed], "bed_year": yi[bed], "bed_cost": f.cost[bed],
         "bed_days": f.los[bed].astype(np.int64),
@@ -371,21 +372,14 @@ def build_catalog(draft: CoreDefinition, state: dict[str, np.ndarray], policy: P
             dx_keys = groups.column("dx_key").to_pylist()
     G = groups.num_rows
 
-    # sort grouped cases by (group, cost): the canonical order of every statistic below.
-    # One stable argsort of a packed key (cost < 2**40 fen, above the absurd-cost limit)
-    # keeps the temporaries to two int64 arrays.
-    grouped = np.flatnonzero(group >= 0)
-    packed = (group[grouped].astype(np.int64) << 40) | cost[grouped]
-    order = grouped[np.argsort(packed, kind="stable")]
-    del packed, grouped
-    g = group[order]
-    y = year[order]
-    lv = level[order]
-    c = cost[order]
-    sl = slots[order]
+    # sort grouped cases by (group, cost): the canonical order of every statistic below
+    # (a stable sort, so the order does not depend on how the input was cut either)
+    order, bounds = order_by_group_cost(group, cost, G)
+    g = np.repeat(np.arange(G, dtype=np.int32), np.diff(bounds))
+    y, lv, c, sl = gather_cases(order, year, level, cost, slots)
     del order
-    n_g = np.bincount(g, minlength=G)
-    start = np.concatenate([[0], np.cumsum(n_g)[:-1]])
+    n_g = np.diff(bounds)
+    start = bounds[:-1]
     keep = np.ones(g.size, bool)
     if policy.trim == "percentile":
         trimmed = n_g >= policy.trim_min_cases
@@ -429,7 +423,7 @@ def build_catalog(draft: CoreDefinition, state: dict[str, np.ndarray], policy: P
         "cases": n_g.astype(np.int64), "cases_by_year": pa.array(cnt_year.astype(np.int64).tolist(), pa.list_(pa.int64())),
         "mean_cost": mean_g / 100.0, **lvl_cols,
         "cv": pa.array(np.where(np.isnan(cv), None, cv).tolist(), pa.float64()),
-        "score": score, "subtypes": pa.array(subtypes, GROUP_SCHEMA.field("subtypes").type),
+        "score": score, "subtypes": subtypes,
     }).cast(GROUP_SCHEMA)
     out = out.filter(pa.array(present)).sort_by("group_code")
 
@@ -464,44 +458,63 @@ def build_catalog(draft: CoreDefinition, state: dict[str, np.ndarray], policy: P
                    version=__version__, warnings=warnings)
 
 
-def _subtypes(g, y, c, sl, n_g, G, Y, W, policy) -> list[list[dict]]:
-    """Auxiliary subtypes per group (SPEC 4): one dimension at a time."""
-    out: list[list[dict]] = [[] for _ in range(G)]
+_SUBTYPE_TYPE = GROUP_SCHEMA.field("subtypes").type
+#: Position of each subtype slot when its codes are sorted (a group lists them by code).
+_CODE_RANK = np.argsort(np.argsort(np.array(SUBTYPE_CODES)))
+
+
+def _subtypes(g, y, c, sl, n_g, G, Y, W, policy) -> pa.Array:
+    """Auxiliary subtypes per group (SPEC 4): one dimension at a time.
+
+    Returns the ``subtypes`` column: per group a list of {code, cases, coefficient},
+    ordered by code.
+    """
+    groups, slots, cases, coefs = [], [], [], []
     eligible = n_g >= policy.aux_min_group_cases
-    if not eligible.any():
-        return out
-    cv_all, _ = _cv(g, c, G)
-    s_all, k_all = _stats(g, y, c, G, Y)
-    mean_all = weighted_mean(s_all, k_all, W)
-    dims = {"cci": 0, "age": 1, "death": 2, "icu": 3}
-    n_slots = len(SUBTYPE_CODES)
-    for dim in policy.aux_dimensions:
-        j = dims[dim]
-        key = g * (n_slots + 1) + (sl[:, j].astype(np.int32) + 1)   # cell 0: outside every subtype
-        # the arrays are sorted by (group, cost): within each cell the costs come in
-        # ascending order whatever the input order (equal costs are equal values), so the
-        # float sums below do not depend on the partitioning
-        cv_cell, n_cell = _cv(key, c, G * (n_slots + 1))
-        cv_cell = cv_cell.reshape(G, n_slots + 1)
-        n_cell = n_cell.reshape(G, n_slots + 1)
-        usable = n_cell >= 2
-        with np.errstate(invalid="ignore", divide="ignore"):
-            wcv = np.where(usable, cv_cell * n_cell, 0).sum(1) / np.where(usable, n_cell, 0).sum(1)
-            reduction = 1.0 - wcv / cv_all
-        split = eligible & (reduction >= policy.aux_min_cv_reduction) & (cv_all > 0)
-        if not split.any():
-            continue
-        s_cell, k_cell = _stats(key, y, c, G * (n_slots + 1), Y)
-        mean_cell = weighted_mean(s_cell, k_cell, W).reshape(G, n_slots + 1)[:, 1:]
-        made = split[:, None] & (n_cell[:, 1:] >= policy.aux_min_subtype_cases)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            coef = _round4(mean_cell / mean_all[:, None])
-        for gi, slot in zip(*np.nonzero(made)):
-            out[gi].append({"code": SUBTYPE_CODES[slot], "cases": int(n_cell[gi, slot + 1]),
-                            "coefficient": float(coef[gi, slot])})
-    for lst in out:
-        lst.sort(key=lambda s: s["code"])
-    return out
+    if eligible.any() and policy.aux_dimensions:
+        cv_all, _ = _cv(g, c, G)
+        s_all, k_all = _stats(g, y, c, G, Y)
+        mean_all = weighted_mean(s_all, k_all, W)
+        dims = {"cci": 0, "age": 1, "death": 2, "icu": 3}
+        n_slots = len(SUBTYPE_CODES)
+        for dim in policy.aux_dimensions:
+            j = dims[dim]
+            key = g * (n_slots + 1) + (sl[:, j].astype(np.int32) + 1)   # cell 0: outside every subtype
+            # the arrays are sorted by (group, cost): within each cell the costs come in
+            # ascending order whatever the input order (equal costs are equal values), so
+            # the float sums below do not depend on the partitioning
+            cv_cell, n_cell = _cv(key, c, G * (n_slots + 1))
+            cv_cell = cv_cell.reshape(G, n_slots + 1)
+            n_cell = n_cell.reshape(G, n_slots + 1)
+            usable = n_cell >= 2
+            with np.errstate(invalid="ignore", divide="ignore"):
+                wcv = np.where(usable, cv_cell * n_cell, 0).sum(1) / np.where(usable, n_cell, 0).sum(1)
+                reduction = 1.0 - wcv / cv_all
+            split = eligible & (reduction >= policy.aux_min_cv_reduction) & (cv_all > 0)
+            if not split.any():
+                continue
+            s_cell, k_cell = _stats(key, y, c, G * (n_slots + 1), Y)
+            mean_cell = weighted_mean(s_cell, k_cell, W).reshape(G, n_slots + 1)[:, 1:]
+            made = split[:, None] & (n_cell[:, 1:] >= policy.aux_min_subtype_cases)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                coef = _round4(mean_cell / mean_all[:, None])
+            gi, slot = np.nonzero(made)
+            groups.append(gi)
+            slots.append(slot)
+            cases.append(n_cell[gi, slot + 1].astype(np.int64))
+            coefs.append(coef[gi, slot])
+    gi = np.concatenate(groups) if groups else np.zeros(0, np.int64)
+    slot = np.concatenate(slots) if slots else np.zeros(0, np.int64)
+    order = np.lexsort((_CODE_RANK[slot], gi))
+    gi, slot = gi[order], slot[order]
+    offsets = np.zeros(G + 1, np.int32)
+    np.cumsum(np.bincount(gi, minlength=G), out=offsets[1:])
+    values = pa.StructArray.from_arrays(
+        [pa.array(np.array(SUBTYPE_CODES, dtype=object)[slot].tolist(), pa.string()),
+         pa.array(np.concatenate(cases)[order] if cases else np.zeros(0, np.int64)),
+         pa.array(np.concatenate(coefs)[order] if coefs else np.zeros(0))],
+        fields=list(_SUBTYPE_TYPE.value_type))
+    return pa.ListArray.from_arrays(pa.array(offsets), values, type=_SUBTYPE_TYPE)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -49,6 +50,19 @@ GROUP_SCHEMA = pa.schema([
 ])
 
 _CLASS_RANK = {name: i for i, name in enumerate(CLASS_NAMES)}
+
+
+def _category_ids(codes: pa.Array) -> np.ndarray:
+    """Packed category (``dipcore.encode.category_id``) of each string, vectorised."""
+    from ._kernels.strings import string_buffers
+    off, data, _ = string_buffers(codes)
+    out = np.full(len(codes), -1, np.int32)
+    ok = np.diff(off) >= 3
+    s = off[:-1][ok].astype(np.int64)
+    c0, c1, c2 = (data[s + k].astype(np.int32) for k in range(3))
+    good = (c0 >= 65) & (c0 <= 90) & (c1 >= 48) & (c1 <= 57) & (c2 >= 48) & (c2 <= 57)
+    out[ok] = np.where(good, (c0 - 65) * 100 + (c1 - 48) * 10 + (c2 - 48), -1)
+    return out
 
 
 def core_code(dx_key: str, combination: str) -> str:
@@ -107,44 +121,51 @@ class GroupIndex:
     @classmethod
     def build(cls, groups: pa.Table, policy: Policy) -> "GroupIndex":
         G = groups.num_rows
-        kind = groups.column("kind").to_pylist()
-        dx = groups.column("dx_key").to_pylist()
-        procs = groups.column("procedures").to_pylist()
-        tclass = groups.column("treatment_class").to_pylist()
-        core_tier, comp_tier = group_tiers(policy)
-        core_rows = [g for g in range(G) if kind[g] == "core"]
-        dx_vocab = sorted({dx[g] for g in core_rows})
-        proc_vocab = sorted({p for g in core_rows for p in (procs[g] or "").split("+") if p})
-        proc_id = {p: i for i, p in enumerate(proc_vocab)}
-        dx_id = {d: i for i, d in enumerate(dx_vocab)}
-        order = sorted(core_rows, key=lambda g: (dx_id[dx[g]], g)) \
-            + [g for g in range(G) if kind[g] != "core"]
-        perm = np.array(order, np.int32)
-        dx_start = np.zeros(len(dx_vocab), np.int32)
-        dx_count = np.zeros(len(dx_vocab), np.int32)
+        col = lambda name: groups.column(name).combine_chunks()  # noqa: E731
+        is_core = pc.equal(col("kind"), "core").to_numpy(zero_copy_only=False)
+        dx = col("dx_key")
+        core_rows = np.flatnonzero(is_core)
+        core_dx = dx.take(pa.array(core_rows))
+        dx_vocab = pc.unique(core_dx).sort() if len(core_rows) else pa.array([], pa.string())
+        # positions: core groups by (diagnosis key, row), then the other groups
+        dx_id = pc.index_in(core_dx, value_set=dx_vocab).to_numpy(zero_copy_only=False).astype(np.int64)
+        core_order = np.lexsort((core_rows, dx_id))
+        perm = np.concatenate([core_rows[core_order], np.flatnonzero(~is_core)]).astype(np.int32)
+        n_core = len(core_rows)
+        dx_count = np.bincount(dx_id, minlength=len(dx_vocab)).astype(np.int32)
+        dx_start = (np.cumsum(dx_count) - dx_count).astype(np.int32)
+        # procedures of the core groups by position ('+'-joined; '' is conservative), as ids
+        # in a sorted vocabulary
+        lists = pc.split_pattern(col("procedures").take(pa.array(perm[:n_core])).fill_null(""), "+")
+        flat = pc.list_flatten(lists)
+        real = pc.not_equal(flat, "")
+        codes = pc.filter(flat, real)
+        proc_vocab = pc.unique(codes).sort() if len(codes) else pa.array([], pa.string())
+        g_procs = pc.index_in(codes, value_set=proc_vocab).to_numpy(zero_copy_only=False).astype(np.int32)
+        parent = pc.filter(pc.list_parent_indices(lists), real).to_numpy(zero_copy_only=False)
         g_off = np.zeros(G + 1, np.int32)
+        np.cumsum(np.bincount(parent, minlength=n_core), out=g_off[1:n_core + 1])
+        g_off[n_core + 1:] = g_off[n_core]
+        core_tier, comp_tier = group_tiers(policy)
+        rank = np.array([_CLASS_RANK.get(c, 0) if c is not None else -1
+                         for c in col("treatment_class").to_pylist()], np.int64)
         g_tier = np.zeros(G, np.int32)
-        flat: list[int] = []
+        g_tier[:n_core] = core_tier[rank[perm[:n_core]]]
+        # comprehensive groups by (category, class); a null class is the category's catch-all
+        cats = _category_ids(pc.utf8_slice_codeunits(dx, 0, 3))
+        cat_known = np.zeros(N_CATEGORIES, bool)
+        cat_known[cats[cats >= 0]] = True
         comp_group = np.full((N_CATEGORIES, 4), -1, np.int32)
         comp_all = np.full(N_CATEGORIES, -1, np.int32)
-        cat_known = np.zeros(N_CATEGORIES, bool)
-        for pos, g in enumerate(order):
-            c = category_id(dx[g][:3])
-            if c >= 0:
-                cat_known[c] = True
-            if kind[g] == "core":
-                d = dx_id[dx[g]]
-                if dx_count[d] == 0:
-                    dx_start[d] = pos
-                dx_count[d] += 1
-                flat.extend(proc_id[p] for p in (procs[g] or "").split("+") if p)
-                g_tier[pos] = core_tier[_CLASS_RANK[tclass[g]]]
-            elif c >= 0:
-                if tclass[g] is None:
-                    comp_all[c] = pos
-                else:
-                    comp_group[c, _CLASS_RANK[tclass[g]]] = pos
-            g_off[pos + 1] = len(flat)
+        for pos in range(n_core, G):
+            g = perm[pos]
+            c = cats[g]
+            if c < 0:
+                continue
+            if rank[g] < 0:
+                comp_all[c] = pos
+            else:
+                comp_group[c, rank[g]] = pos
         mean = groups.column("mean_cost").to_numpy() * 100.0
         score = groups.column("score").to_numpy()
         level_mean = np.empty((G, 4))
@@ -153,12 +174,15 @@ class GroupIndex:
             m = groups.column(f"mean_cost_level{lv}").fill_null(np.nan).to_numpy() * 100.0
             level_mean[:, lv] = np.where(np.isnan(m), mean, m)
         aux = np.zeros((G, len(SUBTYPE_CODES)))
-        for g, subs in enumerate(groups.column("subtypes").to_pylist()):
-            for s in subs or []:
-                aux[g, SUBTYPE_CODES.index(s["code"])] = s["coefficient"]
+        subs = col("subtypes")
+        if len(subs) and len(subs.values):
+            owner = np.repeat(np.arange(G), np.diff(np.asarray(subs.fill_null([]).offsets)))
+            code = pc.index_in(subs.values.field("code"), value_set=pa.array(SUBTYPE_CODES)) \
+                .to_numpy(zero_copy_only=False).astype(np.int64)
+            aux[owner, code] = subs.values.field("coefficient").to_numpy(zero_copy_only=False)
         return cls(
-            dx_vocab=pa.array(dx_vocab, pa.string()), proc_vocab=pa.array(proc_vocab, pa.string()),
-            dx_start=dx_start, dx_count=dx_count, g_off=g_off, g_procs=np.array(flat, np.int32),
+            dx_vocab=dx_vocab.cast(pa.string()), proc_vocab=proc_vocab.cast(pa.string()),
+            dx_start=dx_start, dx_count=dx_count, g_off=g_off, g_procs=g_procs.astype(np.int32),
             g_tier=g_tier, g_mean=mean[perm], g_score=score[perm], comp_group=comp_group,
             comp_all=comp_all, cat_known=cat_known, comp_tier=comp_tier, perm=perm, score=score,
             basic=groups.column("basic").to_numpy(zero_copy_only=False), level_mean=level_mean,

@@ -103,6 +103,24 @@ def catalog_map(f: Features, idx: GroupIndex) -> CatalogMap:
     return m.update()
 
 
+def assign_positions(f: Features, idx: GroupIndex, policy: Policy) -> tuple[np.ndarray, np.ndarray]:
+    """Grouping kernel positions (-1: no group) and ungrouped reasons of the cases."""
+    m = catalog_map(f, idx)
+    return assign_groups(
+        m.dx[f.dx_key], f.dx_cat, f.treatment_class.astype(np.int32), f.cost.astype(np.float64),
+        f.comb, m.comb_off, m.comb_procs if len(m.comb_procs) else np.zeros(1, np.int32),
+        idx.dx_start, idx.dx_count, idx.g_off, idx.g_procs, idx.g_tier, idx.g_mean, idx.g_score,
+        idx.comp_group, idx.comp_all, idx.cat_known, idx.comp_tier,
+        policy.tie_break == "highest_score")
+
+
+def group_rows(f: Features, catalog: Catalog, policy: Policy) -> np.ndarray:
+    """Catalogue row of each case's group (-1: none, and for bed-day cases)."""
+    idx = index_for(catalog, policy)
+    pos, _ = assign_positions(f, idx, policy)
+    return np.where(f.bed >= 0, -1, idx.rows(pos)).astype(np.int32)
+
+
 def score_batch(f: Features, catalog: Catalog, policy: Policy,
                 special: np.ndarray | None = None) -> Scored:
     """Group the cases, apply coefficients and compute points (SPEC 3, 5).
@@ -119,44 +137,16 @@ def score_batch(f: Features, catalog: Catalog, policy: Policy,
         Cases approved by special review (paid at actual cost, SPEC 5.5).
     """
     idx = index_for(catalog, policy)
-    n = f.n
-    m = catalog_map(f, idx)
-    d = m.dx[f.dx_key]
-    cost = f.cost.astype(np.float64)
-    pos, reason = assign_groups(
-        d, f.dx_cat, f.treatment_class.astype(np.int32), cost, f.comb, m.comb_off,
-        m.comb_procs if len(m.comb_procs) else np.zeros(1, np.int32), idx.dx_start,
-        idx.dx_count, idx.g_off, idx.g_procs, idx.g_tier, idx.g_mean, idx.g_score,
-        idx.comp_group, idx.comp_all, idx.cat_known, idx.comp_tier,
-        policy.tie_break == "highest_score")
-    row = idx.rows(pos)
-    bed = f.bed >= 0
-    row = np.where(bed, -1, row).astype(np.int32)          # bed-day cases skip grouping (SPEC 3.1)
-    reason = np.where(bed, 0, reason).astype(np.int8)
-    special = np.zeros(n, bool) if special is None else special
-    kind = np.where(special, P.SPECIAL, np.where(bed, P.BED_DAY,
-                                                 np.where(row >= 0, P.DIP, P.UNGROUPED))).astype(np.int8)
-    safe = np.maximum(row, 0)
-    has = row >= 0
-    rw = np.where(has, idx.score[safe], 0.0)
-    lc = level_coefficient_array(catalog)
-    k = np.where(has & idx.basic[safe], 1.0, lc[f.level])
-    # auxiliary coefficient: the case's subtype with the highest coefficient (SPEC 4)
-    coef = np.zeros((n, f.slots.shape[1]))
-    for j in range(f.slots.shape[1]):
-        s = f.slots[:, j]
-        ok = has & (s >= 0)
-        coef[ok, j] = idx.aux[safe[ok], s[ok]]
-    best = coef.argmax(axis=1)
-    best_coef = coef[np.arange(n), best]
-    a = np.where(best_coef > 0, best_coef, 1.0)
-    aux_slot = np.where(best_coef > 0, f.slots[np.arange(n), best], -1).astype(np.int8)
-    base = np.where(has, idx.level_mean[safe, f.level], 1.0)
+    pos, reason = assign_positions(f, idx, policy)
+    special = np.zeros(f.n, bool) if special is None else special
     rates = np.array([catalog.bed_day_rates.get(c, 0.0) for c in _BED_CATEGORIES])
-    bed_rate = np.where(bed, rates[np.maximum(f.bed, 0)], 0.0)
+    row, kind, rw, k, a, aux_slot, base, bed_rate = P.case_terms(
+        pos, idx.perm, f.bed, special, f.level, f.slots, idx.score, idx.basic, idx.level_mean,
+        idx.aux, level_coefficient_array(catalog), rates)
+    reason = np.where(f.bed >= 0, 0, reason).astype(np.int8)
     units, outlier, ratio = P.case_points(
-        kind, rw, k, a, base, cost, catalog.mean_cost * 100.0, policy.score_scale,
-        policy.low_ratio, policy.low_inclusive,
+        kind, rw, k, a, base, f.cost.astype(np.float64), catalog.mean_cost * 100.0,
+        policy.score_scale, policy.low_ratio, policy.low_inclusive,
         P.LOW_ACTUAL if policy.low_rule == "actual_cost" else P.LOW_RATIO2020,
         policy.high_ratio,
         {"national_2020": P.HIGH_NATIONAL, "shandong": P.HIGH_SHANDONG, "hubei": P.HIGH_HUBEI}[policy.high_rule],

@@ -108,3 +108,52 @@ def sums_by_key(keys, values):
         for c in range(values.shape[1]):
             sums[ix, c] += values[i, c]
     return out_keys[:m], sums[:m]
+
+
+@kernel
+def order_by_group_cost(group, cost, n_groups):
+    """Positions of the rows with ``group >= 0``, sorted by (group, cost), stable.
+
+    The same order as a stable argsort of the pair: a counting sort by group (linear, and
+    stable), then a stable merge sort of the costs within each group, which are small.
+    Returns ``(order int64[m], starts int64[n_groups + 1])``: group g's rows are
+    ``order[starts[g]:starts[g + 1]]``.
+    """
+    counts = np.zeros(n_groups + 1, np.int64)
+    for i in range(group.shape[0]):
+        if group[i] >= 0:
+            counts[group[i] + 1] += 1
+    starts = np.cumsum(counts)
+    fill = starts[:-1].copy()
+    order = np.empty(starts[-1], np.int64)
+    for i in range(group.shape[0]):
+        g = group[i]
+        if g >= 0:
+            order[fill[g]] = i
+            fill[g] += 1
+    for g in range(n_groups):
+        a, b = starts[g], starts[g + 1]
+        if b - a > 1:
+            seg = order[a:b].copy()
+            rank = np.argsort(cost[seg], kind="mergesort")
+            for k in range(b - a):
+                order[a + k] = seg[rank[k]]
+    return order, starts
+
+
+@kernel
+def gather_cases(order, year, level, cost, slots):
+    """``year``, ``level``, ``cost`` and the ``slots`` rows at ``order``, in one pass."""
+    m = order.shape[0]
+    y = np.empty(m, year.dtype)
+    lv = np.empty(m, level.dtype)
+    c = np.empty(m, cost.dtype)
+    sl = np.empty((m, slots.shape[1]), slots.dtype)
+    for k in range(m):
+        i = order[k]
+        y[k] = year[i]
+        lv[k] = level[i]
+        c[k] = cost[i]
+        for j in range(slots.shape[1]):
+            sl[k, j] = slots[i, j]
+    return y, lv, c, sl

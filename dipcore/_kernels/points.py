@@ -90,3 +90,58 @@ def case_points(kind, rw, k, a, base, cost, mean_all, scale, low_ratio, low_incl
                 p = bed_rate[i] * days
         units[i] = round_units(p)
     return units, outlier, ratio
+
+
+@kernel
+def case_terms(pos, perm, bed, special, level, slots, score, basic, level_mean, aux,
+               level_coef, bed_rates):
+    """The terms of each case's points formula (SPEC 5).
+
+    ``pos``: the grouping kernel's position (-1: no group), ``perm``: position -> catalogue
+    row. Bed-day cases skip grouping (SPEC 3.1). Per case: the catalogue row, the kind
+    (special review first, then bed-day, DIP, ungrouped), the score ``RW``, the hospital
+    coefficient ``k`` (1 for basic groups), the auxiliary coefficient ``a`` (the case's
+    subtype with the highest coefficient, the first dimension on a tie; 1 if none) and its
+    slot, the comparison base ``m_L`` in fen and the bed-day rate.
+    """
+    n = pos.shape[0]
+    row = np.full(n, -1, np.int32)
+    kind = np.empty(n, np.int8)
+    rw = np.zeros(n)
+    k = np.empty(n)
+    a = np.ones(n)
+    aux_slot = np.full(n, -1, np.int8)
+    base = np.ones(n)
+    rate = np.zeros(n)
+    for i in range(n):
+        r = -1
+        if bed[i] < 0 and pos[i] >= 0:
+            r = perm[pos[i]]
+        row[i] = r
+        if special[i]:
+            kind[i] = SPECIAL
+        elif bed[i] >= 0:
+            kind[i] = BED_DAY
+            rate[i] = bed_rates[bed[i]]
+        elif r >= 0:
+            kind[i] = DIP
+        else:
+            kind[i] = UNGROUPED
+        lv = level[i]
+        if r < 0:
+            k[i] = level_coef[lv]
+            continue
+        rw[i] = score[r]
+        k[i] = 1.0 if basic[r] else level_coef[lv]
+        best = 0.0
+        best_j = -1
+        for j in range(slots.shape[1]):
+            s = slots[i, j]
+            if s >= 0 and aux[r, s] > best:
+                best = aux[r, s]
+                best_j = j
+        if best_j >= 0:
+            a[i] = best
+            aux_slot[i] = slots[i, best_j]
+        base[i] = level_mean[r, lv]
+    return row, kind, rw, k, a, aux_slot, base, rate
