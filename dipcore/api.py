@@ -26,18 +26,18 @@ from . import calibration as C
 from . import settlement as S
 from .catalog import Catalog
 from .errors import InputError
-from .io import checked_batches
+from .io import pieces
 from .outputs import atomic_path
+from .pipeline import Checking, run_threads
 from .policy import Policy
 from .prepare import Features, features
 from .schema import QUARANTINE_SCHEMA
 from .scoring import bed_rates_missing, score_batch
-from .sources import DEFAULT_BATCH_ROWS, count_rows
-from .validate import CheckedBatch
+from .sources import DEFAULT_BATCH_ROWS, Piece, count_rows
 
 #: ``progress(stage, rows_done, rows_total)``; ``rows_total`` is 0 when unknown.
 ProgressFn = Callable[[str, int, int], None]
-Batches = Iterable[CheckedBatch]
+Pieces = Iterable[Piece]
 #: Prepared calibration features kept in memory before the rest spill to disk (local engine).
 FEATURE_MEMORY = 1 << 30
 
@@ -55,63 +55,16 @@ def _replayable(source: Any) -> Any:
     return source
 
 
-def iter_validated(source: Any, hospitals: pa.Table | None = None, encoding: str = "utf-8",
-                   mapping: dict | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
-                   ) -> Iterator[CheckedBatch]:
-    """Checked batches of a source (each with its quarantine), in reading order."""
-    yield from checked_batches(source, hospitals, encoding, mapping, batch_rows)
+def _rows_done(progress: ProgressFn | None, stage: str, total: int) -> Callable[[int], None] | None:
+    """A counter that reports ``progress(stage, done, total)`` as rows are done."""
+    if progress is None:
+        return None
+    done = [0]
 
-
-def prefetch(items: Iterable, depth: int = 2) -> Iterator:
-    """Iterate ``items`` in a background thread, ``depth`` items ahead.
-
-    Reading and validating a batch (Arrow, Cython) and preparing and scoring the previous
-    one (Arrow, Numba) release the GIL most of the time, so the two overlap on two cores.
-    The order of items is kept, so results do not change.
-    """
-    import queue
-    import threading
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def run() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(done)
-        except BaseException as exc:  # handed to the consumer, raised there
-            q.put(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join()
-
-
-def _progressed(batches: Batches, stage: str, total: int, progress: ProgressFn | None) -> Batches:
-    done = 0
-    for b in batches:
-        done += b.n + b.quarantine.num_rows
-        yield b
-        if progress:
-            progress(stage, done, total)
+    def add(rows: int) -> None:
+        done[0] += rows
+        progress(stage, done[0], total)
+    return add
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,19 +164,29 @@ class PreparedPart:
     keys: KeysPartial
 
 
-def prepare_part(batches: Batches, policy: Policy, store: FeatureStore | None = None) -> PreparedPart:
+def prepare_part(source: Pieces, checking: Checking, policy: Policy,
+                 store: FeatureStore | None = None,
+                 progress: Callable[[int], None] | None = None) -> PreparedPart:
     """Pass 1: validate and prepare once; count keys (``dipcore.calibration.KeyCounts``)."""
     store = store if store is not None else FeatureStore()
     keys = KeysPartial()
     counts = C.KeyCounts()
-    for b in batches:
+
+    def work(b):            # on the pool: everything that depends on one batch only
+        if b.n == 0:
+            return b, None, None, None
+        f = features(b, policy)
+        return b, f, C.fingerprint(b.case_id, f), C.KeyCounts.count(f)
+
+    for b, f, fp, counted in checking.run(source, work):
         keys.quarantined += b.quarantine.num_rows
-        if b.n:
-            f = features(b, policy)
-            keys.fingerprints.append(C.fingerprint(b.case_id, f))
+        if f is not None:
+            keys.fingerprints.append(fp)
             keys.years |= set(np.unique(f.year).tolist())
-            counts.add(f)
+            counts.add(f, counted)
             store.append(f)
+        if progress:
+            progress(b.n + b.quarantine.num_rows)
     store.finish()
     keys.counts = [counts.table()]
     return PreparedPart(store, keys)
@@ -247,7 +210,8 @@ def merge_keys(parts: list[KeysPartial]) -> KeysPartial:
 
 def calibration_groups(prepared: PreparedPart, draft: Catalog, years: list[int]) -> dict | None:
     """Pass 2 over prepared features (``dipcore.calibration.assignments``)."""
-    parts = [C.assignments(f, draft, years) for f in prepared.store if f.n]
+    parts = run_threads(lambda f: C.assignments(f, draft, years),
+                        (f for f in prepared.store if f.n))
     return C.merge_assignments(parts) if parts else None
 
 
@@ -258,7 +222,8 @@ def merge_groups(parts: list[dict | None]) -> dict | None:
 
 def calibration_points(prepared: PreparedPart, catalog: Catalog, years: list[int]) -> dict:
     """Pass 3 over prepared features (``dipcore.calibration.history_points``)."""
-    return C.merge_history_points(C.history_points(f, catalog, years) for f in prepared.store if f.n)
+    return C.merge_history_points(run_threads(lambda f: C.history_points(f, catalog, years),
+                                              (f for f in prepared.store if f.n)))
 
 
 def draft_catalog(keys: KeysPartial, policy: Policy, years: list[int] | None
@@ -318,10 +283,11 @@ def calibrate(history: Any, policy: Policy | None = None, hospitals: pa.Table | 
     _check_engine(engine)
     source = _replayable(history)
     total = count_rows(source) or 0
-    batches = _progressed(prefetch(iter_validated(source, hospitals, encoding, mapping, batch_rows)),
-                          "calibrate: read and prepare", total, progress)
+    checking = Checking(hospitals, expected_rows=total or None)
     with tempfile.TemporaryDirectory(prefix="dipcore-") as spill:
-        prepared = prepare_part(batches, policy, FeatureStore(spill))
+        prepared = prepare_part(pieces(source, hospitals, encoding, mapping, batch_rows), checking,
+                                policy, FeatureStore(spill),
+                                _rows_done(progress, "calibrate: read and prepare", total))
         draft, draft_cat, cal_years, warnings = draft_catalog(prepared.keys, policy, years)
         state = calibration_groups(prepared, draft_cat, cal_years)
         catalog = C.build_catalog(draft, state, policy,
@@ -354,32 +320,41 @@ class SettlePartial:
     n_cases: int = 0
 
 
-def settlement_sums(batches: Batches, catalog: Catalog, policy: Policy, special: pa.Array,
-                    write: Callable[[pa.Table], None] | None = None) -> SettlePartial:
-    """Settlement over some batches: case tables (kept, or handed to ``write``) and sums."""
+def settlement_sums(source: Pieces, checking: Checking, catalog: Catalog, policy: Policy,
+                    special: pa.Array, write: Callable[[pa.Table], None] | None = None,
+                    progress: Callable[[int], None] | None = None) -> SettlePartial:
+    """Settlement over some pieces: case tables (kept, or handed to ``write``) and sums."""
     out = SettlePartial()
-    for b in batches:
-        if b.quarantine.num_rows:
-            out.quarantine.append(b.quarantine)
+
+    def work(b):            # on the pool: everything that depends on one batch only
         if b.n == 0:
-            continue
+            return b, None
         f = features(b, policy)
         is_special = pc.is_in(b.case_id, value_set=special) \
             .to_numpy(zero_copy_only=False) if len(special) else None
-        if is_special is not None and is_special.any():
-            out.special_found |= set(b.case_id.filter(pa.array(is_special)).to_pylist())
+        found = set(b.case_id.filter(pa.array(is_special)).to_pylist()) \
+            if is_special is not None and is_special.any() else set()
         s = score_batch(f, catalog, policy, is_special)
-        out.missing_rates |= set(bed_rates_missing(catalog, f))
-        out.dip_cases += int((f.bed < 0).sum())
-        table = S.case_table(b, f, s, catalog)
-        out.n_cases += table.num_rows
-        if write is None:
-            out.cases.append(table)
-        else:
-            write(table)
-        h, m = S.partial_sums(b, f, s)
-        out.hospital_sums.append(h)
-        out.monthly_sums.append(m)
+        return b, (found, set(bed_rates_missing(catalog, f)), int((f.bed < 0).sum()),
+                   S.case_table(b, f, s, catalog), S.partial_sums(b, f, s))
+
+    for b, done in checking.run(source, work):
+        if b.quarantine.num_rows:
+            out.quarantine.append(b.quarantine)
+        if done is not None:
+            found, missing, dip, table, (h, m) = done
+            out.special_found |= found
+            out.missing_rates |= missing
+            out.dip_cases += dip
+            out.n_cases += table.num_rows
+            if write is None:
+                out.cases.append(table)
+            else:
+                write(table)
+            out.hospital_sums.append(h)
+            out.monthly_sums.append(m)
+        if progress:
+            progress(b.n + b.quarantine.num_rows)
     return _compact(out)
 
 
@@ -485,14 +460,15 @@ def settle(cases: Any, catalog: Catalog, budget: dict[str, Any], policy: Policy 
     special_arr = pa.array(sorted(special), pa.string())
     source = _replayable(cases)
     total = count_rows(source) or 0
-    batches = _progressed(prefetch(iter_validated(source, hospitals, encoding, mapping, batch_rows)),
-                          "settle", total, progress)
+    checking = Checking(hospitals, expected_rows=total or None)
     with contextlib.ExitStack() as stack:
         write = None
         if out is not None:
             tmp = stack.enter_context(atomic_path(Path(out) / "cases.parquet"))
             write = _writer(stack, tmp)
-        partial = settlement_sums(batches, catalog, policy, special_arr, write)
+        partial = settlement_sums(pieces(source, hospitals, encoding, mapping, batch_rows),
+                                  checking, catalog, policy, special_arr, write,
+                                  _rows_done(progress, "settle", total))
         result = finish_settlement(partial, catalog, policy, budget, special, appraisal,
                                    deductions, prepaid)
     if out is not None:

@@ -34,14 +34,16 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ._kernels import points as P
-from .api import _replayable, iter_validated, prefetch
+from .api import _replayable
+from .io import pieces
+from .pipeline import Checking
 from .catalog import Catalog
 from .outputs import atomic_path
 from .policy import Policy
 from .prepare import features
 from .scoring import score_batch
 from .settlement import HOSPITAL_SUMS, case_counts
-from .sources import DEFAULT_BATCH_ROWS
+from .sources import DEFAULT_BATCH_ROWS, count_rows
 
 MIN_EVENTS = 5
 SEVERE_CCI = 3
@@ -98,39 +100,50 @@ def _year_facts(cases: Any, catalog: Catalog, policy: Policy, hospitals, encodin
     conservative = np.array([c == "conservative" for c in
                              catalog.groups.column("treatment_class").to_pylist()] or [False])
     codes = catalog.groups.column("group_code")
-    stays, lows, sums = [], [], []
-    for b in prefetch(iter_validated(_replayable(cases), hospitals, encoding, mapping,
-                                     batch_rows)):
+
+    def work(b):            # on the pool: everything that depends on one batch only
         if b.n == 0:
-            continue
+            return None
         f = features(b, policy)
         s = score_batch(f, catalog, policy)
         hospital_id = b.hospital_id()
-        stays.append(pa.table({
+        diagnoses = b.codebook.diagnoses
+        stays = pa.table({
             "case_id": b.case_id, "patient_id": b.patient_id(), "hospital_id": hospital_id,
-            "category": b.codebook.diagnoses.keys[3].take(b.codebook.diagnoses.facts()["key3"][b.dx]),
+            "category": diagnoses.keys[3].take(diagnoses.facts()["key3"][b.dx]),
             "admission": pa.array(b.admission, pa.int32()),
             "discharge": pa.array(b.discharge, pa.int32()),
-        }))
+        })
         dip = s.kind == P.DIP
         low = dip & (s.outlier == P.LOW) & conservative[np.maximum(s.row, 0)] & \
             (f.los <= policy.low_standard_max_los)
+        lows = None
         if low.any():
             take = pa.array(np.flatnonzero(low))
-            lows.append(pa.table({
+            lows = pa.table({
                 "case_id": b.case_id.take(take),
                 "hospital_id": hospital_id.take(take),
                 "group_code": codes.take(pa.array(s.row[low])),
                 "los": pa.array(f.los[low]), "ratio": pa.array(s.ratio[low]),
-            }))
+            })
         per_case = pa.table({
             "hospital_id": hospital_id, **case_counts(f, s),
             "severe": (f.cci >= SEVERE_CCI).astype(np.int64),
             "secondary": np.diff(b.sec_off).astype(np.int64),
             "low_standard": low.astype(np.int64),
         })
-        sums.append(per_case.group_by("hospital_id").aggregate([(c, "sum") for c in _SUMS])
-                    .rename_columns(["hospital_id"] + list(_SUMS)))
+        return stays, lows, per_case.group_by("hospital_id").aggregate(
+            [(c, "sum") for c in _SUMS]).rename_columns(["hospital_id"] + list(_SUMS))
+
+    source = _replayable(cases)
+    checking = Checking(hospitals, expected_rows=count_rows(source))
+    stays, lows, sums = [], [], []
+    for done in checking.run(pieces(source, hospitals, encoding, mapping, batch_rows), work):
+        if done is not None:
+            stays.append(done[0])
+            if done[1] is not None:
+                lows.append(done[1])
+            sums.append(done[2])
     if not sums:
         empty = pa.table({"hospital_id": pa.array([], pa.string())})
         return empty, empty, empty

@@ -112,9 +112,11 @@ class KeyCounts:
     """
 
     def __init__(self):
-        self._parts: dict[int, tuple[Features, list]] = {}
+        self._parts: dict[tuple, tuple[Features, list]] = {}
 
-    def add(self, f: Features) -> None:
+    @staticmethod
+    def count(f: Features) -> tuple[np.ndarray, np.ndarray]:
+        """One batch: distinct packed keys and their [count, cost sum] (any thread)."""
         dip = f.bed < 0
         if not dip.all():
             sel = np.flatnonzero(dip)
@@ -122,14 +124,17 @@ class KeyCounts:
                                                 f.treatment_class[sel], f.cost[sel])
         else:
             year, dx_key, comb, tclass, cost = f.year, f.dx_key, f.comb, f.treatment_class, f.cost
-        if len(year) == 0:
-            return
         if len(dx_key) and int(dx_key.max()) >= 1 << 15:
             raise InputError("more than 32,767 distinct diagnosis keys in one run")
-        keys, sums = sums_by_key(_pack_keys(year, dx_key, comb, tclass),
-                                 np.stack([np.ones(len(cost), np.int64), cost], axis=1))
-        ctx = (id(f.codebook), id(f.grouping), f.key_len)
-        self._parts.setdefault(ctx, (f, []))[1].append((keys, sums))
+        return sums_by_key(_pack_keys(year, dx_key, comb, tclass),
+                           np.stack([np.ones(len(cost), np.int64), cost], axis=1))
+
+    def add(self, f: Features, counted: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Add a batch (``counted``: its :meth:`count`, when done elsewhere)."""
+        keys, sums = counted if counted is not None else self.count(f)
+        if len(keys):
+            ctx = (id(f.codebook), id(f.grouping), f.key_len)
+            self._parts.setdefault(ctx, (f, []))[1].append((keys, sums))
 
     def table(self) -> pa.Table:
         tables = []

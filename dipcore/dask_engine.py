@@ -35,8 +35,8 @@ from . import api as A
 from . import calibration as C
 from .catalog import Catalog
 from .errors import DipcoreError
-from .io import case_id_hashes, case_ids_at, check_piece, part_pieces
-from .validate import Validator
+from .io import case_id_hashes, case_ids_at, part_pieces
+from .pipeline import Checking
 from .policy import Policy
 from .sources import DEFAULT_BATCH_ROWS, Part, plan_parts
 
@@ -44,11 +44,14 @@ SPLIT_EVERY = 8
 
 
 def configure_worker(threads: int) -> None:
-    """Run on every worker: Arrow's and Numba's threads <= the worker's share of cores."""
+    """Run on every worker: Arrow's and Numba's threads <= the worker's share of cores,
+    and one thread per dipcore pass (the worker runs ``threads`` tasks at once)."""
     import pyarrow
+    from . import pipeline
     from ._kernels.numba_config import set_threads
     pyarrow.set_cpu_count(max(1, threads))
     set_threads(threads)
+    pipeline.set_threads(1)
 
 
 class _Configure(WorkerPlugin):
@@ -73,19 +76,19 @@ def _dask_failures() -> tuple[type[BaseException], ...]:
             concurrent.futures.CancelledError, ConnectionError)
 
 
-def _part_batches(part: Part, data: Any, ctx: dict) -> A.Batches:
-    """The checked batches of one part, as the local engine would produce them."""
+def _part_input(part: Part, data: Any, ctx: dict) -> tuple[A.Pieces, Checking]:
+    """The raw pieces of one part and how to check them: one thread (Dask runs a task per
+    core), with the repeated case ids the pre-pass found."""
     dups = ctx["duplicates"]
-    validator = Validator(ctx["hospitals"],
-                          duplicates={part.path: dups[part.path]} if part.path in dups else {})
-    for piece in part_pieces(part, data, ctx["hospitals"], ctx["encoding"], ctx["mapping"],
-                             ctx["batch_rows"]):
-        yield check_piece(validator, piece)
+    checking = Checking(ctx["hospitals"], n_threads=1,
+                        duplicates={part.path: dups[part.path]} if part.path in dups else {})
+    return part_pieces(part, data, ctx["hospitals"], ctx["encoding"], ctx["mapping"],
+                       ctx["batch_rows"]), checking
 
 
 # -- task functions (module level, so workers import them) -------------------------------------
 def _task_prepare(part, data, ctx):
-    return A.prepare_part(_part_batches(part, data, ctx), ctx["policy"], A.FeatureStore(compress=True))
+    return A.prepare_part(*_part_input(part, data, ctx), ctx["policy"], A.FeatureStore(compress=True))
 
 
 def _task_groups(prepared, draft, years):
@@ -102,7 +105,7 @@ def _task_settle(part, data, ctx, catalog, special, out_dir):
         if out_dir is not None:
             path = Path(out_dir) / f"part-{part.index:06d}.parquet"
             write = A._writer(stack, str(path))
-        partial = A.settlement_sums(_part_batches(part, data, ctx), catalog, ctx["policy"],
+        partial = A.settlement_sums(*_part_input(part, data, ctx), catalog, ctx["policy"],
                                     special, write)
     return partial
 

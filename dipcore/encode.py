@@ -17,7 +17,7 @@ Values of a vocabulary (``encode``): a canonical id (>= 0), ``EMPTY`` (null or b
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 import pyarrow as pa
@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from . import refdata
 from ._kernels import strings as K
-from ._kernels.group import canonical_combinations
+from ._kernels.group import canonical_combinations, combination_hashes, order_related
 from ._kernels.intern import SequenceIndex, StringIndex
 from .errors import InputError
 from .schema import BED_DAY_ALIASES, BED_DAY_CATEGORIES, POOL_ALIASES, POOLS
@@ -240,11 +240,60 @@ class LabelVocabulary(Vocabulary):
 
 
 def _packed_categories(codes: pa.Array) -> np.ndarray:
-    """``K35.900`` -> (K - A) * 100 + 35; -1 unless letter-digit-digit."""
-    out = []
-    for c in codes.to_pylist():
-        out.append(category_id(c))
-    return np.array(out, np.int32)
+    """``K35.900`` -> (K - A) * 100 + 35; -1 unless letter-digit-digit (vectorised
+    :func:`category_id`)."""
+    off, data, _ = K.string_buffers(codes)
+    out = np.full(len(codes), -1, np.int32)
+    ok = np.diff(off) >= 3
+    s = off[:-1][ok].astype(np.int64)
+    c0, c1, c2 = (data[s + k].astype(np.int32) for k in range(3))
+    good = (c0 >= 65) & (c0 <= 90) & (c1 >= 48) & (c1 <= 57) & (c2 >= 48) & (c2 <= 57)
+    out[ok] = np.where(good, (c0 - 65) * 100 + (c1 - 48) * 10 + (c2 - 48), -1)
+    return out
+
+
+def _longest_prefix(codes: pa.Array, table: dict[str, int], default: int,
+                    lengths: Iterable[int] | None = None) -> np.ndarray:
+    """Value of each code's longest prefix found in ``table`` (``default`` if none)."""
+    out = np.full(len(codes), default, np.int32)
+    found = np.zeros(len(codes), bool)
+    by_len: dict[int, dict[str, int]] = {}
+    for k, v in table.items():
+        by_len.setdefault(len(k), {})[k] = v
+    for n in sorted(by_len if lengths is None else lengths, reverse=True):
+        if n not in by_len or not len(codes):
+            continue
+        keys = list(by_len[n])
+        idx = pc.index_in(pc.utf8_slice_codeunits(codes, 0, n), value_set=pa.array(keys, pa.string()))
+        hit = idx.is_valid().to_numpy(zero_copy_only=False) & ~found
+        if hit.any():
+            values = np.array([by_len[n][k] for k in keys], np.int32)
+            out[hit] = values[idx.to_numpy(zero_copy_only=False)[hit].astype(np.int64)]
+            found |= hit
+    return out
+
+
+def procedure_facts(codes: pa.Array, extra: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """Exclusion (SPEC 3.1: the shipped list plus the policy's extra codes, ``*`` for a
+    prefix) and treatment-class rank (longest matching prefix of the class table, else
+    therapeutic) of procedure codes."""
+    exact, prefixes = refdata.procedure_exclusions()
+    exact = exact + tuple(e for e in extra if not e.endswith("*"))
+    prefixes = prefixes + tuple(e.rstrip("*") for e in extra if e.endswith("*"))
+    excluded = pc.is_in(codes, value_set=pa.array(list(exact), pa.string())).to_numpy(zero_copy_only=False)
+    for p in set(prefixes):
+        excluded = excluded | pc.starts_with(codes, p).to_numpy(zero_copy_only=False)
+    classes = {k: _CLASS_RANK[v] for k, v in refdata.procedure_class_prefixes().items()}
+    rank = _longest_prefix(codes, classes, _CLASS_RANK["therapeutic"])
+    return np.asarray(excluded, bool), rank.astype(np.int8)
+
+
+def charlson_conditions(codes: pa.Array) -> np.ndarray:
+    """Quan (2005) condition id of diagnosis codes by their undotted 4- or 3-character
+    prefix (SPEC 4), -1 for none."""
+    table = {p: cid for cid, (_, _, ps) in enumerate(refdata.charlson_conditions()) for p in ps}
+    flat = pc.replace_substring(codes, ".", "")
+    return _longest_prefix(flat, table, -1, lengths=(4, 3))
 
 
 def category_code(packed: int) -> str:
@@ -283,8 +332,6 @@ class Diagnoses:
     def __init__(self, vocab: CodeVocabulary):
         self.vocab = vocab
         self.keys = {3: Canon(), 5: Canon()}
-        conditions = refdata.charlson_conditions()
-        self._cci_prefix = {p: cid for cid, (_, _, ps) in enumerate(conditions) for p in ps}
         self._facts = _Grown(self._derive)
         self._key_categories = {n: _Grown(lambda start, n=n: {"category": _packed_categories(
             self.keys[n].strings().slice(start))}) for n in self.keys}
@@ -298,12 +345,10 @@ class Diagnoses:
 
     def _derive(self, start: int) -> dict[str, np.ndarray]:
         codes = self.vocab.canon.strings().slice(start)
-        flat = [c.replace(".", "") for c in codes.to_pylist()]
-        cond = [self._cci_prefix.get(f[:4], self._cci_prefix.get(f[:3], -1)) for f in flat]
         return {"key3": self.keys[3].intern(pc.utf8_slice_codeunits(codes, 0, 3)),
                 "key5": self.keys[5].intern(pc.utf8_slice_codeunits(codes, 0, 5)),
                 "category": _packed_categories(codes),
-                "condition": np.array(cond, np.int32),
+                "condition": charlson_conditions(codes),
                 "hash": K.hash_strings(codes)}
 
     def facts(self) -> dict[str, np.ndarray]:
@@ -326,7 +371,6 @@ class Grouping:
         self.extra = tuple(extra_exclusions)
         self.codes = Canon()                         # grouping codes
         self.combinations = SequenceIndex()
-        self._class_prefixes = refdata.procedure_class_prefixes()
         self._gid = _Grown(self._derive_gid)          # canonical procedure -> grouping code
         self._code = _Grown(self._derive_code)        # grouping code -> excluded, rank
         self._comb = _Grown(self._derive_comb)        # combination -> main, classes, hash
@@ -346,18 +390,14 @@ class Grouping:
         return {"gid": self.codes.intern(codes)}
 
     def _derive_code(self, start: int) -> dict[str, np.ndarray]:
-        exact = tuple(e for e in self.extra if not e.endswith("*"))
-        prefixes = tuple(e.rstrip("*") for e in self.extra if e.endswith("*"))
-        excluded, rank = [], []
-        for code in self.codes.strings().slice(start).to_pylist():
-            excluded.append(refdata.is_excluded_procedure(code) or code in exact
-                            or (bool(prefixes) and code.startswith(prefixes)))
-            rank.append(_CLASS_RANK[refdata.procedure_class(code, self._class_prefixes)])
-        return {"excluded": np.array(excluded, bool), "rank": np.array(rank, np.int8)}
+        codes = self.codes.strings().slice(start)
+        excluded, rank = procedure_facts(codes, self.extra)
+        return {"excluded": excluded, "rank": rank, "hash": K.hash_strings(codes)}
 
     def _derive_comb(self, start: int) -> dict[str, np.ndarray]:
         off, vals = self.combinations.sequences(start)
-        rank = self.code_facts()["rank"]
+        code = self.code_facts()
+        rank = code["rank"]
         n = len(off) - 1
         counts = np.diff(off)
         has = counts > 0
@@ -368,21 +408,18 @@ class Grouping:
         top = np.zeros(n, np.int8)
         if len(vals):
             np.maximum.at(top, np.repeat(np.arange(n), counts), rank[vals])
-        strings = self._render(off, vals)
         return {"main": main, "main_rank": main_rank, "top_rank": top,
-                "hash": K.hash_strings(strings)}
+                "hash": combination_hashes(off, vals, code["hash"])}
 
     def _render(self, off: np.ndarray, vals: np.ndarray) -> pa.Array:
         """'+'-joined codes: main first, then the related ones in code order."""
-        names = self.codes.strings().to_pylist()
-        out = []
-        for k in range(len(off) - 1):
-            ids = vals[off[k]:off[k + 1]]
-            if len(ids) == 0:
-                out.append("")
-            else:
-                out.append("+".join([names[ids[0]]] + sorted(names[i] for i in ids[1:])))
-        return pa.array(out, pa.string())
+        strings = self.codes.strings()
+        order = pc.sort_indices(strings).to_numpy(zero_copy_only=False)
+        rank = np.empty(len(strings), np.int64)
+        rank[order] = np.arange(len(strings))
+        ordered = order_related(off, vals, rank) if len(vals) else vals
+        lists = pa.ListArray.from_arrays(pa.array(off, pa.int32()), strings.take(pa.array(ordered)))
+        return pc.binary_join(lists, "+")
 
     def gid(self) -> np.ndarray:
         return self._gid.upto(len(self.vocab.canon))["gid"]

@@ -120,3 +120,41 @@ def assign_groups(case_dx, case_cat, case_class, case_cost, case_comb, comb_off,
         if best < 0:
             reason[i] = UNGROUPED_COMBINATION if (c >= 0 and cat_known[c]) else UNGROUPED_CATEGORY
     return group, reason
+
+
+@kernel
+def order_related(offsets, ids, rank):
+    """Each combination with its related procedures in code order: main first, then the
+    rest sorted by ``rank`` (the codes' position in string order). Returns new ids."""
+    out = ids.copy()
+    for i in range(offsets.shape[0] - 1):
+        a = offsets[i] + 1
+        b = offsets[i + 1]
+        for j in range(a + 1, b):          # insertion sort: combinations are short
+            v = out[j]
+            k = j
+            while k > a and rank[out[k - 1]] > rank[v]:
+                out[k] = out[k - 1]
+                k -= 1
+            out[k] = v
+    return out
+
+
+@kernel
+def combination_hashes(offsets, ids, code_hash):
+    """A 64-bit digest of each combination from its codes' hashes: the main procedure's,
+    mixed, plus the related ones' (a sum, so their order does not matter)."""
+    n = offsets.shape[0] - 1
+    out = np.empty(n, np.uint64)
+    for i in range(n):
+        a = offsets[i]
+        b = offsets[i + 1]
+        h = np.uint64(0x2545F4914F6CDD1D)
+        if b > a:
+            h = code_hash[ids[a]] * np.uint64(0x9E3779B97F4A7C15) + np.uint64(1)
+            for j in range(a + 1, b):
+                x = code_hash[ids[j]]
+                x ^= x >> np.uint64(31)
+                h += x * np.uint64(0xBF58476D1CE4E5B9)
+        out[i] = h
+    return out
