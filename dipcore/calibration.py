@@ -37,14 +37,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._kernels import points as P
-from ._kernels.aggregate import (cv_by, gather_cases, order_by_group_cost, sum_by,
-                                 sum_count_by2, sums_by_key)
+from ._kernels.aggregate import (cv_by, gather_cases, order_by_group, sort_groups_by_cost,
+                                 sum_by, sum_count_by2, sums_by_key)
 from ._kernels.strings import hash_strings
 from ._version import __version__
 from .catalog import GROUP_SCHEMA, Catalog, comprehensive_code, core_code
 from .errors import InputError
+from .pipeline import run_threads, threads
 from .policy import Policy
-from .prepare import CLASS_NAMES, SUBTYPE_CODES, Features, category_code, treatment_class
+from .encode import procedure_facts
+from .prepare import CLASS_NAMES, SUBTYPE_CODES, Features, category_code
 from .schema import POOLS
 from .scoring import group_rows, score_batch
 
@@ -184,13 +186,21 @@ class CoreDefinition:
     threshold: int
 
 
-def _factorize(columns: list[pa.Array]) -> tuple[np.ndarray, list[tuple[str, ...]]]:
-    """Integer codes of the distinct tuples of string columns, and the tuples."""
+_SEP = "\x1f"
+
+
+def _joined(columns: list[pa.Array]) -> pa.Array:
     columns = [c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c for c in columns]
-    joined = pc.binary_join_element_wise(*columns, "\x1f") if len(columns) > 1 else columns[0]
-    enc = pc.dictionary_encode(joined)
-    uniq = [tuple(v.split("\x1f")) for v in enc.dictionary.to_pylist()]
-    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), uniq
+    return pc.binary_join_element_wise(*columns, _SEP) if len(columns) > 1 else columns[0]
+
+
+def _factorize(columns: list[pa.Array]) -> tuple[np.ndarray, pa.Array, list[pa.Array]]:
+    """Integer codes of the distinct tuples of string columns: ``(codes, joined distinct
+    tuples, the distinct tuples' columns)``."""
+    enc = pc.dictionary_encode(_joined(columns))
+    parts = pc.split_pattern(enc.dictionary, _SEP)
+    cols = [pc.list_element(parts, k) for k in range(len(columns))]
+    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64), enc.dictionary, cols
 
 
 def _by_key_year(codes: np.ndarray, k: int, yi: np.ndarray, Y: int, n: np.ndarray,
@@ -203,6 +213,11 @@ def _by_key_year(codes: np.ndarray, k: int, yi: np.ndarray, Y: int, n: np.ndarra
     return cnt, tot
 
 
+def _lookup(keys: pa.Array, vocab: pa.Array) -> np.ndarray:
+    """Position of each key in ``vocab`` (-1 if absent)."""
+    return pc.index_in(keys, value_set=vocab).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
 def choose_groups(counts: pa.Table, policy: Policy, years: list[int]) -> CoreDefinition:
     """Pass 1 finalize: core groups and the comprehensive keys (SPEC 3.2, 4)."""
     w = year_weights(policy, years)
@@ -213,11 +228,11 @@ def choose_groups(counts: pa.Table, policy: Policy, years: list[int]) -> CoreDef
     yi = np.searchsorted(np.array(years), t.column("year").to_numpy())
     n = t.column("n").to_numpy()
     s = t.column("cost").to_numpy()
-    dx, main, comb = t.column("dx_key"), t.column("main"), t.column("combination")
-    mcode, mkeys = _factorize([dx, main])
-    fcode, fkeys = _factorize([dx, main, comb])
-    m_n, m_s = _by_key_year(mcode, len(mkeys), yi, Y, n, s)
-    f_n, f_s = _by_key_year(fcode, len(fkeys), yi, Y, n, s)
+    mcode, mjoined, (m_dx, m_main) = _factorize([t.column("dx_key"), t.column("main")])
+    fcode, fjoined, (f_dx, f_main, f_comb) = _factorize(
+        [t.column("dx_key"), t.column("main"), t.column("combination")])
+    m_n, m_s = _by_key_year(mcode, len(mjoined), yi, Y, n, s)
+    f_n, f_s = _by_key_year(fcode, len(fjoined), yi, Y, n, s)
     m_total, f_total = m_n.sum(axis=1), f_n.sum(axis=1)
     m_mean = weighted_mean(m_s, m_n, W)
     f_mean = weighted_mean(f_s, f_n, W)
@@ -229,54 +244,69 @@ def choose_groups(counts: pa.Table, policy: Policy, years: list[int]) -> CoreDef
             cover = np.cumsum(ns) / ns.sum()
             threshold = int(ns[min(np.searchsorted(cover, policy.core_coverage), ns.size - 1)])
     core_main = m_total >= threshold
-    main_of = {key: i for i, key in enumerate(mkeys)}
-    full_of = {key: i for i, key in enumerate(fkeys)}
-    core: list[tuple[str, str, float]] = []       # (dx_key, combination, provisional mean)
-    for i in sorted(np.flatnonzero(core_main).tolist(), key=lambda i: mkeys[i]):
-        core.append((mkeys[i][0], mkeys[i][1], m_mean[i]))
-    # related procedures: a group of their own only with enough uplift (SPEC 4)
-    for i in sorted(range(len(fkeys)), key=lambda i: fkeys[i]):
-        d, m, c = fkeys[i]
-        mi = main_of[(d, m)]
-        if c == m or not core_main[mi] or f_total[i] < threshold:
-            continue
-        alone = full_of.get((d, m, m))
-        base = f_mean[alone] if alone is not None and f_total[alone] > 0 else m_mean[mi]
-        if f_mean[i] >= (1.0 + policy.related_min_uplift) * base:
-            core.append((d, c, f_mean[i]))
+    # related procedures: a group of their own only with enough uplift over the cases of
+    # the main procedure alone (all of the main procedure's cases when there are none)
+    main_of = _lookup(_joined([f_dx, f_main]), mjoined)
+    alone = _lookup(_joined([f_dx, f_main, f_main]), fjoined)
+    has_alone = alone >= 0
+    has_alone[has_alone] = f_total[alone[has_alone]] > 0
+    base = np.where(has_alone, f_mean[np.maximum(alone, 0)], m_mean[main_of])
+    candidate = (pc.not_equal(f_comb, f_main).to_numpy(zero_copy_only=False) & core_main[main_of]
+                 & (f_total >= threshold))
+    with np.errstate(invalid="ignore"):
+        related = candidate & (f_mean >= (1.0 + policy.related_min_uplift) * base)
+    mains = pa.table({"dx": m_dx, "main": m_main, "comb": m_main}).filter(pa.array(core_main))
+    rel = pa.table({"dx": f_dx, "main": f_main, "comb": f_comb}).filter(pa.array(related))
+    mains = mains.append_column("mean", pa.array(m_mean[core_main])) \
+        .sort_by([("dx", "ascending"), ("main", "ascending")])
+    rel = rel.append_column("mean", pa.array(f_mean[related])) \
+        .sort_by([("dx", "ascending"), ("main", "ascending"), ("comb", "ascending")])
+    core = pa.concat_tables([mains, rel])
+    main = core.column("main").combine_chunks()
+    _, rank = procedure_facts(main)
+    rank = np.where(pc.equal(main, "").to_numpy(zero_copy_only=False), 0, rank)
+    comb = core.column("comb").combine_chunks()
+    dx = core.column("dx").combine_chunks()
+    core_codes = pc.binary_join_element_wise(
+        dx, pc.if_else(pc.equal(comb, ""), "conservative", comb), "|")
     # comprehensive keys: every observed (category, class) of the calibration years
     cat = t.column("cat").to_numpy().astype(np.int64)
     cls = t.column("tclass").to_numpy().astype(np.int64)
     ok = cat >= 0
-    comp_key = cat[ok] * 4 + cls[ok]
-    comp_ids, comp_code = np.unique(comp_key, return_inverse=True)
+    comp_ids, comp_code = np.unique(cat[ok] * 4 + cls[ok], return_inverse=True)
     c_n, c_s = _by_key_year(comp_code, len(comp_ids), yi[ok], Y, n[ok], s[ok])
     c_mean = weighted_mean(c_s, c_n, W)
-    recs = []
-    for d, c, mean in core:
-        recs.append(dict(group_code=core_code(d, c), kind="core", dx_key=d, procedures=c,
-                         treatment_class=treatment_class(c.split("+")[0]),
-                         mean_cost=float(mean) / 100.0))
-    for key, mean in zip(comp_ids.tolist(), c_mean):
-        cat_code, cls_name = category_code(key // 4), CLASS_NAMES[key % 4]
-        recs.append(dict(group_code=comprehensive_code(cat_code, cls_name), kind="comprehensive",
-                         dx_key=cat_code, procedures=None, treatment_class=cls_name,
-                         mean_cost=float(mean) / 100.0))
-    return CoreDefinition(groups=_provisional_table(recs), years=years, threshold=threshold)
+    comp_cat = [category_code(k // 4) for k in comp_ids.tolist()]
+    comp_cls = [CLASS_NAMES[k % 4] for k in comp_ids.tolist()]
+    groups = pa.table({
+        "group_code": pa.concat_arrays([core_codes, pa.array(
+            [comprehensive_code(c, k) for c, k in zip(comp_cat, comp_cls)], pa.string())]),
+        "kind": pa.array(["core"] * core.num_rows + ["comprehensive"] * len(comp_ids)),
+        "dx_key": pa.concat_arrays([dx, pa.array(comp_cat, pa.string())]),
+        "procedures": pa.concat_arrays([comb, pa.nulls(len(comp_ids), pa.string())]),
+        "treatment_class": pa.concat_arrays([pa.array(np.array(CLASS_NAMES)[rank].tolist(), pa.string()),
+                                             pa.array(comp_cls, pa.string())]),
+        "mean_cost": np.concatenate([core.column("mean").to_numpy(), c_mean]) / 100.0,
+    })
+    return CoreDefinition(groups=_provisional_table(groups), years=years, threshold=threshold)
 
 
-def _provisional_table(recs: list[dict]) -> pa.Table:
-    n = len(recs)
+def _provisional_table(g: pa.Table) -> pa.Table:
+    """The draft groups in the catalogue schema (statistics still empty)."""
+    n = g.num_rows
     return pa.table({
-        "group_code": [r["group_code"] for r in recs], "kind": [r["kind"] for r in recs],
-        "basic": [False] * n, "dx_key": [r["dx_key"] for r in recs],
-        "procedures": pa.array([r["procedures"] for r in recs], pa.string()),
-        "treatment_class": [r["treatment_class"] for r in recs],
-        "cases": [0] * n, "cases_by_year": pa.array([[]] * n, pa.list_(pa.int64())),
-        "mean_cost": [r["mean_cost"] for r in recs],
+        "group_code": g.column("group_code"), "kind": g.column("kind"),
+        "basic": pa.array(np.zeros(n, bool)), "dx_key": g.column("dx_key"),
+        "procedures": g.column("procedures"), "treatment_class": g.column("treatment_class"),
+        "cases": pa.array(np.zeros(n, np.int64)),
+        "cases_by_year": pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, np.int32)),
+                                                  pa.array([], pa.int64())),
+        "mean_cost": g.column("mean_cost"),
         "mean_cost_level1": pa.nulls(n, pa.float64()), "mean_cost_level2": pa.nulls(n, pa.float64()),
         "mean_cost_level3": pa.nulls(n, pa.float64()), "cv": pa.nulls(n, pa.float64()),
-        "score": [1.0] * n, "subtypes": pa.array([[]] * n, GROUP_SCHEMA.field("subtypes").type),
+        "score": pa.array(np.ones(n)),
+        "subtypes": pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, np.int32)),
+                                             pa.array([], GROUP_SCHEMA.field("subtypes").type.value_type)),
     }).cast(GROUP_SCHEMA)
 
 
@@ -301,6 +331,15 @@ def assignments(f: Features, draft: Catalog, years: list[int]) -> dict[str, np.n
 def merge_assignments(parts: Iterable[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     parts = list(parts)
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def _balanced_cuts(bounds: np.ndarray) -> list[tuple[int, int]]:
+    """Ranges of groups with about the same number of rows, one per thread."""
+    n = threads()
+    G = len(bounds) - 1
+    edges = np.searchsorted(bounds, np.linspace(0, bounds[-1], n + 1)[1:-1])
+    edges = np.unique(np.clip(np.concatenate([[0], edges, [G]]), 0, G))
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])] or [(0, G)]
 
 
 def _percentile_sorted(c: np.ndarray, start: np.ndarray, n: np.ndarray, q: float) -> np.ndarray:
@@ -379,9 +418,15 @@ def build_catalog(draft: CoreDefinition, state: dict[str, np.ndarray], policy: P
 
     # sort grouped cases by (group, cost): the canonical order of every statistic below
     # (a stable sort, so the order does not depend on how the input was cut either)
-    order, bounds = order_by_group_cost(group, cost, G)
+    order, bounds = order_by_group(group, G)
+    cuts = _balanced_cuts(bounds)
+    run_threads(lambda r: sort_groups_by_cost(order, bounds, cost, r[0], r[1]), cuts)
     g = np.repeat(np.arange(G, dtype=np.int32), np.diff(bounds))
-    y, lv, c, sl = gather_cases(order, year, level, cost, slots)
+    m = len(order)
+    y, lv, c = np.empty(m, year.dtype), np.empty(m, level.dtype), np.empty(m, cost.dtype)
+    sl = np.empty((m, slots.shape[1]), slots.dtype)
+    run_threads(lambda r: gather_cases(order, year, level, cost, slots, y, lv, c, sl,
+                                       bounds[r[0]], bounds[r[1]]), cuts)
     del order
     n_g = np.diff(bounds)
     start = bounds[:-1]

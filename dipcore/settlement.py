@@ -55,8 +55,13 @@ def _fen(amount) -> int:
 def _round_fen(x: Fraction | float) -> int:
     """A fen amount (possibly fractional) -> whole fen, half away from zero."""
     fr = Fraction(x)
-    sign = -1 if fr < 0 else 1
-    return sign * int((abs(fr) + Fraction(1, 2)) // 1)
+    return _round_ratio(fr.numerator, fr.denominator)
+
+
+def _round_ratio(num: int, den: int) -> int:
+    """``num / den`` (``den > 0``) rounded to an integer, half away from zero, exactly."""
+    q = (2 * abs(num) + den) // (2 * den)
+    return -q if num < 0 else q
 
 
 def allocate(total: int, weights: list[int], keys: list[str]) -> list[int]:
@@ -421,12 +426,13 @@ def finalize(hospital_sums: pa.Table, monthly_sums: pa.Table, cases: pa.Table | 
     m_rows = []
     prepaid_calc: dict[tuple[str, str], tuple[int, int]] = {}
     reserve = Fraction(str(policy.reserve))
+    # gross = units / 10^4 x PV_budget x 100 x f: one exact rational factor per pool
+    factor = {p: Fraction(str(catalog.budget_point_value.get(p, catalog.mean_cost / policy.score_scale)))
+              * 100 * info["f"] / P.UNITS for p, info in pool_info.items()}
     for key, month, units in zip(mk, m_month, m_points):
         h, p = key.split(_SEP)
-        f = pool_info[p]["f"]
-        bpv = Fraction(str(catalog.budget_point_value.get(p, catalog.mean_cost / policy.score_scale)))
-        gross = _round_fen(Fraction(units, P.UNITS) * bpv * 100 * f)
-        withheld = _round_fen(gross * reserve)
+        gross = _round_ratio(units * factor[p].numerator, factor[p].denominator)
+        withheld = _round_ratio(gross * reserve.numerator, reserve.denominator)
         net = gross - withheld
         m_rows.append(dict(hospital_id=h, pool=p, month=month, points=units, gross=gross,
                            reserve=withheld, prepayment=net))

@@ -111,14 +111,10 @@ def sums_by_key(keys, values):
 
 
 @kernel
-def order_by_group_cost(group, cost, n_groups):
-    """Positions of the rows with ``group >= 0``, sorted by (group, cost), stable.
-
-    The same order as a stable argsort of the pair: a counting sort by group (linear, and
-    stable), then a stable merge sort of the costs within each group, which are small.
-    Returns ``(order int64[m], starts int64[n_groups + 1])``: group g's rows are
-    ``order[starts[g]:starts[g + 1]]``.
-    """
+def order_by_group(group, n_groups):
+    """Positions of the rows with ``group >= 0``, grouped (a counting sort: linear and
+    stable). Returns ``(order int64[m], starts int64[n_groups + 1])``: group g's rows are
+    ``order[starts[g]:starts[g + 1]]``, in input order."""
     counts = np.zeros(n_groups + 1, np.int64)
     for i in range(group.shape[0]):
         if group[i] >= 0:
@@ -131,29 +127,32 @@ def order_by_group_cost(group, cost, n_groups):
         if g >= 0:
             order[fill[g]] = i
             fill[g] += 1
-    for g in range(n_groups):
+    return order, starts
+
+
+@kernel
+def sort_groups_by_cost(order, starts, cost, g_lo, g_hi):
+    """Sort groups ``g_lo..g_hi-1`` of a grouped order by cost, stably, in place (each group
+    is small: a merge sort per group). Separate group ranges can run on separate threads."""
+    for g in range(g_lo, g_hi):
         a, b = starts[g], starts[g + 1]
         if b - a > 1:
             seg = order[a:b].copy()
             rank = np.argsort(cost[seg], kind="mergesort")
             for k in range(b - a):
                 order[a + k] = seg[rank[k]]
-    return order, starts
+    return 0
 
 
 @kernel
-def gather_cases(order, year, level, cost, slots):
-    """``year``, ``level``, ``cost`` and the ``slots`` rows at ``order``, in one pass."""
-    m = order.shape[0]
-    y = np.empty(m, year.dtype)
-    lv = np.empty(m, level.dtype)
-    c = np.empty(m, cost.dtype)
-    sl = np.empty((m, slots.shape[1]), slots.dtype)
-    for k in range(m):
+def gather_cases(order, year, level, cost, slots, y, lv, c, sl, lo, hi):
+    """Rows ``order[lo:hi]`` of ``year``, ``level``, ``cost`` and ``slots`` into the same
+    positions of the outputs, in one pass (ranges can run on separate threads)."""
+    for k in range(lo, hi):
         i = order[k]
         y[k] = year[i]
         lv[k] = level[i]
         c[k] = cost[i]
         for j in range(slots.shape[1]):
             sl[k, j] = slots[i, j]
-    return y, lv, c, sl
+    return 0
