@@ -7,16 +7,25 @@ it then, and from there on rows carry int32 ids: validation, grouping and aggreg
 look at a string again. Dictionary-encoded columns (Parquet read with ``read_dictionary``)
 are cheaper still: only their dictionary is interned.
 
-Ids are local to one codebook and depend on the order strings were first seen, so they
-never leave the process that made them: partial states that cross partitions or threads
-are keyed by strings (``strings()``) or by catalogue rows. Every result is therefore the
-same whatever the batches, threads or workers.
+Ids depend on the order strings were first seen, so they never leave the process that made
+them: partial states that cross partitions or threads are keyed by strings or by catalogue
+rows. Every result is therefore the same whatever the batches, threads or workers.
+
+Threads. A codebook is lent to one thread at a time for reading batches (``borrow`` /
+``give_back``: a pass's threads each hold their own, so interning is never contended), and
+kept for the process, so the work per distinct code is done once, not once per run. Other
+threads may still read it through features made earlier (scoring passes). Every part of a
+codebook therefore takes the codebook's lock around anything that changes or reads its
+growing state; derived arrays are replaced when they grow, never changed in place, so an
+array handed out stays valid without the lock.
 
 Values of a vocabulary (``encode``): a canonical id (>= 0), ``EMPTY`` (null or blank) or
 ``BAD`` (malformed code, unknown label).
 """
 from __future__ import annotations
 
+import functools
+import threading
 from typing import Callable, Iterable
 
 import numpy as np
@@ -34,6 +43,8 @@ EMPTY, BAD = -1, -2
 CLASS_NAMES = ("conservative", "diagnostic", "therapeutic", "surgery")
 _CLASS_RANK = {name: i for i, name in enumerate(CLASS_NAMES)}
 N_CATEGORIES = 26 * 100   # packed ICD-10 categories: letter x two digits
+#: Catalogue lookups a codebook keeps built (``dipcore.scoring.catalog_map``).
+MAPS_KEPT = 8
 
 
 def as_text(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -58,26 +69,46 @@ def _string_array(offsets: np.ndarray, data: np.ndarray) -> pa.Array:
                                        pa.py_buffer(data if len(data) else np.zeros(1, np.uint8)))
 
 
-class Vocabulary:
-    """Raw strings -> values, each raw string normalised once (``normalize``).
+def _locked(method):
+    """Run a method under its object's (codebook's) lock."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with self.lock:
+            return method(self, *args, **kwargs)
+    return run
 
-    ``normalize(raw: pa.StringArray) -> int32 values`` is called with the raw strings seen
-    for the first time; nulls encode as ``EMPTY``.
-    """
 
-    def __init__(self, normalize: Callable[[pa.Array], np.ndarray]):
-        self._raw = StringIndex()
-        self._normalize = normalize
-        # value of each raw entry, then EMPTY: index -1 (a null) reads the last element
-        self._lut = np.array([EMPTY], np.int32)
-        self._dict_cache: tuple | None = None
+class _Part:
+    """A part of a codebook: shares the codebook's lock, which is not pickled."""
+
+    lock: threading.RLock
 
     def __getstate__(self):
-        return {"raw": self._raw, "lut": self._lut}
+        return {k: v for k, v in self.__dict__.items() if k != "lock" and not k.startswith("_c_")}
 
     def __setstate__(self, state):
-        self._raw, self._lut = state["raw"], state["lut"]
-        self._dict_cache = None
+        self.__dict__.update(state)
+        self.lock = threading.RLock()      # the codebook puts its own back (Codebook.__setstate__)
+
+
+# ---------------------------------------------------------------------------------------------
+# vocabularies: raw strings -> values
+# ---------------------------------------------------------------------------------------------
+class Vocabulary(_Part):
+    """Raw strings -> values, each raw string normalised once (``_normalize``, given the
+    raw strings seen for the first time); nulls encode as ``EMPTY``."""
+
+    _c_dict = None
+
+    def __init__(self, lock: threading.RLock):
+        self.lock = lock
+        self._raw = StringIndex()
+        # value of each raw entry, then EMPTY: index -1 (a null) reads the last element
+        self._lut = np.array([EMPTY], np.int32)
+        self._c_dict = None           # the last dictionary interned (not pickled)
+
+    def _normalize(self, raw: pa.Array) -> np.ndarray:
+        raise NotImplementedError
 
     def encode(self, arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
         """int32 value per element of a text column (or of a dictionary's indices)."""
@@ -89,63 +120,60 @@ class Vocabulary:
             return np.zeros(0, np.int32)
         off, data, valid = K.string_buffers(arr)
         raw = np.empty(n, np.int32)
-        before = self._raw.intern(off, data, valid, raw)
-        if len(self._raw) > before:
-            self._extend(before)
-        return self._lut[raw]
+        with self.lock:
+            before = self._raw.intern(off, data, valid, raw)
+            if len(self._raw) > before:
+                off, data = self._raw.strings(before)
+                new = self._normalize(_string_array(off, data)).astype(np.int32)
+                self._lut = np.concatenate([self._lut[:-1], new, [EMPTY]]).astype(np.int32)
+            lut = self._lut
+        return lut[raw]
 
     def _encode_dictionary(self, arr: pa.DictionaryArray) -> np.ndarray:
         d = arr.dictionary
-        cached = self._dict_cache
+        cached = self._c_dict
         # batches of one Parquet column chunk share their dictionary: intern it once
         if cached is not None and cached[0] is d.buffers()[2] and cached[1] == len(d):
             values = cached[2]
         else:
             values = self.encode(d)
-            self._dict_cache = (d.buffers()[2], len(d), values)
+            self._c_dict = (d.buffers()[2], len(d), values)
         idx = arr.indices
         if idx.null_count:
-            ix = idx.fill_null(-1).to_numpy()
-            return np.append(values, np.int32(EMPTY))[ix]
+            return np.append(values, np.int32(EMPTY))[idx.fill_null(-1).to_numpy()]
         return values[idx.to_numpy()]
 
-    def _extend(self, before: int) -> None:
-        off, data = self._raw.strings(before)
-        new = self._normalize(_string_array(off, data)).astype(np.int32)
-        self._lut = np.concatenate([self._lut[:-1], new, [EMPTY]]).astype(np.int32)
-
+    @_locked
     def __len__(self) -> int:
         return len(self._raw)
 
 
-class Canon:
-    """A growing list of canonical strings with an id each (``StringIndex``), and the
-    string array of them for output (rebuilt only when it grew)."""
+class Canon(_Part):
+    """A growing list of canonical strings with an id each, and their string array."""
 
-    def __init__(self):
+    _c_strings = None
+
+    def __init__(self, lock: threading.RLock):
+        self.lock = lock
         self.index = StringIndex()
-        self._strings: pa.Array | None = None
+        self._c_strings: pa.Array | None = None
 
-    def __getstate__(self):
-        return {"index": self.index}
-
-    def __setstate__(self, state):
-        self.index = state["index"]
-        self._strings = None
-
+    @_locked
     def intern(self, arr: pa.Array) -> np.ndarray:
         out = np.empty(len(arr), np.int32)
         if len(arr):
             self.index.intern(*K.string_buffers(arr), out)
         return out
 
+    @_locked
     def __len__(self) -> int:
         return len(self.index)
 
+    @_locked
     def strings(self) -> pa.Array:
-        if self._strings is None or len(self._strings) != len(self.index):
-            self._strings = _string_array(*self.index.strings())
-        return self._strings
+        if self._c_strings is None or len(self._c_strings) != len(self.index):
+            self._c_strings = _string_array(*self.index.strings())
+        return self._c_strings
 
     def take(self, ids: np.ndarray) -> pa.Array:
         """Canonical strings of ids; negative ids give null."""
@@ -156,22 +184,14 @@ class Canon:
 
 
 class CodeVocabulary(Vocabulary):
-    """ICD codes: raw -> canonical code id (``Canon``), ``EMPTY`` or ``BAD`` (SPEC 2)."""
+    """ICD codes: raw -> canonical code id (``canon``), ``EMPTY`` or ``BAD`` (SPEC 2)."""
 
-    def __init__(self, kind: int):
+    def __init__(self, kind: int, lock: threading.RLock):
+        super().__init__(lock)
         self.kind = kind
-        self.canon = Canon()
-        super().__init__(self._normalize_codes)
+        self.canon = Canon(lock)
 
-    def __getstate__(self):
-        return {**super().__getstate__(), "kind": self.kind, "canon": self.canon}
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        self.kind, self.canon = state["kind"], state["canon"]
-        self._normalize = self._normalize_codes
-
-    def _normalize_codes(self, raw: pa.Array) -> np.ndarray:
+    def _normalize(self, raw: pa.Array) -> np.ndarray:
         codes, status = K.normalize_codes(raw, self.kind)
         out = np.where(status == K.BAD, BAD, EMPTY).astype(np.int32)
         ok = status == K.OK
@@ -189,19 +209,11 @@ def _trimmed(raw: pa.Array) -> pa.Array:
 class TextVocabulary(Vocabulary):
     """Free text (hospital ids): raw -> id of the trimmed text, ``EMPTY`` when blank."""
 
-    def __init__(self):
-        self.canon = Canon()
-        super().__init__(self._normalize_text)
+    def __init__(self, lock: threading.RLock):
+        super().__init__(lock)
+        self.canon = Canon(lock)
 
-    def __getstate__(self):
-        return {**super().__getstate__(), "canon": self.canon}
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        self.canon = state["canon"]
-        self._normalize = self._normalize_text
-
-    def _normalize_text(self, raw: pa.Array) -> np.ndarray:
+    def _normalize(self, raw: pa.Array) -> np.ndarray:
         text = _trimmed(raw)
         out = np.full(len(raw), EMPTY, np.int32)
         valid = text.is_valid().to_numpy(zero_copy_only=False)
@@ -214,24 +226,14 @@ class LabelVocabulary(Vocabulary):
     """A closed set of labels with aliases (pools, bed-day categories): raw -> index of the
     label in ``names``, ``EMPTY`` when blank, ``BAD`` when not a known alias."""
 
-    def __init__(self, aliases: dict[str, str], names: tuple[str, ...]):
+    def __init__(self, aliases: dict[str, str], names: tuple[str, ...], lock: threading.RLock):
+        super().__init__(lock)
         self.aliases, self.names = aliases, names
-        super().__init__(self._normalize_label)
 
-    def __getstate__(self):
-        return {**super().__getstate__(), "aliases": self.aliases, "names": self.names}
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        self.aliases, self.names = state["aliases"], state["names"]
-        self._normalize = self._normalize_label
-
-    def _normalize_label(self, raw: pa.Array) -> np.ndarray:
+    def _normalize(self, raw: pa.Array) -> np.ndarray:
         lower = {k.lower(): self.names.index(v) for k, v in self.aliases.items()}
-        out = []
-        for v in _trimmed(raw).to_pylist():
-            out.append(EMPTY if v is None else lower.get(v.lower(), BAD))
-        return np.array(out, np.int32)
+        return np.array([EMPTY if v is None else lower.get(v.lower(), BAD)
+                         for v in _trimmed(raw).to_pylist()], np.int32)
 
     def take(self, values: np.ndarray) -> pa.Array:
         """Label strings of values (null where negative)."""
@@ -239,6 +241,9 @@ class LabelVocabulary(Vocabulary):
         return pa.array(list(self.names), pa.string()).take(pa.array(values, mask=values < 0))
 
 
+# ---------------------------------------------------------------------------------------------
+# facts of codes, vectorised
+# ---------------------------------------------------------------------------------------------
 def _packed_categories(codes: pa.Array) -> np.ndarray:
     """``K35.900`` -> (K - A) * 100 + 35; -1 unless letter-digit-digit (vectorised
     :func:`category_id`)."""
@@ -308,15 +313,23 @@ def category_id(code: str) -> int:
     return -1
 
 
-class _Grown:
-    """Per-id facts derived from a ``Canon`` or ``SequenceIndex``, extended as it grows."""
+class _Grown(_Part):
+    """Per-id facts derived from a growing list of ids (``derive(start)`` gives those of
+    ids ``start..``), extended when it grew. Arrays are replaced, never changed."""
 
-    def __init__(self, derive: Callable[[int], dict[str, np.ndarray]]):
-        self._derive = derive
+    def __init__(self, derive: Callable[[int], dict[str, np.ndarray]], size: Callable[[], int],
+                 lock: threading.RLock):
+        self.lock = lock
+        self._derive, self._size = derive, size
         self.n = 0
         self.arrays: dict[str, np.ndarray] = {}
 
-    def upto(self, n: int) -> dict[str, np.ndarray]:
+    def __getstate__(self):
+        raise TypeError("derived facts are rebuilt, not pickled")
+
+    @_locked
+    def get(self) -> dict[str, np.ndarray]:
+        n = self._size()
         if n > self.n or not self.arrays:
             new = self._derive(self.n)
             self.arrays = {k: np.concatenate([self.arrays[k], v]) if k in self.arrays else v
@@ -325,23 +338,25 @@ class _Grown:
         return self.arrays
 
 
-class Diagnoses:
+class Diagnoses(_Part):
     """Facts of canonical diagnosis codes: key (subcategory or category) ids, packed
     category, Charlson condition and a hash, derived once per code."""
 
-    def __init__(self, vocab: CodeVocabulary):
+    def __init__(self, vocab: CodeVocabulary, lock: threading.RLock):
+        self.lock = lock
         self.vocab = vocab
-        self.keys = {3: Canon(), 5: Canon()}
-        self._facts = _Grown(self._derive)
-        self._key_categories = {n: _Grown(lambda start, n=n: {"category": _packed_categories(
-            self.keys[n].strings().slice(start))}) for n in self.keys}
+        self.keys = {3: Canon(lock), 5: Canon(lock)}
+        self._init_derived()
 
-    def __getstate__(self):
-        return {"vocab": self.vocab, "keys": self.keys}
+    def _init_derived(self):
+        self._c_facts = _Grown(self._derive, lambda: len(self.vocab.canon), self.lock)
+        self._c_key_categories = {n: _Grown(
+            lambda start, n=n: {"category": _packed_categories(self.keys[n].strings().slice(start))},
+            lambda n=n: len(self.keys[n]), self.lock) for n in self.keys}
 
     def __setstate__(self, state):
-        self.__init__(state["vocab"])
-        self.keys = state["keys"]
+        super().__setstate__(state)
+        self._init_derived()
 
     def _derive(self, start: int) -> dict[str, np.ndarray]:
         codes = self.vocab.canon.strings().slice(start)
@@ -352,36 +367,39 @@ class Diagnoses:
                 "hash": K.hash_strings(codes)}
 
     def facts(self) -> dict[str, np.ndarray]:
-        return self._facts.upto(len(self.vocab.canon))
+        return self._c_facts.get()
 
+    @_locked
     def key_categories(self, key_len: int) -> np.ndarray:
         """Packed category of every diagnosis key id of that length."""
         self.facts()
-        return self._key_categories[key_len].upto(len(self.keys[key_len]))["category"]
+        return self._c_key_categories[key_len].get()["category"]
 
 
-class Grouping:
+class Grouping(_Part):
     """Procedures as grouping sees them under one policy: the grouping code (the canonical
     code, or its prefix), exclusion and treatment class per code; canonical combinations
     (SPEC 3.1) interned as ids, with their main procedure, classes, strings and hashes."""
 
-    def __init__(self, vocab: CodeVocabulary, prefix: int | None, extra_exclusions: tuple[str, ...]):
+    def __init__(self, vocab: CodeVocabulary, prefix: int | None,
+                 extra_exclusions: tuple[str, ...], lock: threading.RLock):
+        self.lock = lock
         self.vocab = vocab
         self.prefix = prefix
         self.extra = tuple(extra_exclusions)
-        self.codes = Canon()                         # grouping codes
+        self.codes = Canon(lock)                    # grouping codes
         self.combinations = SequenceIndex()
-        self._gid = _Grown(self._derive_gid)          # canonical procedure -> grouping code
-        self._code = _Grown(self._derive_code)        # grouping code -> excluded, rank
-        self._comb = _Grown(self._derive_comb)        # combination -> main, classes, hash
+        self._init_derived()
 
-    def __getstate__(self):
-        return {"vocab": self.vocab, "prefix": self.prefix, "extra": self.extra,
-                "codes": self.codes, "combinations": self.combinations}
+    def _init_derived(self):
+        self._c_gid = _Grown(self._derive_gid, lambda: len(self.vocab.canon), self.lock)
+        self._c_code = _Grown(self._derive_code, lambda: len(self.codes), self.lock)
+        self._c_comb = _Grown(self._derive_comb, lambda: len(self.combinations), self.lock)
+        self._c_strings = None
 
     def __setstate__(self, state):
-        self.__init__(state["vocab"], state["prefix"], state["extra"])
-        self.codes, self.combinations = state["codes"], state["combinations"]
+        super().__setstate__(state)
+        self._init_derived()
 
     def _derive_gid(self, start: int) -> dict[str, np.ndarray]:
         codes = self.vocab.canon.strings().slice(start)
@@ -422,31 +440,42 @@ class Grouping:
         return pc.binary_join(lists, "+")
 
     def gid(self) -> np.ndarray:
-        return self._gid.upto(len(self.vocab.canon))["gid"]
+        return self._c_gid.get()["gid"]
 
+    @_locked
     def code_facts(self) -> dict[str, np.ndarray]:
         self.gid()
-        return self._code.upto(len(self.codes))
+        return self._c_code.get()
 
+    @_locked
     def comb_facts(self) -> dict[str, np.ndarray]:
         self.code_facts()
-        return self._comb.upto(len(self.combinations))
+        return self._c_comb.get()
 
+    @_locked
+    def sequences(self, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Procedures of combinations ``start..`` (grouping code ids, CSR)."""
+        return self.combinations.sequences(start)
+
+    @_locked
+    def n_combinations(self) -> int:
+        return len(self.combinations)
+
+    @_locked
     def combination_strings(self) -> pa.Array:
         """'+'-joined string of every combination id (cached, extended as it grows)."""
         n = len(self.combinations)
-        cached = getattr(self, "_strings", None)
+        cached = self._c_strings
         if cached is None or len(cached) < n:
             start = 0 if cached is None else len(cached)
             self.code_facts()
             new = self._render(*self.combinations.sequences(start))
-            self._strings = new if cached is None else pa.concat_arrays([cached, new])
-        return self._strings
+            self._c_strings = new if cached is None else pa.concat_arrays([cached, new])
+        return self._c_strings
 
     def main_strings(self) -> pa.Array:
         """Main procedure of every combination id (null for the empty one)."""
-        main = self.comb_facts()["main"]
-        return self.codes.take(main)
+        return self.codes.take(self.comb_facts()["main"])
 
     def encode_cases(self, proc_off: np.ndarray, proc: np.ndarray,
                      class_from: str) -> tuple[np.ndarray, np.ndarray]:
@@ -458,7 +487,8 @@ class Grouping:
         c_off, c_ids = canonical_combinations(proc_off, gid.astype(np.int32), keep)
         n = len(proc_off) - 1
         comb = np.empty(n, np.int32)
-        self.combinations.intern(c_off, c_ids if len(c_ids) else np.zeros(1, np.int32), comb)
+        with self.lock:
+            self.combinations.intern(c_off, c_ids if len(c_ids) else np.zeros(1, np.int32), comb)
         comb_facts = self.comb_facts()
         if class_from == "main":
             tclass = comb_facts["main_rank"][comb]
@@ -472,33 +502,77 @@ class Grouping:
 
 
 class Codebook:
-    """The vocabularies of one process (or thread): diagnoses, procedures, hospitals, pools
-    and bed-day categories, plus the policy-dependent procedure groupings."""
+    """The vocabularies of a process: diagnoses, procedures, hospitals, pools and bed-day
+    categories, plus the policy-dependent procedure groupings (see the module's notes on
+    threads)."""
 
     def __init__(self):
-        self.dx = CodeVocabulary(K.DIAGNOSIS)
-        self.proc = CodeVocabulary(K.PROCEDURE)
-        self.hospital = TextVocabulary()
-        self.pool = LabelVocabulary(POOL_ALIASES, POOLS)
-        self.bed = LabelVocabulary(BED_DAY_ALIASES, BED_DAY_CATEGORIES)
-        self.diagnoses = Diagnoses(self.dx)
+        self.lock = threading.RLock()
+        lock = self.lock
+        self.dx = CodeVocabulary(K.DIAGNOSIS, lock)
+        self.proc = CodeVocabulary(K.PROCEDURE, lock)
+        self.hospital = TextVocabulary(lock)
+        self.pool = LabelVocabulary(POOL_ALIASES, POOLS, lock)
+        self.bed = LabelVocabulary(BED_DAY_ALIASES, BED_DAY_CATEGORIES, lock)
+        self.diagnoses = Diagnoses(self.dx, lock)
         self._groupings: dict[tuple, Grouping] = {}
         self.cache: dict = {}          # lookups built against this codebook (catalogue maps)
 
     def __getstate__(self):
-        return {"dx": self.dx, "proc": self.proc, "hospital": self.hospital, "pool": self.pool,
-                "bed": self.bed, "diagnoses": self.diagnoses, "groupings": self._groupings}
+        with self.lock:
+            return {"dx": self.dx, "proc": self.proc, "hospital": self.hospital,
+                    "pool": self.pool, "bed": self.bed, "diagnoses": self.diagnoses,
+                    "groupings": dict(self._groupings)}
 
     def __setstate__(self, state):
-        self.dx, self.proc, self.hospital = state["dx"], state["proc"], state["hospital"]
-        self.pool, self.bed, self.diagnoses = state["pool"], state["bed"], state["diagnoses"]
+        self.__dict__.update(state)
         self._groupings = state["groupings"]
+        del self.__dict__["groupings"]
+        self.lock = threading.RLock()
         self.cache = {}
+        parts = [self.dx, self.proc, self.hospital, self.pool, self.bed, self.diagnoses,
+                 self.dx.canon, self.proc.canon, self.hospital.canon, *self.diagnoses.keys.values()]
+        for g in self._groupings.values():
+            parts += [g, g.codes]
+        for p in parts:
+            p.lock = self.lock
+        self.diagnoses._init_derived()
+        for g in self._groupings.values():
+            g._init_derived()
 
     def grouping(self, policy) -> Grouping:
         key = (policy.procedure_prefix, tuple(policy.extra_exclusions))
-        g = self._groupings.get(key)
-        if g is None:
-            g = self._groupings[key] = Grouping(self.proc, policy.procedure_prefix,
-                                                tuple(policy.extra_exclusions))
-        return g
+        with self.lock:
+            g = self._groupings.get(key)
+            if g is None:
+                g = self._groupings[key] = Grouping(self.proc, policy.procedure_prefix,
+                                                    tuple(policy.extra_exclusions), self.lock)
+            return g
+
+    def cached(self, key, build: Callable[[], object]):
+        """A lookup kept with this codebook (the most recent ``MAPS_KEPT``)."""
+        with self.lock:
+            value = self.cache.get(key)
+            if value is None:
+                value = self.cache[key] = build()
+                while len(self.cache) > MAPS_KEPT:
+                    del self.cache[next(iter(self.cache))]
+            return value
+
+
+# ---------------------------------------------------------------------------------------------
+# the process's codebooks
+# ---------------------------------------------------------------------------------------------
+_idle: list[Codebook] = []
+_idle_lock = threading.Lock()
+
+
+def borrow() -> Codebook:
+    """A codebook for one thread's reading of batches (returned with :func:`give_back`)."""
+    with _idle_lock:
+        return _idle.pop() if _idle else Codebook()
+
+
+def give_back(codebook: Codebook) -> None:
+    with _idle_lock:
+        _idle.append(codebook)

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 import numpy as np
 import pyarrow as pa
 
-from .encode import Codebook
+from . import encode
 from .sources import Piece
 from .validate import CheckedBatch, Deduplicator, Validator
 
@@ -144,17 +144,23 @@ class Checking:
         n = self.n_threads or threads()
         dedupe = Deduplicator(self.duplicates, self.expected_rows)
         local = threading.local()
+        lent: list = []
 
         def job(piece: Piece) -> R:
             validator = getattr(local, "validator", None)
-            if validator is None:
-                validator = local.validator = Validator(self.hospitals, codebook=Codebook())
+            if validator is None:      # each thread reads with a codebook of its own
+                validator = local.validator = Validator(self.hospitals, codebook=encode.borrow())
+                lent.append(validator.codebook)
             return work(check_piece(validator, piece))
 
         ordered: Iterable[Piece] = (dedupe(p) for p in pieces)
         if n > 1:
             ordered = prefetch(ordered)
-        yield from ordered_map(job, ordered, n)
+        try:
+            yield from ordered_map(job, ordered, n)
+        finally:
+            for codebook in lent:
+                encode.give_back(codebook)
 
 
 def run_threads(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:

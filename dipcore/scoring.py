@@ -61,54 +61,57 @@ def index_for(catalog: Catalog, policy: Policy) -> GroupIndex:
 class CatalogMap:
     """A codebook's ids in a catalogue's lookup (``GroupIndex``): diagnosis keys, procedure
     codes and every combination's procedures. Extended as the codebook grows, so each code
-    is looked up in the catalogue once per codebook."""
+    is looked up in the catalogue once per codebook. ``state`` is replaced as a whole, so a
+    thread that read it has consistent arrays."""
 
     def __init__(self, idx: GroupIndex, f: Features):
         self.idx = idx
         self.keys = f.codebook.diagnoses.keys[f.key_len]
         self.grouping = f.grouping
-        self.dx = np.zeros(0, np.int32)
-        self.proc = np.zeros(0, np.int32)
-        self.comb_off = np.zeros(1, np.int32)
-        self.comb_procs = np.zeros(0, np.int32)
+        self.lock = f.codebook.lock
+        # (diagnosis key -> dx id, grouping code -> procedure id, combination CSR)
+        self.state = (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(1, np.int32),
+                      np.zeros(0, np.int32))
 
     @staticmethod
     def _index_in(strings: pa.Array, vocab: pa.Array) -> np.ndarray:
         return pc.index_in(strings, value_set=vocab).fill_null(-1) \
             .to_numpy(zero_copy_only=False).astype(np.int32)
 
-    def update(self) -> "CatalogMap":
-        if len(self.dx) < len(self.keys):
-            new = self.keys.strings().slice(len(self.dx))
-            self.dx = np.concatenate([self.dx, self._index_in(new, self.idx.dx_vocab)])
-        codes = self.grouping.codes
-        if len(self.proc) < len(codes):
-            new = codes.strings().slice(len(self.proc))
-            self.proc = np.concatenate([self.proc, self._index_in(new, self.idx.proc_vocab)])
-        n_comb = len(self.comb_off) - 1
-        if n_comb < len(self.grouping.combinations):
-            off, vals = self.grouping.combinations.sequences(n_comb)
-            procs = self.proc[vals] if len(vals) else np.zeros(0, np.int32)
-            self.comb_off = np.concatenate([self.comb_off, off[1:] + self.comb_off[-1]]).astype(np.int32)
-            self.comb_procs = np.concatenate([self.comb_procs, procs]).astype(np.int32)
-        return self
+    def update(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        with self.lock:
+            dx, proc, comb_off, comb_procs = self.state
+            if len(dx) < len(self.keys):
+                new = self.keys.strings().slice(len(dx))
+                dx = np.concatenate([dx, self._index_in(new, self.idx.dx_vocab)])
+            codes = self.grouping.codes
+            if len(proc) < len(codes):
+                new = codes.strings().slice(len(proc))
+                proc = np.concatenate([proc, self._index_in(new, self.idx.proc_vocab)])
+            n_comb = len(comb_off) - 1
+            if n_comb < self.grouping.n_combinations():
+                off, vals = self.grouping.sequences(n_comb)
+                procs = proc[vals] if len(vals) else np.zeros(0, np.int32)
+                comb_off = np.concatenate([comb_off, off[1:] + comb_off[-1]]).astype(np.int32)
+                comb_procs = np.concatenate([comb_procs, procs]).astype(np.int32)
+            self.state = (dx, proc, comb_off, comb_procs)
+            return self.state
 
 
-def catalog_map(f: Features, idx: GroupIndex) -> CatalogMap:
-    """The (cached) map of ``f``'s codebook into ``idx``."""
-    key = (id(idx), id(f.grouping), f.key_len)
-    m = f.codebook.cache.get(key)
-    if m is None or m.idx is not idx:
-        m = f.codebook.cache[key] = CatalogMap(idx, f)
+def catalog_map(f: Features, idx: GroupIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``f``'s codebook in ``idx``: (dx ids by key, procedure ids by code, combination CSR)."""
+    m = f.codebook.cached((id(idx), id(f.grouping), f.key_len), lambda: CatalogMap(idx, f))
+    if m.idx is not idx:         # an id reused after the catalogue it named was freed
+        m = CatalogMap(idx, f)
     return m.update()
 
 
 def assign_positions(f: Features, idx: GroupIndex, policy: Policy) -> tuple[np.ndarray, np.ndarray]:
     """Grouping kernel positions (-1: no group) and ungrouped reasons of the cases."""
-    m = catalog_map(f, idx)
+    dx, _, comb_off, comb_procs = catalog_map(f, idx)
     return assign_groups(
-        m.dx[f.dx_key], f.dx_cat, f.treatment_class.astype(np.int32), f.cost.astype(np.float64),
-        f.comb, m.comb_off, m.comb_procs if len(m.comb_procs) else np.zeros(1, np.int32),
+        dx[f.dx_key], f.dx_cat, f.treatment_class.astype(np.int32), f.cost.astype(np.float64),
+        f.comb, comb_off, comb_procs if len(comb_procs) else np.zeros(1, np.int32),
         idx.dx_start, idx.dx_count, idx.g_off, idx.g_procs, idx.g_tier, idx.g_mean, idx.g_score,
         idx.comp_group, idx.comp_all, idx.cat_known, idx.comp_tier,
         policy.tie_break == "highest_score")
