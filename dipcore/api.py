@@ -174,15 +174,15 @@ def prepare_part(source: Pieces, checking: Checking, policy: Policy,
 
     def work(b):            # on the pool: everything that depends on one batch only
         if b.n == 0:
-            return b, None, None, None
+            return b, None, None, None, None
         f = features(b, policy)
-        return b, f, C.fingerprint(b.case_id, f), C.KeyCounts.count(f)
+        return b, f, C.fingerprint(b.case_id, f), C.KeyCounts.count(f), C.present_years(f.year)
 
-    for b, f, fp, counted in checking.run(source, work):
+    for b, f, fp, counted, years in checking.run(source, work):
         keys.quarantined += b.quarantine.num_rows
         if f is not None:
             keys.fingerprints.append(fp)
-            keys.years |= set(np.unique(f.year).tolist())
+            keys.years |= set(years)
             counts.add(f, counted)
             store.append(f)
         if progress:

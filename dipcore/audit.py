@@ -34,15 +34,16 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ._kernels import points as P
+from ._kernels.aggregate import sum_by
 from .api import _replayable
-from .io import pieces
-from .pipeline import Checking
 from .catalog import Catalog
+from .io import pieces
 from .outputs import atomic_path
+from .pipeline import Checking
 from .policy import Policy
 from .prepare import features
 from .scoring import score_batch
-from .settlement import HOSPITAL_SUMS, case_counts
+from .settlement import HOSPITAL_SUMS, hospital_sums
 from .sources import DEFAULT_BATCH_ROWS, count_rows
 
 MIN_EVENTS = 5
@@ -126,14 +127,15 @@ def _year_facts(cases: Any, catalog: Catalog, policy: Policy, hospitals, encodin
                 "group_code": codes.take(pa.array(s.row[low])),
                 "los": pa.array(f.los[low]), "ratio": pa.array(s.ratio[low]),
             })
-        per_case = pa.table({
-            "hospital_id": hospital_id, **case_counts(f, s),
-            "severe": (f.cci >= SEVERE_CCI).astype(np.int64),
-            "secondary": np.diff(b.sec_off).astype(np.int64),
-            "low_standard": low.astype(np.int64),
-        })
-        return stays, lows, per_case.group_by("hospital_id").aggregate(
-            [(c, "sum") for c in _SUMS]).rename_columns(["hospital_id"] + list(_SUMS))
+        hosp = f.hospital.astype(np.int64)
+        K = int(hosp.max()) + 1
+        sums = np.concatenate([hospital_sums(hosp, K, f, s), sum_by(hosp, K, np.stack(
+            [(f.cci >= SEVERE_CCI).astype(np.int64), np.diff(b.sec_off).astype(np.int64),
+             low.astype(np.int64)], axis=1))], axis=1)
+        present = np.flatnonzero(sums[:, 0])
+        return stays, lows, pa.table({
+            "hospital_id": b.codebook.hospital.canon.take(present),
+            **{c: sums[present, j] for j, c in enumerate(_SUMS)}})
 
     source = _replayable(cases)
     checking = Checking(hospitals, expected_rows=count_rows(source))

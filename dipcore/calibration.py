@@ -315,11 +315,11 @@ def _provisional_table(g: pa.Table) -> pa.Table:
 # ---------------------------------------------------------------------------------------------
 def assignments(f: Features, draft: Catalog, years: list[int]) -> dict[str, np.ndarray]:
     """Pass 2 partition kernel: each calibration case's group and the facts its statistics need."""
-    in_years = np.isin(f.year, years)
+    use = in_years(f.year, years)
     yi = np.searchsorted(np.array(years), f.year).astype(np.int8)
     row = group_rows(f, draft, draft.policy)
-    dip = in_years & (f.bed < 0)
-    bed = in_years & (f.bed >= 0)
+    dip = use & (f.bed < 0)
+    bed = use & (f.bed >= 0)
     return {
         "group": row[dip], "year": yi[dip], "level": f.level[dip], "cost": f.cost[dip],
         "slots": f.slots[dip],
@@ -331,6 +331,24 @@ def assignments(f: Features, draft: Catalog, years: list[int]) -> dict[str, np.n
 def merge_assignments(parts: Iterable[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     parts = list(parts)
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def present_years(year: np.ndarray) -> list[int]:
+    """The distinct years of a batch (a few, in a narrow range: counted, not sorted)."""
+    if len(year) == 0:
+        return []
+    lo = int(year.min())
+    if int(year.max()) - lo < 4096:
+        return (np.flatnonzero(np.bincount(year.astype(np.int64) - lo)) + lo).tolist()
+    return np.unique(year).tolist()
+
+
+def in_years(year: np.ndarray, years: list[int]) -> np.ndarray:
+    """``year`` is one of ``years`` (a handful of values)."""
+    out = np.zeros(len(year), bool)
+    for y in years:
+        out |= year == y
+    return out
 
 
 def _balanced_cuts(bounds: np.ndarray) -> list[tuple[int, int]]:
@@ -573,12 +591,12 @@ def _subtypes(g, y, c, sl, n_g, G, Y, W, policy) -> pa.Array:
 def history_points(f: Features, catalog: Catalog, years: list[int]) -> dict:
     """Pass 3 partition kernel: cost and points by (pool, year) of the history."""
     s = score_batch(f, catalog, catalog.policy)
-    in_years = np.isin(f.year, years)
+    use = in_years(f.year, years)
     if catalog.policy.budget_pv_trim == "outliers":
-        in_years &= ~np.isin(s.outlier, (P.LOW, P.HIGH, P.EXTREME))
+        use &= (s.outlier != P.LOW) & (s.outlier != P.HIGH) & (s.outlier != P.EXTREME)
     Y = len(years)
     key = f.pool.astype(np.int64) * Y + np.searchsorted(np.array(years), f.year)
-    key = np.where(in_years, key, -1)
+    key = np.where(use, key, -1)
     sums = sum_by(key, len(POOLS) * Y, np.stack([f.cost, s.units], axis=1))
     return {(POOLS[k // Y], years[k % Y]): sums[k] for k in np.flatnonzero(sums.any(axis=1))}
 

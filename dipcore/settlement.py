@@ -40,8 +40,7 @@ from .scoring import OUTLIER_NAMES, UNGROUPED_REASONS, Scored
 from .validate import CheckedBatch
 
 #: int64 partial sums kept per (hospital, pool).
-HOSPITAL_SUMS = ("cases", "dip_cases", "points", "cost", "fund", "rw", "low", "normal", "high",
-                 "extreme", "ungrouped", "special", "bed_day", "los", "deaths", "surgery")
+HOSPITAL_SUMS = P.HOSPITAL_SUMS
 _SEP = "\x1f"
 _POOL_NAMES = pa.array(list(POOLS))
 
@@ -142,24 +141,14 @@ def case_table(b: CheckedBatch, f: Features, s: Scored, catalog: Catalog) -> pa.
     })
 
 
-def case_counts(f: Features, s: Scored) -> dict[str, np.ndarray]:
-    """The int64 per-case columns behind every per-hospital figure (``HOSPITAL_SUMS``).
+def hospital_sums(codes: np.ndarray, n_codes: int, f: Features, s: Scored) -> np.ndarray:
+    """The ``HOSPITAL_SUMS`` of the cases by code: int64 [n_codes, 16].
 
     Statements (here) and supervision (``dipcore.audit``) both sum these, so a CMI, an
     outlier share or an operation rate means the same in both.
     """
-    dip = s.kind == P.DIP
-    one = lambda m: m.astype(np.int64)  # noqa: E731
-    return {
-        "cases": np.ones(f.n, np.int64), "dip_cases": one(dip), "points": s.units,
-        "cost": f.cost, "fund": f.fund,
-        "rw": np.where(dip, np.floor(s.rw * 10_000 + 0.5), 0).astype(np.int64),
-        "low": one(s.outlier == P.LOW), "normal": one(s.outlier == P.NORMAL),
-        "high": one(s.outlier == P.HIGH), "extreme": one(s.outlier == P.EXTREME),
-        "ungrouped": one(s.kind == P.UNGROUPED), "special": one(s.kind == P.SPECIAL),
-        "bed_day": one(s.kind == P.BED_DAY), "los": f.los.astype(np.int64),
-        "deaths": one(f.way == 5), "surgery": one(dip & (f.treatment_class == 3)),
-    }
+    return P.hospital_sums(codes, n_codes, s.kind, s.outlier, s.units, s.rw, f.cost, f.fund,
+                           f.los, f.way, f.treatment_class)
 
 
 def hospital_keys(b: CheckedBatch, present: np.ndarray) -> pa.Array:
@@ -174,8 +163,7 @@ def partial_sums(b: CheckedBatch, f: Features, s: Scored) -> tuple[pa.Table, pa.
     n = f.n
     codes = f.hospital.astype(np.int64) * 2 + f.pool
     K = int(codes.max()) + 1 if n else 0
-    counts = case_counts(f, s)
-    sums = sum_by(codes, K, np.stack([counts[name] for name in HOSPITAL_SUMS], axis=1))
+    sums = hospital_sums(codes, K, f, s)
     present = np.flatnonzero(sums[:, 0])
     hosp = pa.table({"key": hospital_keys(b, present),
                      **{name: sums[present, j] for j, name in enumerate(HOSPITAL_SUMS)}})

@@ -141,17 +141,30 @@ def _display(arr: pa.Array) -> list[str]:
     return ["" if v is None else str(v) for v in arr.to_pylist()]
 
 
+def _primitive(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed-width column as a zero-copy NumPy view and its status (``EMPTY`` where
+    null). Null slots hold whatever the buffer holds: every use of a value is gated by its
+    status."""
+    n = len(arr)
+    dtype = np.int32 if pa.types.is_date32(arr.type) else arr.type.to_pandas_dtype()
+    values = np.frombuffer(arr.buffers()[1], dtype=dtype, count=arr.offset + n)[arr.offset:]
+    if arr.null_count == 0:
+        return values, np.zeros(n, np.uint8)
+    return values, (~arr.is_valid().to_numpy(zero_copy_only=False)).view(np.uint8)
+
+
 def to_int(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Any column -> (int64 values, status) with the string-kernel status codes."""
+    """Any column -> (integer values, status) with the string-kernel status codes.
+
+    Integer columns come back in their own type, without a copy."""
     t = arr.type
     if is_text(arr):
         return K.parse_int(plain_text(arr))
-    if pa.types.is_integer(t) or pa.types.is_boolean(t):
+    if pa.types.is_integer(t):
+        return _primitive(arr)
+    if pa.types.is_boolean(t):
         values = arr.cast(pa.int64()).fill_null(0).to_numpy()
-        if arr.null_count == 0:
-            return values, np.zeros(len(arr), np.uint8)
-        status = np.where(arr.is_null().to_numpy(zero_copy_only=False), K.EMPTY, K.OK).astype(np.uint8)
-        return values, status
+        return values, arr.is_null().to_numpy(zero_copy_only=False).view(np.uint8)
     if pa.types.is_floating(t) or pa.types.is_decimal(t):
         x = arr.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
         null = arr.is_null().to_numpy(zero_copy_only=False)
@@ -172,11 +185,7 @@ def to_days(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         return K.parse_date(arr.cast(pa.string()))
     if pa.types.is_timestamp(t) or pa.types.is_date64(t) or pa.types.is_date32(t):
         d = arr.cast(pa.date32()) if not pa.types.is_date32(t) else arr
-        values = d.cast(pa.int32()).fill_null(0).to_numpy().astype(np.int64)
-        if d.null_count == 0:
-            return values, np.zeros(len(d), np.uint8)
-        null = d.is_null().to_numpy(zero_copy_only=False)
-        return values, np.where(null, K.EMPTY, K.OK).astype(np.uint8)
+        return _primitive(d)
     raise InputError(f"a date column cannot have type {t}")
 
 
@@ -487,12 +496,12 @@ class Validator:
             codebook=cb, case_id=piece.case_id if take is None else piece.case_id.take(take),
             hospital=kept(hosp), level=kept(level), pool=kept(pool, np.int8),
             admission=kept(adm, np.int32), discharge=kept(dis, np.int32),
-            age=kept(np.clip(age, -1, 32767), np.int16),
+            age=kept(age, np.int16),
             age_days=kept(np.where(ad_st == K.OK, ad_v, 0), np.int32), age_days_valid=kept(ad_st == K.OK),
             sex=kept(sex), weight=kept(np.where(w_st == K.OK, w_v, 0), np.int32),
             weight_valid=kept(w_st == K.OK), dx=kept(dx), sec_off=sec_off, sec=sec,
             proc_off=proc_off, proc=proc, cost=kept(total), fund=kept(paid),
-            way=kept(np.clip(way, -1, 127), np.int8), bed=kept(bed, np.int8),
+            way=kept(way, np.int8), bed=kept(bed, np.int8),
             icu=kept(np.where(icu_st == K.OK, icu_v, 0), np.int16), icu_valid=kept(icu_st == K.OK),
             quarantine=quarantine,
             patient_raw=None if "patient_id" not in cols else

@@ -145,3 +145,53 @@ def case_terms(pos, perm, bed, special, level, slots, score, basic, level_mean, 
             aux_slot[i] = slots[i, best_j]
         base[i] = level_mean[r, lv]
     return row, kind, rw, k, a, aux_slot, base, rate
+
+
+#: Columns of ``hospital_sums``, in order.
+HOSPITAL_SUMS = ("cases", "dip_cases", "points", "cost", "fund", "rw", "low", "normal", "high",
+                 "extreme", "ungrouped", "special", "bed_day", "los", "deaths", "surgery")
+
+
+@kernel
+def hospital_sums(codes, n_codes, kind, outlier, units, rw, cost, fund, los, way, tclass):
+    """Per-case figures summed by code (hospital and pool): the int64 columns of
+    ``HOSPITAL_SUMS`` behind every statement line and appraisal indicator.
+
+    ``rw`` counts in units of 1e-4 (half up) for DIP cases; a death is discharge way 5; an
+    operation is a DIP case in a surgery-class group key (treatment class 3).
+    """
+    out = np.zeros((n_codes, 16), np.int64)
+    for i in range(codes.shape[0]):
+        c = codes[i]
+        if c < 0:
+            continue
+        dip = kind[i] == DIP
+        out[c, 0] += 1
+        out[c, 2] += units[i]
+        out[c, 3] += cost[i]
+        out[c, 4] += fund[i]
+        out[c, 13] += los[i]
+        if dip:
+            out[c, 1] += 1
+            out[c, 5] += np.int64(math.floor(rw[i] * 10_000 + 0.5))
+            if tclass[i] == 3:
+                out[c, 15] += 1
+        o = outlier[i]
+        if o == LOW:
+            out[c, 6] += 1
+        elif o == NORMAL:
+            out[c, 7] += 1
+        elif o == HIGH:
+            out[c, 8] += 1
+        elif o == EXTREME:
+            out[c, 9] += 1
+        k = kind[i]
+        if k == UNGROUPED:
+            out[c, 10] += 1
+        elif k == SPECIAL:
+            out[c, 11] += 1
+        elif k == BED_DAY:
+            out[c, 12] += 1
+        if way[i] == 5:
+            out[c, 14] += 1
+    return out

@@ -40,8 +40,22 @@ def string_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if arr.null_count:
         valid = arr.is_valid().to_numpy(zero_copy_only=False).view(np.uint8)
     else:
-        valid = np.ones(n, dtype=np.uint8)
+        valid = _ones(n)
     return offsets, data, valid
+
+
+_ONES = np.ones(0, np.uint8)
+
+
+def _ones(n: int) -> np.ndarray:
+    """A read-only all-ones validity of length ``n`` (one shared buffer, grown as needed)."""
+    global _ONES
+    ones = _ONES
+    if len(ones) < n:
+        ones = np.ones(max(n, 2 * len(ones)), np.uint8)
+        ones.flags.writeable = False
+        _ONES = ones
+    return ones[:n]
 
 
 def _string_array(offsets: np.ndarray, data: np.ndarray) -> pa.Array:
