@@ -40,6 +40,7 @@ from .errors import InputError
 from .schema import BED_DAY_ALIASES, BED_DAY_CATEGORIES, POOL_ALIASES, POOLS
 
 EMPTY, BAD = -1, -2
+_NEW = -16             # StringIndex.encode marks strings it has just added: NEW - id
 CLASS_NAMES = ("conservative", "diagnostic", "therapeutic", "surgery")
 _CLASS_RANK = {name: i for i, name in enumerate(CLASS_NAMES)}
 N_CATEGORIES = 26 * 100   # packed ICD-10 categories: letter x two digits
@@ -119,15 +120,17 @@ class Vocabulary(_Part):
         if n == 0:
             return np.zeros(0, np.int32)
         off, data, valid = K.string_buffers(arr)
-        raw = np.empty(n, np.int32)
+        out = np.empty(n, np.int32)
         with self.lock:
-            before = self._raw.intern(off, data, valid, raw)
+            # one pass: the value of every string seen before; new strings marked
+            before = self._raw.encode(off, data, valid, self._lut[:-1], out)
             if len(self._raw) > before:
-                off, data = self._raw.strings(before)
-                new = self._normalize(_string_array(off, data)).astype(np.int32)
+                roff, rdata = self._raw.strings(before)
+                new = self._normalize(_string_array(roff, rdata)).astype(np.int32)
                 self._lut = np.concatenate([self._lut[:-1], new, [EMPTY]]).astype(np.int32)
-            lut = self._lut
-        return lut[raw]
+                marked = out <= _NEW
+                out[marked] = self._lut[_NEW - out[marked]]
+        return out
 
     def _encode_dictionary(self, arr: pa.DictionaryArray) -> np.ndarray:
         d = arr.dictionary

@@ -36,6 +36,7 @@ cdef extern from *:
     void DIP_PREFETCH(const void* p) noexcept nogil
 
 DEF SHORT_MAX = 15
+DEF NEW = -16
 DEF LONG_TAG = 0xFF
 DEF PREFETCH_AHEAD = 16
 
@@ -232,9 +233,11 @@ cdef class StringIndex:
         return -1
 
     cdef Py_ssize_t _run(self, const int32_t* offsets, const uint8_t* base, const uint8_t* valid,
-                         int32_t* out, Py_ssize_t i, Py_ssize_t m, bint add) noexcept nogil:
+                         int32_t* out, Py_ssize_t i, Py_ssize_t m, bint add, bint use_lut,
+                         const int32_t* lut, int64_t lut_len) noexcept nogil:
         """Process values from ``i`` on; stop (returning the index) where an insertion needs
-        room the table does not have."""
+        room the table does not have. With ``use_lut``, write ``lut[id]`` for ids below
+        ``lut_len`` and ``NEW - id`` for the others."""
         cdef uint64_t a, b
         cdef int64_t s, ln, e, slot = 0
         while i < m:
@@ -263,22 +266,42 @@ cdef class StringIndex:
                 self.used += ln
                 self.n += 1
                 self.starts[self.n] = self.used
-            out[i] = <int32_t>e
+            if not use_lut:
+                out[i] = <int32_t>e
+            elif e < lut_len:
+                out[i] = lut[e]
+            else:
+                out[i] = <int32_t>(NEW - e)
             i += 1
         return i
 
     cdef _apply(self, const int32_t[::1] offsets, const uint8_t[::1] data,
-                const uint8_t[::1] valid, int32_t[::1] out, bint add):
+                const uint8_t[::1] valid, int32_t[::1] out, bint add,
+                bint use_lut=False, const int32_t* lut=NULL, int64_t lut_len=0):
         cdef Py_ssize_t m = valid.shape[0], i = 0
         if m == 0:
             return
         cdef const uint8_t* base = &data[0] if data.shape[0] > 0 else NULL
         while True:
             with nogil:
-                i = self._run(&offsets[0], base, &valid[0], &out[0], i, m, add)
+                i = self._run(&offsets[0], base, &valid[0], &out[0], i, m, add, use_lut, lut,
+                              lut_len)
             if i >= m:
                 return
             self._make_room(offsets[i + 1] - offsets[i])
+
+    def encode(self, const int32_t[::1] offsets,   # IN  n + 1 Arrow offsets
+               const uint8_t[::1] data,            # IN  Arrow value bytes
+               const uint8_t[::1] valid,           # IN  1 where not null
+               const int32_t[::1] lut,             # IN  value of each entry seen so far
+               int32_t[::1] out):                  # OUT value per string, -1 for null
+        """``lut[id]`` of the strings in one pass, adding unseen ones, whose value is not
+        known yet: they get ``NEW - id`` (``NEW`` is -16, below any value). Returns the
+        count of entries before."""
+        cdef int32_t before = self.n
+        self._apply(offsets, data, valid, out, True, True,
+                    &lut[0] if lut.shape[0] else NULL, lut.shape[0])
+        return before
 
     def intern(self, const int32_t[::1] offsets,   # IN  n + 1 Arrow offsets
                const uint8_t[::1] data,            # IN  Arrow value bytes

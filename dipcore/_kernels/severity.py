@@ -26,13 +26,18 @@ def cci_scores(offsets, condition, weights, mild, severe):
             c = condition[j]
             if c >= 0:
                 mask |= np.int64(1) << c
+        if mask == 0:            # most cases: no Charlson condition at all
+            continue
         for h in range(mild.shape[0]):
             if mask & (np.int64(1) << severe[h]):
                 mask &= ~(np.int64(1) << mild[h])
         s = 0
-        for c in range(weights.shape[0]):
-            if mask & (np.int64(1) << c):
+        c = 0
+        while mask:              # the set bits only
+            if mask & 1:
                 s += weights[c]
+            mask >>= 1
+            c += 1
         out[i] = s
     return out
 
