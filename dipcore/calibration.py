@@ -41,7 +41,7 @@ from ._kernels.aggregate import (cv_by, gather_cases, order_by_group, sort_group
                                  sum_by, sum_count_by2, sums_by_key)
 from ._kernels.strings import hash_strings
 from ._version import __version__
-from .catalog import GROUP_SCHEMA, Catalog, comprehensive_code, core_code
+from .catalog import GROUP_SCHEMA, Catalog, comprehensive_code
 from .errors import InputError
 from .pipeline import run_threads, threads
 from .policy import Policy
@@ -445,7 +445,7 @@ def build_catalog(draft: CoreDefinition, state: dict[str, np.ndarray], policy: P
     sl = np.empty((m, slots.shape[1]), slots.dtype)
     run_threads(lambda r: gather_cases(order, year, level, cost, slots, y, lv, c, sl,
                                        bounds[r[0]], bounds[r[1]]), cuts)
-    del order
+    order = None                      # the sorted copies are all that is needed from here
     n_g = np.diff(bounds)
     start = bounds[:-1]
     keep = np.ones(g.size, bool)

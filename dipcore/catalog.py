@@ -26,7 +26,7 @@ from ._version import __version__
 from .errors import InputError
 from .outputs import atomic_path
 from .policy import Policy
-from .prepare import CLASS_NAMES, N_CATEGORIES, SUBTYPE_CODES, category_id
+from .prepare import CLASS_NAMES, N_CATEGORIES, SUBTYPE_CODES
 
 SUBTYPE_TYPE = pa.struct([("code", pa.string()), ("cases", pa.int64()),
                           ("coefficient", pa.float64())])

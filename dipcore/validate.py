@@ -26,7 +26,7 @@ from . import schema as S
 from ._kernels import strings as K
 from ._kernels.intern import StringSet, text_shape
 from ._kernels.validate import encode_lists, first_failed_check, take_lists
-from .encode import BAD, EMPTY, Codebook, as_text
+from .encode import EMPTY, Codebook, as_text
 from .errors import InputError
 from .sources import Piece
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 
@@ -237,3 +238,173 @@ def round4_units(x: float) -> int:
     """Half away from zero at 4 decimals, via Decimal of the float's shortest repr."""
     d = Decimal(repr(x)).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
     return int(d * 10000)
+
+
+# ---- codebook and validation references ------------------------------------------------------
+def interned(batches: list[list[str | None]]) -> list[list[int]]:
+    """Dense ids in order of first sight (-1 for null)."""
+    ids: dict[str, int] = {}
+    return [[-1 if v is None else ids.setdefault(v, len(ids)) for v in b] for b in batches]
+
+
+def text_shape(values: list[str | None]) -> tuple[bool, list[int]]:
+    """(some value needs trimming: ASCII space or a non-ASCII byte at either end, blank)."""
+    trim = False
+    blank = []
+    for v in values:
+        if v is None or v == "":
+            blank.append(1)
+            continue
+        blank.append(0)
+        b = v.encode()
+        edge = (b[:1], b[-1:])
+        if any(e.isspace() or e[0] >= 0x80 for e in edge):
+            trim = True
+    return trim, blank
+
+
+OK_, EMPTY_, BAD_, RANGE_, NONFINITE_ = 0, 1, 2, 3, 4
+
+
+def first_failed_check(r: dict) -> tuple[int, int, int]:
+    """The validation checks of one row in their documented order (dipcore.validate.CHECKS):
+    the number of the first that fails (-1 if none), the row's hospital level and its sex."""
+    if r["registry"]:
+        if r["reg_level"] > 0:
+            level = r["reg_level"]
+        else:
+            level = r["level"] if r["has_level"] else 0
+    else:
+        level = r["level"]
+    sex = 9 if r["sex_st"] == EMPTY_ or r["sex"] == 0 else r["sex"]
+
+    def money(v, st):
+        return [st in (BAD_, EMPTY_), st == NONFINITE_, st == OK_ and v < 0,
+                st == RANGE_ or (st == OK_ and v >= 10**11)]
+    checks = [
+        r["case_blank"], r["dup"], r["hosp"] < 0,
+        r["registry"] and r["reg_level"] <= 0,
+        not r["registry"] and r["level_st"] != OK_,
+        not 1 <= level <= 3,
+        r["pool"] < 0, r["adm_st"] != OK_, r["dis_st"] != OK_, r["dis"] < r["adm"],
+        r["age_st"] != OK_, not 0 <= r["age"] <= 130,
+        r["agd_st"] in (BAD_, RANGE_), r["agd_st"] == OK_ and not 0 <= r["agd"] <= 365,
+        r["sex_st"] in (BAD_, RANGE_) or sex not in (1, 2, 9),
+        r["wt_st"] in (BAD_, RANGE_), r["wt_st"] == OK_ and not 1 <= r["wt"] <= 10_000,
+        r["dx"] == -1, r["dx"] == -2, r["sec_bad"], r["proc_bad"],
+        *money(r["tot"], r["tot_st"]), *money(r["fund"], r["fund_st"]),
+        r["tot_st"] == OK_ and r["fund_st"] == OK_ and r["fund"] > r["tot"],
+        r["way_st"] != OK_ or r["way"] not in (1, 2, 3, 4, 5, 9),
+        r["bed"] == -2,
+        r["icu_st"] in (BAD_, RANGE_), r["icu_st"] == OK_ and not 0 <= r["icu"] <= 10_000,
+    ]
+    first = r["pre"] if r["pre"] >= 0 else next((i for i, c in enumerate(checks) if c), -1)
+    return first, max(-1, min(127, level)), max(-1, min(127, sex))
+
+
+def encode_lists(lists: list[list[int]]) -> tuple[list[list[int]], list[int], list[int]]:
+    """Kept items (ids >= 0), row has a malformed item (-2), index of the first one."""
+    kept, bad, first = [], [], []
+    pos = 0
+    for items in lists:
+        kept.append([v for v in items if v >= 0])
+        where = [pos + j for j, v in enumerate(items) if v == -2]
+        bad.append(1 if where else 0)
+        first.append(where[0] if where else -1)
+        pos += len(items)
+    return kept, bad, first
+
+
+# ---- aggregation, calendar, severity, points references --------------------------------------
+def sums_by_key(keys: list[int], values: list[list[int]]) -> tuple[list[int], list[list[int]]]:
+    out: dict[int, list[int]] = {}
+    for k, v in zip(keys, values):
+        acc = out.setdefault(k, [0] * len(v))
+        for j, x in enumerate(v):
+            acc[j] += x
+    return list(out), list(out.values())
+
+
+def order_by_group_cost(group: list[int], cost: list[int]) -> list[int]:
+    """Rows with a group, by (group, cost), ties in input order."""
+    return sorted((i for i, g in enumerate(group) if g >= 0), key=lambda i: (group[i], cost[i], i))
+
+
+def year_month_los(admission: list[int], discharge: list[int]) -> list[tuple[int, int, int]]:
+    import datetime as dt
+    epoch = dt.date(1970, 1, 1)
+    out = []
+    for a, d in zip(admission, discharge):
+        day = epoch + dt.timedelta(days=d)
+        out.append((day.year, day.month, max(d - a, 1)))
+    return out
+
+
+def subtype_slots(cci, age, age_days, way, icu, dims, bands) -> list[list[int]]:
+    """SPEC 4 auxiliary subtype slots per dimension (cci, age, death, icu); -1 none."""
+    out = []
+    for c, a, ad, w, d in zip(cci, age, age_days, way, icu):
+        row = [-1, -1, -1, -1]
+        if "cci" in dims:
+            row[0] = 0 if c == 0 else 1 if c <= 2 else 2 if c <= 4 else 3
+        if "age" in dims:
+            if a == 0:
+                row[1] = 4 if 0 <= ad <= 28 else 5
+            elif 1 <= a <= 6:
+                row[1] = 6
+            elif 7 <= a <= 17:
+                row[1] = 7
+            elif a >= 65:
+                row[1] = 8
+        if "death" in dims and w == 5:
+            row[2] = 9
+        if "icu" in dims:
+            row[3] = 12 if d >= bands[2] else 11 if d >= bands[1] else 10 if d >= bands[0] else -1
+        out.append(row)
+    return out
+
+
+def case_terms(pos, perm, bed, special, level, slots, score, basic, level_mean, aux, lc, rates):
+    """SPEC 5: per case (row, kind, RW, k, a, aux slot, m_L, bed-day rate)."""
+    out = []
+    for i in range(len(pos)):
+        row = perm[pos[i]] if bed[i] < 0 and pos[i] >= 0 else -1
+        kind = ("special" if special[i] else "bed_day" if bed[i] >= 0 else
+                "dip" if row >= 0 else "ungrouped")
+        rate = rates[bed[i]] if bed[i] >= 0 and not special[i] else 0.0
+        if row < 0:
+            out.append((row, kind, 0.0, lc[level[i]], 1.0, -1, 1.0, rate))
+            continue
+        k = 1.0 if basic[row] else lc[level[i]]
+        cands = [(aux[row][s], -j, s) for j, s in enumerate(slots[i]) if s >= 0 and aux[row][s] > 0]
+        if cands:
+            a, _, slot = max(cands)
+        else:
+            a, slot = 1.0, -1
+        out.append((row, kind, score[row], k, a, slot, level_mean[row][level[i]], rate))
+    return out
+
+
+def hospital_sums(codes, kind, outlier, units, rw, cost, fund, los, way, tclass):
+    """Statement figures per code: cases, DIP cases, points, cost, fund, RW (1e-4, half
+    up), low/normal/high/extreme, ungrouped/special/bed-day, LOS, deaths, operations."""
+    out: dict[int, list[int]] = {}
+    for i, c in enumerate(codes):
+        if c < 0:
+            continue
+        r = out.setdefault(c, [0] * 16)
+        dip = kind[i] == "dip"
+        r[0] += 1
+        r[1] += dip
+        r[2] += units[i]
+        r[3] += cost[i]
+        r[4] += fund[i]
+        r[5] += math.floor(rw[i] * 10_000 + 0.5) if dip else 0     # scores have 4 decimals
+        for j, name in enumerate(("low", "normal", "high", "extreme")):
+            r[6 + j] += outlier[i] == name
+        for j, name in enumerate(("ungrouped", "special", "bed_day")):
+            r[10 + j] += kind[i] == name
+        r[13] += los[i]
+        r[14] += way[i] == 5
+        r[15] += dip and tclass[i] == 3
+    return out

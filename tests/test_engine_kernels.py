@@ -209,3 +209,132 @@ def test_features_survive_the_spill_format(rows, compress):
     combos = f.grouping.combination_strings().take(pa.array(back.comb)).to_pylist()
     excluded = {p for p in PROCS if refdata.is_excluded_procedure(p)}
     assert combos == ["+".join(naive.canonical(r[1], excluded)) for r in rows]
+
+
+# ---- aggregation, finalisation sort, calendar, subtypes, scoring terms ----------------------
+from dipcore._kernels.aggregate import (gather_cases, order_by_group,  # noqa: E402
+                                        sort_groups_by_cost, sums_by_key)
+from dipcore._kernels.calendar import year_month_los  # noqa: E402
+from dipcore._kernels.group import combination_hashes, order_related  # noqa: E402
+from dipcore._kernels.severity import subtype_slots  # noqa: E402
+
+
+@given(st.lists(st.tuples(st.integers(-3, 40) | st.just(2**60), st.integers(-10**12, 10**12),
+                          st.integers(0, 9)), max_size=80))
+def test_sums_by_key(rows):
+    keys = np.array([r[0] for r in rows], np.int64)
+    vals = np.array([[r[1], r[2]] for r in rows], np.int64).reshape(len(rows), 2)
+    got_keys, got = sums_by_key(keys, vals)
+    ref_keys, ref = naive.sums_by_key(keys.tolist(), vals.tolist())
+    assert got_keys.tolist() == ref_keys and got.tolist() == ref
+
+
+@given(st.lists(st.tuples(st.integers(-1, 6), st.integers(0, 5)), max_size=80), st.integers(1, 3))
+def test_group_cost_order_is_a_stable_sort(rows, parts):
+    group = np.array([r[0] for r in rows], np.int32)
+    cost = np.array([r[1] for r in rows], np.int64)
+    order, starts = order_by_group(group, 7)
+    bounds = np.linspace(0, 7, parts + 1).astype(int)
+    for lo, hi in zip(bounds[:-1], bounds[1:]):       # group ranges, as threads take them
+        sort_groups_by_cost(order, starts, cost, lo, hi)
+    assert order.tolist() == naive.order_by_group_cost(group.tolist(), cost.tolist())
+    assert np.diff(starts).tolist() == [int((group == g).sum()) for g in range(7)]
+    year, level = cost.astype(np.int16) + 2020, (cost % 3 + 1).astype(np.int8)
+    slots = np.stack([cost.astype(np.int8)] * 4, axis=1)
+    m = len(order)
+    y, lv, c, sl = (np.empty(m, np.int16), np.empty(m, np.int8), np.empty(m, np.int64),
+                    np.empty((m, 4), np.int8))
+    gather_cases(order, year, level, cost, slots, y, lv, c, sl, 0, m)
+    assert (y == year[order]).all() and (c == cost[order]).all() and (sl == slots[order]).all()
+
+
+@given(st.lists(st.tuples(st.integers(-150_000, 150_000), st.integers(-3, 90)), min_size=1,
+                max_size=60), st.booleans())
+def test_year_month_los(rows, narrow):
+    dis = np.array([(r[0] % 900 + 19_000) if narrow else r[0] for r in rows], np.int32)
+    adm = dis - np.array([r[1] for r in rows], np.int32)
+    year, month, los = year_month_los(adm, dis)
+    assert list(zip(year.tolist(), month.tolist(), los.tolist())) == \
+        naive.year_month_los(adm.tolist(), dis.tolist())
+
+
+@given(st.lists(st.tuples(st.integers(0, 8), st.integers(0, 90), st.integers(-1, 365),
+                          st.sampled_from([1, 5, 9]), st.integers(0, 12)), max_size=40),
+       st.sets(st.sampled_from(["cci", "age", "death", "icu"])))
+def test_subtype_slots(rows, dims):
+    cols = list(zip(*rows)) if rows else [[]] * 5
+    arr = lambda j, dt: np.array(cols[j], dt)  # noqa: E731
+    got = subtype_slots(arr(0, np.int16), arr(1, np.int16), arr(2, np.int32), arr(3, np.int8),
+                        arr(4, np.int32), "cci" in dims, "age" in dims, "death" in dims,
+                        "icu" in dims, 1, 3, 7)
+    assert got.tolist() == naive.subtype_slots(*cols, dims, (1, 3, 7))
+
+
+@given(st.lists(st.tuples(st.integers(-1, 5), st.sampled_from([-1, -1, 0, 2]), st.booleans(),
+                          st.integers(1, 3), st.lists(st.integers(-1, 12), min_size=4, max_size=4)),
+                min_size=1, max_size=30), st.data())
+def test_case_terms(rows, data):
+    G = 6
+    perm = np.array(data.draw(st.permutations(range(G))), np.int32)
+    score = np.array(data.draw(st.lists(st.floats(1, 5000), min_size=G, max_size=G)))
+    basic = np.array(data.draw(st.lists(st.booleans(), min_size=G, max_size=G)))
+    level_mean = np.array(data.draw(st.lists(st.lists(st.floats(100, 1e6), min_size=4, max_size=4),
+                                             min_size=G, max_size=G)))
+    aux = np.array(data.draw(st.lists(st.lists(st.sampled_from([0.0, 0.0, 0.9, 1.2, 1.2]),
+                                               min_size=13, max_size=13), min_size=G, max_size=G)))
+    lc, rates = np.array([1.0, 0.6, 0.85, 1.1]), np.array([40.0, 55.5, 30.0])
+    pos = np.array([r[0] for r in rows], np.int32)
+    bed = np.array([r[1] for r in rows], np.int8)
+    special = np.array([r[2] for r in rows])
+    level = np.array([r[3] for r in rows], np.int8)
+    slots = np.array([r[4] for r in rows], np.int8)
+    got = P.case_terms(pos, perm, bed, special, level, slots, score, basic, level_mean, aux, lc, rates)
+    kinds = {P.DIP: "dip", P.UNGROUPED: "ungrouped", P.SPECIAL: "special", P.BED_DAY: "bed_day"}
+    ref = naive.case_terms(pos.tolist(), perm.tolist(), bed.tolist(), special.tolist(),
+                           level.tolist(), slots.tolist(), score.tolist(), basic.tolist(),
+                           level_mean.tolist(), aux.tolist(), lc.tolist(), rates.tolist())
+    for i, r in enumerate(ref):
+        assert (got[0][i], kinds[got[1][i]], got[2][i], got[3][i], got[4][i], got[5][i],
+                got[6][i], got[7][i]) == r
+
+
+@given(st.lists(st.tuples(st.integers(-1, 4), st.sampled_from(["dip", "dip", "ungrouped", "special", "bed_day"]),
+                          st.sampled_from(["", "low", "normal", "high", "extreme"]),
+                          st.integers(0, 10**8), st.sampled_from([0.0, 1234.5678, 999.0001]),
+                          st.integers(0, 10**9), st.integers(1, 90), st.sampled_from([1, 5]),
+                          st.integers(0, 3)), max_size=50))
+def test_hospital_sums(rows):
+    kinds = {"dip": P.DIP, "ungrouped": P.UNGROUPED, "special": P.SPECIAL, "bed_day": P.BED_DAY}
+    outl = {"": P.NONE, "low": P.LOW, "normal": P.NORMAL, "high": P.HIGH, "extreme": P.EXTREME}
+    col = lambda j: [r[j] for r in rows]  # noqa: E731
+    got = P.hospital_sums(np.array(col(0), np.int64), 5,
+                          np.array([kinds[k] for k in col(1)], np.int8),
+                          np.array([outl[o] for o in col(2)], np.int8), np.array(col(3), np.int64),
+                          np.array(col(4), np.float64), np.array(col(5), np.int64),
+                          np.array([c // 2 for c in col(5)], np.int64), np.array(col(6), np.int32),
+                          np.array(col(7), np.int8), np.array(col(8), np.int8))
+    ref = naive.hospital_sums(col(0), col(1), col(2), col(3), col(4), col(5),
+                              [c // 2 for c in col(5)], col(6), col(7), col(8))
+    for c in range(5):
+        assert got[c].tolist() == ref.get(c, [0] * 16)
+
+
+@given(st.lists(st.lists(st.integers(0, 9), max_size=6), max_size=20),
+       st.permutations(range(10)))
+def test_order_related_and_combination_hashes(combos, perm):
+    rank = np.array(perm, np.int64)
+    off = np.concatenate([[0], np.cumsum([len(c) for c in combos])]).astype(np.int32)
+    ids = np.array([v for c in combos for v in c], np.int32)
+    out = order_related(off, ids, rank) if len(ids) else ids
+    for k, c in enumerate(combos):
+        got = out[off[k]:off[k + 1]].tolist()
+        assert got == (c[:1] + sorted(c[1:], key=lambda v: rank[v]))
+    code_hash = np.array([(i + 1) * 0x9E3779B97F4A7C15 % 2**64 for i in range(10)], np.uint64)
+    h1 = combination_hashes(off, ids, code_hash)
+    h2 = combination_hashes(off, out, code_hash)
+    assert (h1 == h2).all()                              # related order does not matter
+    for a in range(len(combos)):
+        for b in range(len(combos)):
+            same = combos[a][:1] == combos[b][:1] and sorted(combos[a][1:]) == sorted(combos[b][1:])
+            if same:
+                assert h1[a] == h1[b]

@@ -112,18 +112,3 @@ def test_scanner_skips_blank_lines_and_flags_truncated_quote():
     scanner.feed(np.frombuffer(b'a,b\n1,2\n\n3\n"4,5', np.uint8))
     assert scanner.finish().tolist() == [2, 3]
     assert scanner.unterminated_quote
-
-
-# ---- exact string set -----------------------------------------------------------------------
-@given(st.lists(st.lists(st.one_of(st.none(), st.text(st.sampled_from("ab\u00e9"), max_size=3)),
-                         max_size=30), max_size=6))
-def test_string_set_matches_python_set(batches):
-    s = K.StringSet(1)     # tiny start: exercises growth and probing
-    got = [s.add(*K.string_buffers(pa.array(b, pa.string()))).tolist() for b in batches]
-    assert got == naive.duplicates(batches)
-    assert len(s) == len({v for b in batches for v in b if v is not None})
-
-
-def test_hash_is_never_zero_and_stable():
-    h = K.hash_strings(pa.array(["", "a", "a", "b"]))
-    assert (h != 0).all() and h[1] == h[2] and h[1] != h[3]

@@ -1,0 +1,75 @@
+"""Validation kernels (dipcore._kernels.validate) against tests/naive.py."""
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+import naive
+from dipcore._kernels.validate import encode_lists, first_failed_check, take_lists
+from dipcore.validate import CHECKS
+
+status = st.sampled_from([0, 0, 0, 0, 1, 2, 3])
+money_status = st.sampled_from([0, 0, 0, 1, 2, 3, 4])
+row_st = st.fixed_dictionaries({
+    "pre": st.sampled_from([-1, -1, -1, -1, 1003]),
+    "case_blank": st.sampled_from([0, 0, 0, 1]), "dup": st.sampled_from([0, 0, 0, 1]),
+    "hosp": st.sampled_from([0, 3, -1]), "reg_level": st.sampled_from([0, 1, 2, 3]),
+    "level": st.sampled_from([1, 2, 3, 0, 4, -7]), "level_st": status,
+    "pool": st.sampled_from([0, 1, -1, -2]),
+    "adm": st.integers(19000, 19010), "adm_st": status,
+    "dis": st.integers(19000, 19010), "dis_st": status,
+    "age": st.sampled_from([0, 54, 130, 131, -1]), "age_st": status,
+    "agd": st.sampled_from([0, 28, 365, 366, -3]), "agd_st": status,
+    "sex": st.sampled_from([0, 1, 2, 9, 3]), "sex_st": status,
+    "wt": st.sampled_from([0, 1, 3000, 10_000, 10_001]), "wt_st": status,
+    "dx": st.sampled_from([5, 5, -1, -2]), "sec_bad": st.sampled_from([0, 0, 1]),
+    "proc_bad": st.sampled_from([0, 0, 1]),
+    "tot": st.sampled_from([100, 0, -5, 10**11, 10**11 - 1]), "tot_st": money_status,
+    "fund": st.sampled_from([50, 0, -1, 200, 10**11]), "fund_st": money_status,
+    "way": st.sampled_from([1, 5, 9, 6, 0]), "way_st": status,
+    "bed": st.sampled_from([-1, 0, 2, -2]),
+    "icu": st.sampled_from([0, 10_000, 10_001, -1]), "icu_st": status,
+})
+
+
+@given(st.lists(row_st, min_size=1, max_size=40), st.booleans(), st.booleans())
+def test_first_failed_check_matches_reference(rows, registry, has_level):
+    def col(name, dtype):
+        return np.array([r[name] for r in rows], dtype)
+    u8 = np.uint8
+    check, level, sex = first_failed_check(
+        col("pre", np.int16), col("case_blank", u8), col("dup", u8), col("hosp", np.int32),
+        registry, col("reg_level", np.int64), col("level", np.int8), col("level_st", u8),
+        has_level, col("pool", np.int32), col("adm", np.int32), col("adm_st", u8),
+        col("dis", np.int32), col("dis_st", u8), col("age", np.int16), col("age_st", u8), 130,
+        col("agd", np.int32), col("agd_st", u8), col("sex", np.int8), col("sex_st", u8),
+        col("wt", np.int32), col("wt_st", u8), col("dx", np.int32), col("sec_bad", u8),
+        col("proc_bad", u8), col("tot", np.int64), col("tot_st", u8), col("fund", np.int64),
+        col("fund_st", u8), 10**11, col("way", np.int8), col("way_st", u8),
+        col("bed", np.int32), col("icu", np.int16), col("icu_st", u8))
+    for i, r in enumerate(rows):
+        expected = naive.first_failed_check(dict(r, registry=registry, has_level=has_level))
+        assert (check[i], level[i], sex[i]) == expected, (r, registry, has_level)
+        assert check[i] < len(CHECKS) or check[i] >= 1000
+
+
+lists_st = st.lists(st.lists(st.sampled_from([0, 1, 7, -1, -2]), max_size=5), max_size=30)
+
+
+@given(lists_st)
+def test_encode_lists_matches_reference(lists):
+    off = np.concatenate([[0], np.cumsum([len(x) for x in lists])]).astype(np.int32)
+    vals = np.array([v for x in lists for v in x], np.int32)
+    new_off, ids, bad, first = encode_lists(off, vals)
+    kept, ref_bad, ref_first = naive.encode_lists(lists)
+    assert [ids[new_off[k]:new_off[k + 1]].tolist() for k in range(len(lists))] == kept
+    assert bad.tolist() == ref_bad and first.tolist() == ref_first
+
+
+@given(lists_st, st.data())
+def test_take_lists(lists, data):
+    rows = sorted(data.draw(st.sets(st.integers(0, max(len(lists) - 1, 0)))) if lists else [])
+    off = np.concatenate([[0], np.cumsum([len(x) for x in lists])]).astype(np.int32)
+    vals = np.array([v for x in lists for v in x], np.int32)
+    new_off, new_vals = take_lists(off, vals, np.array(rows, np.int64))
+    assert [new_vals[new_off[k]:new_off[k + 1]].tolist() for k in range(len(rows))] == \
+        [lists[r] for r in rows]
