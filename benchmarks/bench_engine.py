@@ -1,4 +1,5 @@
-"""Micro-benchmarks of the engine kernels: combinations, grouping, CCI, points, aggregation.
+"""Micro-benchmarks of the engine kernels: combinations, grouping, CCI, points, aggregation,
+calendar, subtype slots, the finalisation sort.
 
 CI runs them with ``--benchmark-disable`` as smoke tests; ``python -m pytest
 benchmarks/bench_engine.py --benchmark-enable`` measures (``extra_info`` holds cases/s).
@@ -7,9 +8,10 @@ import numpy as np
 import pytest
 
 from dipcore._kernels import points as P
-from dipcore._kernels.aggregate import sum_by
+from dipcore._kernels.aggregate import order_by_group, sort_groups_by_cost, sum_by, sums_by_key
+from dipcore._kernels.calendar import year_month_los
 from dipcore._kernels.group import assign_groups, canonical_combinations
-from dipcore._kernels.severity import cci_scores
+from dipcore._kernels.severity import cci_scores, subtype_slots
 
 N = 1_000_000
 
@@ -44,6 +46,8 @@ def cases():
         cat_known=np.zeros(2600, bool), comp_tier=np.array([7, 6, 5, 4], np.int32),
         sec_off=sec_off, condition=rng.integers(-1, 17, sec_off[-1]).astype(np.int32),
         kind=rng.choice([0, 0, 0, 0, 1, 3], N).astype(np.int8),
+        discharge=rng.integers(19_000, 19_365, N).astype(np.int32),
+        level=rng.integers(1, 4, N).astype(np.int8),
     )
 
 
@@ -92,5 +96,88 @@ def test_aggregate(benchmark, cases):
     codes = (cases["dx"] % 300).astype(np.int64)
     values = np.stack([np.ones(N, np.int64), (cases["cost"] * 100).astype(np.int64)], axis=1)
     out = benchmark(sum_by, codes, 300, values)
+    assert out[:, 0].sum() == N
+    _rate(benchmark)
+
+
+def test_grouping_and_points(benchmark, cases):
+    """The per-case scoring chain: group, coefficients and terms, points (the target of
+    20M cases/s per core is for this chain)."""
+    c = cases
+    G = len(c["g_mean"])
+    perm = np.arange(G, dtype=np.int32)
+    level_mean = np.repeat(c["g_mean"][:, None], 4, axis=1)
+    aux = np.zeros((G, 13))
+    lc = np.array([1.0, 0.6, 0.85, 1.1])
+    rates = np.array([40.0, 55.0, 30.0])
+    bed = np.where(c["kind"] == 3, 0, -1).astype(np.int8)
+    special = np.zeros(N, bool)
+    slots = np.full((N, 4), -1, np.int8)
+    comb = np.arange(N, dtype=np.int32)
+    cost = (c["cost"] * 100).astype(np.int64)
+    los = np.full(N, 9, np.int64)
+
+    def chain():
+        pos, _ = assign_groups(c["dx"], c["cat"], c["cls"], cost, comb, c["proc_off"],
+                               c["proc_ids"], c["dx_start"], c["dx_count"], c["g_off"],
+                               c["g_procs"], c["g_tier"], c["g_mean"], c["g_score"],
+                               c["comp_group"], c["comp_all"], c["cat_known"], c["comp_tier"], False)
+        row, kind, rw, k, a, _, base, rate = P.case_terms(
+            pos, perm, bed, special, c["level"], slots, c["g_score"], np.zeros(G, bool),
+            level_mean, aux, lc, rates)
+        return P.case_points(kind, rw, k, a, base, cost, 8.8e5, 1000.0, 0.5, False,
+                             P.LOW_ACTUAL, 2.0, P.HIGH_NATIONAL, 5.0, True, True, 0.7, rate,
+                             los, 0, 0, 1.0)
+    units, outlier, ratio = benchmark(chain)
+    assert (units >= 0).all() and (outlier[c["kind"] == 0] > 0).all()
+    _rate(benchmark)
+
+
+def test_sums_by_key(benchmark, cases):
+    keys = (cases["dx"].astype(np.int64) << 20) | cases["cls"]
+    values = np.stack([np.ones(N, np.int64), (cases["cost"] * 100).astype(np.int64)], axis=1)
+    uniq, sums = benchmark(sums_by_key, keys, values)
+    assert sums[:, 0].sum() == N
+    _rate(benchmark)
+
+
+def test_group_cost_sort(benchmark, cases):
+    group = (cases["dx"] * 3 + cases["cls"] % 3).astype(np.int32)
+    cost = (cases["cost"] * 100).astype(np.int64)
+    G = 6000
+
+    def sort():
+        order, starts = order_by_group(group, G)
+        sort_groups_by_cost(order, starts, cost, 0, G)
+        return order
+    order = benchmark(sort)
+    assert len(order) == N
+    _rate(benchmark)
+
+
+def test_calendar(benchmark, cases):
+    dis = cases["discharge"]
+    year, month, los = benchmark(year_month_los, dis - 7, dis)
+    assert year.min() >= 2022 and los.min() >= 1
+    _rate(benchmark)
+
+
+def test_subtype_slots(benchmark, cases):
+    rng = np.random.default_rng(1)
+    cci = rng.integers(0, 8, N).astype(np.int16)
+    age = rng.integers(0, 100, N).astype(np.int16)
+    out = benchmark(subtype_slots, cci, age, np.full(N, -1, np.int32), rng.integers(1, 6, N).astype(np.int8),
+                    rng.integers(0, 9, N).astype(np.int32), True, True, True, True, 1, 3, 7)
+    assert out.shape == (N, 4)
+    _rate(benchmark)
+
+
+def test_hospital_sums(benchmark, cases):
+    c = cases
+    codes = (c["dx"] % 400).astype(np.int64)
+    out = benchmark(P.hospital_sums, codes, 400, c["kind"], np.full(N, P.NORMAL, np.int8),
+                    np.full(N, 10_000_000, np.int64), np.full(N, 1000.0),
+                    (c["cost"] * 100).astype(np.int64), (c["cost"] * 70).astype(np.int64),
+                    np.full(N, 9, np.int32), np.ones(N, np.int8), c["cls"].astype(np.int8))
     assert out[:, 0].sum() == N
     _rate(benchmark)

@@ -1,4 +1,5 @@
-"""Micro-benchmarks of the ingest kernels (pytest-benchmark).
+"""Micro-benchmarks of the ingest kernels (pytest-benchmark): code normalisation, list
+splitting, parsers, the codebook's interning, the duplicate check, validation kernels.
 
 CI runs them with ``--benchmark-disable`` (pyproject addopts) as quick smoke tests, so they
 cannot go stale; ``python -m pytest benchmarks --benchmark-enable`` measures.
@@ -8,6 +9,8 @@ import pyarrow as pa
 import pytest
 
 from dipcore._kernels import strings as K
+from dipcore._kernels.validate import encode_lists, first_failed_check
+from dipcore.encode import Codebook
 
 N = 200_000
 
@@ -51,3 +54,38 @@ def test_duplicate_ids(benchmark, data):
         return K.StringSet(N).add(*K.string_buffers(data["ids"]))
     seen = benchmark(run)
     assert not seen.any()
+
+
+def test_codebook_encode(benchmark, data):
+    """Interning with value lookup: the steady state once every code has been seen."""
+    cb = Codebook()
+    cb.dx.encode(data["dx"])
+    values = benchmark(cb.dx.encode, data["dx"])
+    assert (values >= 0).all()
+
+
+def test_encode_lists(benchmark, data):
+    rng = np.random.default_rng(2)
+    lengths = rng.integers(0, 5, N)
+    off = np.zeros(N + 1, np.int32)
+    np.cumsum(lengths, out=off[1:])
+    values = rng.choice(np.array([3, 7, 11, -1, -2], np.int32), off[-1], p=[.4, .3, .28, .019, .001])
+    new_off, ids, bad, first = benchmark(encode_lists, off, values)
+    assert new_off[-1] == ids.size
+
+
+def test_first_failed_check(benchmark):
+    rng = np.random.default_rng(3)
+    u8 = np.zeros(N, np.uint8)
+
+    def col(lo, hi, dtype):
+        return rng.integers(lo, hi, N).astype(dtype)
+    args = (np.full(N, -1, np.int16), u8, u8, col(0, 200, np.int32), False, np.zeros(N, np.int64),
+            col(1, 4, np.int8), u8, True, col(0, 2, np.int32), col(19000, 19100, np.int32), u8,
+            col(19100, 19200, np.int32), u8, col(0, 100, np.int16), u8, 130, np.zeros(N, np.int32),
+            np.ones(N, np.uint8), col(1, 3, np.int8), u8, np.zeros(N, np.int32), np.ones(N, np.uint8),
+            col(0, 3000, np.int32), u8, u8, col(100_000, 200_000, np.int64), u8,
+            col(0, 100_000, np.int64), u8, 10**11, col(1, 3, np.int8), u8,
+            np.full(N, -1, np.int32), np.zeros(N, np.int16), np.ones(N, np.uint8))
+    check, level, sex = benchmark(first_failed_check, *args)
+    assert (check < 0).all()
