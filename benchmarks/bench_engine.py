@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from dipcore._kernels import points as P
-from dipcore._kernels.aggregate import order_by_group, sort_groups_by_cost, sum_by, sums_by_key
+from dipcore._kernels.aggregate import order_by_group, sort_groups_by_cost, sum_by
 from dipcore._kernels.calendar import year_month_los
-from dipcore._kernels.group import assign_groups, canonical_combinations
+from dipcore._kernels.group import canonical_combinations, key_candidates, pick_groups
 from dipcore._kernels.severity import cci_scores, subtype_slots
 
 N = 1_000_000
@@ -27,6 +27,7 @@ def cases():
         k = g % per_dx                       # conservative, main alone, main + related
         procs += [] if k == 0 else ([g // per_dx * 2] if k == 1 else [g // per_dx * 2, g // per_dx * 2 + 1])
         g_off[g + 1] = len(procs)
+    K = 30_000
     n_procs = rng.integers(0, 4, N)
     proc_off = np.zeros(N + 1, np.int32)
     np.cumsum(n_procs, out=proc_off[1:])
@@ -48,6 +49,11 @@ def cases():
         kind=rng.choice([0, 0, 0, 0, 1, 3], N).astype(np.int8),
         discharge=rng.integers(19_000, 19_365, N).astype(np.int32),
         level=rng.integers(1, 4, N).astype(np.int8),
+        # grouping keys (diagnosis, combination, class): 30,000, Zipf-like popularity
+        n_keys=K, key_dx=(np.arange(K) % n_dx).astype(np.int32),
+        key_cat=(np.arange(K) % n_dx % 2600).astype(np.int32),
+        key_cls=rng.integers(0, 4, K).astype(np.int32), key_comb=np.arange(K, dtype=np.int32),
+        case_key=np.minimum(rng.zipf(1.3, N) - 1, K - 1).astype(np.int32),
     )
 
 
@@ -62,14 +68,27 @@ def test_canonical_combinations(benchmark, cases):
     _rate(benchmark)
 
 
-def test_assign_groups(benchmark, cases):
-    c = cases
-    # every case its own combination: the combination CSR is the cases' procedure CSR
-    group, reason = benchmark(assign_groups, c["dx"], c["cat"], c["cls"], c["cost"],
-                              np.arange(N, dtype=np.int32), c["proc_off"], c["proc_ids"], c["dx_start"], c["dx_count"], c["g_off"], c["g_procs"],
-                              c["g_tier"], c["g_mean"], c["g_score"], c["comp_group"], c["comp_all"],
-                              c["cat_known"], c["comp_tier"], False)
-    assert (group >= 0).all()              # every diagnosis has a conservative core group
+def _candidates(c):
+    """Best groups of each key (its combination: the procedures of case ``key`` of the
+    fixture's per-case CSR)."""
+    return key_candidates(c["key_dx"], c["key_cat"], c["key_cls"], c["key_comb"], c["proc_off"],
+                          c["proc_ids"], c["dx_start"], c["dx_count"], c["g_off"], c["g_procs"],
+                          c["g_tier"], c["comp_group"], c["comp_all"], c["cat_known"], c["comp_tier"])
+
+
+def test_key_candidates(benchmark, cases):
+    cand_off, cand, reason = benchmark(_candidates, cases)
+    assert (np.diff(cand_off) >= 1).all()      # every diagnosis has a conservative core group
+    if benchmark.stats is not None:
+        benchmark.extra_info["keys_per_s"] = cases["n_keys"] / benchmark.stats.stats.median
+
+
+def test_pick_groups(benchmark, cases):
+    cand_off, cand, _ = _candidates(cases)
+    cost = (cases["cost"] * 100).astype(np.int64)
+    pos = benchmark(pick_groups, cases["case_key"], cost, cand_off, cand, cases["g_mean"],
+                    cases["g_score"], False)
+    assert (pos >= 0).all()
     _rate(benchmark)
 
 
@@ -101,8 +120,9 @@ def test_aggregate(benchmark, cases):
 
 
 def test_grouping_and_points(benchmark, cases):
-    """The per-case scoring chain: group, coefficients and terms, points (the target of
-    20M cases/s per core is for this chain)."""
+    """The per-case scoring chain: group (the keys' candidates, worked out once per new key
+    in the engine, are included here for all 30,000 keys), coefficients and terms, points
+    (the target of 20M cases/s per core is for this chain)."""
     c = cases
     G = len(c["g_mean"])
     perm = np.arange(G, dtype=np.int32)
@@ -113,15 +133,12 @@ def test_grouping_and_points(benchmark, cases):
     bed = np.where(c["kind"] == 3, 0, -1).astype(np.int8)
     special = np.zeros(N, bool)
     slots = np.full((N, 4), -1, np.int8)
-    comb = np.arange(N, dtype=np.int32)
     cost = (c["cost"] * 100).astype(np.int64)
     los = np.full(N, 9, np.int64)
 
     def chain():
-        pos, _ = assign_groups(c["dx"], c["cat"], c["cls"], cost, comb, c["proc_off"],
-                               c["proc_ids"], c["dx_start"], c["dx_count"], c["g_off"],
-                               c["g_procs"], c["g_tier"], c["g_mean"], c["g_score"],
-                               c["comp_group"], c["comp_all"], c["cat_known"], c["comp_tier"], False)
+        cand_off, cand, _ = _candidates(c)          # once per batch's new keys in the engine
+        pos = pick_groups(c["case_key"], cost, cand_off, cand, c["g_mean"], c["g_score"], False)
         row, kind, rw, k, a, _, base, rate = P.case_terms(
             pos, perm, bed, special, c["level"], slots, c["g_score"], np.zeros(G, bool),
             level_mean, aux, lc, rates)
@@ -130,14 +147,6 @@ def test_grouping_and_points(benchmark, cases):
                              los, 0, 0, 1.0)
     units, outlier, ratio = benchmark(chain)
     assert (units >= 0).all() and (outlier[c["kind"] == 0] > 0).all()
-    _rate(benchmark)
-
-
-def test_sums_by_key(benchmark, cases):
-    keys = (cases["dx"].astype(np.int64) << 20) | cases["cls"]
-    values = np.stack([np.ones(N, np.int64), (cases["cost"] * 100).astype(np.int64)], axis=1)
-    uniq, sums = benchmark(sums_by_key, keys, values)
-    assert sums[:, 0].sum() == N
     _rate(benchmark)
 
 

@@ -176,7 +176,7 @@ def prepare_part(source: Pieces, checking: Checking, policy: Policy,
         if b.n == 0:
             return b, None, None, None, None
         f = features(b, policy)
-        return b, f, C.fingerprint(b.case_id, f), C.KeyCounts.count(f), C.present_years(f.year)
+        return b, f, C.fingerprint(b.id_hash, f), C.KeyCounts.count(f), C.present_years(f.year)
 
     for b, f, fp, counted, years in checking.run(source, work):
         keys.quarantined += b.quarantine.num_rows

@@ -38,8 +38,7 @@ import pyarrow.compute as pc
 
 from ._kernels import points as P
 from ._kernels.aggregate import (cv_by, gather_cases, order_by_group, sort_groups_by_cost,
-                                 sum_by, sum_count_by2, sums_by_key)
-from ._kernels.strings import hash_strings
+                                 sum_by, sum_count_by2)
 from ._version import __version__
 from .catalog import GROUP_SCHEMA, Catalog, comprehensive_code
 from .errors import InputError
@@ -80,85 +79,71 @@ def weighted_mean(sums: np.ndarray, counts: np.ndarray, weights: np.ndarray) -> 
 # pass 1: key counts
 # ---------------------------------------------------------------------------------------------
 KEY_COLUMNS = ["dx_key", "main", "combination", "cat", "tclass", "year"]
-_YEAR_BIAS = 1 << 15        # int16 years as 16 unsigned bits of the packed key
-
-
-def _pack_keys(year, dx_key, comb, tclass) -> np.ndarray:
-    """(year, diagnosis key, combination, class) -> one int64: 16 + 15 + 31 + 2 bits.
-
-    A codebook has at most 26,000 diagnosis keys (letter, two digits, one more digit), so
-    15 bits hold them; combination ids are int32.
-    """
-    k = (year.astype(np.int64) + _YEAR_BIAS).astype(np.uint64) << np.uint64(48)
-    k |= dx_key.astype(np.uint64) << np.uint64(33)
-    k |= comb.astype(np.uint64) << np.uint64(2)
-    k |= tclass.astype(np.uint64)
-    return k.view(np.int64)
-
-
-def _unpack_keys(keys: np.ndarray):
-    k = keys.view(np.uint64)
-    year = ((k >> np.uint64(48)).astype(np.int64) - _YEAR_BIAS).astype(np.int16)
-    dx_key = ((k >> np.uint64(33)) & np.uint64(0x7FFF)).astype(np.int32)
-    comb = ((k >> np.uint64(2)) & np.uint64(0x7FFFFFFF)).astype(np.int32)
-    return year, dx_key, comb, (k & np.uint64(3)).astype(np.int8)
 
 
 class KeyCounts:
-    """Pass 1 partial state: case counts and cost sums of DIP cases per (diagnosis key,
-    combination, treatment class, year).
+    """Pass 1 partial state: case counts and cost sums of DIP cases per grouping key
+    (diagnosis key, combination, treatment class) and year.
 
-    Batches are counted on packed integer keys (``sums_by_key``); ``table()`` merges them
-    per codebook and names the distinct keys by their strings, the form in which partial
+    Batches are counted into dense arrays over their codebook's key ids (exact int64
+    sums); ``table()`` names the keys present by their strings, the form in which partial
     counts of different threads or workers merge (``merge_key_counts``).
     """
 
     def __init__(self):
-        self._parts: dict[tuple, tuple[Features, list]] = {}
+        self._parts: dict[tuple, tuple[Features, dict[int, list[np.ndarray]]]] = {}
 
     @staticmethod
-    def count(f: Features) -> tuple[np.ndarray, np.ndarray]:
-        """One batch: distinct packed keys and their [count, cost sum] (any thread)."""
-        dip = f.bed < 0
-        if not dip.all():
-            sel = np.flatnonzero(dip)
-            year, dx_key, comb, tclass, cost = (f.year[sel], f.dx_key[sel], f.comb[sel],
-                                                f.treatment_class[sel], f.cost[sel])
-        else:
-            year, dx_key, comb, tclass, cost = f.year, f.dx_key, f.comb, f.treatment_class, f.cost
-        if len(dx_key) and int(dx_key.max()) >= 1 << 15:
-            raise InputError("more than 32,767 distinct diagnosis keys in one run")
-        return sums_by_key(_pack_keys(year, dx_key, comb, tclass),
-                           np.stack([np.ones(len(cost), np.int64), cost], axis=1))
+    def count(f: Features) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """One batch (any thread): per year, [counts, cost sums] by key id."""
+        years = present_years(f.year)
+        if not years:
+            return {}
+        k = int(f.key.max()) + 1
+        yi = np.searchsorted(np.array(years, np.int64), f.year).astype(np.int32)
+        sums, counts = sum_count_by2(f.key, yi, len(years), k, f.cost, f.bed < 0)
+        return {y: (counts[:, j], sums[:, j]) for j, y in enumerate(years)}
 
-    def add(self, f: Features, counted: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    def add(self, f: Features, counted: dict | None = None) -> None:
         """Add a batch (``counted``: its :meth:`count`, when done elsewhere)."""
-        keys, sums = counted if counted is not None else self.count(f)
-        if len(keys):
-            ctx = (id(f.codebook), id(f.grouping), f.key_len)
-            self._parts.setdefault(ctx, (f, []))[1].append((keys, sums))
+        counted = counted if counted is not None else self.count(f)
+        ctx = (id(f.codebook), id(f.grouping), f.key_len)
+        acc = self._parts.setdefault(ctx, (f, {}))[1]
+        for y, (n, s) in counted.items():
+            have = acc.get(y)
+            if have is None:
+                acc[y] = [n.copy(), s.copy()]
+                continue
+            if len(have[0]) < len(n):            # the codebook has grown: pad
+                have = acc[y] = [np.concatenate([a, np.zeros(len(n) - len(a), np.int64)]) for a in have]
+            have[0][:len(n)] += n
+            have[1][:len(s)] += s
 
     def table(self) -> pa.Table:
         tables = []
-        for f, parts in self._parts.values():
-            keys, sums = sums_by_key(np.concatenate([k for k, _ in parts]),
-                                     np.concatenate([s for _, s in parts]))
-            year, dx_key, comb, tclass = _unpack_keys(keys)
+        for f, acc in self._parts.values():
             g = f.grouping
-            tables.append(pa.table({
-                "dx_key": f.dx_key_strings().take(pa.array(dx_key)),
-                "main": g.main_strings().take(pa.array(comb)).fill_null(""),
-                "combination": g.combination_strings().take(pa.array(comb)),
-                "cat": pa.array(f.codebook.diagnoses.key_categories(f.key_len)[dx_key]),
-                "tclass": pa.array(tclass), "year": pa.array(year),
-                "n": pa.array(sums[:, 0]), "cost": pa.array(sums[:, 1]),
-            }))
+            facts = g.key_facts(f.key_len)
+            for y, (n, s) in sorted(acc.items()):
+                keys = np.flatnonzero(n)
+                if not len(keys):
+                    continue
+                dx_key, comb = facts["dx_key"][keys], facts["comb"][keys]
+                tables.append(pa.table({
+                    "dx_key": f.dx_key_strings().take(pa.array(dx_key)),
+                    "main": g.main_strings().take(pa.array(comb)).fill_null(""),
+                    "combination": g.combination_strings().take(pa.array(comb)),
+                    "cat": pa.array(f.codebook.diagnoses.key_categories(f.key_len)[dx_key]),
+                    "tclass": pa.array(facts["tclass"][keys]),
+                    "year": pa.array(np.full(len(keys), y, np.int16)),
+                    "n": pa.array(n[keys]), "cost": pa.array(s[keys]),
+                }))
         if not tables:
             return pa.table({"dx_key": pa.array([], pa.string()), "main": pa.array([], pa.string()),
                              "combination": pa.array([], pa.string()), "cat": pa.array([], pa.int32()),
                              "tclass": pa.array([], pa.int8()), "year": pa.array([], pa.int16()),
                              "n": pa.array([], pa.int64()), "cost": pa.array([], pa.int64())})
-        return merge_key_counts(tables) if len(tables) > 1 else tables[0]
+        return merge_key_counts(tables)
 
 
 def merge_key_counts(parts: Iterable[pa.Table]) -> pa.Table:
@@ -167,11 +152,11 @@ def merge_key_counts(parts: Iterable[pa.Table]) -> pa.Table:
         .rename_columns(KEY_COLUMNS + ["n", "cost"])
 
 
-def fingerprint(case_id: pa.Array, f: Features) -> np.ndarray:
-    """Order-independent digest parts: [n, sum of per-case hashes] (uint64, wrapping)."""
+def fingerprint(id_hash: np.ndarray, f: Features) -> np.ndarray:
+    """Order-independent digest parts: [n, sum of per-case hashes] (uint64, wrapping);
+    ``id_hash``: the case ids' ``hash_strings``."""
     with np.errstate(over="ignore"):
-        h = hash_strings(case_id)
-        h = h + np.uint64(3) * f.codebook.diagnoses.facts()["hash"][f.dx]
+        h = id_hash + np.uint64(3) * f.codebook.diagnoses.facts()["hash"][f.dx]
         h = h + np.uint64(5) * f.grouping.comb_facts()["hash"][f.comb]
         h = h + f.cost.astype(np.uint64) * _GOLDEN + f.year.astype(np.uint64)
         return np.array([f.n, int(h.sum(dtype=np.uint64))], dtype=np.uint64)

@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 from . import refdata
 from ._kernels import strings as K
 from ._kernels.group import canonical_combinations, combination_hashes, order_related
-from ._kernels.intern import SequenceIndex, StringIndex
+from ._kernels.intern import Int64Index, SequenceIndex, StringIndex
 from .errors import InputError
 from .schema import BED_DAY_ALIASES, BED_DAY_CATEGORIES, POOL_ALIASES, POOLS
 
@@ -392,12 +392,15 @@ class Grouping(_Part):
         self.extra = tuple(extra_exclusions)
         self.codes = Canon(lock)                    # grouping codes
         self.combinations = SequenceIndex()
+        self.keys = {3: Int64Index(), 5: Int64Index()}  # grouping keys, by diagnosis key length
         self._init_derived()
 
     def _init_derived(self):
         self._c_gid = _Grown(self._derive_gid, lambda: len(self.vocab.canon), self.lock)
         self._c_code = _Grown(self._derive_code, lambda: len(self.codes), self.lock)
         self._c_comb = _Grown(self._derive_comb, lambda: len(self.combinations), self.lock)
+        self._c_keys = {n: _Grown(lambda start, n=n: _unpack_keys(self.keys[n].keys(start)),
+                                  lambda n=n: len(self.keys[n]), self.lock) for n in self.keys}
         self._c_strings = None
 
     def __setstate__(self, state):
@@ -476,6 +479,25 @@ class Grouping(_Part):
             self._c_strings = new if cached is None else pa.concat_arrays([cached, new])
         return self._c_strings
 
+    def case_keys(self, key_len: int, dx_key: np.ndarray, comb: np.ndarray,
+                  tclass: np.ndarray) -> np.ndarray:
+        """Grouping key id of each case: (diagnosis key, combination, treatment class),
+        interned. A case's group depends on its key, and on its cost only to break ties."""
+        packed = pack_key(dx_key, comb, tclass)
+        out = np.empty(len(packed), np.int32)
+        with self.lock:
+            self.keys[key_len].intern(packed, out)
+        return out
+
+    @_locked
+    def n_keys(self, key_len: int) -> int:
+        return len(self.keys[key_len])
+
+    @_locked
+    def key_facts(self, key_len: int) -> dict[str, np.ndarray]:
+        """Diagnosis key, combination and class of every grouping key id."""
+        return self._c_keys[key_len].get()
+
     def main_strings(self) -> pa.Array:
         """Main procedure of every combination id (null for the empty one)."""
         return self.codes.take(self.comb_facts()["main"])
@@ -502,6 +524,23 @@ class Grouping(_Part):
             rec = np.diff(proc_off) > 0
             tclass[rec] = facts["rank"][gid[proc_off[:-1][rec]]]
         return comb, tclass.astype(np.int8)
+
+
+def pack_key(dx_key: np.ndarray, comb: np.ndarray, tclass: np.ndarray) -> np.ndarray:
+    """(diagnosis key id, combination id, class) -> one int64: 15 + 31 + 2 bits. A
+    codebook has at most 26,000 diagnosis keys (letter, two digits, one more digit)."""
+    if len(dx_key) and int(dx_key.max()) >= 1 << 15:
+        raise InputError("more than 32,767 distinct diagnosis keys in one run")
+    k = dx_key.astype(np.int64) << 33
+    k |= comb.astype(np.int64) << 2
+    k |= tclass.astype(np.int64)
+    return k
+
+
+def _unpack_keys(keys: np.ndarray) -> dict[str, np.ndarray]:
+    return {"dx_key": (keys >> 33).astype(np.int32),
+            "comb": ((keys >> 2) & 0x7FFFFFFF).astype(np.int32),
+            "tclass": (keys & 3).astype(np.int8)}
 
 
 class Codebook:

@@ -19,6 +19,8 @@ from ._kernels.calendar import year_month_los
 from ._kernels.severity import cci_scores, subtype_slots
 from .encode import CLASS_NAMES, N_CATEGORIES, Codebook, Grouping, category_code, category_id  # noqa: F401
 from .policy import Policy
+from ._kernels import strings as K
+from ._kernels.intern import hash_strings
 from .validate import CheckedBatch
 
 #: Auxiliary subtype slots (SPEC 4): dimension, label.
@@ -70,6 +72,7 @@ class Features:
     dx_cat: np.ndarray          # int32 packed category, -1 if not letter-digit-digit
     comb: np.ndarray            # int32 canonical combination (grouping id; 0: none)
     treatment_class: np.ndarray  # int8 class of the comprehensive key
+    key: np.ndarray             # int32 grouping key (dx_key, comb, class) (grouping id)
     cci: np.ndarray             # int16
     slots: np.ndarray           # int8[n, 4] subtype slot per dimension (-1 none)
     pool: np.ndarray            # int8 index into schema.POOLS
@@ -77,7 +80,7 @@ class Features:
 
     # -- spilling: the numeric columns as one Arrow record batch and back ---------------------
     _NUMERIC = ("year", "month", "los", "level", "cost", "fund", "way", "bed", "dx", "dx_key",
-                "dx_cat", "comb", "treatment_class", "cci", "pool", "hospital")
+                "dx_cat", "comb", "treatment_class", "key", "cci", "pool", "hospital")
 
     def to_batch(self) -> pa.RecordBatch:
         cols = {name: pa.array(getattr(self, name)) for name in self._NUMERIC}
@@ -114,11 +117,13 @@ def features(b: CheckedBatch, policy: Policy) -> Features:
     slots = subtype_slots(cci, b.age, np.where(b.age_days_valid, b.age_days, -1), b.way,
                           np.where(b.icu_valid, b.icu, 0), "cci" in dims, "age" in dims,
                           "death" in dims, "icu" in dims, bands[0], bands[1], bands[2])
+    dx_key = facts[f"key{key_len}"][b.dx]
     return Features(
         n=b.n, codebook=cb, grouping=grouping, key_len=key_len, year=year, month=month,
         los=los, level=b.level, cost=b.cost, fund=b.fund, way=b.way, bed=b.bed, dx=b.dx,
-        dx_key=facts[f"key{key_len}"][b.dx], dx_cat=facts["category"][b.dx], comb=comb,
-        treatment_class=tclass, cci=cci, slots=slots, pool=b.pool, hospital=b.hospital)
+        dx_key=dx_key, dx_cat=facts["category"][b.dx], comb=comb, treatment_class=tclass,
+        key=grouping.case_keys(key_len, dx_key, comb, tclass), cci=cci, slots=slots,
+        pool=b.pool, hospital=b.hospital)
 
 
 class Preparer:
@@ -144,6 +149,7 @@ class Preparer:
             np.arange(1, cases.num_rows + 1, dtype=np.int64))
         piece.case_id, piece.blank = case_ids(piece.batch.column("case_id"))
         piece.dup = np.zeros(cases.num_rows, np.uint8)     # one table, no stream: no repeats
+        piece.id_hash = hash_strings(*K.string_buffers(piece.case_id)[:2])
         batch = self._validator.process(piece)
         if batch.quarantine.num_rows:
             q = batch.quarantine.slice(0, 1).to_pylist()[0]

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._kernels import points as P
-from ._kernels.group import assign_groups
+from ._kernels.group import key_candidates, pick_groups
 from .catalog import Catalog, GroupIndex
 from .policy import Policy
 from .prepare import Features
@@ -98,23 +98,54 @@ class CatalogMap:
             return self.state
 
 
-def catalog_map(f: Features, idx: GroupIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``f``'s codebook in ``idx``: (dx ids by key, procedure ids by code, combination CSR)."""
-    m = f.codebook.cached((id(idx), id(f.grouping), f.key_len), lambda: CatalogMap(idx, f))
+class KeyGroups:
+    """Each grouping key's best groups in a catalogue (``key_candidates``), and why a key
+    has none: worked out once per key and catalogue, extended as keys appear."""
+
+    def __init__(self, idx: GroupIndex, f: Features):
+        self.idx = idx
+        self.codes = CatalogMap(idx, f)
+        self.grouping, self.key_len = f.grouping, f.key_len
+        self.categories = lambda: f.codebook.diagnoses.key_categories(f.key_len)
+        self.lock = f.codebook.lock
+        self.state = (np.zeros(1, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int8))
+
+    def update(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        with self.lock:
+            cand_off, cand, reason = self.state
+            have = len(cand_off) - 1
+            if have < self.grouping.n_keys(self.key_len):
+                dx, _, comb_off, comb_procs = self.codes.update()
+                facts = self.grouping.key_facts(self.key_len)
+                key_dx = facts["dx_key"][have:]
+                idx = self.idx
+                off, new, why = key_candidates(
+                    dx[key_dx], self.categories()[key_dx], facts["tclass"][have:].astype(np.int32),
+                    facts["comb"][have:], comb_off,
+                    comb_procs if len(comb_procs) else np.zeros(1, np.int32), idx.dx_start,
+                    idx.dx_count, idx.g_off, idx.g_procs, idx.g_tier, idx.comp_group,
+                    idx.comp_all, idx.cat_known, idx.comp_tier)
+                self.state = (np.concatenate([cand_off, off[1:] + cand_off[-1]]).astype(np.int32),
+                              np.concatenate([cand, new]).astype(np.int32),
+                              np.concatenate([reason, why]).astype(np.int8))
+            return self.state
+
+
+def key_groups(f: Features, idx: GroupIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``f``'s grouping keys in ``idx``: (candidate offsets, candidates, reasons) by key."""
+    m = f.codebook.cached((id(idx), id(f.grouping), f.key_len), lambda: KeyGroups(idx, f))
     if m.idx is not idx:         # an id reused after the catalogue it named was freed
-        m = CatalogMap(idx, f)
+        m = KeyGroups(idx, f)
     return m.update()
 
 
 def assign_positions(f: Features, idx: GroupIndex, policy: Policy) -> tuple[np.ndarray, np.ndarray]:
-    """Grouping kernel positions (-1: no group) and ungrouped reasons of the cases."""
-    dx, _, comb_off, comb_procs = catalog_map(f, idx)
-    return assign_groups(
-        dx[f.dx_key], f.dx_cat, f.treatment_class.astype(np.int32), f.cost.astype(np.float64),
-        f.comb, comb_off, comb_procs if len(comb_procs) else np.zeros(1, np.int32),
-        idx.dx_start, idx.dx_count, idx.g_off, idx.g_procs, idx.g_tier, idx.g_mean, idx.g_score,
-        idx.comp_group, idx.comp_all, idx.cat_known, idx.comp_tier,
-        policy.tie_break == "highest_score")
+    """Group positions of the cases (-1: no group) and why a case has none (SPEC 3.2): the
+    best groups of each case's key, the case's cost breaking any tie."""
+    cand_off, cand, reason = key_groups(f, idx)
+    pos = pick_groups(f.key, f.cost, cand_off, cand, idx.g_mean, idx.g_score,
+                      policy.tie_break == "highest_score")
+    return pos, reason[f.key]
 
 
 def group_rows(f: Features, catalog: Catalog, policy: Policy) -> np.ndarray:

@@ -55,9 +55,9 @@ class Piece:
         Rows of this source that could not be split into fields: row number and raw text.
     text_source : bool
         True when every column arrived as text (CSV), so undecodable bytes are possible.
-    case_id, blank, dup
+    case_id, blank, dup, id_hash
         Set by ``dipcore.validate.Deduplicator`` (in reading order): the trimmed case ids,
-        where they are blank, and where they repeat an earlier row's.
+        where they are blank, where they repeat an earlier row's, and their hashes.
     """
 
     source: str
@@ -68,6 +68,7 @@ class Piece:
     case_id: pa.Array | None = None
     blank: np.ndarray | None = None
     dup: np.ndarray | None = None
+    id_hash: np.ndarray | None = None
 
 
 def list_files(source: Any) -> list[str] | None:

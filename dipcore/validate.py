@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from . import schema as S
 from ._kernels import strings as K
-from ._kernels.intern import StringSet, text_shape
+from ._kernels.intern import StringSet, hash_strings, text_shape
 from ._kernels.validate import encode_lists, first_failed_check, take_lists
 from .encode import EMPTY, Codebook, as_text
 from .errors import InputError
@@ -269,6 +269,7 @@ class CheckedBatch:
     rows: np.ndarray            # 1-based row numbers in ``source`` of the kept rows
     codebook: Codebook
     case_id: pa.Array           # trimmed
+    id_hash: np.ndarray         # uint64 hash of each case id (``hash_strings``)
     hospital: np.ndarray        # int32 hospital id (codebook)
     level: np.ndarray           # int8
     pool: np.ndarray            # int8 index into schema.POOLS
@@ -361,11 +362,12 @@ class Deduplicator:
     def __call__(self, piece: Piece) -> Piece:
         ids = case_ids(piece.batch.column("case_id"))
         piece.case_id, piece.blank = ids
+        off, data, _ = K.string_buffers(piece.case_id)
+        piece.id_hash = np.empty(len(piece.blank), np.uint64)
         if self.duplicates is None:
-            valid = 1 - piece.blank
-            off, data, _ = K.string_buffers(piece.case_id)
-            piece.dup = self.seen.add(off, data, valid)
+            piece.dup = self.seen.add(off, data, 1 - piece.blank, piece.id_hash)
         else:
+            piece.id_hash = hash_strings(off, data)
             piece.dup = np.isin(piece.rows, self.duplicates.get(piece.source,
                                                                 np.zeros(0, np.int64))).view(np.uint8)
         return piece
@@ -494,6 +496,7 @@ class Validator:
         return CheckedBatch(
             source=piece.source, rows=kept(piece.rows),
             codebook=cb, case_id=piece.case_id if take is None else piece.case_id.take(take),
+            id_hash=kept(piece.id_hash),
             hospital=kept(hosp), level=kept(level), pool=kept(pool, np.int8),
             admission=kept(adm, np.int32), discharge=kept(dis, np.int32),
             age=kept(age, np.int16),

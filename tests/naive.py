@@ -316,15 +316,6 @@ def encode_lists(lists: list[list[int]]) -> tuple[list[list[int]], list[int], li
 
 
 # ---- aggregation, calendar, severity, points references --------------------------------------
-def sums_by_key(keys: list[int], values: list[list[int]]) -> tuple[list[int], list[list[int]]]:
-    out: dict[int, list[int]] = {}
-    for k, v in zip(keys, values):
-        acc = out.setdefault(k, [0] * len(v))
-        for j, x in enumerate(v):
-            acc[j] += x
-    return list(out), list(out.values())
-
-
 def order_by_group_cost(group: list[int], cost: list[int]) -> list[int]:
     """Rows with a group, by (group, cost), ties in input order."""
     return sorted((i for i, g in enumerate(group) if g >= 0), key=lambda i: (group[i], cost[i], i))

@@ -8,7 +8,7 @@ import naive
 from dipcore import refdata
 from dipcore._kernels import points as P
 from dipcore._kernels.aggregate import sum_by
-from dipcore._kernels.group import assign_groups, canonical_combinations
+from dipcore._kernels.group import canonical_combinations, key_candidates, pick_groups
 from dipcore._kernels.severity import cci_scores
 from dipcore.catalog import group_tiers
 from dipcore.encode import Codebook
@@ -89,19 +89,26 @@ def test_assign_groups_matches_reference(groups, cases, tie_highest, priority):
             else:
                 comp_group[g["cat"], g["cls"]] = pos
             cat_known[g["cat"]] = True
-    case_dx = np.array([c[0] for c in cases], np.int32)
-    # every case its own combination, in reverse order: the kernel must follow case_comb
-    comb_off = np.concatenate([[0], np.cumsum([len(c[1]) for c in cases[::-1]])]).astype(np.int32)
-    comb_procs = np.array([p for c in cases[::-1] for p in c[1]] or [0], np.int32)
-    case_comb = np.arange(len(cases) - 1, -1, -1, dtype=np.int32)
-    case_cat = np.array([c[2] for c in cases], np.int32)
+    # grouping keys: the distinct (dx, procedures, category, class) of the cases, each with
+    # a combination of its own, listed in reverse order (the kernel must follow key_comb)
+    keys = list(dict.fromkeys((c[0], tuple(c[1]), c[2], c[3]) for c in cases))
+    case_key = np.array([keys.index((c[0], tuple(c[1]), c[2], c[3])) for c in cases], np.int32)
+    comb_off = np.concatenate([[0], np.cumsum([len(k[1]) for k in keys[::-1]])]).astype(np.int32)
+    comb_procs = np.array([p for k in keys[::-1] for p in k[1]] or [0], np.int32)
+    key_comb = np.arange(len(keys) - 1, -1, -1, dtype=np.int32)
+    key_dx = np.array([k[0] for k in keys], np.int32)
+    key_cat = np.array([k[2] for k in keys], np.int32)
+    key_class = np.array([k[3] for k in keys], np.int32)
     case_class = np.array([c[3] for c in cases], np.int32)
     cost = np.array([c[4] for c in cases])
-    got, reason = assign_groups(
-        case_dx, case_cat, case_class, cost, case_comb, comb_off, comb_procs, dx_start, dx_count, g_off,
-        g_procs, np.array([g.get("tier", 0) for g in ordered], np.int32),
-        np.array([g["mean"] for g in ordered]), np.array([g["score"] for g in ordered]),
-        comp_group, comp_all, cat_known, comp_tier, tie_highest)
+    g_mean = np.array([g["mean"] for g in ordered])
+    g_score = np.array([g["score"] for g in ordered])
+    cand_off, cand, key_reason = key_candidates(
+        key_dx, key_cat, key_class, key_comb, comb_off, comb_procs, dx_start, dx_count, g_off,
+        g_procs, np.array([g.get("tier", 0) for g in ordered], np.int32), comp_group, comp_all,
+        cat_known, comp_tier)
+    got = pick_groups(case_key, cost, cand_off, cand, g_mean, g_score, tie_highest)
+    reason = key_reason[case_key]
     for g in comps:
         g["tier"] = int(comp_tier[case_class[0]])   # replaced per case below
     for i, c in enumerate(cases):
@@ -213,20 +220,10 @@ def test_features_survive_the_spill_format(rows, compress):
 
 # ---- aggregation, finalisation sort, calendar, subtypes, scoring terms ----------------------
 from dipcore._kernels.aggregate import (gather_cases, order_by_group,  # noqa: E402
-                                        sort_groups_by_cost, sums_by_key)
+                                        sort_groups_by_cost)
 from dipcore._kernels.calendar import year_month_los  # noqa: E402
 from dipcore._kernels.group import combination_hashes, order_related  # noqa: E402
 from dipcore._kernels.severity import subtype_slots  # noqa: E402
-
-
-@given(st.lists(st.tuples(st.integers(-3, 40) | st.just(2**60), st.integers(-10**12, 10**12),
-                          st.integers(0, 9)), max_size=80))
-def test_sums_by_key(rows):
-    keys = np.array([r[0] for r in rows], np.int64)
-    vals = np.array([[r[1], r[2]] for r in rows], np.int64).reshape(len(rows), 2)
-    got_keys, got = sums_by_key(keys, vals)
-    ref_keys, ref = naive.sums_by_key(keys.tolist(), vals.tolist())
-    assert got_keys.tolist() == ref_keys and got.tolist() == ref
 
 
 @given(st.lists(st.tuples(st.integers(-1, 6), st.integers(0, 5)), max_size=80), st.integers(1, 3))

@@ -72,45 +72,6 @@ def cv_by(codes, n_codes, values, mask):
 
 
 @kernel
-def sums_by_key(keys, values):
-    """``values[i, j]`` summed per distinct int64 key (a hash table, open addressing).
-
-    Returns ``(distinct keys, sums int64[m, values.shape[1]])`` in order of first
-    appearance. Integer sums are exact and independent of row order, so partial results
-    merge by running this again over their concatenation.
-    """
-    n = keys.shape[0]
-    size = 16
-    while size < 2 * n:
-        size *= 2
-    mask = size - 1
-    slot_key = np.empty(size, np.int64)
-    slot_ix = np.full(size, -1, np.int64)
-    out_keys = np.empty(n, np.int64)
-    sums = np.zeros((n, values.shape[1]), np.int64)
-    m = 0
-    for i in range(n):
-        k = keys[i]
-        h = k * np.int64(-7046029254386353131)
-        j = (h ^ (h >> 31)) & mask
-        while True:
-            ix = slot_ix[j]
-            if ix < 0:
-                slot_key[j] = k
-                slot_ix[j] = m
-                out_keys[m] = k
-                ix = m
-                m += 1
-                break
-            if slot_key[j] == k:
-                break
-            j = (j + 1) & mask
-        for c in range(values.shape[1]):
-            sums[ix, c] += values[i, c]
-    return out_keys[:m], sums[:m]
-
-
-@kernel
 def order_by_group(group, n_groups):
     """Positions of the rows with ``group >= 0``, grouped (a counting sort: linear and
     stable). Returns ``(order int64[m], starts int64[n_groups + 1])``: group g's rows are
@@ -130,16 +91,44 @@ def order_by_group(group, n_groups):
     return order, starts
 
 
+#: ``sort_groups_by_cost`` packs (cost, position in group) into one int64 key when costs
+#: are below 2**37 fen (1.37e9 yuan, above the absurd-cost limit) and groups have fewer
+#: than 2**26 cases.
+_COST_BITS, _POS_BITS = 37, 26
+
+
 @kernel
 def sort_groups_by_cost(order, starts, cost, g_lo, g_hi):
-    """Sort groups ``g_lo..g_hi-1`` of a grouped order by cost, stably, in place (each group
-    is small: a merge sort per group). Separate group ranges can run on separate threads."""
+    """Sort groups ``g_lo..g_hi-1`` of a grouped order by cost, stably, in place. Separate
+    group ranges can run on separate threads.
+
+    The key of a row is its cost and its position in the group, packed: keys are distinct,
+    so any sort of them is the stable sort by cost, and no index array is needed. Groups
+    the packing does not fit are merge-sorted instead.
+    """
     for g in range(g_lo, g_hi):
         a, b = starts[g], starts[g + 1]
-        if b - a > 1:
-            seg = order[a:b].copy()
+        m = b - a
+        if m < 2:
+            continue
+        packable = m < (1 << _POS_BITS)
+        for k in range(a, b):
+            c = cost[order[k]]
+            if c < 0 or c >= (np.int64(1) << _COST_BITS):
+                packable = False
+                break
+        seg = order[a:b].copy()
+        if packable:
+            keys = np.empty(m, np.int64)
+            for k in range(m):
+                keys[k] = (cost[seg[k]] << _POS_BITS) | k
+            keys.sort()
+            mask = (np.int64(1) << _POS_BITS) - 1
+            for k in range(m):
+                order[a + k] = seg[keys[k] & mask]
+        else:
             rank = np.argsort(cost[seg], kind="mergesort")
-            for k in range(b - a):
+            for k in range(m):
                 order[a + k] = seg[rank[k]]
     return 0
 

@@ -63,63 +63,94 @@ def _contains(ids, lo, hi, v):
 
 
 @kernel
-def assign_groups(case_dx, case_cat, case_class, case_cost, case_comb, comb_off, comb_procs,
-                  dx_start, dx_count, g_off, g_procs, g_tier, g_mean, g_score,
-                  comp_group, comp_all, cat_known, comp_tier, tie_highest_score):
-    """Choose each case's group.
+def key_candidates(key_dx, key_cat, key_class, key_comb, comb_off, comb_procs,
+                   dx_start, dx_count, g_off, g_procs, g_tier, comp_group, comp_all,
+                   cat_known, comp_tier):
+    """The best groups of each grouping key (diagnosis key, procedure combination, class).
 
-    A case's procedures are those of its combination ``case_comb[i]`` (a CSR of procedure
-    ids, ``comb_off``/``comb_procs``, -1 for a procedure no group has). Candidates: every
-    core group of the case's diagnosis key whose procedures are all among the case's (a
-    conservative core group has none, so it always matches), and the comprehensive group
-    of the case's category and treatment class (or the category's catch-all). The best
-    candidate has the lowest tier, then the most procedures, then the mean cost closest to
-    the case's cost (or the highest score), then the lowest index.
+    A key's procedures are those of its combination (a CSR of procedure ids, ``comb_off`` /
+    ``comb_procs``, -1 for a procedure no group has). Candidates: every core group of the
+    key's diagnosis key whose procedures are all among the key's (a conservative core group
+    has none, so it always matches), and the comprehensive group of the key's category and
+    class (or the category's catch-all). The best have the lowest tier, then the most
+    procedures; when several tie, the case's cost decides (``pick_groups``).
 
-    Returns ``(group int32[n], reason int8[n])``; reason says why a case has no group.
+    Returns ``(cand_off int32[k+1], cand int32, reason int8[k])``: each key's best
+    positions in position order, and why a key has none.
     """
-    n = case_dx.shape[0]
-    group = np.full(n, -1, np.int32)
-    reason = np.zeros(n, np.int8)
-    proc_ids = comb_procs
-    for i in range(n):
-        best = -1
+    k = key_dx.shape[0]
+    cand_off = np.zeros(k + 1, np.int32)
+    cand = np.empty(max(k, 16), np.int32)
+    reason = np.zeros(k, np.int8)
+    m = 0
+    for i in range(k):
+        start = m
         best_tier = 1 << 30
         best_np = -1
-        best_key = np.inf
-        lo = comb_off[case_comb[i]]
-        hi = comb_off[case_comb[i] + 1]
-        d = case_dx[i]
+        lo = comb_off[key_comb[i]]
+        hi = comb_off[key_comb[i] + 1]
+        d = key_dx[i]
         if d >= 0:
             for g in range(dx_start[d], dx_start[d] + dx_count[d]):
                 ok = True
                 for q in range(g_off[g], g_off[g + 1]):
-                    if not _contains(proc_ids, lo, hi, g_procs[q]):
+                    if not _contains(comb_procs, lo, hi, g_procs[q]):
                         ok = False
                         break
                 if not ok:
                     continue
                 tier = g_tier[g]
                 npr = g_off[g + 1] - g_off[g]
-                key = -g_score[g] if tie_highest_score else abs(g_mean[g] - case_cost[i])
-                if (tier < best_tier or (tier == best_tier and (npr > best_np or (
-                        npr == best_np and key < best_key)))):
-                    best, best_tier, best_np, best_key = g, tier, npr, key
-        c = case_cat[i]
+                if tier < best_tier or (tier == best_tier and npr > best_np):
+                    best_tier, best_np = tier, npr
+                    m = start                     # a better one: start the list again
+                elif tier != best_tier or npr != best_np:
+                    continue
+                if m >= cand.shape[0]:
+                    cand = np.concatenate((cand, np.empty(cand.shape[0], np.int32)))
+                cand[m] = g
+                m += 1
+        c = key_cat[i]
         if c >= 0:
-            cls = case_class[i]
+            cls = key_class[i]
             g = comp_group[c, cls]
             if g < 0:
                 g = comp_all[c]
-            if g >= 0:
-                tier = comp_tier[cls]
-                key = -g_score[g] if tie_highest_score else abs(g_mean[g] - case_cost[i])
-                if tier < best_tier or (tier == best_tier and key < best_key):
-                    best, best_tier, best_np, best_key = g, tier, 0, key
-        group[i] = best
-        if best < 0:
+            if g >= 0 and comp_tier[cls] < best_tier:
+                # a comprehensive tier is never a core tier: it wins or loses outright
+                m = start
+                if m >= cand.shape[0]:
+                    cand = np.concatenate((cand, np.empty(cand.shape[0], np.int32)))
+                cand[m] = g
+                m += 1
+        cand_off[i + 1] = m
+        if m == start:
             reason[i] = UNGROUPED_COMBINATION if (c >= 0 and cat_known[c]) else UNGROUPED_CATEGORY
-    return group, reason
+    return cand_off, cand[:m], reason
+
+
+@kernel
+def pick_groups(case_key, case_cost, cand_off, cand, g_mean, g_score, tie_highest_score):
+    """Each case's group among its key's best candidates: the only one, or the one whose
+    mean cost is closest to the case's cost (or the highest score), the first on a tie.
+    Returns int32 positions (-1: no group)."""
+    n = case_key.shape[0]
+    out = np.full(n, -1, np.int32)
+    for i in range(n):
+        a = cand_off[case_key[i]]
+        b = cand_off[case_key[i] + 1]
+        if b - a == 1:
+            out[i] = cand[a]
+        elif b > a:
+            best = cand[a]
+            best_key = -g_score[best] if tie_highest_score else abs(g_mean[best] - case_cost[i])
+            for j in range(a + 1, b):
+                g = cand[j]
+                key = -g_score[g] if tie_highest_score else abs(g_mean[g] - case_cost[i])
+                if key < best_key:
+                    best, best_key = g, key
+            out[i] = best
+    return out
 
 
 @kernel

@@ -382,12 +382,15 @@ cdef class StringSet:
 
     def add(self, const int32_t[::1] offsets,   # IN  n + 1 Arrow offsets
             const uint8_t[::1] data,            # IN  Arrow value bytes
-            const uint8_t[::1] valid):          # IN  1 where not null (nulls are skipped)
+            const uint8_t[::1] valid,           # IN  1 where not null (nulls are skipped)
+            uint64_t[::1] hashes=None):         # OUT optional: ``hash_strings`` of each string
         """Adds the strings; returns uint8[n], 1 where the string was already in the set."""
         cdef Py_ssize_t m = valid.shape[0], i
         seen_np = np.zeros(m, dtype=np.uint8)
         if m == 0:
             return seen_np
+        cdef bint want_hash = hashes is not None
+        cdef uint64_t h
         cdef uint8_t[::1] seen = seen_np
         while 2 * (self.n_items + m) > self.mask + 1:
             self._grow()
@@ -406,7 +409,10 @@ cdef class StringSet:
                 s = offsets[i]
                 ln = offsets[i + 1] - s
                 _key(base + s, ln, &keys[i, 0], &keys[i, 1])
-                pos[i] = <int64_t>(_slot_hash(keys[i, 0], keys[i, 1]) & <uint64_t>self.mask)
+                h = _slot_hash(keys[i, 0], keys[i, 1])
+                pos[i] = <int64_t>(h & <uint64_t>self.mask)
+                if want_hash:
+                    hashes[i] = h | 1
                 if ln > SHORT_MAX:
                     long_bytes += ln
                     long_count += 1
@@ -616,4 +622,106 @@ def _sequence_index_from(offsets, values):
         vals = np.ascontiguousarray(values, dtype=np.int32)
         t.intern(np.ascontiguousarray(offsets[1:], dtype=np.int32),
                  vals if len(vals) else np.zeros(1, np.int32), out)
+    return t
+
+
+# -------------------------------------------------------------------------------------------
+cdef class Int64Index:
+    """int64 keys -> dense int32 ids in order of first sight (grows on demand)."""
+    cdef object _key_np, _id_np, _store_np
+    cdef int64_t* slot_keys
+    cdef int32_t* slot_ids
+    cdef int64_t* store
+    cdef int64_t mask, store_cap
+    cdef public int32_t n
+
+    def __cinit__(self, int64_t capacity=256):
+        cdef int64_t size = 64
+        while size < 2 * capacity:
+            size <<= 1
+        self._alloc(size)
+        self._store_np = np.empty(max(capacity, 64), dtype=np.int64)
+        self.store = <int64_t*>cnp.PyArray_DATA(self._store_np)
+        self.store_cap = self._store_np.shape[0]
+        self.n = 0
+
+    cdef void _alloc(self, int64_t size):
+        self._key_np = np.zeros(size, dtype=np.int64)
+        self._id_np = np.full(size, -1, dtype=np.int32)
+        self.slot_keys = <int64_t*>cnp.PyArray_DATA(self._key_np)
+        self.slot_ids = <int32_t*>cnp.PyArray_DATA(self._id_np)
+        self.mask = size - 1
+
+    def __len__(self):
+        return self.n
+
+    def __reduce__(self):
+        return (_int64_index_from, (self.keys(),))
+
+    cdef void _make_room(self):
+        cdef int64_t old, i, j
+        cdef int64_t* pk
+        cdef int32_t* pid
+        if 2 * (self.n + 1) > self.mask + 1:
+            ok = self._key_np
+            oi = self._id_np
+            pk = <int64_t*>cnp.PyArray_DATA(ok)
+            pid = <int32_t*>cnp.PyArray_DATA(oi)
+            old = self.mask + 1
+            self._alloc(old * 2)
+            for i in range(old):
+                if pid[i] >= 0:
+                    j = <int64_t>(_fmix(<uint64_t>pk[i]) & <uint64_t>self.mask)
+                    while self.slot_ids[j] >= 0:
+                        j = (j + 1) & self.mask
+                    self.slot_keys[j] = pk[i]
+                    self.slot_ids[j] = pid[i]
+        if self.n + 1 > self.store_cap:
+            self._store_np = np.resize(self._store_np, 2 * self.store_cap)
+            self.store = <int64_t*>cnp.PyArray_DATA(self._store_np)
+            self.store_cap = self._store_np.shape[0]
+
+    cdef Py_ssize_t _run(self, const int64_t* keys, int32_t* out, Py_ssize_t i,
+                         Py_ssize_t m) noexcept nogil:
+        cdef int64_t k, j
+        while i < m:
+            k = keys[i]
+            j = <int64_t>(_fmix(<uint64_t>k) & <uint64_t>self.mask)
+            while self.slot_ids[j] >= 0 and self.slot_keys[j] != k:
+                j = (j + 1) & self.mask
+            if self.slot_ids[j] < 0:
+                if 2 * (self.n + 1) > self.mask + 1 or self.n + 1 > self.store_cap:
+                    return i
+                self.slot_keys[j] = k
+                self.slot_ids[j] = self.n
+                self.store[self.n] = k
+                self.n += 1
+            out[i] = self.slot_ids[j]
+            i += 1
+        return i
+
+    def intern(self, const int64_t[::1] keys,   # IN  the keys
+               int32_t[::1] out):               # OUT their ids
+        """Ids of the keys, adding unseen ones. Returns the count of entries before."""
+        cdef Py_ssize_t m = keys.shape[0], i = 0
+        cdef int32_t before = self.n
+        if m == 0:
+            return before
+        while True:
+            with nogil:
+                i = self._run(&keys[0], &out[0], i, m)
+            if i >= m:
+                return before
+            self._make_room()
+
+    def keys(self, int32_t start=0):
+        """The keys of ids ``start..n-1``."""
+        return self._store_np[start:self.n].copy()
+
+
+def _int64_index_from(keys):
+    """Rebuild a pickled ``Int64Index`` (same keys, same ids)."""
+    t = Int64Index(max(len(keys), 1))
+    if len(keys):
+        t.intern(np.ascontiguousarray(keys, dtype=np.int64), np.empty(len(keys), dtype=np.int32))
     return t

@@ -20,24 +20,29 @@ def cci_scores(offsets, condition, weights, mild, severe):
     """
     n = offsets.shape[0] - 1
     out = np.zeros(n, np.int16)
+    # the weight of a set of conditions, 6 conditions at a time: three table lookups
+    chunks = (weights.shape[0] + 5) // 6
+    table = np.zeros((chunks, 64), np.int64)
+    for k in range(chunks):
+        for v in range(64):
+            for b in range(6):
+                c = 6 * k + b
+                if v & (1 << b) and c < weights.shape[0]:
+                    table[k, v] += weights[c]
     for i in range(n):
         mask = np.int64(0)
         for j in range(offsets[i], offsets[i + 1]):
             c = condition[j]
             if c >= 0:
                 mask |= np.int64(1) << c
-        if mask == 0:            # most cases: no Charlson condition at all
+        if mask == 0:
             continue
         for h in range(mild.shape[0]):
             if mask & (np.int64(1) << severe[h]):
                 mask &= ~(np.int64(1) << mild[h])
         s = 0
-        c = 0
-        while mask:              # the set bits only
-            if mask & 1:
-                s += weights[c]
-            mask >>= 1
-            c += 1
+        for k in range(chunks):
+            s += table[k, (mask >> (6 * k)) & 63]
         out[i] = s
     return out
 
