@@ -37,8 +37,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._kernels import points as P
-from ._kernels.aggregate import (cv_by, gather_cases, order_by_group, sort_groups_by_cost,
-                                 sum_by, sum_count_by2)
+from ._kernels.aggregate import (bucket_by_group, cv_by, gather_cases, order_by_group,
+                                 pack_cases, sort_buckets, sort_groups_by_cost, sum_by,
+                                 sum_count_by2, unpack_cases, within_cuts)
 from ._version import __version__
 from .catalog import GROUP_SCHEMA, Catalog, comprehensive_code
 from .errors import InputError
@@ -336,6 +337,32 @@ def in_years(year: np.ndarray, years: list[int]) -> np.ndarray:
     return out
 
 
+def _sorted_by_group_cost(group, year, level, cost, slots, G):
+    """The grouped cases sorted by (group, cost): ``(g, year, level, cost, slots, bounds)``.
+
+    Each case is packed into one int64 (cost, then year, level and subtype slots), bucketed
+    by group, and each group's values sorted on the threads: equal values are identical
+    cases, so the order, and every statistic taken in it, does not depend on the input's.
+    Values that do not fit the packing fall back to a stable sort by (group, cost).
+    """
+    packed = pack_cases(cost, year, level, slots)
+    if len(packed) and packed[0] < 0:
+        order, bounds = order_by_group(group, G)
+        run_threads(lambda r: sort_groups_by_cost(order, bounds, cost, r[0], r[1]),
+                    _balanced_cuts(bounds))
+        m = len(order)
+        y, lv, c = np.empty(m, year.dtype), np.empty(m, level.dtype), np.empty(m, cost.dtype)
+        sl = np.empty((m, slots.shape[1]), slots.dtype)
+        gather_cases(order, year, level, cost, slots, y, lv, c, sl, 0, m)
+    else:
+        values, bounds = bucket_by_group(group, G, packed)
+        del packed
+        run_threads(lambda r: sort_buckets(values, bounds, r[0], r[1]), _balanced_cuts(bounds))
+        c, y, lv, sl = unpack_cases(values, slots.shape[1])
+    g = np.repeat(np.arange(G, dtype=np.int32), np.diff(bounds))
+    return g, y, lv, c, sl, bounds
+
+
 def _balanced_cuts(bounds: np.ndarray) -> list[tuple[int, int]]:
     """Ranges of groups with about the same number of rows, one per thread."""
     n = threads()
@@ -420,17 +447,7 @@ def build_catalog(draft: CoreDefinition, state: dict[str, np.ndarray], policy: P
     G = groups.num_rows
 
     # sort grouped cases by (group, cost): the canonical order of every statistic below
-    # (a stable sort, so the order does not depend on how the input was cut either)
-    order, bounds = order_by_group(group, G)
-    cuts = _balanced_cuts(bounds)
-    run_threads(lambda r: sort_groups_by_cost(order, bounds, cost, r[0], r[1]), cuts)
-    g = np.repeat(np.arange(G, dtype=np.int32), np.diff(bounds))
-    m = len(order)
-    y, lv, c = np.empty(m, year.dtype), np.empty(m, level.dtype), np.empty(m, cost.dtype)
-    sl = np.empty((m, slots.shape[1]), slots.dtype)
-    run_threads(lambda r: gather_cases(order, year, level, cost, slots, y, lv, c, sl,
-                                       bounds[r[0]], bounds[r[1]]), cuts)
-    order = None                      # the sorted copies are all that is needed from here
+    g, y, lv, c, sl, bounds = _sorted_by_group_cost(group, year, level, cost, slots, G)
     n_g = np.diff(bounds)
     start = bounds[:-1]
     keep = np.ones(g.size, bool)
@@ -441,7 +458,7 @@ def build_catalog(draft: CoreDefinition, state: dict[str, np.ndarray], policy: P
         if trimmed.any():
             lo[trimmed] = _percentile_sorted(c, start[trimmed], n_g[trimmed], policy.trim_low)
             hi[trimmed] = _percentile_sorted(c, start[trimmed], n_g[trimmed], policy.trim_high)
-        keep = (c >= lo[g]) & (c <= hi[g])
+        keep = within_cuts(c, bounds, lo, hi)
     s_g, k_g = _stats(g, y, c, G, Y, keep)
     mean_g = weighted_mean(s_g, k_g, W)                        # fen
     _, cnt_year = _stats(g, y, c, G, Y)

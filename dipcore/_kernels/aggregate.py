@@ -145,3 +145,86 @@ def gather_cases(order, year, level, cost, slots, y, lv, c, sl, lo, hi):
         for j in range(slots.shape[1]):
             sl[k, j] = slots[i, j]
     return 0
+
+
+#: ``pack_cases`` layout, low bits first: 4 subtype slots (slot + 1, 4 bits each), level
+#: (2 bits), year index (3 bits), cost in fen (37 bits: up to 1.37e9 yuan, above the
+#: absurd-cost limit).
+PACK_COST_SHIFT = 21
+
+
+@kernel
+def pack_cases(cost, year, level, slots):
+    """One int64 per case that sorts by cost, then year, level and slots. Returns -1 as
+    the first element when a value does not fit (callers then sort another way)."""
+    n = cost.shape[0]
+    out = np.empty(n, np.int64)
+    for i in range(n):
+        c = cost[i]
+        if c < 0 or c >= (np.int64(1) << 37) or year[i] < 0 or year[i] > 7 or level[i] < 0 or level[i] > 3:
+            out[:1] = -1
+            return out
+        v = (c << PACK_COST_SHIFT) | (np.int64(year[i]) << 18) | (np.int64(level[i]) << 16)
+        for j in range(4):
+            s = slots[i, j] + 1 if j < slots.shape[1] else 0
+            v |= np.int64(s & 15) << (12 - 4 * j)
+        out[i] = v
+    return out
+
+
+@kernel
+def bucket_by_group(group, n_groups, packed):
+    """The packed cases of each group together (a counting sort by group; ``group < 0``
+    rows are left out). Returns ``(values int64[m], starts int64[n_groups + 1])``."""
+    counts = np.zeros(n_groups + 1, np.int64)
+    for i in range(group.shape[0]):
+        if group[i] >= 0:
+            counts[group[i] + 1] += 1
+    starts = np.cumsum(counts)
+    fill = starts[:-1].copy()
+    out = np.empty(starts[-1], np.int64)
+    for i in range(group.shape[0]):
+        g = group[i]
+        if g >= 0:
+            out[fill[g]] = packed[i]
+            fill[g] += 1
+    return out, starts
+
+
+@kernel
+def sort_buckets(values, starts, g_lo, g_hi):
+    """Sort each group's values in place, groups ``g_lo..g_hi-1`` (ranges can run on
+    separate threads)."""
+    for g in range(g_lo, g_hi):
+        a, b = starts[g], starts[g + 1]
+        if b - a > 1:
+            values[a:b].sort()
+    return 0
+
+
+@kernel
+def unpack_cases(values, n_slots):
+    """Cost, year index, level and slots of packed cases (``pack_cases``)."""
+    m = values.shape[0]
+    cost = np.empty(m, np.int64)
+    year = np.empty(m, np.int8)
+    level = np.empty(m, np.int8)
+    slots = np.empty((m, n_slots), np.int8)
+    for k in range(m):
+        v = values[k]
+        cost[k] = v >> PACK_COST_SHIFT
+        year[k] = (v >> 18) & 7
+        level[k] = (v >> 16) & 3
+        for j in range(n_slots):
+            slots[k, j] = ((v >> (12 - 4 * j)) & 15) - 1
+    return cost, year, level, slots
+
+
+@kernel
+def within_cuts(cost, starts, lo, hi):
+    """``lo[g] <= cost <= hi[g]`` for the rows of each group g (rows grouped by ``starts``)."""
+    out = np.empty(cost.shape[0], np.bool_)
+    for g in range(starts.shape[0] - 1):
+        for k in range(starts[g], starts[g + 1]):
+            out[k] = lo[g] <= cost[k] <= hi[g]
+    return out
