@@ -335,3 +335,53 @@ def test_order_related_and_combination_hashes(combos, perm):
             same = combos[a][:1] == combos[b][:1] and sorted(combos[a][1:]) == sorted(combos[b][1:])
             if same:
                 assert h1[a] == h1[b]
+
+
+from dipcore._kernels.aggregate import (bucket_by_group, pack_cases, sort_buckets,  # noqa: E402
+                                        unpack_cases, within_cuts)
+from dipcore.calibration import _sorted_by_group_cost  # noqa: E402
+
+
+case_row = st.tuples(st.integers(-1, 5), st.integers(0, 2**37 - 1) | st.integers(0, 50),
+                     st.integers(0, 7), st.integers(1, 3),
+                     st.lists(st.integers(-1, 12), min_size=4, max_size=4))
+
+
+@given(st.lists(case_row, max_size=60), st.booleans())
+def test_cases_sorted_by_group_and_cost(rows, too_big):
+    """Packed or not (a cost too large for the packing takes the other way), the grouped
+    cases come out sorted by group then cost, with each case's own year, level and slots."""
+    if too_big and rows:
+        rows[0] = (rows[0][0], 2**40) + rows[0][2:]
+    group = np.array([r[0] for r in rows], np.int32)
+    cost = np.array([r[1] for r in rows], np.int64)
+    year = np.array([r[2] for r in rows], np.int8)
+    level = np.array([r[3] for r in rows], np.int8)
+    slots = np.array([r[4] for r in rows], np.int8).reshape(len(rows), 4)
+    g, y, lv, c, sl, bounds = _sorted_by_group_cost(group, year, level, cost, slots, 6)
+    got = list(zip(g.tolist(), c.tolist(), y.tolist(), lv.tolist(), map(tuple, sl.tolist())))
+    want = sorted((r[0], r[1], r[2], r[3], tuple(r[4])) for r in rows if r[0] >= 0)
+    assert [x[:2] for x in got] == [x[:2] for x in want]       # (group, cost) order
+    assert sorted(got) == want                                   # every case, intact
+    assert np.diff(bounds).tolist() == [int((group == k).sum()) for k in range(6)]
+
+
+@given(st.lists(case_row, max_size=40))
+def test_pack_round_trip_and_cuts(rows):
+    rows = [r for r in rows if r[1] < 2**37]
+    cost = np.array([r[1] for r in rows], np.int64)
+    year = np.array([r[2] for r in rows], np.int8)
+    level = np.array([r[3] for r in rows], np.int8)
+    slots = np.array([r[4] for r in rows], np.int8).reshape(len(rows), 4)
+    packed = pack_cases(cost, year, level, slots)
+    c, y, lv, sl = unpack_cases(packed, 4)
+    assert (c == cost).all() and (y == year).all() and (lv == level).all() and (sl == slots).all()
+    group = np.array([max(r[0], 0) for r in rows], np.int32)
+    values, starts = bucket_by_group(group, 6, packed)
+    sort_buckets(values, starts, 0, 6)
+    cs, _, _, _ = unpack_cases(values, 4)
+    lo = np.array([10.0, -np.inf, 5.0, 0.0, 3.0, 7.0])
+    hi = np.array([40.0, np.inf, 5.0, 1e12, 2.0, 9.0])
+    keep = within_cuts(cs, starts, lo, hi)
+    gs = np.repeat(np.arange(6), np.diff(starts))
+    assert keep.tolist() == [bool(lo[gg] <= v <= hi[gg]) for gg, v in zip(gs, cs)]
