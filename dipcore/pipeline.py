@@ -159,6 +159,7 @@ class Checking:
         try:
             yield from ordered_map(job, ordered, n)
         finally:
+            dedupe.close()
             for codebook in lent:
                 encode.give_back(codebook)
 

@@ -17,6 +17,7 @@ Repeated case ids depend on reading order, so they are found apart from the rest
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
@@ -346,18 +347,50 @@ class CheckedBatch:
 # ---------------------------------------------------------------------------------------------
 # duplicates (in reading order)
 # ---------------------------------------------------------------------------------------------
+#: A duplicate-check table up to this size is kept for the next run (cleared), not freed.
+KEEP_SET_BYTES = 256 << 20
+_idle_sets: list[StringSet] = []
+_idle_lock = threading.Lock()
+
+
+def _borrow_set(items: int) -> StringSet:
+    """An empty exact set for ``items`` strings: the kept one if it is large enough.
+
+    A set of millions of ids is tens of megabytes; fresh memory costs page faults on first
+    touch, while clearing memory already held is a fraction of that.
+    """
+    with _idle_lock:
+        kept = _idle_sets.pop() if _idle_sets else None
+    if kept is not None and kept.fits(items):
+        kept.clear()
+        return kept
+    return StringSet(items)
+
+
+def _give_back_set(s: StringSet) -> None:
+    if s.nbytes <= KEEP_SET_BYTES:
+        with _idle_lock:
+            _idle_sets[:] = [s]
+
+
 class Deduplicator:
     """Repeated case ids, in reading order: the one order-dependent check.
 
-    Local runs keep an exact set of every id seen (``expected_rows`` pre-sizes it); a
-    distributed run gives ``duplicates`` (source -> row numbers) found by its pre-pass.
-    Sets ``piece.case_id`` (trimmed), ``piece.blank`` and ``piece.dup``.
+    Local runs keep an exact set of every id seen (``expected_rows`` pre-sizes it; call
+    :meth:`close` when done, so the next run may reuse its memory); a distributed run gives
+    ``duplicates`` (source -> row numbers) found by its pre-pass. Sets ``piece.case_id``
+    (trimmed), ``piece.blank``, ``piece.dup`` and ``piece.id_hash``.
     """
 
     def __init__(self, duplicates: dict[str, np.ndarray] | None = None,
                  expected_rows: int | None = None):
         self.duplicates = duplicates
-        self.seen = StringSet(max(expected_rows or 0, 1 << 16)) if duplicates is None else None
+        self.seen = _borrow_set(max(expected_rows or 0, 1 << 16)) if duplicates is None else None
+
+    def close(self) -> None:
+        if self.seen is not None:
+            _give_back_set(self.seen)
+            self.seen = None
 
     def __call__(self, piece: Piece) -> Piece:
         ids = case_ids(piece.batch.column("case_id"))

@@ -1,5 +1,6 @@
 """Engine kernels against tests/naive.py: combinations, CCI, grouping, points, aggregation."""
 import numpy as np
+import pytest
 import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
@@ -347,10 +348,13 @@ case_row = st.tuples(st.integers(-1, 5), st.integers(0, 2**37 - 1) | st.integers
                      st.lists(st.integers(-1, 12), min_size=4, max_size=4))
 
 
-@given(st.lists(case_row, max_size=60), st.booleans())
-def test_cases_sorted_by_group_and_cost(rows, too_big):
+@pytest.mark.parametrize("large", [2, 10**9])     # NumPy sorts groups >= large, the kernel the rest
+@given(rows=st.lists(case_row, max_size=60), too_big=st.booleans())
+def test_cases_sorted_by_group_and_cost(large, rows, too_big):
     """Packed or not (a cost too large for the packing takes the other way), the grouped
     cases come out sorted by group then cost, with each case's own year, level and slots."""
+    import dipcore.calibration as cal
+    saved, cal._LARGE_GROUP = cal._LARGE_GROUP, large
     if too_big and rows:
         rows[0] = (rows[0][0], 2**40) + rows[0][2:]
     group = np.array([r[0] for r in rows], np.int32)
@@ -358,7 +362,10 @@ def test_cases_sorted_by_group_and_cost(rows, too_big):
     year = np.array([r[2] for r in rows], np.int8)
     level = np.array([r[3] for r in rows], np.int8)
     slots = np.array([r[4] for r in rows], np.int8).reshape(len(rows), 4)
-    g, y, lv, c, sl, bounds = _sorted_by_group_cost(group, year, level, cost, slots, 6)
+    try:
+        g, y, lv, c, sl, bounds = _sorted_by_group_cost(group, year, level, cost, slots, 6)
+    finally:
+        cal._LARGE_GROUP = saved
     got = list(zip(g.tolist(), c.tolist(), y.tolist(), lv.tolist(), map(tuple, sl.tolist())))
     want = sorted((r[0], r[1], r[2], r[3], tuple(r[4])) for r in rows if r[0] >= 0)
     assert [x[:2] for x in got] == [x[:2] for x in want]       # (group, cost) order
@@ -378,10 +385,49 @@ def test_pack_round_trip_and_cuts(rows):
     assert (c == cost).all() and (y == year).all() and (lv == level).all() and (sl == slots).all()
     group = np.array([max(r[0], 0) for r in rows], np.int32)
     values, starts = bucket_by_group(group, 6, packed)
-    sort_buckets(values, starts, 0, 6)
+    sort_buckets(values, starts, 0, 6, len(values) + 1)
     cs, _, _, _ = unpack_cases(values, 4)
     lo = np.array([10.0, -np.inf, 5.0, 0.0, 3.0, 7.0])
     hi = np.array([40.0, np.inf, 5.0, 1e12, 2.0, 9.0])
     keep = within_cuts(cs, starts, lo, hi)
     gs = np.repeat(np.arange(6), np.diff(starts))
     assert keep.tolist() == [bool(lo[gg] <= v <= hi[gg]) for gg, v in zip(gs, cs)]
+
+
+from dipcore._kernels.aggregate import count_by, group_statistics  # noqa: E402
+
+
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 10**9), st.integers(0, 2),
+                          st.integers(1, 3), st.booleans()), max_size=80), st.integers(1, 3))
+def test_group_statistics(rows, parts):
+    rows = sorted(rows, key=lambda r: (r[0], r[1]))          # sorted by group, then cost
+    G, Y = 5, 3
+    g = np.array([r[0] for r in rows], np.int64)
+    cost = np.array([r[1] for r in rows], np.int64)
+    year = np.array([r[2] for r in rows], np.int8)
+    level = np.array([r[3] for r in rows], np.int8)
+    keep = np.array([r[4] for r in rows], bool)
+    starts = np.concatenate([[0], np.cumsum(count_by(g, G))])
+    out = [np.zeros((G, Y), np.int64) for _ in range(3)] + \
+        [np.zeros((G, 4, Y), np.int64) for _ in range(2)] + [np.empty(G), np.zeros(G, np.int64)]
+    edges = np.linspace(0, G, parts + 1).astype(int)
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        group_statistics(cost, year, level, keep, starts, lo, hi, *out)
+    cnt_year, s_g, k_g, s_gl, k_gl, cv, primary = out
+    for grp in range(G):
+        mine = [r for r in rows if r[0] == grp]
+        kept = [r for r in mine if r[4]]
+        for yy in range(Y):
+            assert cnt_year[grp, yy] == sum(r[2] == yy for r in mine)
+            assert s_g[grp, yy] == sum(r[1] for r in kept if r[2] == yy)
+            assert k_g[grp, yy] == sum(r[2] == yy for r in kept)
+            for lv in (1, 2, 3):
+                assert s_gl[grp, lv, yy] == sum(r[1] for r in kept if r[2] == yy and r[3] == lv)
+        assert primary[grp] == sum(r[3] == 1 for r in mine)
+        costs = [float(r[1]) for r in kept]
+        if costs and sum(costs) > 0:
+            mean = sum(costs) / len(costs)
+            ref = (sum((x - mean) ** 2 for x in costs) / len(costs)) ** 0.5 / mean
+            assert cv[grp] == pytest.approx(ref, rel=1e-9, abs=1e-12)
+        else:
+            assert np.isnan(cv[grp])

@@ -192,12 +192,13 @@ def bucket_by_group(group, n_groups, packed):
 
 
 @kernel
-def sort_buckets(values, starts, g_lo, g_hi):
-    """Sort each group's values in place, groups ``g_lo..g_hi-1`` (ranges can run on
-    separate threads)."""
+def sort_buckets(values, starts, g_lo, g_hi, below):
+    """Sort in place the values of each group ``g_lo..g_hi-1`` with fewer than ``below``
+    of them (ranges can run on separate threads; NumPy's vectorised sort is faster for
+    the large groups left)."""
     for g in range(g_lo, g_hi):
         a, b = starts[g], starts[g + 1]
-        if b - a > 1:
+        if 1 < b - a < below:
             values[a:b].sort()
     return 0
 
@@ -228,3 +229,51 @@ def within_cuts(cost, starts, lo, hi):
         for k in range(starts[g], starts[g + 1]):
             out[k] = lo[g] <= cost[k] <= hi[g]
     return out
+
+
+@kernel
+def count_by(codes, n_codes):
+    """Rows per code (``codes < 0`` skipped), without temporaries."""
+    out = np.zeros(n_codes, np.int64)
+    for i in range(codes.shape[0]):
+        if codes[i] >= 0:
+            out[codes[i]] += 1
+    return out
+
+
+@kernel
+def group_statistics(cost, year, level, keep, starts, g_lo, g_hi, cnt_year, s_g, k_g,
+                     s_gl, k_gl, cv, primary):
+    """The statistics of groups ``g_lo..g_hi-1`` of cases sorted by group (``starts``),
+    written into the outputs (ranges of groups can run on separate threads):
+
+    * ``cnt_year[g, y]``: cases; ``primary[g]``: cases at level 1;
+    * ``s_g[g, y]``, ``k_g[g, y]``: cost sum and count of the kept (untrimmed) cases;
+      ``s_gl[g, l, y]``, ``k_gl[g, l, y]``: the same by hospital level;
+    * ``cv[g]``: population coefficient of variation of the kept costs, two-pass in array
+      order (NaN without cases or with a zero mean).
+    """
+    for g in range(g_lo, g_hi):
+        n = 0.0
+        s = 0.0
+        for k in range(starts[g], starts[g + 1]):
+            yk = year[k]
+            lv = level[k]
+            cnt_year[g, yk] += 1
+            if lv == 1:
+                primary[g] += 1
+            if keep[k]:
+                s_g[g, yk] += cost[k]
+                k_g[g, yk] += 1
+                s_gl[g, lv, yk] += cost[k]
+                k_gl[g, lv, yk] += 1
+                n += 1.0
+                s += cost[k]
+        mean = s / max(n, 1.0)
+        dev = 0.0
+        for k in range(starts[g], starts[g + 1]):
+            if keep[k]:
+                d = cost[k] - mean
+                dev += d * d
+        cv[g] = np.sqrt(dev / n) / mean if n > 0 and mean != 0 else np.nan
+    return 0

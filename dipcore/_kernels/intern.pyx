@@ -21,7 +21,7 @@ is 0 is empty (a packed key always has its length + 1, or the long tag, in the t
 import numpy as np
 cimport numpy as cnp
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memcmp, memcpy, memset
 
 cnp.import_array()
 
@@ -364,6 +364,24 @@ cdef class StringSet:
 
     def __len__(self):
         return self.n_items
+
+    @property
+    def nbytes(self):
+        """Bytes held by the table and the store of long strings."""
+        return self._slots_np.nbytes + self._store_np.nbytes + self._starts_np.nbytes
+
+    def fits(self, int64_t items):
+        """Whether ``items`` strings fit without the table growing."""
+        return 2 * items <= self.mask + 1
+
+    def clear(self):
+        """Empty the set, keeping its memory (cheaper than fresh pages for a large table)."""
+        cdef uint64_t[:, ::1] slots = self._slots_np
+        with nogil:
+            memset(&slots[0, 0], 0, slots.shape[0] * 2 * sizeof(uint64_t))
+        self.n_items = 0
+        self.n_long = 0
+        self.used = 0
 
     cdef void _grow(self):
         cdef uint64_t[:, ::1] old = self._slots_np
