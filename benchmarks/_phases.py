@@ -20,11 +20,12 @@ def measure(fn: Callable[[], tuple[int, dict]], name: str) -> dict:
             "rows_per_s": round(rows / seconds), "peak_rss_mb": round(peak_mb), **extra}
 
 
-def run_phases(module: str, phases: list[str], cases: int, work: Path, unit: str = "rows") -> None:
+def run_phases(module: str, phases: list[str], cases: int, work: Path, unit: str = "rows",
+               years: int = 1) -> None:
     """Run ``python -m module --phase P`` for each phase and print one line per phase."""
     for phase in phases:
         out = subprocess.run([sys.executable, "-m", module, "--phase", phase,
-                              "--cases", str(cases), "--work", str(work)],
+                              "--cases", str(cases), "--work", str(work), "--years", str(years)],
                              capture_output=True, text=True)
         if out.returncode != 0:
             print(out.stderr, file=sys.stderr)
@@ -34,20 +35,22 @@ def run_phases(module: str, phases: list[str], cases: int, work: Path, unit: str
               f"{r['rows_per_s']:>11,} {unit}/s  peak RSS {r['peak_rss_mb']:>6,} MB", flush=True)
 
 
-def phase_main(module: str, phase_fn: Callable[[str, Path, int], dict], default_phases: str,
-               unit: str = "rows", before: Callable[[Path, int], None] | None = None) -> None:
-    """The command line shared by the phase benchmarks (``--cases``, ``--work``, ``--phases``)."""
+def phase_main(module: str, phase_fn: Callable[..., dict], default_phases: str,
+               unit: str = "rows", before: Callable[..., None] | None = None) -> None:
+    """The command line shared by the phase benchmarks (``--cases`` per year, ``--years``,
+    ``--work``, ``--phases``); ``phase_fn(name, work, cases, years)``."""
     import argparse
     ap = argparse.ArgumentParser(prog=f"python -m {module}")
-    ap.add_argument("--cases", type=int, default=10_000_000)
+    ap.add_argument("--cases", type=int, default=10_000_000, help="cases per year")
+    ap.add_argument("--years", type=int, default=1, help="years (ending 2024)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/dipcore-bench"))
     ap.add_argument("--phase", help=argparse.SUPPRESS)
     ap.add_argument("--phases", default=default_phases)
     args = ap.parse_args()
     if args.phase:
-        print(json.dumps(phase_fn(args.phase, args.work, args.cases)))
+        print(json.dumps(phase_fn(args.phase, args.work, args.cases, args.years)))
         return
     args.work.mkdir(parents=True, exist_ok=True)
     if before is not None:
-        before(args.work, args.cases)
-    run_phases(module, args.phases.split(","), args.cases, args.work, unit=unit)
+        before(args.work, args.cases, args.years)
+    run_phases(module, args.phases.split(","), args.cases, args.work, unit=unit, years=args.years)

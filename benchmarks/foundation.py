@@ -14,7 +14,7 @@ from pathlib import Path
 from benchmarks._phases import measure, phase_main
 
 
-def _phase(name: str, work: Path, cases: int) -> dict:
+def _phase(name: str, work: Path, cases: int, years: int = 1) -> dict:
     def run():
         if name == "generate":
             from data_gen import generate
