@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dipcore._kernels import points as P
-from dipcore._kernels.aggregate import order_by_group, sort_groups_by_cost, sum_by
+from dipcore._kernels.aggregate import sum_by
 from dipcore._kernels.calendar import year_month_los
 from dipcore._kernels.group import canonical_combinations, key_candidates, pick_groups
 from dipcore._kernels.severity import cci_scores, subtype_slots
@@ -151,16 +151,15 @@ def test_grouping_and_points(benchmark, cases):
 
 
 def test_group_cost_sort(benchmark, cases):
+    """Finalisation's sort of the calibration cases by (group, cost)."""
+    from dipcore.calibration import _sorted_by_group_cost
     group = (cases["dx"] * 3 + cases["cls"] % 3).astype(np.int32)
     cost = (cases["cost"] * 100).astype(np.int64)
-    G = 6000
-
-    def sort():
-        order, starts = order_by_group(group, G)
-        sort_groups_by_cost(order, starts, cost, 0, G)
-        return order
-    order = benchmark(sort)
-    assert len(order) == N
+    year = (cases["dx"] % 3).astype(np.int8)
+    slots = np.full((N, 4), -1, np.int8)
+    g, y, lv, c, sl, bounds = benchmark(_sorted_by_group_cost, group, year, cases["level"], cost,
+                                        slots, 6000)
+    assert len(c) == N and (np.diff(c)[np.diff(g) == 0] >= 0).all()
     _rate(benchmark)
 
 

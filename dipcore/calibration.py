@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 
 from ._kernels import points as P
 from ._kernels.aggregate import (bucket_by_group, count_by, cv_by, gather_cases,
-                                 group_statistics, order_by_group, pack_cases, sort_buckets,
+                                 group_statistics, pack_cases, sort_buckets,
                                  sort_groups_by_cost, sum_by, sum_count_by2, unpack_cases,
                                  within_cuts)
 from ._version import __version__
@@ -353,7 +353,7 @@ def _sorted_by_group_cost(group, year, level, cost, slots, G):
     """
     packed = pack_cases(cost, year, level, slots)
     if len(packed) and packed[0] < 0:
-        order, bounds = order_by_group(group, G)
+        order, bounds = bucket_by_group(group, G, np.arange(len(group), dtype=np.int64))
         run_threads(lambda r: sort_groups_by_cost(order, bounds, cost, r[0], r[1]),
                     _balanced_cuts(bounds))
         m = len(order)

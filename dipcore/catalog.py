@@ -26,6 +26,7 @@ from ._version import __version__
 from .errors import InputError
 from .outputs import atomic_path
 from .policy import Policy
+from .encode import packed_categories
 from .prepare import CLASS_NAMES, N_CATEGORIES, SUBTYPE_CODES
 
 SUBTYPE_TYPE = pa.struct([("code", pa.string()), ("cases", pa.int64()),
@@ -50,19 +51,6 @@ GROUP_SCHEMA = pa.schema([
 ])
 
 _CLASS_RANK = {name: i for i, name in enumerate(CLASS_NAMES)}
-
-
-def _category_ids(codes: pa.Array) -> np.ndarray:
-    """Packed category (``dipcore.encode.category_id``) of each string, vectorised."""
-    from ._kernels.strings import string_buffers
-    off, data, _ = string_buffers(codes)
-    out = np.full(len(codes), -1, np.int32)
-    ok = np.diff(off) >= 3
-    s = off[:-1][ok].astype(np.int64)
-    c0, c1, c2 = (data[s + k].astype(np.int32) for k in range(3))
-    good = (c0 >= 65) & (c0 <= 90) & (c1 >= 48) & (c1 <= 57) & (c2 >= 48) & (c2 <= 57)
-    out[ok] = np.where(good, (c0 - 65) * 100 + (c1 - 48) * 10 + (c2 - 48), -1)
-    return out
 
 
 def core_code(dx_key: str, combination: str) -> str:
@@ -152,7 +140,7 @@ class GroupIndex:
         g_tier = np.zeros(G, np.int32)
         g_tier[:n_core] = core_tier[rank[perm[:n_core]]]
         # comprehensive groups by (category, class); a null class is the category's catch-all
-        cats = _category_ids(pc.utf8_slice_codeunits(dx, 0, 3))
+        cats = packed_categories(dx)
         cat_known = np.zeros(N_CATEGORIES, bool)
         cat_known[cats[cats >= 0]] = True
         comp_group = np.full((N_CATEGORIES, 4), -1, np.int32)

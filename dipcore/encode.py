@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 from . import refdata
 from ._kernels import strings as K
 from ._kernels.group import canonical_combinations, combination_hashes, order_related
-from ._kernels.intern import Int64Index, SequenceIndex, StringIndex
+from ._kernels.intern import StringIndex
 from .errors import InputError
 from .schema import BED_DAY_ALIASES, BED_DAY_CATEGORIES, POOL_ALIASES, POOLS
 
@@ -68,6 +68,25 @@ def as_text(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
 def _string_array(offsets: np.ndarray, data: np.ndarray) -> pa.Array:
     return pa.StringArray.from_buffers(len(offsets) - 1, pa.py_buffer(offsets),
                                        pa.py_buffer(data if len(data) else np.zeros(1, np.uint8)))
+
+
+def intern_rows(index: StringIndex, offsets: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Ids of the rows of a CSR of fixed-width values (``offsets`` in values), each row's
+    bytes as one string: combinations of procedure ids, packed keys."""
+    n = len(offsets) - 1
+    out = np.empty(n, np.int32)
+    if n:
+        width = values.dtype.itemsize
+        data = np.ascontiguousarray(values).view(np.uint8) if len(values) else np.zeros(1, np.uint8)
+        index.intern((offsets * width).astype(np.int32), data, K.ones(n), out)
+    return out
+
+
+def index_rows(index: StringIndex, dtype, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Entries ``start..`` of an index of ``intern_rows`` as (offsets in values, values)."""
+    off, data = index.strings(start)
+    width = np.dtype(dtype).itemsize
+    return (off // width).astype(np.int32), data.view(dtype) if len(data) else np.zeros(0, dtype)
 
 
 def _locked(method):
@@ -247,7 +266,7 @@ class LabelVocabulary(Vocabulary):
 # ---------------------------------------------------------------------------------------------
 # facts of codes, vectorised
 # ---------------------------------------------------------------------------------------------
-def _packed_categories(codes: pa.Array) -> np.ndarray:
+def packed_categories(codes: pa.Array) -> np.ndarray:
     """``K35.900`` -> (K - A) * 100 + 35; -1 unless letter-digit-digit (vectorised
     :func:`category_id`)."""
     off, data, _ = K.string_buffers(codes)
@@ -354,7 +373,7 @@ class Diagnoses(_Part):
     def _init_derived(self):
         self._c_facts = _Grown(self._derive, lambda: len(self.vocab.canon), self.lock)
         self._c_key_categories = {n: _Grown(
-            lambda start, n=n: {"category": _packed_categories(self.keys[n].strings().slice(start))},
+            lambda start, n=n: {"category": packed_categories(self.keys[n].strings().slice(start))},
             lambda n=n: len(self.keys[n]), self.lock) for n in self.keys}
 
     def __setstate__(self, state):
@@ -365,7 +384,7 @@ class Diagnoses(_Part):
         codes = self.vocab.canon.strings().slice(start)
         return {"key3": self.keys[3].intern(pc.utf8_slice_codeunits(codes, 0, 3)),
                 "key5": self.keys[5].intern(pc.utf8_slice_codeunits(codes, 0, 5)),
-                "category": _packed_categories(codes),
+                "category": packed_categories(codes),
                 "condition": charlson_conditions(codes),
                 "hash": K.hash_strings(codes)}
 
@@ -391,15 +410,17 @@ class Grouping(_Part):
         self.prefix = prefix
         self.extra = tuple(extra_exclusions)
         self.codes = Canon(lock)                    # grouping codes
-        self.combinations = SequenceIndex()
-        self.keys = {3: Int64Index(), 5: Int64Index()}  # grouping keys, by diagnosis key length
+        # combinations: the canonical procedure ids of each, as bytes; id 0 is the empty one
+        self.combinations = StringIndex()
+        intern_rows(self.combinations, np.zeros(2, np.int32), np.zeros(0, np.int32))
+        self.keys = {3: StringIndex(), 5: StringIndex()}  # grouping keys (packed int64), by dx key length
         self._init_derived()
 
     def _init_derived(self):
         self._c_gid = _Grown(self._derive_gid, lambda: len(self.vocab.canon), self.lock)
         self._c_code = _Grown(self._derive_code, lambda: len(self.codes), self.lock)
         self._c_comb = _Grown(self._derive_comb, lambda: len(self.combinations), self.lock)
-        self._c_keys = {n: _Grown(lambda start, n=n: _unpack_keys(self.keys[n].keys(start)),
+        self._c_keys = {n: _Grown(lambda start, n=n: _unpack_keys(index_rows(self.keys[n], np.int64, start)[1]),
                                   lambda n=n: len(self.keys[n]), self.lock) for n in self.keys}
         self._c_strings = None
 
@@ -419,7 +440,7 @@ class Grouping(_Part):
         return {"excluded": excluded, "rank": rank, "hash": K.hash_strings(codes)}
 
     def _derive_comb(self, start: int) -> dict[str, np.ndarray]:
-        off, vals = self.combinations.sequences(start)
+        off, vals = index_rows(self.combinations, np.int32, start)
         code = self.code_facts()
         rank = code["rank"]
         n = len(off) - 1
@@ -461,7 +482,7 @@ class Grouping(_Part):
     @_locked
     def sequences(self, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Procedures of combinations ``start..`` (grouping code ids, CSR)."""
-        return self.combinations.sequences(start)
+        return index_rows(self.combinations, np.int32, start)
 
     @_locked
     def n_combinations(self) -> int:
@@ -475,7 +496,7 @@ class Grouping(_Part):
         if cached is None or len(cached) < n:
             start = 0 if cached is None else len(cached)
             self.code_facts()
-            new = self._render(*self.combinations.sequences(start))
+            new = self._render(*index_rows(self.combinations, np.int32, start))
             self._c_strings = new if cached is None else pa.concat_arrays([cached, new])
         return self._c_strings
 
@@ -484,10 +505,8 @@ class Grouping(_Part):
         """Grouping key id of each case: (diagnosis key, combination, treatment class),
         interned. A case's group depends on its key, and on its cost only to break ties."""
         packed = pack_key(dx_key, comb, tclass)
-        out = np.empty(len(packed), np.int32)
         with self.lock:
-            self.keys[key_len].intern(packed, out)
-        return out
+            return intern_rows(self.keys[key_len], np.arange(len(packed) + 1, dtype=np.int32), packed)
 
     @_locked
     def n_keys(self, key_len: int) -> int:
@@ -511,9 +530,8 @@ class Grouping(_Part):
         keep = ~facts["excluded"][gid] if len(gid) else np.zeros(0, bool)
         c_off, c_ids = canonical_combinations(proc_off, gid.astype(np.int32), keep)
         n = len(proc_off) - 1
-        comb = np.empty(n, np.int32)
         with self.lock:
-            self.combinations.intern(c_off, c_ids if len(c_ids) else np.zeros(1, np.int32), comb)
+            comb = intern_rows(self.combinations, c_off, c_ids)
         comb_facts = self.comb_facts()
         if class_from == "main":
             tclass = comb_facts["main_rank"][comb]

@@ -220,7 +220,7 @@ def test_features_survive_the_spill_format(rows, compress):
 
 
 # ---- aggregation, finalisation sort, calendar, subtypes, scoring terms ----------------------
-from dipcore._kernels.aggregate import (gather_cases, order_by_group,  # noqa: E402
+from dipcore._kernels.aggregate import (bucket_by_group, gather_cases,  # noqa: E402
                                         sort_groups_by_cost)
 from dipcore._kernels.calendar import year_month_los  # noqa: E402
 from dipcore._kernels.group import combination_hashes, order_related  # noqa: E402
@@ -231,7 +231,7 @@ from dipcore._kernels.severity import subtype_slots  # noqa: E402
 def test_group_cost_order_is_a_stable_sort(rows, parts):
     group = np.array([r[0] for r in rows], np.int32)
     cost = np.array([r[1] for r in rows], np.int64)
-    order, starts = order_by_group(group, 7)
+    order, starts = bucket_by_group(group, 7, np.arange(len(group), dtype=np.int64))
     bounds = np.linspace(0, 7, parts + 1).astype(int)
     for lo, hi in zip(bounds[:-1], bounds[1:]):       # group ranges, as threads take them
         sort_groups_by_cost(order, starts, cost, lo, hi)
@@ -338,8 +338,7 @@ def test_order_related_and_combination_hashes(combos, perm):
                 assert h1[a] == h1[b]
 
 
-from dipcore._kernels.aggregate import (bucket_by_group, pack_cases, sort_buckets,  # noqa: E402
-                                        unpack_cases, within_cuts)
+from dipcore._kernels.aggregate import pack_cases, sort_buckets, unpack_cases, within_cuts  # noqa: E402
 from dipcore.calibration import _sorted_by_group_cost  # noqa: E402
 
 

@@ -71,26 +71,6 @@ def cv_by(codes, n_codes, values, mask):
 
 
 
-@kernel
-def order_by_group(group, n_groups):
-    """Positions of the rows with ``group >= 0``, grouped (a counting sort: linear and
-    stable). Returns ``(order int64[m], starts int64[n_groups + 1])``: group g's rows are
-    ``order[starts[g]:starts[g + 1]]``, in input order."""
-    counts = np.zeros(n_groups + 1, np.int64)
-    for i in range(group.shape[0]):
-        if group[i] >= 0:
-            counts[group[i] + 1] += 1
-    starts = np.cumsum(counts)
-    fill = starts[:-1].copy()
-    order = np.empty(starts[-1], np.int64)
-    for i in range(group.shape[0]):
-        g = group[i]
-        if g >= 0:
-            order[fill[g]] = i
-            fill[g] += 1
-    return order, starts
-
-
 #: ``sort_groups_by_cost`` packs (cost, position in group) into one int64 key when costs
 #: are below 2**37 fen (1.37e9 yuan, above the absurd-cost limit) and groups have fewer
 #: than 2**26 cases.

@@ -40,14 +40,14 @@ def string_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if arr.null_count:
         valid = arr.is_valid().to_numpy(zero_copy_only=False).view(np.uint8)
     else:
-        valid = _ones(n)
+        valid = ones(n)
     return offsets, data, valid
 
 
 _ONES = np.ones(0, np.uint8)
 
 
-def _ones(n: int) -> np.ndarray:
+def ones(n: int) -> np.ndarray:
     """A read-only all-ones validity of length ``n`` (one shared buffer, grown as needed)."""
     global _ONES
     ones = _ONES
