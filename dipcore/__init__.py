@@ -21,9 +21,10 @@ from .catalog import Catalog
 from .settlement import Settlement
 from .api import calibrate, settle
 from .audit import Audit, audit
+from .pipeline import set_threads
 
 __all__ = [
     "__version__", "DipcoreError", "InputError", "read_cases", "read_hospitals",
     "save_quarantine", "scan_cases", "CASE_SCHEMA", "HOSPITAL_SCHEMA", "QUARANTINE_SCHEMA",
-    "Policy", "Catalog", "Settlement", "calibrate", "settle", "Audit", "audit",
+    "Policy", "Catalog", "Settlement", "calibrate", "settle", "Audit", "audit", "set_threads",
 ]

@@ -53,10 +53,6 @@ GROUP_SCHEMA = pa.schema([
 _CLASS_RANK = {name: i for i, name in enumerate(CLASS_NAMES)}
 
 
-def core_code(dx_key: str, combination: str) -> str:
-    return f"{dx_key}|{combination}" if combination else f"{dx_key}|conservative"
-
-
 def comprehensive_code(category: str, treatment_class: str | None) -> str:
     return f"{category}|{treatment_class or '*'}"
 

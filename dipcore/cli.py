@@ -239,6 +239,12 @@ def _add_input_options(p) -> None:
     p.add_argument("--policy", help="policy TOML file, or a built-in name (national, ...)")
     p.add_argument("--hospitals", help="hospital registry (CSV or Parquet)")
     p.add_argument("--encoding", default="utf-8", help="encoding of CSV input (utf-8, gbk)")
+    _add_threads_option(p)
+
+
+def _add_threads_option(p) -> None:
+    p.add_argument("--threads", type=_positive,
+                   help="threads of the local engine (default: DIPCORE_THREADS, or the cores)")
 
 
 def _add_year_options(p, out_help: str) -> None:
@@ -478,6 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--hospitals", help="hospital registry (CSV or Parquet)")
     v.add_argument("--encoding", default="utf-8", help="encoding of CSV input (utf-8, gbk)")
     v.add_argument("--quarantine", help="write the quarantine here (.csv or .parquet)")
+    _add_threads_option(v)
     v.set_defaults(func=cmd_validate)
     return p
 
@@ -492,6 +499,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dipcore: error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return EXIT_INTERNAL
     try:
+        if getattr(args, "threads", None):
+            from .pipeline import set_threads
+            set_threads(args.threads)
         return int(args.func(args) or 0)
     except DipcoreError as exc:
         print(f"dipcore: error: {exc}", file=sys.stderr)

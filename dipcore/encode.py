@@ -267,8 +267,8 @@ class LabelVocabulary(Vocabulary):
 # facts of codes, vectorised
 # ---------------------------------------------------------------------------------------------
 def packed_categories(codes: pa.Array) -> np.ndarray:
-    """``K35.900`` -> (K - A) * 100 + 35; -1 unless letter-digit-digit (vectorised
-    :func:`category_id`)."""
+    """``K35.900`` -> (K - A) * 100 + 35 (the packed category); -1 unless the code starts
+    letter-digit-digit."""
     off, data, _ = K.string_buffers(codes)
     out = np.full(len(codes), -1, np.int32)
     ok = np.diff(off) >= 3
@@ -326,13 +326,6 @@ def charlson_conditions(codes: pa.Array) -> np.ndarray:
 def category_code(packed: int) -> str:
     """Inverse of the packing: 1035 -> ``K35``."""
     return f"{chr(65 + packed // 100)}{packed % 100:02d}"
-
-
-def category_id(code: str) -> int:
-    """``K35`` (or ``K35.900``) -> packed id (-1 if not letter-digit-digit)."""
-    if code is not None and len(code) >= 3 and "A" <= code[0] <= "Z" and code[1:3].isdigit():
-        return (ord(code[0]) - 65) * 100 + int(code[1:3])
-    return -1
 
 
 class _Grown(_Part):

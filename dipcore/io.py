@@ -86,24 +86,19 @@ def check_piece(validator: Validator, piece: Piece) -> CheckedBatch:
         raise
 
 
-def checked_batches(source: Any, hospitals: pa.Table | None = None, encoding: str = "utf-8",
-                    mapping: dict[str, str] | None = None,
-                    batch_rows: int | None = None) -> Iterator[CheckedBatch]:
-    """Validated batches of a source, in reading order, one thread."""
-    validator = Validator(hospitals, expected_rows=count_rows(source))
-    for piece in pieces(source, hospitals, encoding, mapping, batch_rows):
-        yield check_piece(validator, piece)
-
-
 def scan_cases(source: Any, hospitals: pa.Table | None = None, encoding: str = "utf-8",
                mapping: dict[str, str] | None = None,
                batch_rows: int | None = None) -> Iterator[tuple[pa.Table, pa.Table]]:
     """Stream a source as validated ``(cases, quarantine)`` batches, in bounded memory.
 
     Same parameters as :func:`read_cases`; ``batch_rows`` sets the rows per batch.
+    Batches are validated on the configured threads (:func:`dipcore.set_threads`) and come
+    in reading order.
     """
-    for batch in checked_batches(source, hospitals, encoding, mapping, batch_rows):
-        yield batch.table(), batch.quarantine
+    from .pipeline import Checking
+    checking = Checking(hospitals, expected_rows=count_rows(source))
+    yield from checking.run(pieces(source, hospitals, encoding, mapping, batch_rows),
+                            lambda b: (b.table(), b.quarantine))
 
 
 def _memory_names(source: Any) -> list[str]:

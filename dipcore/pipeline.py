@@ -19,7 +19,7 @@ import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -167,13 +167,3 @@ class Checking:
 def run_threads(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
     """``[fn(item) for item in items]`` on the configured threads (order kept)."""
     return list(ordered_map(fn, items, threads()))
-
-
-def checked(source: Any, hospitals: pa.Table | None = None, encoding: str = "utf-8",
-            mapping: dict | None = None, batch_rows: int | None = None,
-            n_threads: int | None = None) -> Iterator[CheckedBatch]:
-    """Checked batches of a source in reading order, validated on ``n_threads`` threads."""
-    from .io import pieces
-    from .sources import count_rows
-    checking = Checking(hospitals, expected_rows=count_rows(source), n_threads=n_threads)
-    yield from checking.run(pieces(source, hospitals, encoding, mapping, batch_rows), lambda b: b)

@@ -17,7 +17,7 @@ import pyarrow as pa
 from . import refdata
 from ._kernels.calendar import year_month_los
 from ._kernels.severity import cci_scores, subtype_slots
-from .encode import CLASS_NAMES, N_CATEGORIES, Codebook, Grouping, category_code, category_id  # noqa: F401
+from .encode import CLASS_NAMES, N_CATEGORIES, Codebook, Grouping, category_code  # noqa: F401
 from .policy import Policy
 from ._kernels import strings as K
 from ._kernels.intern import hash_strings

@@ -83,13 +83,6 @@ def allocate(total: int, weights: list[int], keys: list[str]) -> list[int]:
 # ---------------------------------------------------------------------------------------------
 # partition kernel
 # ---------------------------------------------------------------------------------------------
-@dataclass
-class BatchResult:
-    cases: pa.Table
-    hospital_sums: pa.Table
-    monthly_sums: pa.Table
-
-
 _GROUP_KINDS = pa.array(["core", "comprehensive", "basic", "bed_day", "ungrouped", "special"])
 _CLASS_LABELS = pa.array(list(CLASS_NAMES))
 _OUTLIER_LABELS = pa.array(list(OUTLIER_NAMES))

@@ -255,6 +255,18 @@ def _list_column(arr: pa.Array) -> tuple[np.ndarray, pa.Array]:
     return (off - off[0]).astype(np.int32), values
 
 
+def code_lists(arr: pa.Array, vocab) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, pa.Array]:
+    """A list column of codes (or ``|``/``,``-joined text) through a code vocabulary.
+
+    Returns ``(offsets, ids, row_bad, first_bad, items)``: each row's well-formed codes as
+    canonical ids (CSR; blank items dropped), whether it holds a malformed code, the index
+    in ``items`` (the flattened raw items) of the first one, and ``items``.
+    """
+    off, items = _list_column(arr)
+    new_off, ids, bad, first = encode_lists(off, vocab.encode(items))
+    return new_off, ids, bad, first, items
+
+
 # ---------------------------------------------------------------------------------------------
 # checked batches
 # ---------------------------------------------------------------------------------------------
@@ -489,9 +501,7 @@ class Validator:
         lists = {}
         for name, vocab in (("secondary_dx", cb.dx), ("procedures", cb.proc)):
             if name in cols:
-                off, items = _list_column(cols[name])
-                new_off, ids, bad, first = encode_lists(off, vocab.encode(items))
-                lists[name] = (new_off, ids, bad, first, items)
+                lists[name] = code_lists(cols[name], vocab)
             else:
                 lists[name] = (np.zeros(n + 1, np.int32), np.zeros(0, np.int32),
                                np.zeros(n, np.uint8), np.full(n, -1, np.int64), None)

@@ -87,13 +87,18 @@ def test_split_matches_reference(values):
 @given(st.lists(st.one_of(st.none(), st.lists(st.one_of(st.none(), code_text), max_size=5)),
                 max_size=20))
 def test_code_lists_match_reference(rows):
-    lists, row_status, first_bad = K.normalize_code_lists(
-        pa.array(rows, pa.list_(pa.string())), K.DIAGNOSIS)
-    expected, expected_status = [], []
+    from dipcore.encode import Codebook
+    from dipcore.validate import code_lists
+    cb = Codebook()
+    off, ids, bad, first, items = code_lists(pa.array(rows, pa.list_(pa.string())), cb.dx)
+    canon = cb.dx.canon.strings().to_pylist()
+    got = [[canon[i] for i in ids[off[k]:off[k + 1]]] for k in range(len(rows))]
+    expected, expected_bad, expected_first = [], [], []
     for row in rows:
         results = [naive.normalize_code(v, "diagnosis") for v in (row or [])]
         expected.append([c for c, s in results if s == naive.OK])
-        expected_status.append(K.BAD if any(s == naive.BAD for _, s in results) else K.OK)
-    assert lists.to_pylist() == expected
-    assert row_status.tolist() == expected_status
-    assert ((first_bad >= 0) == (row_status == K.BAD)).all()
+        expected_bad.append(1 if any(s == naive.BAD for _, s in results) else 0)
+        expected_first.append(next((v for v, (_, s) in zip(row or [], results) if s == naive.BAD), None))
+    assert got == expected
+    assert bad.tolist() == expected_bad
+    assert [items[int(f)].as_py() if f >= 0 else None for f in first] == expected_first

@@ -70,48 +70,6 @@ def normalize_codes(arr: pa.Array, kind: int) -> tuple[pa.Array, np.ndarray]:
     return _string_array(out_off, out_data), status
 
 
-def normalize_code_lists(arr: pa.Array, kind: int) -> tuple[pa.Array, np.ndarray, np.ndarray]:
-    """Normalise every code of a ``list<string>`` array.
-
-    Empty items are dropped; a null list becomes an empty list. Returns ``(lists,
-    row_status, first_bad)`` where ``row_status`` is ``BAD`` for a row with a malformed item
-    and ``first_bad`` the index of that item's value in the flattened input (or -1).
-    """
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    if pa.types.is_large_list(arr.type) or pa.types.is_list_view(arr.type) \
-            or pa.types.is_large_list_view(arr.type):
-        arr = arr.cast(pa.list_(pa.string()))
-    n = len(arr)
-    if arr.null_count:
-        arr = arr.fill_null(pa.scalar([], arr.type))
-    list_off = np.asarray(arr.offsets)
-    values = arr.values.slice(int(list_off[0]), int(list_off[-1] - list_off[0]))
-    list_off = list_off - list_off[0]
-    codes, status = normalize_codes(values, kind)
-    keep = status == OK
-    bad = status == BAD
-    row_of_value = np.repeat(np.arange(n), np.diff(list_off))
-    row_status = np.zeros(n, dtype=np.uint8)
-    first_bad = np.full(n, -1, dtype=np.int64)
-    if bad.any():
-        bad_idx = np.flatnonzero(bad)
-        rows = row_of_value[bad_idx]
-        row_status[rows] = BAD
-        # first malformed item of each row: bad_idx is ascending, keep the first per row
-        first = np.unique(rows, return_index=True)[1]
-        first_bad[rows[first]] = bad_idx[first]
-    if keep.all():
-        out_values, new_off = codes, list_off.astype(np.int32)
-    else:
-        out_values = codes.filter(pa.array(keep))
-        counts = np.bincount(row_of_value[keep], minlength=n)
-        new_off = np.zeros(n + 1, dtype=np.int32)
-        np.cumsum(counts, out=new_off[1:])
-    lists = pa.ListArray.from_arrays(pa.array(new_off, pa.int32()), out_values)
-    return lists, row_status, first_bad
-
-
 def split_lists(arr: pa.Array) -> pa.Array:
     """Split strings joined by ``|`` or ``,`` into a ``list<string>`` array."""
     offsets, data, valid = string_buffers(arr)
