@@ -153,13 +153,15 @@ class Vocabulary(_Part):
 
     def _encode_dictionary(self, arr: pa.DictionaryArray) -> np.ndarray:
         d = arr.dictionary
+        where = (d.offset, len(d), *(b.address if b is not None else 0 for b in d.buffers()))
         cached = self._c_dict
-        # batches of one Parquet column chunk share their dictionary: intern it once
-        if cached is not None and cached[0] is d.buffers()[2] and cached[1] == len(d):
+        # batches of one Parquet column chunk share their dictionary: encode it once. The
+        # cached dictionary is held, so memory at the same address is the same dictionary.
+        if cached is not None and cached[1] == where:
             values = cached[2]
         else:
             values = self.encode(d)
-            self._c_dict = (d.buffers()[2], len(d), values)
+            self._c_dict = (d, where, values)
         idx = arr.indices
         if idx.null_count:
             return np.append(values, np.int32(EMPTY))[idx.fill_null(-1).to_numpy()]

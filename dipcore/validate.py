@@ -446,6 +446,8 @@ class Validator:
         otherwise a piece not yet seen by a :class:`Deduplicator` is deduplicated here.
     codebook : Codebook, optional
         The codebook to encode into (one per thread of a run).
+    expected_rows : int, optional
+        Rows of the source, to size the duplicate check when it is made here.
     """
 
     def __init__(self, hospitals: pa.Table | None = None,
