@@ -189,3 +189,36 @@ def test_hospital_sums(benchmark, cases):
                     np.full(N, 9, np.int32), np.ones(N, np.int8), c["cls"].astype(np.int8))
     assert out[:, 0].sum() == N
     _rate(benchmark)
+
+
+def test_case_terms(benchmark, cases):
+    c = cases
+    G = len(c["g_mean"])
+    pos = (c["dx"] * 3).astype(np.int32)
+    row, kind, rw, k, a, slot, base, rate = benchmark(
+        P.case_terms, pos, np.arange(G, dtype=np.int32), np.full(N, -1, np.int8),
+        np.zeros(N, bool), c["level"], np.full((N, 4), -1, np.int8), c["g_score"],
+        np.zeros(G, bool), np.repeat(c["g_mean"][:, None], 4, axis=1), np.zeros((G, 13)),
+        np.array([1.0, 0.6, 0.85, 1.1]), np.array([40.0, 55.0, 30.0]))
+    assert (row >= 0).all()
+    _rate(benchmark)
+
+
+def test_group_statistics(benchmark, cases):
+    """Finalisation's per-group sums, counts and CVs over cases sorted by group."""
+    from dipcore._kernels.aggregate import count_by, group_statistics
+    G = 6000
+    group = np.sort((cases["dx"] * 3 + cases["cls"] % 3).astype(np.int64))
+    cost = (cases["cost"] * 100).astype(np.int64)
+    year = (cases["dx"] % 3).astype(np.int8)
+    starts = np.concatenate([[0], np.cumsum(count_by(group, G))])
+    keep = np.ones(N, bool)
+
+    def stats():
+        out = [np.zeros((G, 3), np.int64) for _ in range(3)] + \
+            [np.zeros((G, 4, 3), np.int64) for _ in range(2)] + [np.empty(G), np.zeros(G, np.int64)]
+        group_statistics(cost, year, cases["level"], keep, starts, 0, G, *out)
+        return out
+    out = benchmark(stats)
+    assert out[0].sum() == N
+    _rate(benchmark)

@@ -77,6 +77,8 @@ def parse_fen(value: str | None) -> tuple[int, int]:
         d = Decimal(s)
     except InvalidOperation:
         return 0, BAD
+    if d and d.adjusted() > 20:          # far beyond int64 fen (and beyond Decimal's context)
+        return 0, RANGE
     if abs(d * 100) >= 2**63:
         return 0, RANGE
     with localcontext() as ctx:
