@@ -24,6 +24,7 @@ Values of a vocabulary (``encode``): a canonical id (>= 0), ``EMPTY`` (null or b
 """
 from __future__ import annotations
 
+import abc
 import functools
 import threading
 from typing import Callable, Iterable
@@ -114,7 +115,7 @@ class _Part:
 # ---------------------------------------------------------------------------------------------
 # vocabularies: raw strings -> values
 # ---------------------------------------------------------------------------------------------
-class Vocabulary(_Part):
+class Vocabulary(_Part, abc.ABC):
     """Raw strings -> values, each raw string normalised once (``_normalize``, given the
     raw strings seen for the first time); nulls encode as ``EMPTY``."""
 
@@ -127,8 +128,9 @@ class Vocabulary(_Part):
         self._lut = np.array([EMPTY], np.int32)
         self._c_dict = None           # the last dictionary interned (not pickled)
 
+    @abc.abstractmethod
     def _normalize(self, raw: pa.Array) -> np.ndarray:
-        raise NotImplementedError
+        """int32 value of each of these raw strings (seen for the first time)."""
 
     def encode(self, arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
         """int32 value per element of a text column (or of a dictionary's indices)."""
