@@ -94,15 +94,27 @@ def _labels(labels: pa.Array, codes: np.ndarray) -> pa.Array:
     return labels.take(pa.array(np.asarray(codes).astype(np.int32, copy=False)))
 
 
+def _row_kinds(catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:
+    """Per catalogue row: 1 for a comprehensive group (else core), and the basic flag;
+    made once per catalogue."""
+    cached = catalog.__dict__.get("_row_kinds")
+    if cached is None:
+        g = catalog.groups
+        comprehensive = pc.equal(g.column("kind"), "comprehensive").to_numpy(zero_copy_only=False)
+        basic = g.column("basic").to_numpy(zero_copy_only=False)
+        cached = catalog.__dict__["_row_kinds"] = (
+            comprehensive.astype(np.int8) if g.num_rows else np.zeros(1, np.int8),
+            basic if g.num_rows else np.zeros(1, bool))
+    return cached
+
+
 def case_table(b: CheckedBatch, f: Features, s: Scored, catalog: Catalog) -> pa.Table:
     """The per-case explanation of points (``result.cases``)."""
     g = catalog.groups
     has = s.row >= 0
     safe = np.maximum(s.row, 0)
     rows = pa.array(s.row, mask=~has)
-    kind_of_row = (np.array([k == "comprehensive" for k in g.column("kind").to_pylist()], np.int8)
-                   if g.num_rows else np.zeros(1, np.int8))
-    basic = g.column("basic").to_numpy(zero_copy_only=False) if g.num_rows else np.zeros(1, bool)
+    kind_of_row, basic = _row_kinds(catalog)
     kind = np.where(s.kind == P.SPECIAL, 5, np.where(
         s.kind == P.BED_DAY, 3, np.where(s.kind == P.UNGROUPED, 4, np.where(
             basic[safe], 2, kind_of_row[safe]))))

@@ -176,22 +176,10 @@ def hospital_sums(codes, n_codes, kind, outlier, units, rw, cost, fund, los, way
             out[c, 5] += np.int64(math.floor(rw[i] * 10_000 + 0.5))
             if tclass[i] == 3:
                 out[c, 15] += 1
-        o = outlier[i]
-        if o == LOW:
-            out[c, 6] += 1
-        elif o == NORMAL:
-            out[c, 7] += 1
-        elif o == HIGH:
-            out[c, 8] += 1
-        elif o == EXTREME:
-            out[c, 9] += 1
-        k = kind[i]
-        if k == UNGROUPED:
-            out[c, 10] += 1
-        elif k == SPECIAL:
-            out[c, 11] += 1
-        elif k == BED_DAY:
-            out[c, 12] += 1
+        if outlier[i] != NONE:               # low, normal, high, extreme: columns 6-9
+            out[c, 5 + outlier[i]] += 1
+        if kind[i] != DIP:                   # ungrouped, special, bed-day: columns 10-12
+            out[c, 9 + kind[i]] += 1
         if way[i] == 5:
             out[c, 14] += 1
     return out
