@@ -37,9 +37,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._kernels import points as P
-from ._kernels.aggregate import (bucket_by_group, count_by, cv_by, gather_cases,
-                                 group_statistics, pack_cases, sort_buckets,
-                                 sort_groups_by_cost, sum_by, sum_count_by2, unpack_cases,
+from ._kernels.aggregate import (bucket_by_group, count_by, cv_by, group_statistics,
+                                 pack_cases, sort_buckets, sum_by, sum_count_by2, unpack_cases,
                                  within_cuts)
 from ._version import __version__
 from .catalog import GROUP_SCHEMA, Catalog, comprehensive_code
@@ -349,31 +348,25 @@ def _sorted_by_group_cost(group, year, level, cost, slots, G):
     Each case is packed into one int64 (cost, then year, level and subtype slots), bucketed
     by group, and each group's values sorted on the threads: equal values are identical
     cases, so the order, and every statistic taken in it, does not depend on the input's.
-    Values that do not fit the packing fall back to a stable sort by (group, cost).
     """
     packed = pack_cases(cost, year, level, slots)
     if len(packed) and packed[0] < 0:
-        order, bounds = bucket_by_group(group, G, np.arange(len(group), dtype=np.int64))
-        run_threads(lambda r: sort_groups_by_cost(order, bounds, cost, r[0], r[1]),
-                    _balanced_cuts(bounds))
-        m = len(order)
-        y, lv, c = np.empty(m, year.dtype), np.empty(m, level.dtype), np.empty(m, cost.dtype)
-        sl = np.empty((m, slots.shape[1]), slots.dtype)
-        gather_cases(order, year, level, cost, slots, y, lv, c, sl, 0, m)
-    else:
-        values, bounds = bucket_by_group(group, G, packed)
-        del packed
-        cuts = _balanced_cuts(bounds)
-        run_threads(lambda r: sort_buckets(values, bounds, r[0], r[1], _LARGE_GROUP), cuts)
+        raise InputError("calibration cases out of range: costs must lie in [0, 1.37e9) "
+                         "yuan and there may be at most 256 calibration years")
+    values, bounds = bucket_by_group(group, G, packed)
+    del packed
+    cuts = _balanced_cuts(bounds)
+    run_threads(lambda r: sort_buckets(values, bounds, r[0], r[1], _LARGE_GROUP), cuts)
 
-        def sort_large(r):          # NumPy's vectorised sort, which releases the GIL
-            lo, hi = bounds[r[0]:r[1]], bounds[r[0] + 1:r[1] + 1]
-            for a, b in zip(lo[hi - lo >= _LARGE_GROUP].tolist(), hi[hi - lo >= _LARGE_GROUP].tolist()):
-                values[a:b].sort()
-        run_threads(sort_large, cuts)
-        c, y, lv, sl = unpack_cases(values, slots.shape[1])
+    def sort_large(r):              # NumPy's vectorised sort, which releases the GIL
+        lo, hi = bounds[r[0]:r[1]], bounds[r[0] + 1:r[1] + 1]
+        big = hi - lo >= _LARGE_GROUP
+        for a, b in zip(lo[big].tolist(), hi[big].tolist()):
+            values[a:b].sort()
+    run_threads(sort_large, cuts)
+    c, y, lv, sl = unpack_cases(values, slots.shape[1])
     g = np.repeat(np.arange(G, dtype=np.int32), np.diff(bounds))
-    return g, y, lv, c, sl, bounds
+    return g, y.astype(year.dtype), lv, c, sl, bounds
 
 
 def _balanced_cuts(bounds: np.ndarray) -> list[tuple[int, int]]:

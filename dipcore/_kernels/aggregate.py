@@ -71,80 +71,24 @@ def cv_by(codes, n_codes, values, mask):
 
 
 
-#: ``sort_groups_by_cost`` packs (cost, position in group) into one int64 key when costs
-#: are below 2**37 fen (1.37e9 yuan, above the absurd-cost limit) and groups have fewer
-#: than 2**26 cases.
-_COST_BITS, _POS_BITS = 37, 26
-
-
-@kernel
-def sort_groups_by_cost(order, starts, cost, g_lo, g_hi):
-    """Sort groups ``g_lo..g_hi-1`` of a grouped order by cost, stably, in place. Separate
-    group ranges can run on separate threads.
-
-    The key of a row is its cost and its position in the group, packed: keys are distinct,
-    so any sort of them is the stable sort by cost, and no index array is needed. Groups
-    the packing does not fit are merge-sorted instead.
-    """
-    for g in range(g_lo, g_hi):
-        a, b = starts[g], starts[g + 1]
-        m = b - a
-        if m < 2:
-            continue
-        packable = m < (1 << _POS_BITS)
-        for k in range(a, b):
-            c = cost[order[k]]
-            if c < 0 or c >= (np.int64(1) << _COST_BITS):
-                packable = False
-                break
-        seg = order[a:b].copy()
-        if packable:
-            keys = np.empty(m, np.int64)
-            for k in range(m):
-                keys[k] = (cost[seg[k]] << _POS_BITS) | k
-            keys.sort()
-            mask = (np.int64(1) << _POS_BITS) - 1
-            for k in range(m):
-                order[a + k] = seg[keys[k] & mask]
-        else:
-            rank = np.argsort(cost[seg], kind="mergesort")
-            for k in range(m):
-                order[a + k] = seg[rank[k]]
-    return 0
-
-
-@kernel
-def gather_cases(order, year, level, cost, slots, y, lv, c, sl, lo, hi):
-    """Rows ``order[lo:hi]`` of ``year``, ``level``, ``cost`` and ``slots`` into the same
-    positions of the outputs, in one pass (ranges can run on separate threads)."""
-    for k in range(lo, hi):
-        i = order[k]
-        y[k] = year[i]
-        lv[k] = level[i]
-        c[k] = cost[i]
-        for j in range(slots.shape[1]):
-            sl[k, j] = slots[i, j]
-    return 0
-
-
 #: ``pack_cases`` layout, low bits first: 4 subtype slots (slot + 1, 4 bits each), level
-#: (2 bits), year index (3 bits), cost in fen (37 bits: up to 1.37e9 yuan, above the
-#: absurd-cost limit).
-PACK_COST_SHIFT = 21
+#: (2 bits), year index (8 bits), cost in fen (37 bits: up to 1.37e9 yuan, above the
+#: absurd-cost limit that validation enforces).
+PACK_YEAR_SHIFT, PACK_COST_SHIFT = 18, 26
 
 
 @kernel
 def pack_cases(cost, year, level, slots):
     """One int64 per case that sorts by cost, then year, level and slots. Returns -1 as
-    the first element when a value does not fit (callers then sort another way)."""
+    the first element when a value does not fit (validated cases always do)."""
     n = cost.shape[0]
     out = np.empty(n, np.int64)
     for i in range(n):
         c = cost[i]
-        if c < 0 or c >= (np.int64(1) << 37) or year[i] < 0 or year[i] > 7 or level[i] < 0 or level[i] > 3:
+        if c < 0 or c >= (np.int64(1) << 37) or year[i] < 0 or year[i] > 255 or level[i] < 0 or level[i] > 3:
             out[:1] = -1
             return out
-        v = (c << PACK_COST_SHIFT) | (np.int64(year[i]) << 18) | (np.int64(level[i]) << 16)
+        v = (c << PACK_COST_SHIFT) | (np.int64(year[i]) << PACK_YEAR_SHIFT) | (np.int64(level[i]) << 16)
         for j in range(4):
             s = slots[i, j] + 1 if j < slots.shape[1] else 0
             v |= np.int64(s & 15) << (12 - 4 * j)
@@ -188,13 +132,13 @@ def unpack_cases(values, n_slots):
     """Cost, year index, level and slots of packed cases (``pack_cases``)."""
     m = values.shape[0]
     cost = np.empty(m, np.int64)
-    year = np.empty(m, np.int8)
+    year = np.empty(m, np.int16)
     level = np.empty(m, np.int8)
     slots = np.empty((m, n_slots), np.int8)
     for k in range(m):
         v = values[k]
         cost[k] = v >> PACK_COST_SHIFT
-        year[k] = (v >> 18) & 7
+        year[k] = (v >> PACK_YEAR_SHIFT) & 255
         level[k] = (v >> 16) & 3
         for j in range(n_slots):
             slots[k, j] = ((v >> (12 - 4 * j)) & 15) - 1
