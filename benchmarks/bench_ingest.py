@@ -10,7 +10,7 @@ import pytest
 
 from dipcore._kernels import strings as K
 from dipcore._kernels.validate import encode_lists, first_failed_check
-from dipcore.encode import Codebook
+from dipcore.ingest.codebook import Codebook
 
 N = 200_000
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
-from dipcore import refdata
+from dipcore.coding import refdata
 
 FEATURES = """
 CREATE OR REPLACE TEMP TABLE {name} AS

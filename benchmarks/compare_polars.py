@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from dipcore import refdata
+from dipcore.coding import refdata
 
 W = {1: 7.0, 2: 2.0, 3: 1.0}     # rank of the year from the newest -> weight (1:2:7)
 HIERARCHY = [("diabetes_without_complication", "diabetes_with_complication"),

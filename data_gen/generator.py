@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from dipcore.outputs import atomic_path
+from dipcore.reports.files import atomic_path
 from dipcore.schema import CASE_SCHEMA, money_array
 
 from . import kernel as K

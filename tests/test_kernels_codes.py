@@ -87,8 +87,8 @@ def test_split_matches_reference(values):
 @given(st.lists(st.one_of(st.none(), st.lists(st.one_of(st.none(), code_text), max_size=5)),
                 max_size=20))
 def test_code_lists_match_reference(rows):
-    from dipcore.encode import Codebook
-    from dipcore.validate import code_lists
+    from dipcore.ingest.codebook import Codebook
+    from dipcore.ingest.validate import code_lists
     cb = Codebook()
     off, ids, bad, first, items = code_lists(pa.array(rows, pa.list_(pa.string())), cb.dx)
     canon = cb.dx.canon.strings().to_pylist()

@@ -77,7 +77,7 @@ def test_string_set_matches_python_set(bs):
 def test_rows_of_ints_as_strings(seqs, cuts):
     """Sequences of ids (procedure combinations) interned as the bytes of their values;
     the empty sequence first, as the codebook does, so it is id 0."""
-    from dipcore.encode import index_rows, intern_rows
+    from dipcore.ingest.codebook import index_rows, intern_rows
     idx = I.StringIndex(1)
     intern_rows(idx, np.zeros(2, np.int32), np.zeros(0, np.int32))
     ref = {(): 0}

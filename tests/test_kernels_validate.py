@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 
 import naive
 from dipcore._kernels.validate import encode_lists, first_failed_check, take_lists
-from dipcore.validate import CHECKS
+from dipcore.ingest.validate import CHECKS
 
 status = st.sampled_from([0, 0, 0, 0, 1, 2, 3])
 money_status = st.sampled_from([0, 0, 0, 1, 2, 3, 4])

@@ -6,7 +6,7 @@ import pyarrow.compute as pc
 import pytest
 
 import dipcore as dc
-from dipcore import pipeline
+from dipcore.engine import local as pipeline
 
 
 def test_ordered_map_keeps_order_and_raises_in_order():

@@ -11,7 +11,7 @@ import pytest
 
 import dipcore as dc
 from dipcore.catalog import GROUP_SCHEMA
-from dipcore.settlement import allocate
+from dipcore.payment.settlement import allocate
 
 
 def cases_table(rows):

@@ -31,14 +31,14 @@ import numpy as np
 import pyarrow as pa
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from . import api as A
-from . import calibration as C
-from .catalog import Catalog
-from .errors import DipcoreError
-from .io import case_id_hashes, case_ids_at, part_pieces
-from .pipeline import Checking
-from .policy import Policy
-from .sources import DEFAULT_BATCH_ROWS, Part, plan_parts
+from dipcore import api as A
+from dipcore.schemes.dip import calibration as C
+from dipcore.catalog import Catalog
+from dipcore.errors import DipcoreError
+from dipcore.ingest.reader import case_id_hashes, case_ids_at, part_pieces
+from dipcore.engine.local import Checking
+from dipcore.policy import Policy
+from dipcore.ingest.sources import DEFAULT_BATCH_ROWS, Part, plan_parts
 
 SPLIT_EVERY = 8
 
@@ -47,8 +47,8 @@ def configure_worker(threads: int) -> None:
     """Run on every worker: Arrow's and Numba's threads <= the worker's share of cores,
     and one thread per dipcore pass (the worker runs ``threads`` tasks at once)."""
     import pyarrow
-    from . import pipeline
-    from ._kernels.numba_config import set_threads
+    from dipcore.engine import local as pipeline
+    from dipcore._kernels.numba_config import set_threads
     pyarrow.set_cpu_count(max(1, threads))
     set_threads(threads)
     pipeline.set_threads(1)

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from . import refdata
-from ._kernels.calendar import year_month_los
-from ._kernels.severity import cci_scores, subtype_slots
-from .encode import CLASS_NAMES, N_CATEGORIES, Codebook, Grouping, category_code  # noqa: F401
-from .policy import Policy
-from ._kernels import strings as K
-from ._kernels.intern import hash_strings
-from .validate import CheckedBatch
+from dipcore.coding import refdata
+from dipcore._kernels.calendar import year_month_los
+from dipcore._kernels.severity import cci_scores, subtype_slots
+from dipcore.ingest.codebook import CLASS_NAMES, N_CATEGORIES, Codebook, Grouping, category_code  # noqa: F401
+from dipcore.policy import Policy
+from dipcore._kernels import strings as K
+from dipcore._kernels.intern import hash_strings
+from dipcore.ingest.validate import CheckedBatch
 
 #: Auxiliary subtype slots (SPEC 4): dimension, label.
 SUBTYPES = (
@@ -134,16 +134,16 @@ class Preparer:
     """
 
     def __init__(self, policy: Policy, codebook: Codebook | None = None):
-        from .validate import Validator
+        from dipcore.ingest.validate import Validator
         self.policy = policy
         self.codebook = codebook or Codebook()
         self._validator = Validator(codebook=self.codebook)
 
     def checked(self, cases: pa.Table) -> CheckedBatch:
         """The table as one checked batch; every row must pass validation."""
-        from .errors import InputError
-        from .sources import Piece
-        from .validate import case_ids
+        from dipcore.errors import InputError
+        from dipcore.ingest.sources import Piece
+        from dipcore.ingest.validate import case_ids
         piece = Piece("<table>", pa.RecordBatch.from_pydict(
             {c: cases.column(c).combine_chunks() for c in cases.column_names}),
             np.arange(1, cases.num_rows + 1, dtype=np.int64))

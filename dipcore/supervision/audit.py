@@ -33,18 +33,18 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ._kernels import points as P
-from ._kernels.aggregate import sum_by
-from .api import _replayable
-from .catalog import Catalog
-from .io import pieces
-from .outputs import atomic_path
-from .pipeline import Checking
-from .policy import Policy
-from .prepare import features
-from .scoring import score_batch
-from .settlement import HOSPITAL_SUMS, hospital_sums
-from .sources import DEFAULT_BATCH_ROWS, count_rows
+from dipcore._kernels import points as P
+from dipcore._kernels.aggregate import sum_by
+from dipcore.api import _replayable
+from dipcore.catalog import Catalog
+from dipcore.ingest.reader import pieces
+from dipcore.reports.files import atomic_path
+from dipcore.engine.local import Checking
+from dipcore.policy import Policy
+from dipcore.schemes.dip.features import features
+from dipcore.payment.points import score_batch
+from dipcore.payment.settlement import HOSPITAL_SUMS, hospital_sums
+from dipcore.ingest.sources import DEFAULT_BATCH_ROWS, count_rows
 
 MIN_EVENTS = 5
 SEVERE_CCI = 3
@@ -236,7 +236,7 @@ def audit(cases: Any, catalog: Catalog, policy: Policy | None = None,
     stays, low, sums_t = _year_facts(cases, catalog, policy, hospitals, encoding, mapping, batch_rows)
     warnings: list[str] = []
     if sums_t.num_rows == 0:
-        from .errors import InputError
+        from dipcore.errors import InputError
         raise InputError("no usable cases to audit")
     readmissions = find_readmissions(stays, policy.readmit_days)
     ids = sums_t.column("hospital_id").to_pylist()

@@ -36,19 +36,19 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._kernels import points as P
-from ._kernels.aggregate import (bucket_by_group, count_by, cv_by, group_statistics,
+from dipcore._kernels import points as P
+from dipcore._kernels.aggregate import (bucket_by_group, count_by, cv_by, group_statistics,
                                  pack_cases, sort_buckets, sum_by, sum_count_by2, unpack_cases,
                                  within_cuts)
-from ._version import __version__
-from .catalog import GROUP_SCHEMA, Catalog, comprehensive_code
-from .errors import InputError
-from .pipeline import run_threads, threads
-from .policy import Policy
-from .encode import procedure_facts
-from .prepare import CLASS_NAMES, SUBTYPE_CODES, Features, category_code
-from .schema import POOLS
-from .scoring import group_rows, score_batch
+from dipcore._version import __version__
+from dipcore.catalog import GROUP_SCHEMA, Catalog, comprehensive_code
+from dipcore.errors import InputError
+from dipcore.engine.local import run_threads, threads
+from dipcore.policy import Policy
+from dipcore.ingest.codebook import procedure_facts
+from dipcore.schemes.dip.features import CLASS_NAMES, SUBTYPE_CODES, Features, category_code
+from dipcore.schema import POOLS
+from dipcore.payment.points import group_rows, score_batch
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 

@@ -12,11 +12,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._kernels import points as P
-from ._kernels.group import key_candidates, pick_groups
-from .catalog import Catalog, GroupIndex
-from .policy import Policy
-from .prepare import Features
+from dipcore._kernels import points as P
+from dipcore._kernels.group import key_candidates, pick_groups
+from dipcore.catalog import Catalog, GroupIndex
+from dipcore.policy import Policy
+from dipcore.schemes.dip.features import Features
 
 KIND_NAMES = {P.DIP: "dip", P.UNGROUPED: "ungrouped", P.SPECIAL: "special", P.BED_DAY: "bed_day"}
 OUTLIER_NAMES = ("", "low", "normal", "high", "extreme")

@@ -29,8 +29,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ._kernels.strings import CsvRecordScanner
-from .errors import InputError
+from dipcore._kernels.strings import CsvRecordScanner
+from dipcore.errors import InputError
 
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")

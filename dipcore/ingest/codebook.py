@@ -33,12 +33,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import refdata
-from ._kernels import strings as K
-from ._kernels.group import canonical_combinations, combination_hashes, order_related
-from ._kernels.intern import StringIndex
-from .errors import InputError
-from .schema import BED_DAY_ALIASES, BED_DAY_CATEGORIES, POOL_ALIASES, POOLS
+from dipcore.coding import refdata
+from dipcore._kernels import strings as K
+from dipcore._kernels.group import canonical_combinations, combination_hashes, order_related
+from dipcore._kernels.intern import StringIndex
+from dipcore.errors import InputError
+from dipcore.schema import BED_DAY_ALIASES, BED_DAY_CATEGORIES, POOL_ALIASES, POOLS
 
 EMPTY, BAD = -1, -2
 _NEW = -16             # StringIndex.encode marks strings it has just added: NEW - id

@@ -28,16 +28,16 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ._kernels import points as P
-from ._kernels.aggregate import sum_by
-from .catalog import Catalog
-from .errors import InputError
-from .outputs import atomic_path
-from .policy import CALIBRATION_FIELDS, Policy
-from .prepare import CLASS_NAMES, SUBTYPE_CODES, Features
-from .schema import POOLS, money_array, points_array
-from .scoring import OUTLIER_NAMES, UNGROUPED_REASONS, Scored
-from .validate import CheckedBatch
+from dipcore._kernels import points as P
+from dipcore._kernels.aggregate import sum_by
+from dipcore.catalog import Catalog
+from dipcore.errors import InputError
+from dipcore.reports.files import atomic_path
+from dipcore.policy import CALIBRATION_FIELDS, Policy
+from dipcore.schemes.dip.features import CLASS_NAMES, SUBTYPE_CODES, Features
+from dipcore.schema import POOLS, money_array, points_array
+from dipcore.payment.points import OUTLIER_NAMES, UNGROUPED_REASONS, Scored
+from dipcore.ingest.validate import CheckedBatch
 
 #: int64 partial sums kept per (hospital, pool).
 HOSPITAL_SUMS = P.HOSPITAL_SUMS

@@ -23,13 +23,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import schema as S
-from ._kernels import strings as K
-from ._kernels.intern import StringSet, hash_strings, text_shape
-from ._kernels.validate import encode_lists, first_failed_check, take_lists
-from .encode import EMPTY, Codebook, as_text
-from .errors import InputError
-from .sources import Piece
+from dipcore import schema as S
+from dipcore._kernels import strings as K
+from dipcore._kernels.intern import StringSet, hash_strings, text_shape
+from dipcore._kernels.validate import encode_lists, first_failed_check, take_lists
+from dipcore.ingest.codebook import EMPTY, Codebook, as_text
+from dipcore.errors import InputError
+from dipcore.ingest.sources import Piece
 
 #: Quarantine reason codes, in the order the checks run.
 REASONS = {

@@ -24,9 +24,9 @@ from typing import Callable, Iterable, Iterator, TypeVar
 import numpy as np
 import pyarrow as pa
 
-from . import encode
-from .sources import Piece
-from .validate import CheckedBatch, Deduplicator, Validator
+from dipcore.ingest import codebook as encode
+from dipcore.ingest.sources import Piece
+from dipcore.ingest.validate import CheckedBatch, Deduplicator, Validator
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -140,7 +140,7 @@ class Checking:
 
     def run(self, pieces: Iterable[Piece], work: Callable[[CheckedBatch], R]) -> Iterator[R]:
         """``work(checked batch)`` for every piece, in reading order."""
-        from .io import check_piece
+        from dipcore.ingest.reader import check_piece
         n = self.n_threads or threads()
         dedupe = Deduplicator(self.duplicates, self.expected_rows)
         local = threading.local()

@@ -18,11 +18,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from . import schema as S
-from ._kernels import strings as K
-from .errors import InputError
-from .sources import DEFAULT_BATCH_ROWS, Piece, count_rows, iter_pieces, list_files, source_columns
-from .validate import REASONS, CheckedBatch, Validator, as_array, case_ids, to_int, trimmed_text
+from dipcore import schema as S
+from dipcore._kernels import strings as K
+from dipcore.errors import InputError
+from dipcore.ingest.sources import DEFAULT_BATCH_ROWS, Piece, count_rows, iter_pieces, list_files, source_columns
+from dipcore.ingest.validate import REASONS, CheckedBatch, Validator, as_array, case_ids, to_int, trimmed_text
 
 __all__ = ["REASONS", "read_cases", "scan_cases", "read_hospitals", "save_quarantine"]
 
@@ -95,7 +95,7 @@ def scan_cases(source: Any, hospitals: pa.Table | None = None, encoding: str = "
     Batches are validated on the configured threads (:func:`dipcore.set_threads`) and come
     in reading order.
     """
-    from .pipeline import Checking
+    from dipcore.engine.local import Checking
     checking = Checking(hospitals, expected_rows=count_rows(source))
     yield from checking.run(pieces(source, hospitals, encoding, mapping, batch_rows),
                             lambda b: (b.table(), b.quarantine))
@@ -239,7 +239,7 @@ def save_quarantine(quarantine: pa.Table, path: str | os.PathLike) -> None:
     The file is written under a temporary name and renamed, so an interrupted run leaves no
     half-written file.
     """
-    from .outputs import atomic_path
+    from dipcore.reports.files import atomic_path
     path = str(path)
     with atomic_path(path) as tmp:
         if path.lower().endswith((".parquet", ".pq")):
@@ -263,7 +263,7 @@ def part_pieces(part, data: Any = None, hospitals: pa.Table | None = None,
                 batch_rows: int | None = None) -> Iterator[Piece]:
     """The raw pieces of one partition (see :func:`dipcore.sources.plan_parts`) under
     canonical column names; ``data`` is the partition's table for in-memory sources."""
-    from .sources import iter_part_pieces
+    from dipcore.ingest.sources import iter_part_pieces
     source = data if part.kind == "memory" else part.path
     cols = source_mapping(source, mapping, encoding, need_level=hospitals is None)
     yield from iter_part_pieces(part, data, cols, encoding, batch_rows or DEFAULT_BATCH_ROWS)
@@ -275,7 +275,7 @@ def case_id_hashes(part, data: Any = None, encoding: str = "utf-8",
 
     Reads the case-id column only. Blank ids are left out, as the validator leaves them out.
     """
-    from .sources import iter_part_pieces
+    from dipcore.ingest.sources import iter_part_pieces
     source = data if part.kind == "memory" else part.path
     cols = source_mapping(source, mapping, encoding, need_level=False)
     hashes, rows = [], []
@@ -293,7 +293,7 @@ def case_id_hashes(part, data: Any = None, encoding: str = "utf-8",
 def case_ids_at(part, rows: np.ndarray, data: Any = None, encoding: str = "utf-8",
                 mapping: dict[str, str] | None = None) -> list[str]:
     """The (trimmed) case ids at the given row numbers of a partition."""
-    from .sources import iter_part_pieces
+    from dipcore.ingest.sources import iter_part_pieces
     source = data if part.kind == "memory" else part.path
     cols = source_mapping(source, mapping, encoding, need_level=False)
     wanted = set(int(r) for r in rows)

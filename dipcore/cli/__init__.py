@@ -119,8 +119,8 @@ def cmd_generate(args) -> int:
 
 def _read(source, hospitals, encoding, mapping=None, label="read"):
     import pyarrow as pa
-    from .io import scan_cases
-    from .sources import count_rows
+    from dipcore.ingest.reader import scan_cases
+    from dipcore.ingest.sources import count_rows
     cases, quarantine = [], []
     rows = 0
     total = count_rows(source)
@@ -131,7 +131,7 @@ def _read(source, hospitals, encoding, mapping=None, label="read"):
             quarantine.append(q)
         rows += c.num_rows + q.num_rows
         progress(rows, total)
-    from .schema import CASE_SCHEMA, QUARANTINE_SCHEMA
+    from dipcore.schema import CASE_SCHEMA, QUARANTINE_SCHEMA
     return (pa.concat_tables(cases) if cases else CASE_SCHEMA.empty_table(),
             pa.concat_tables(quarantine) if quarantine else QUARANTINE_SCHEMA.empty_table())
 
@@ -139,7 +139,7 @@ def _read(source, hospitals, encoding, mapping=None, label="read"):
 def _summary_lines(cases, quarantine) -> list[str]:
     import numpy as np
     import pyarrow.compute as pc
-    from .schema import fen
+    from dipcore.schema import fen
     lines = [f"cases kept: {cases.num_rows:,}   quarantined: {quarantine.num_rows:,}"]
     if quarantine.num_rows:
         counts = quarantine.group_by("reason").aggregate([("reason", "count")])
@@ -169,7 +169,7 @@ def pa_group_count(values) -> list[tuple[int, int]]:
 
 
 def cmd_validate(args) -> int:
-    from .io import read_hospitals, save_quarantine
+    from dipcore.ingest.reader import read_hospitals, save_quarantine
     hospitals = read_hospitals(args.hospitals, encoding=args.encoding) if args.hospitals else None
     cases, quarantine = _read(args.cases, hospitals, args.encoding)
     for line in _summary_lines(cases, quarantine):
@@ -200,7 +200,7 @@ def _budget(text: str) -> dict[str, float]:
 
 
 def _policy(path):
-    from .policy import Policy
+    from dipcore.policy import Policy
     if path is None:
         return None
     if not os.path.exists(path) and "/" not in path and not path.endswith(".toml"):
@@ -220,7 +220,7 @@ def _engine(args):
             try:
                 client = stack.enter_context(Client(args.scheduler, timeout="30s"))
             except (OSError, TimeoutError) as exc:
-                from .errors import InputError
+                from dipcore.errors import InputError
                 raise InputError(f"cannot reach the Dask scheduler at {args.scheduler} ({exc})") from None
         else:
             threads = max(1, (os.cpu_count() or 1) // args.workers)
@@ -262,8 +262,8 @@ def _add_engine_options(p) -> None:
 
 
 def cmd_calibrate(args) -> int:
-    from .api import calibrate
-    from .io import read_hospitals
+    from dipcore.api import calibrate
+    from dipcore.ingest.reader import read_hospitals
     hospitals = read_hospitals(args.hospitals, encoding=args.encoding) if args.hospitals else None
     years = list(range(args.years[0], args.years[1] + 1)) if args.years else None
     t0 = time.perf_counter()
@@ -321,9 +321,9 @@ def _settle_summary(result, top: int = 5) -> list[str]:
 
 
 def cmd_settle(args) -> int:
-    from .api import settle
-    from .catalog import Catalog
-    from .io import read_hospitals
+    from dipcore.api import settle
+    from dipcore.catalog import Catalog
+    from dipcore.ingest.reader import read_hospitals
     catalog = Catalog.load(args.catalog)
     hospitals = read_hospitals(args.hospitals, encoding=args.encoding) if args.hospitals else None
     t0 = time.perf_counter()
@@ -342,9 +342,9 @@ def cmd_settle(args) -> int:
     return 0
 
 def cmd_audit(args) -> int:
-    from .audit import audit
-    from .catalog import Catalog
-    from .io import read_hospitals
+    from dipcore.supervision.audit import audit
+    from dipcore.catalog import Catalog
+    from dipcore.ingest.reader import read_hospitals
     catalog = Catalog.load(args.catalog)
     hospitals = read_hospitals(args.hospitals, encoding=args.encoding) if args.hospitals else None
     t0 = time.perf_counter()
@@ -368,9 +368,9 @@ def cmd_demo(args) -> int:
     import numpy as np
     import pyarrow.compute as pc
     from data_gen import generate
-    from .api import calibrate, settle
-    from .io import read_hospitals, save_quarantine
-    from .schema import fen
+    from dipcore.api import calibrate, settle
+    from dipcore.ingest.reader import read_hospitals, save_quarantine
+    from dipcore.schema import fen
     t_start = time.perf_counter()
     out = Path(args.out)
     data = out / "province"
@@ -411,7 +411,7 @@ def cmd_demo(args) -> int:
         print("  " + line)
     for w in result.warnings:
         print(f"  warning: {w}")
-    from .audit import audit
+    from dipcore.supervision.audit import audit
     t0 = time.perf_counter()
     found = audit(current, catalog, previous=cases.filter(pc.equal(year, 2023)))
     found.save(out / "audit")
@@ -430,7 +430,7 @@ def cmd_demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ._version import __version__
+    from dipcore._version import __version__
     p = argparse.ArgumentParser(prog="dipcore", description="DIP payment engine: grouping, "
                                 "points, point value and settlement under a regional budget.")
     p.add_argument("--version", action="version", version=f"dipcore {__version__}")
@@ -494,13 +494,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        from .errors import DipcoreError
+        from dipcore.errors import DipcoreError
     except ImportError as exc:   # the compiled extensions are missing
         print(f"dipcore: error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return EXIT_INTERNAL
     try:
         if getattr(args, "threads", None):
-            from .pipeline import set_threads
+            from dipcore.engine.local import set_threads
             set_threads(args.threads)
         return int(args.func(args) or 0)
     except DipcoreError as exc:

@@ -1,0 +1,1 @@
+"""The engine: passes over batches of cases, and the executors that run them (local threads, Dask)."""

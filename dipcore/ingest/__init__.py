@@ -1,0 +1,1 @@
+"""Ingest: sources, conversion, validation, quarantine and the codebook (SPEC.md section 2)."""

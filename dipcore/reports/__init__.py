@@ -1,0 +1,1 @@
+"""Outputs: files written atomically, and the reports built on them."""

@@ -1,0 +1,1 @@
+"""Supervision: indicators, signals and flags (SPEC.md sections 8 and 11)."""
