@@ -57,6 +57,13 @@ def cases():
     )
 
 
+#: The national rules of SPEC 5 with M = 8 800 yuan (in fen), as the point kernels read them.
+NATIONAL_RULES = P.PointRules(
+    mean_all=8.8e5, scale=1000.0, low_ratio=0.5, low_inclusive=False, low_rule=P.LOW_ACTUAL,
+    high_ratio=2.0, high_rule=P.HIGH_NATIONAL, extreme_ratio=5.0, extreme_as_high=True,
+    coefficients_on_outliers=True, ungrouped_discount=0.7, bed_cap=0, taper_after=0,
+    taper_factor=1.0)
+
 def _rate(benchmark):
     if benchmark.stats is not None:
         benchmark.extra_info["cases_per_s"] = N / benchmark.stats.stats.median
@@ -105,8 +112,7 @@ def test_points(benchmark, cases):
     ones = np.ones(N)
     units, outlier, ratio = benchmark(
         P.case_points, c["kind"], np.full(N, 1000.0), np.full(N, 1.1), ones, np.full(N, 1e6),
-        c["cost"] * 100, 8.8e5, 1000.0, 0.5, False, P.LOW_ACTUAL, 2.0, P.HIGH_NATIONAL, 5.0,
-        True, True, 0.7, np.full(N, 40.0), np.full(N, 30, np.int64), 0, 0, 1.0)
+        c["cost"] * 100, np.full(N, 40.0), np.full(N, 30, np.int64), NATIONAL_RULES)
     assert (units >= 0).all()
     _rate(benchmark)
 
@@ -142,9 +148,7 @@ def test_grouping_and_points(benchmark, cases):
         row, kind, rw, k, a, _, base, rate = P.case_terms(
             pos, perm, bed, special, c["level"], slots, c["g_score"], np.zeros(G, bool),
             level_mean, aux, lc, rates)
-        return P.case_points(kind, rw, k, a, base, cost, 8.8e5, 1000.0, 0.5, False,
-                             P.LOW_ACTUAL, 2.0, P.HIGH_NATIONAL, 5.0, True, True, 0.7, rate,
-                             los, 0, 0, 1.0)
+        return P.case_points(kind, rw, k, a, base, cost, rate, los, NATIONAL_RULES)
     units, outlier, ratio = benchmark(chain)
     assert (units >= 0).all() and (outlier[c["kind"] == 0] > 0).all()
     _rate(benchmark)

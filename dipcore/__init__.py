@@ -19,9 +19,9 @@ from dipcore.schema import CASE_SCHEMA, HOSPITAL_SCHEMA, QUARANTINE_SCHEMA
 from dipcore.policy import Policy
 from dipcore.catalog import Catalog
 from dipcore.payment.settlement import Settlement
-from dipcore.api import calibrate, settle
-from dipcore.supervision.audit import Audit, audit
-from dipcore.engine.local import set_threads
+from dipcore.api import audit, calibrate, settle
+from dipcore.supervision.audit import Audit
+from dipcore.engine.threads import set_threads
 
 __all__ = [
     "__version__", "DipcoreError", "InputError", "read_cases", "read_hospitals",

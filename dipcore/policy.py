@@ -6,6 +6,13 @@ A region changes parameters in a TOML policy file, never in code::
 
 Unknown keys are an error naming them. Each field's comment cites the SPEC section it
 implements; choices SPEC.md leaves open are documented next to the field.
+
+Sections. The parameters fall in five sections (:data:`SECTIONS`): ``grouping`` (SPEC 3),
+``calibration`` (SPEC 4 and the budget point value), ``points`` (SPEC 5), ``settlement``
+(SPEC 6-7) and ``supervision`` (SPEC 8, 11). Each section has its own fingerprint
+(:meth:`Policy.section_fingerprints`); a catalogue depends on the sections its scheme names
+(``grouping`` and ``calibration`` for DIP), so a settlement may vary the others freely. A
+TOML file may give its keys at top level or under ``[grouping]``, ``[points]``, ... tables.
 """
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from dipcore.errors import InputError
+from dipcore.schemes.base import get_scheme
 
 try:  # Python 3.11+
     import tomllib
@@ -41,17 +49,29 @@ _CHOICES = {
     "budget_pv_trim": ("none", "outliers"),
 }
 
-#: Fields that change what ``calibrate`` builds; a catalogue built under other values of
-#: these is flagged when used for settlement.
-CALIBRATION_FIELDS = (
-    "core_dx_level", "procedure_prefix", "extra_exclusions", "core_min_cases", "core_rule",
-    "core_coverage", "comprehensive_class_from", "comprehensive_min_cases",
-    "comprehensive_small", "group_priority", "tie_break", "basic_max_cv",
-    "basic_min_primary_share", "basic_groups", "year_weights", "trim", "trim_low",
-    "trim_high", "trim_min_cases", "score_scale", "score_base", "reference_group",
-    "related_min_uplift", "level_coefficients", "aux_min_group_cases",
-    "aux_min_subtype_cases", "aux_min_cv_reduction", "aux_dimensions", "icu_bands",
-)
+#: The policy's sections and their fields, in declaration order (every field is in one).
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "grouping": (      # SPEC 3
+        "core_dx_level", "procedure_prefix", "extra_exclusions", "core_min_cases", "core_rule",
+        "core_coverage", "comprehensive_class_from", "comprehensive_min_cases",
+        "comprehensive_small", "group_priority", "tie_break", "basic_max_cv",
+        "basic_min_primary_share", "basic_groups"),
+    "calibration": (   # SPEC 4, and the budget point value of SPEC 6
+        "year_weights", "trim", "trim_low", "trim_high", "trim_min_cases", "score_scale",
+        "score_base", "reference_group", "related_min_uplift", "level_coefficients",
+        "aux_min_group_cases", "aux_min_subtype_cases", "aux_min_cv_reduction",
+        "aux_dimensions", "icu_bands", "budget_point_value", "budget_pv_trim"),
+    "points": (        # SPEC 5
+        "low_ratio", "low_inclusive", "low_rule", "high_ratio", "high_rule", "extreme_ratio",
+        "extreme_pay", "coefficients_on_outliers", "ungrouped_discount", "special_quota",
+        "bed_day_cap", "bed_day_taper_after", "bed_day_taper_factor", "bed_day_rates"),
+    "settlement": (    # SPEC 6-7
+        "pv_mode", "fixed_point_value", "elastic_base_share", "elastic_ceiling",
+        "fund_share_method", "surplus_cap", "sharing_bands", "reserve", "allocation"),
+    "supervision": (   # SPEC 8, 11
+        "readmit_days", "low_standard_max_los", "audit_share_ratio", "audit_growth_margin"),
+}
+_SECTION_OF = {name: section for section, names in SECTIONS.items() for name in names}
 
 
 @dataclass
@@ -222,7 +242,9 @@ class Policy:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "<dict>") -> "Policy":
-        """Build a policy from a mapping; unknown keys are an error naming them."""
+        """Build a policy from a mapping (keys at top level, or under section tables);
+        unknown keys, and keys under the wrong section, are an error naming them."""
+        data = _flatten_sections(data, source)
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -273,7 +295,61 @@ class Policy:
         text = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
-    def differences(self, other: "Policy", names: tuple[str, ...] = CALIBRATION_FIELDS) -> list[str]:
-        """Names of the fields among ``names`` whose values differ."""
+    def differences(self, other: "Policy", names: tuple[str, ...] | None = None) -> list[str]:
+        """Names of the fields among ``names`` (default: those a DIP catalogue depends on)
+        whose values differ."""
+        names = self.catalogue_fields() if names is None else names
         a, b = self.to_dict(), other.to_dict()
         return [n for n in names if a[n] != b[n]]
+
+    # -- sections -------------------------------------------------------------------------------
+    def section(self, name: str) -> dict[str, Any]:
+        """The values of one section (:data:`SECTIONS`), as a new dict."""
+        if name not in SECTIONS:
+            raise InputError(f"no policy section {name!r} (sections: {', '.join(SECTIONS)})")
+        d = self.to_dict()
+        return {k: d[k] for k in SECTIONS[name]}
+
+    def section_fingerprints(self) -> dict[str, str]:
+        """SHA-256 of each section's canonical JSON."""
+        return {name: self.fingerprint(names) for name, names in SECTIONS.items()}
+
+    def catalogue_fields(self, scheme: str = "dip") -> tuple[str, ...]:
+        """The fields a catalogue of ``scheme`` depends on (its scheme's sections)."""
+        return tuple(n for s in get_scheme(scheme).catalogue_sections for n in SECTIONS[s])
+
+    def replace(self, **changes: Any) -> "Policy":
+        """A copy with some fields changed (checked like any policy)."""
+        return Policy.from_dict({**self.to_dict(), **changes}, source="<replace>")
+
+
+def _flatten_sections(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """Top-level keys as they are; a section table's keys lifted to the top, each checked
+    to belong to that section."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in SECTIONS and isinstance(value, dict):
+            for k, v in value.items():
+                if _SECTION_OF.get(k, key) != key:
+                    raise InputError(f"policy key '{k}' belongs to section "
+                                     f"[{_SECTION_OF[k]}], not [{key}]", source=source)
+                if k in out:
+                    raise InputError(f"policy key '{k}' is given twice", source=source)
+                out[k] = v
+        elif key in out:
+            raise InputError(f"policy key '{key}' is given twice", source=source)
+        else:
+            out[key] = value
+    return out
+
+
+def _check_sections() -> None:
+    """Every field is in exactly one section (checked on import: a new field must be
+    placed)."""
+    names = [f.name for f in fields(Policy)]
+    placed = [n for s in SECTIONS.values() for n in s]
+    if sorted(names) != sorted(placed) or len(set(placed)) != len(placed):
+        raise RuntimeError("dipcore.policy.SECTIONS does not place every field exactly once")
+
+
+_check_sections()

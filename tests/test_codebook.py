@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 import naive
 from dipcore.coding import refdata
-from dipcore.ingest.codebook import (BAD, CLASS_NAMES, EMPTY, Codebook, charlson_conditions,
-                            procedure_facts)
+from dipcore.coding.facts import CLASS_NAMES, charlson_conditions, procedure_facts
+from dipcore.ingest.codebook import BAD, EMPTY, Codebook
 from dipcore.policy import Policy
 
 RAW_DX = ["K35.900", " k35.900", "K35900", "I10.x00", "i10.X00", "A15.000x010", "K3X.9", "",

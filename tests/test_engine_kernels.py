@@ -8,10 +8,11 @@ from hypothesis import strategies as st
 import naive
 from dipcore.coding import refdata
 from dipcore._kernels import points as P
+from dipcore.payment.points import HIGH_RULES, LOW_RULES
 from dipcore._kernels.aggregate import sum_by
 from dipcore._kernels.group import canonical_combinations, key_candidates, pick_groups
 from dipcore._kernels.severity import cci_scores
-from dipcore.catalog import group_tiers
+from dipcore.schemes.dip.groups import group_tiers
 from dipcore.ingest.codebook import Codebook
 from dipcore.policy import Policy
 from dipcore.schemes.dip.features import CCI_MILD, CCI_SEVERE, CCI_WEIGHTS, Preparer
@@ -148,13 +149,17 @@ def test_points_match_reference(pol, cases):
     kinds = {"dip": P.DIP, "ungrouped": P.UNGROUPED, "special": P.SPECIAL, "bed_day": P.BED_DAY}
     arr = lambda j, dt=np.float64: np.array([c[j] for c in cases], dt)  # noqa: E731
     M = 8800.0
+    rules = P.PointRules(
+        mean_all=M, scale=pol["scale"], low_ratio=pol["low_ratio"],
+        low_inclusive=pol["low_inclusive"], low_rule=LOW_RULES[pol["low_rule"]],
+        high_ratio=pol["high_ratio"], high_rule=HIGH_RULES[pol["high_rule"]],
+        extreme_ratio=pol["extreme_ratio"], extreme_as_high=pol["extreme_pay"] == "high",
+        coefficients_on_outliers=True, ungrouped_discount=pol["ungrouped_discount"],
+        bed_cap=pol["cap"] or 0, taper_after=pol["taper_after"] or 0,
+        taper_factor=pol["taper_factor"])
     units, outlier, ratio = P.case_points(
         np.array([kinds[c[0]] for c in cases], np.int8), arr(1), arr(2), arr(3), arr(4), arr(5),
-        M, pol["scale"], pol["low_ratio"], pol["low_inclusive"],
-        0 if pol["low_rule"] == "actual_cost" else 1, pol["high_ratio"],
-        {"national_2020": 0, "shandong": 1, "hubei": 2}[pol["high_rule"]], pol["extreme_ratio"],
-        pol["extreme_pay"] == "high", True, pol["ungrouped_discount"], arr(6), arr(7, np.int64),
-        pol["cap"] or 0, pol["taper_after"] or 0, pol["taper_factor"])
+        arr(6), arr(7, np.int64), rules)
     names = ["", "low", "normal", "high", "extreme"]
     for i, c in enumerate(cases):
         p, cls = naive.points(c[0], c[1], c[2], c[3], c[4], c[5], M, pol, c[6], c[7])
@@ -196,7 +201,7 @@ def test_features_survive_the_spill_format(rows, compress):
     from decimal import Decimal
 
     import dipcore as dc
-    from dipcore.api import FeatureStore
+    from dipcore.engine.store import FeatureStore
     table = pa.Table.from_pylist([dict(
         case_id=f"C{i}", patient_id="P", hospital_id="H", hospital_level=2, pool="employee",
         admission_date=dt.date(2024, 1, 1), discharge_date=dt.date(2024, 1, 9), age_years=70,

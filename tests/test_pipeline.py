@@ -6,7 +6,7 @@ import pyarrow.compute as pc
 import pytest
 
 import dipcore as dc
-from dipcore.engine import local as pipeline
+from dipcore.engine import threads as pipeline
 
 
 def test_ordered_map_keeps_order_and_raises_in_order():

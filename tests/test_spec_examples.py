@@ -10,8 +10,8 @@ import pyarrow as pa
 import pytest
 
 import dipcore as dc
-from dipcore.catalog import GROUP_SCHEMA
-from dipcore.payment.settlement import allocate
+from dipcore.schemes.dip.groups import GROUP_SCHEMA
+from dipcore.payment.allocation import allocate
 
 
 def cases_table(rows):

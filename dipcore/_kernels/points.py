@@ -6,6 +6,7 @@ decimals and returned as int64 units of 0.0001 point, so sums are exact and orde
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -33,17 +34,89 @@ def round_units(x):
     return np.int64(f) if x >= 0 else -np.int64(f)
 
 
-@kernel
-def case_points(kind, rw, k, a, base, cost, mean_all, scale, low_ratio, low_inclusive,
-                low_rule, high_ratio, high_rule, extreme_ratio, extreme_as_high,
-                coefficients_on_outliers, ungrouped_discount, bed_rate, bed_days,
-                bed_cap, taper_after, taper_factor):
-    """Points of each case.
+class PointRules(NamedTuple):
+    """The policy scalars of the point rules, as one record the kernels read
+    (``dipcore.payment.points.point_rules`` builds it from a policy and a catalogue)."""
 
-    Parameters are per-case arrays (``kind``, ``rw`` score, ``k`` hospital coefficient,
-    ``a`` auxiliary coefficient, ``base`` comparison mean m_L in fen, ``cost`` in fen,
-    ``bed_rate`` points per day, ``bed_days`` LOS) and policy scalars (``bed_cap`` and
-    ``taper_after`` <= 0 mean none). Returns ``(units int64, outlier int8, ratio float64)``.
+    mean_all: float                 # M, the all-case mean cost, in fen
+    scale: float                    # score scale (SPEC 4)
+    low_ratio: float                # SPEC 5.2
+    low_inclusive: bool             # r <= low_ratio (True) or r < low_ratio
+    low_rule: int                   # LOW_ACTUAL | LOW_RATIO2020
+    high_ratio: float               # SPEC 5.3
+    high_rule: int                  # HIGH_NATIONAL | HIGH_SHANDONG | HIGH_HUBEI
+    extreme_ratio: float
+    extreme_as_high: bool           # extreme cases paid as high-cost (True) or as normal
+    coefficients_on_outliers: bool  # k and a apply to outlier points (SPEC 9)
+    ungrouped_discount: float       # SPEC 5.4
+    bed_cap: int                    # SPEC 5.6: paid days at most (<= 0: no cap)
+    taper_after: int                # SPEC 5.6: taper after this day (<= 0: none)
+    taper_factor: float
+
+
+# -- the rules of SPEC 5, one kernel each; float64 in, float64 points out (rounded by the
+# -- caller, ``round_units``) ---------------------------------------------------------------------
+@kernel
+def low_cost_points(rw, k, a, r, cost, base, rules):
+    """SPEC 5.2, low-cost case (r < low_ratio): ``actual_cost`` pays
+    RW*k*a*min(1, cost/(m_L*k*a)), the case's actual cost at the reference point value;
+    ``ratio_2020`` pays RW*r."""
+    if rules.low_rule == LOW_ACTUAL:
+        c = k * a if rules.coefficients_on_outliers else 1.0
+        return rw * c * min(1.0, cost / (base * c))
+    return rw * r
+
+
+@kernel
+def high_cost_points(rw, k, a, r, rules):
+    """SPEC 5.3, high-cost case (r > high_ratio): national 2020 RW*k*a*((r-t)+1);
+    Shandong RW*(r-t+k); Hubei RW*k*a*(r-1)."""
+    c = k * a if rules.coefficients_on_outliers else 1.0
+    if rules.high_rule == HIGH_NATIONAL:
+        return rw * c * ((r - rules.high_ratio) + 1.0)
+    if rules.high_rule == HIGH_SHANDONG:
+        return rw * (r - rules.high_ratio + k)
+    return rw * c * (r - 1.0)
+
+
+@kernel
+def cost_points(cost, factor, rules):
+    """SPEC 5.4 and 5.5: paid by cost, cost/M*scale*factor (ungrouped: the ungrouped
+    discount; special review: 1)."""
+    return cost / rules.mean_all * rules.scale * factor
+
+
+@kernel
+def bed_day_points(rate, days, rules):
+    """SPEC 5.6: rate*min(LOS, cap), days after ``taper_after`` at ``taper_factor``."""
+    if rules.bed_cap > 0 and days > rules.bed_cap:
+        days = rules.bed_cap
+    if rules.taper_after > 0 and days > rules.taper_after:
+        return rate * (rules.taper_after + (days - rules.taper_after) * rules.taper_factor)
+    return rate * days
+
+
+@kernel
+def outlier_class(r, rules):
+    """SPEC 5.2-5.3: LOW, HIGH or EXTREME paid as high-cost, NORMAL, or EXTREME paid as
+    normal (``extreme_pay = "normal"``)."""
+    if r <= rules.low_ratio if rules.low_inclusive else r < rules.low_ratio:
+        return LOW
+    if r > rules.high_ratio and not (r > rules.extreme_ratio and not rules.extreme_as_high):
+        return EXTREME if r > rules.extreme_ratio else HIGH
+    return EXTREME if r > rules.extreme_ratio else NORMAL
+
+
+@kernel
+def case_points(kind, rw, k, a, base, cost, bed_rate, bed_days, rules):
+    """Points of each case (SPEC 5), rounded half-up to 4 decimals (``round_units``).
+
+    Per-case arrays: ``kind``, ``rw`` score, ``k`` hospital coefficient, ``a`` auxiliary
+    coefficient, ``base`` comparison mean m_L in fen, ``cost`` in fen, ``bed_rate`` points
+    per day, ``bed_days`` LOS; ``rules`` the :class:`PointRules` record. Returns
+    ``(units int64, outlier int8, ratio float64)``. An EXTREME case is paid as high-cost
+    when the policy says so, else as normal (the class records what it is, not how it
+    was paid).
     """
     n = kind.shape[0]
     units = np.zeros(n, np.int64)
@@ -55,39 +128,20 @@ def case_points(kind, rw, k, a, base, cost, mean_all, scale, low_ratio, low_incl
         if kd == DIP:
             r = cost[i] / base[i]
             ratio[i] = r
-            coef = k[i] * a[i]
-            is_low = r <= low_ratio if low_inclusive else r < low_ratio
-            if is_low:
-                outlier[i] = LOW
-                if low_rule == LOW_ACTUAL:
-                    c = coef if coefficients_on_outliers else 1.0
-                    p = rw[i] * c * min(1.0, cost[i] / (base[i] * c))
-                else:
-                    p = rw[i] * r
-            elif r > high_ratio and not (r > extreme_ratio and not extreme_as_high):
-                outlier[i] = EXTREME if r > extreme_ratio else HIGH
-                c = coef if coefficients_on_outliers else 1.0
-                if high_rule == HIGH_NATIONAL:
-                    p = rw[i] * c * ((r - high_ratio) + 1.0)
-                elif high_rule == HIGH_SHANDONG:
-                    p = rw[i] * (r - high_ratio + k[i])
-                else:
-                    p = rw[i] * c * (r - 1.0)
+            o = outlier_class(r, rules)
+            outlier[i] = o
+            if o == LOW:
+                p = low_cost_points(rw[i], k[i], a[i], r, cost[i], base[i], rules)
+            elif o == HIGH or (o == EXTREME and rules.extreme_as_high):
+                p = high_cost_points(rw[i], k[i], a[i], r, rules)
             else:
-                outlier[i] = EXTREME if r > extreme_ratio else NORMAL
-                p = rw[i] * coef
+                p = rw[i] * (k[i] * a[i])                    # SPEC 5.1, normal case
         elif kd == UNGROUPED:
-            p = cost[i] / mean_all * scale * ungrouped_discount
+            p = cost_points(cost[i], rules.ungrouped_discount, rules)
         elif kd == SPECIAL:
-            p = cost[i] / mean_all * scale
+            p = cost_points(cost[i], 1.0, rules)
         else:
-            days = bed_days[i]
-            if bed_cap > 0 and days > bed_cap:
-                days = bed_cap
-            if taper_after > 0 and days > taper_after:
-                p = bed_rate[i] * (taper_after + (days - taper_after) * taper_factor)
-            else:
-                p = bed_rate[i] * days
+            p = bed_day_points(bed_rate[i], bed_days[i], rules)
         units[i] = round_units(p)
     return units, outlier, ratio
 
@@ -173,7 +227,7 @@ def hospital_sums(codes, n_codes, kind, outlier, units, rw, cost, fund, los, way
         out[c, 13] += los[i]
         if dip:
             out[c, 1] += 1
-            out[c, 5] += np.int64(math.floor(rw[i] * 10_000 + 0.5))
+            out[c, 5] += np.int64(math.floor(rw[i] * UNITS + 0.5))
             if tclass[i] == 3:
                 out[c, 15] += 1
         if outlier[i] != NONE:               # low, normal, high, extreme: columns 6-9

@@ -1,13 +1,15 @@
-"""The Dask engine: the local engine's passes, one partition per task, tree-reduced.
+"""The Dask executor: the passes of a job, one partition per task, tree-reduced.
 
 * Inputs given as paths are planned into parts (a Parquet file cut at row-group
   boundaries, a CSV or Arrow file whole, an in-memory table sliced and scattered), and each
   task reads its own part lazily.
-* Every task runs the *same* pass functions as the local engine (``dipcore.api``:
-  ``prepare_part``, ``calibration_groups``, ``calibration_points``, ``settlement_sums``)
-  and returns the same partial state; partials are merged pairwise-and-up in a tree
-  (``split_every`` at a time), never shuffled.
-* The catalogue, policy and registry are scattered once to every worker.
+* Every task runs the *same* code as the local executor
+  (``dipcore.engine.local.run_source_pass`` / ``run_feature_pass``) on one partition and
+  returns the pass's partial state; partials are merged with the pass's ``combine`` in a
+  tree (``SPLIT_EVERY`` at a time), never shuffled.
+* The pass (with its catalogue and policy) and the registry are scattered once to every
+  worker. Features kept by a source pass stay on the worker that made them, compressed,
+  until the job's later passes have read them.
 * Repeated case ids across partitions: a pre-pass hashes the case-id column of every part;
   colliding hashes are resolved by comparing the ids themselves, and the rows that repeat
   an earlier id (in reading order: part, then row) are handed to each part's validator.
@@ -24,6 +26,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,13 +34,13 @@ import numpy as np
 import pyarrow as pa
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from dipcore import api as A
-from dipcore.schemes.dip import calibration as C
-from dipcore.catalog import Catalog
+from dipcore.engine.executor import Executor, ProgressFn, RowSink, parquet_appender, replayable
+from dipcore.engine.local import run_feature_pass, run_source_pass
+from dipcore.engine.passes import FeaturePass, SourcePass
+from dipcore.engine.store import FeatureStore
 from dipcore.errors import DipcoreError
+from dipcore.ingest.checking import Checking
 from dipcore.ingest.reader import case_id_hashes, case_ids_at, part_pieces
-from dipcore.engine.local import Checking
-from dipcore.policy import Policy
 from dipcore.ingest.sources import DEFAULT_BATCH_ROWS, Part, plan_parts
 
 SPLIT_EVERY = 8
@@ -47,11 +50,11 @@ def configure_worker(threads: int) -> None:
     """Run on every worker: Arrow's and Numba's threads <= the worker's share of cores,
     and one thread per dipcore pass (the worker runs ``threads`` tasks at once)."""
     import pyarrow
-    from dipcore.engine import local as pipeline
     from dipcore._kernels.numba_config import set_threads
+    from dipcore.engine import threads as batch_threads
     pyarrow.set_cpu_count(max(1, threads))
     set_threads(threads)
-    pipeline.set_threads(1)
+    batch_threads.set_threads(1)
 
 
 class _Configure(WorkerPlugin):
@@ -76,7 +79,7 @@ def _dask_failures() -> tuple[type[BaseException], ...]:
             concurrent.futures.CancelledError, ConnectionError)
 
 
-def _part_input(part: Part, data: Any, ctx: dict) -> tuple[A.Pieces, Checking]:
+def _part_input(part: Part, data: Any, ctx: dict) -> tuple[Any, Checking]:
     """The raw pieces of one part and how to check them: one thread (Dask runs a task per
     core), with the repeated case ids the pre-pass found."""
     dups = ctx["duplicates"]
@@ -86,32 +89,35 @@ def _part_input(part: Part, data: Any, ctx: dict) -> tuple[A.Pieces, Checking]:
                        ctx["batch_rows"]), checking
 
 
+@dataclass
+class KeptPart:
+    """A part's kept features and the state of the pass that kept them (on its worker)."""
+
+    store: FeatureStore
+    state: Any
+
+
 # -- task functions (module level, so workers import them) -------------------------------------
-def _task_prepare(part, data, ctx):
-    return A.prepare_part(*_part_input(part, data, ctx), ctx["policy"], A.FeatureStore(compress=True))
-
-
-def _task_groups(prepared, draft, years):
-    return A.calibration_groups(prepared, draft, years)
-
-
-def _task_points(prepared, catalog, years):
-    return A.calibration_points(prepared, catalog, years)
-
-
-def _task_settle(part, data, ctx, catalog, special, out_dir):
-    write = None
+def _task_scan(part, data, ctx, p: SourcePass, keep: bool, rows_dir: str | None):
+    store = FeatureStore(compress=True) if keep else None
     with contextlib.ExitStack() as stack:
-        if out_dir is not None:
-            path = Path(out_dir) / f"part-{part.index:06d}.parquet"
-            write = A._writer(stack, str(path))
-        partial = A.settlement_sums(*_part_input(part, data, ctx), catalog, ctx["policy"],
-                                    special, write)
-    return partial
+        write = None
+        if rows_dir is not None:
+            write = parquet_appender(stack, str(Path(rows_dir) / f"part-{part.index:06d}.parquet"))
+        state = run_source_pass(p, *_part_input(part, data, ctx), store, write)
+    return KeptPart(store, state) if keep else state
 
 
-class DaskEngine:
-    """Runs calibration and settlement on a Dask cluster.
+def _task_state(kept: KeptPart):
+    return kept.state
+
+
+def _task_over(kept: KeptPart, p: FeaturePass):
+    return run_feature_pass(p, kept.store)
+
+
+class DaskExecutor(Executor):
+    """Runs passes on a Dask cluster.
 
     Parameters
     ----------
@@ -124,7 +130,12 @@ class DaskEngine:
         Serve the Dask dashboard of a local cluster (on a free port).
     """
 
-    def __init__(self, client: Any = None, workers: int | None = None, dashboard: bool = False):
+    def __init__(self, client: Any = None, workers: int | None = None, dashboard: bool = False, *,
+                 hospitals: pa.Table | None = None, encoding: str = "utf-8",
+                 mapping: dict | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
+                 progress: ProgressFn | None = None):
+        self.hospitals, self.encoding, self.mapping = hospitals, encoding, mapping
+        self.rows_per_part, self.progress = batch_rows, progress
         from dask.distributed import Client, LocalCluster
         self._own = client is None
         if client is None:
@@ -145,12 +156,6 @@ class DaskEngine:
             # a worker died while the plugin was broadcast; the scheduler keeps the plugin
             # for the workers that (re)join, and thread limits are not needed for correctness
             pass
-
-    def __enter__(self) -> "DaskEngine":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def close(self) -> None:
         if self._own:
@@ -194,7 +199,7 @@ class DaskEngine:
             progress(f"{stage} (partitions)", done, len(futs))
 
     def _plan(self, source: Any, hospitals, encoding, mapping, rows_per_part) -> tuple[list, list, dict]:
-        source = A._replayable(source)
+        source = replayable(source)
         parts, tables = plan_parts(source, rows_per_part)
         if tables:
             data = self.client.scatter(tables, hash=False)
@@ -204,7 +209,7 @@ class DaskEngine:
         else:
             data = [None] * len(parts)
         duplicates = self._duplicates(parts, data, encoding, mapping)
-        ctx = dict(policy=None, hospitals=hospitals, encoding=encoding, mapping=mapping,
+        ctx = dict(hospitals=hospitals, encoding=encoding, mapping=mapping,
                    duplicates=duplicates, batch_rows=min(rows_per_part, DEFAULT_BATCH_ROWS))
         return parts, data, ctx
 
@@ -255,72 +260,48 @@ class DaskEngine:
             raise DipcoreError(f"the Dask run failed during {what}: {type(exc).__name__}: "
                                f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
 
-    # -- calibration -------------------------------------------------------------------------------
-    def calibrate(self, *args, **kwargs) -> Catalog:
-        """Calibration on the cluster (arguments of :func:`dipcore.calibrate`)."""
-        return self._guard("calibration", self._calibrate, *args, **kwargs)
+    # -- the executor --------------------------------------------------------------------------
+    def run(self, what: str, job: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return self._guard(what, job, self, *args, **kwargs)
 
-    def settle(self, *args, **kwargs):
-        """Settlement on the cluster (arguments of :func:`dipcore.settle`)."""
-        return self._guard("settlement", self._settle, *args, **kwargs)
-
-    def _calibrate(self, history, policy: Policy, hospitals=None, *, years=None, encoding="utf-8",
-                   mapping=None, rows_per_part=DEFAULT_BATCH_ROWS, progress=None) -> Catalog:
-        parts, data, ctx = self._plan(history, hospitals, encoding, mapping, rows_per_part)
-        ctx["policy"] = policy
+    def scan(self, source: Any, p: SourcePass, *, keep: bool = False, rows: RowSink | None = None):
+        parts, data, ctx = self._plan(source, self.hospitals, self.encoding, self.mapping,
+                                      self.rows_per_part)
         ctx_f = self.client.scatter(ctx, broadcast=True, hash=False)
-        # pass 1 reads, validates and prepares each part once; its features stay on the
-        # worker that made them (Dask spills them to disk under memory pressure)
-        prepared = self._map(_task_prepare, parts, data, ctx_f, progress=progress,
-                             stage="calibrate: read and prepare")
-        keys = self._tree([self.client.submit(A.part_keys, p, pure=False) for p in prepared],
-                          A.merge_keys, "calibration pass 1")
-        draft, draft_cat, cal_years, warnings = A.draft_catalog(keys, policy, years)
-        draft_f = self.client.scatter(draft_cat, broadcast=True, hash=False)
-        state = self._tree([self.client.submit(_task_groups, p, draft_f, cal_years, pure=False)
-                            for p in prepared], A.merge_groups, "calibration pass 2")
-        catalog = C.build_catalog(draft, state, policy,
-                                  C.fingerprint_text(keys.fingerprints, cal_years), warnings)
-        if policy.budget_point_value:
-            catalog.budget_point_value = dict(policy.budget_point_value)
-        else:
-            cat_f = self.client.scatter(catalog, broadcast=True, hash=False)
-            sums = self._tree([self.client.submit(_task_points, p, cat_f, cal_years, pure=False)
-                               for p in prepared], C.merge_history_points, "calibration pass 3")
-            catalog.budget_point_value = C.budget_point_values(sums, policy, cal_years)
-        del prepared
-        return catalog
+        pass_f = self.client.scatter(p, broadcast=True, hash=False)
+        rows_dir = str(rows.directory) if rows is not None else None
+        futs = self._map(_task_scan, parts, data, ctx_f, pass_f, keep, rows_dir,
+                         progress=self.progress, stage=p.stage)
+        if not keep:
+            return self._tree(futs, p.combine, p.stage or "a pass")
+        # kept features stay on the workers that made them (Dask spills them under memory
+        # pressure); only the pass's state is merged
+        state = self._tree([self.client.submit(_task_state, f, pure=False) for f in futs],
+                           p.combine, p.stage or "a pass")
+        return state, futs
 
-    # -- settlement --------------------------------------------------------------------------------
-    def _settle(self, cases, catalog: Catalog, budget, policy: Policy, hospitals, special: set[str],
-               appraisal, deductions, prepaid, *, encoding="utf-8", mapping=None, out=None,
-               rows_per_part=DEFAULT_BATCH_ROWS, progress=None):
-        parts, data, ctx = self._plan(cases, hospitals, encoding, mapping, rows_per_part)
-        ctx["policy"] = policy
-        ctx_f = self.client.scatter(ctx, broadcast=True, hash=False)
-        cat_f = self.client.scatter(catalog, broadcast=True, hash=False)
-        special_arr = pa.array(sorted(special), pa.string())
-        staging = None
-        if out is not None:
-            Path(out).mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=".cases.parquet.", dir=out))
+    def over(self, kept: list, p: FeaturePass):
+        pass_f = self.client.scatter(p, broadcast=True, hash=False)
+        return self._tree([self.client.submit(_task_over, k, pass_f, pure=False) for k in kept],
+                          p.combine, p.stage or "a pass")
+
+    @contextlib.contextmanager
+    def rows_sink(self, out):
+        """Per-case rows as ``cases.parquet/part-N.parquet``, written by the tasks into a
+        staging directory that replaces ``out/cases.parquet`` when the run succeeded."""
+        if out is None:
+            yield None
+            return
+        Path(out).mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".cases.parquet.", dir=out))
+        target = Path(out) / "cases.parquet"
         try:
-            futs = self._map(_task_settle, parts, data, ctx_f, cat_f, special_arr,
-                             str(staging) if staging else None, progress=progress, stage="settle")
-            partial = self._tree(futs, A.merge_settlement, "settlement")
-            result = A.finish_settlement(partial, catalog, policy, budget, special, appraisal,
-                                         deductions, prepaid)
+            yield RowSink(path=target, directory=staging)
         except BaseException:
-            if staging is not None:
-                shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(staging, ignore_errors=True)
             raise
-        if out is not None:
-            target = Path(out) / "cases.parquet"
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
-            os.replace(staging, target)
-            result.cases_path = target
-            result.save(out)
-        return result
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+        os.replace(staging, target)

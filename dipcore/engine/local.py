@@ -1,169 +1,112 @@
-"""Running a pass over the batches of a source on several threads, in reading order.
+"""The local executor: the passes of a job over the batches of one process, on threads.
 
-Reading a source and finding repeated case ids depend on order, so one thread does them,
-batch after batch (:class:`Checking`). Everything else a pass does to a batch (validate,
-prepare, score, sum) depends on that batch alone and runs on a pool of threads, each with
-its own validator and codebook, so threads share no mutable state. Results come back in
-reading order. Kernels (Arrow, Cython, Numba) release the GIL, so the threads use the
-cores.
+One reader thread reads the source and finds repeated case ids (the only order-dependent
+step); validation and the pass's ``chunk`` run on a pool of threads; results are folded in
+reading order (``dipcore.ingest.checking.Checking``). Calibration's prepared features are
+kept in memory up to a limit and spilled to a temporary Arrow file beyond it
+(``dipcore.engine.store.FeatureStore``), so memory does not grow with the history.
 
-The number of threads is ``DIPCORE_THREADS``, or :func:`set_threads`, or the cores this
-process may use. Inside a Dask worker it is 1 (``dipcore.dask_engine.configure_worker``):
-there, Dask runs one task per core already.
+:func:`run_source_pass` is the whole of a source pass over some pieces; the Dask executor
+runs the same function in each task, so the two executors share every line that touches a
+case.
 """
 from __future__ import annotations
 
+import contextlib
 import os
-import queue
-import threading
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, TypeVar
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
 
-import numpy as np
 import pyarrow as pa
 
-from dipcore.ingest import codebook as encode
-from dipcore.ingest.sources import Piece
-from dipcore.ingest.validate import CheckedBatch, Deduplicator, Validator
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-_threads: int | None = None
-
-
-def set_threads(n: int | None) -> None:
-    """Threads for dipcore's batch passes (``None``: ``DIPCORE_THREADS`` or the cores)."""
-    global _threads
-    _threads = None if n is None else max(1, int(n))
+from dipcore.engine.executor import (Executor, ProgressFn, RowSink, no_sink, parquet_appender,
+                                     replayable, rows_done)
+from dipcore.engine.passes import FeaturePass, SourcePass
+from dipcore.engine.store import FeatureStore
+from dipcore.engine.threads import run_threads
+from dipcore.ingest.checking import Checking
+from dipcore.ingest.reader import pieces
+from dipcore.ingest.sources import DEFAULT_BATCH_ROWS, Piece, count_rows
+from dipcore.reports.files import atomic_path
 
 
-def threads() -> int:
-    """The number of threads a pass uses."""
-    if _threads is not None:
-        return _threads
-    env = os.environ.get("DIPCORE_THREADS")
-    if env:
-        return max(1, int(env))
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:         # pragma: no cover - not on Linux
-        return max(1, os.cpu_count() or 1)
+def run_source_pass(p: SourcePass, source: Iterable[Piece], checking: Checking,
+                    store: FeatureStore | None = None,
+                    write: Callable[[pa.Table], None] | None = None,
+                    progress: Callable[[int], None] | None = None):
+    """Source pass ``p`` over some pieces: checked, chunked (on the checking's threads),
+    folded in reading order, closed with ``done``. Kept features go to ``store``."""
+    state = p.empty()
+    for b, result in checking.run(source, lambda b: (b, p.chunk(b))):
+        state = p.fold(state, b, result, write)
+        if store is not None:
+            f = p.kept(result)
+            if f is not None:
+                store.append(f)
+        if progress:
+            progress(b.n + b.quarantine.num_rows)
+    if store is not None:
+        store.finish()
+    return p.done(state)
 
 
-def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
-    """Iterate ``items`` in a background thread, ``depth`` items ahead, in order.
-
-    An exception raised while producing an item is raised here, in the consumer.
-    """
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def run() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            q.put(done)
-        except BaseException as exc:  # handed to the consumer, raised there
-            q.put(exc)
-
-    thread = threading.Thread(target=run, daemon=True, name="dipcore-reader")
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join()
+def run_feature_pass(p: FeaturePass, store: Iterable) -> Any:
+    """Feature pass ``p`` over kept features, on the configured threads."""
+    return p.combine(run_threads(p.chunk, (f for f in store if f.n)))
 
 
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], n_threads: int) -> Iterator[R]:
-    """``fn(item)`` for every item on ``n_threads`` threads; results in the items' order.
-
-    At most ``n_threads + 1`` items are in flight, so memory stays bounded. An exception
-    raised by ``fn`` is raised here, in order; the items not yet started are dropped.
-    """
-    if n_threads <= 1:
-        for item in items:
-            yield fn(item)
-        return
-    pending: deque = deque()
-    with ThreadPoolExecutor(n_threads, thread_name_prefix="dipcore") as pool:
-        try:
-            for item in items:
-                pending.append(pool.submit(fn, item))
-                if len(pending) > n_threads:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for fut in pending:
-                fut.cancel()
-
-
-@dataclass
-class Checking:
-    """How the raw pieces of a source become checked batches.
+class LocalExecutor(Executor):
+    """Runs passes in this process.
 
     Parameters
     ----------
     hospitals : pyarrow.Table, optional
-        The hospital registry.
-    duplicates : dict, optional
-        Rows of repeated case ids per source (a distributed pre-pass); None to find them
-        here, in reading order.
-    expected_rows : int, optional
-        Rows of the source when known, to size the duplicate check.
-    n_threads : int, optional
-        Threads (default :func:`threads`).
+        Hospital registry used when checking cases.
+    encoding, mapping : as for :func:`dipcore.read_cases`.
+    batch_rows : int
+        Rows per batch: the unit of memory use.
+    progress : callable, optional
+        ``progress(stage, rows_done, rows_total)``.
     """
 
-    hospitals: pa.Table | None = None
-    duplicates: dict[str, np.ndarray] | None = None
-    expected_rows: int | None = None
-    n_threads: int | None = None
+    def __init__(self, hospitals: pa.Table | None = None, encoding: str = "utf-8",
+                 mapping: dict | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
+                 progress: ProgressFn | None = None):
+        self.hospitals, self.encoding, self.mapping = hospitals, encoding, mapping
+        self.batch_rows, self.progress = batch_rows, progress
+        self._spill: tempfile.TemporaryDirectory | None = None
 
-    def run(self, pieces: Iterable[Piece], work: Callable[[CheckedBatch], R]) -> Iterator[R]:
-        """``work(checked batch)`` for every piece, in reading order."""
-        from dipcore.ingest.reader import check_piece
-        n = self.n_threads or threads()
-        dedupe = Deduplicator(self.duplicates, self.expected_rows)
-        local = threading.local()
-        lent: list = []
+    def _spill_dir(self) -> str:
+        if self._spill is None:
+            self._spill = tempfile.TemporaryDirectory(prefix="dipcore-")
+        return self._spill.name
 
-        def job(piece: Piece) -> R:
-            validator = getattr(local, "validator", None)
-            if validator is None:      # each thread reads with a codebook of its own
-                validator = local.validator = Validator(self.hospitals, codebook=encode.borrow())
-                lent.append(validator.codebook)
-            return work(check_piece(validator, piece))
+    def scan(self, source: Any, p: SourcePass, *, keep: bool = False, rows: RowSink | None = None):
+        source = replayable(source)
+        total = count_rows(source) or 0
+        checking = Checking(self.hospitals, expected_rows=total or None)
+        store = FeatureStore(self._spill_dir()) if keep else None
+        state = run_source_pass(p, pieces(source, self.hospitals, self.encoding, self.mapping,
+                                          self.batch_rows),
+                                checking, store, rows.write if rows is not None else None,
+                                rows_done(self.progress, p.stage, total))
+        return (state, store) if keep else state
 
-        ordered: Iterable[Piece] = (dedupe(p) for p in pieces)
-        if n > 1:
-            ordered = prefetch(ordered)
-        try:
-            yield from ordered_map(job, ordered, n)
-        finally:
-            dedupe.close()
-            for codebook in lent:
-                encode.give_back(codebook)
+    def over(self, kept: FeatureStore, p: FeaturePass):
+        return run_feature_pass(p, kept)
 
+    def rows_sink(self, out: str | os.PathLike | None):
+        return no_sink() if out is None else self._parquet_sink(Path(out) / "cases.parquet")
 
-def run_threads(fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
-    """``[fn(item) for item in items]`` on the configured threads (order kept)."""
-    return list(ordered_map(fn, items, threads()))
+    @staticmethod
+    @contextlib.contextmanager
+    def _parquet_sink(path: Path) -> Iterator[RowSink]:
+        with contextlib.ExitStack() as stack:
+            tmp = stack.enter_context(atomic_path(path))
+            yield RowSink(path=path, write=parquet_appender(stack, tmp))
+
+    def close(self) -> None:
+        if self._spill is not None:
+            self._spill.cleanup()
+            self._spill = None

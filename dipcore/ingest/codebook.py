@@ -27,25 +27,22 @@ from __future__ import annotations
 import abc
 import functools
 import threading
-from typing import Callable, Iterable
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dipcore.coding import refdata
 from dipcore._kernels import strings as K
 from dipcore._kernels.group import canonical_combinations, combination_hashes, order_related
 from dipcore._kernels.intern import StringIndex
+from dipcore.coding.facts import charlson_conditions, packed_categories, procedure_facts
 from dipcore.errors import InputError
 from dipcore.schema import BED_DAY_ALIASES, BED_DAY_CATEGORIES, POOL_ALIASES, POOLS
 
 EMPTY, BAD = -1, -2
 _NEW = -16             # StringIndex.encode marks strings it has just added: NEW - id
-CLASS_NAMES = ("conservative", "diagnostic", "therapeutic", "surgery")
-_CLASS_RANK = {name: i for i, name in enumerate(CLASS_NAMES)}
-N_CATEGORIES = 26 * 100   # packed ICD-10 categories: letter x two digits
-#: Catalogue lookups a codebook keeps built (``dipcore.scoring.catalog_map``).
+#: Catalogue lookups a codebook keeps built (``dipcore.schemes.dip.grouping.CatalogMap``).
 MAPS_KEPT = 8
 
 
@@ -265,71 +262,6 @@ class LabelVocabulary(Vocabulary):
         """Label strings of values (null where negative)."""
         values = np.asarray(values)
         return pa.array(list(self.names), pa.string()).take(pa.array(values, mask=values < 0))
-
-
-# ---------------------------------------------------------------------------------------------
-# facts of codes, vectorised
-# ---------------------------------------------------------------------------------------------
-def packed_categories(codes: pa.Array) -> np.ndarray:
-    """``K35.900`` -> (K - A) * 100 + 35 (the packed category); -1 unless the code starts
-    letter-digit-digit."""
-    off, data, _ = K.string_buffers(codes)
-    out = np.full(len(codes), -1, np.int32)
-    ok = np.diff(off) >= 3
-    s = off[:-1][ok].astype(np.int64)
-    c0, c1, c2 = (data[s + k].astype(np.int32) for k in range(3))
-    good = (c0 >= 65) & (c0 <= 90) & (c1 >= 48) & (c1 <= 57) & (c2 >= 48) & (c2 <= 57)
-    out[ok] = np.where(good, (c0 - 65) * 100 + (c1 - 48) * 10 + (c2 - 48), -1)
-    return out
-
-
-def _longest_prefix(codes: pa.Array, table: dict[str, int], default: int,
-                    lengths: Iterable[int] | None = None) -> np.ndarray:
-    """Value of each code's longest prefix found in ``table`` (``default`` if none)."""
-    out = np.full(len(codes), default, np.int32)
-    found = np.zeros(len(codes), bool)
-    by_len: dict[int, dict[str, int]] = {}
-    for k, v in table.items():
-        by_len.setdefault(len(k), {})[k] = v
-    for n in sorted(by_len if lengths is None else lengths, reverse=True):
-        if n not in by_len or not len(codes):
-            continue
-        keys = list(by_len[n])
-        idx = pc.index_in(pc.utf8_slice_codeunits(codes, 0, n), value_set=pa.array(keys, pa.string()))
-        hit = idx.is_valid().to_numpy(zero_copy_only=False) & ~found
-        if hit.any():
-            values = np.array([by_len[n][k] for k in keys], np.int32)
-            out[hit] = values[idx.to_numpy(zero_copy_only=False)[hit].astype(np.int64)]
-            found |= hit
-    return out
-
-
-def procedure_facts(codes: pa.Array, extra: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
-    """Exclusion (SPEC 3.1: the shipped list plus the policy's extra codes, ``*`` for a
-    prefix) and treatment-class rank (longest matching prefix of the class table, else
-    therapeutic) of procedure codes."""
-    exact, prefixes = refdata.procedure_exclusions()
-    exact = exact + tuple(e for e in extra if not e.endswith("*"))
-    prefixes = prefixes + tuple(e.rstrip("*") for e in extra if e.endswith("*"))
-    excluded = pc.is_in(codes, value_set=pa.array(list(exact), pa.string())).to_numpy(zero_copy_only=False)
-    for p in set(prefixes):
-        excluded = excluded | pc.starts_with(codes, p).to_numpy(zero_copy_only=False)
-    classes = {k: _CLASS_RANK[v] for k, v in refdata.procedure_class_prefixes().items()}
-    rank = _longest_prefix(codes, classes, _CLASS_RANK["therapeutic"])
-    return np.asarray(excluded, bool), rank.astype(np.int8)
-
-
-def charlson_conditions(codes: pa.Array) -> np.ndarray:
-    """Quan (2005) condition id of diagnosis codes by their undotted 4- or 3-character
-    prefix (SPEC 4), -1 for none."""
-    table = {p: cid for cid, (_, _, ps) in enumerate(refdata.charlson_conditions()) for p in ps}
-    flat = pc.replace_substring(codes, ".", "")
-    return _longest_prefix(flat, table, -1, lengths=(4, 3))
-
-
-def category_code(packed: int) -> str:
-    """Inverse of the packing: 1035 -> ``K35``."""
-    return f"{chr(65 + packed // 100)}{packed % 100:02d}"
 
 
 class _Grown(_Part):

@@ -22,7 +22,8 @@ from dipcore import schema as S
 from dipcore._kernels import strings as K
 from dipcore.errors import InputError
 from dipcore.ingest.sources import DEFAULT_BATCH_ROWS, Piece, count_rows, iter_pieces, list_files, source_columns
-from dipcore.ingest.validate import REASONS, CheckedBatch, Validator, as_array, case_ids, to_int, trimmed_text
+from dipcore.ingest.checking import Checking
+from dipcore.ingest.validate import REASONS, as_array, case_ids, to_int, trimmed_text
 
 __all__ = ["REASONS", "read_cases", "scan_cases", "read_hospitals", "save_quarantine"]
 
@@ -76,16 +77,6 @@ def pieces(source: Any, hospitals: pa.Table | None = None, encoding: str = "utf-
         yield from iter_pieces(path, cols, **kwargs)
 
 
-def check_piece(validator: Validator, piece: Piece) -> CheckedBatch:
-    """``validator.process`` with the piece's file named in any input error."""
-    try:
-        return validator.process(piece)
-    except InputError as exc:
-        if exc.source is None and piece.source not in ("<table>", "<stream>"):
-            raise InputError(str(exc), source=piece.source) from None
-        raise
-
-
 def scan_cases(source: Any, hospitals: pa.Table | None = None, encoding: str = "utf-8",
                mapping: dict[str, str] | None = None,
                batch_rows: int | None = None) -> Iterator[tuple[pa.Table, pa.Table]]:
@@ -95,7 +86,6 @@ def scan_cases(source: Any, hospitals: pa.Table | None = None, encoding: str = "
     Batches are validated on the configured threads (:func:`dipcore.set_threads`) and come
     in reading order.
     """
-    from dipcore.engine.local import Checking
     checking = Checking(hospitals, expected_rows=count_rows(source))
     yield from checking.run(pieces(source, hospitals, encoding, mapping, batch_rows),
                             lambda b: (b.table(), b.quarantine))

@@ -635,3 +635,12 @@ class Validator:
             return S.QUARANTINE_SCHEMA.empty_table()
         return pa.concat_tables(parts)
 
+
+def check_piece(validator: Validator, piece: Piece) -> CheckedBatch:
+    """``validator.process`` with the piece's file named in any input error."""
+    try:
+        return validator.process(piece)
+    except InputError as exc:
+        if exc.source is None and piece.source not in ("<table>", "<stream>"):
+            raise InputError(str(exc), source=piece.source) from None
+        raise

@@ -1,35 +1,53 @@
-"""Points of a batch of cases against a catalogue (SPEC.md sections 3 and 5).
+"""Case points (SPEC.md section 5): the per-case result every scheme gives, and the rules.
 
-The one place that turns prepared features into group, coefficients, outlier class and
-points; settlement and calibration (for the budget point value) both call it, locally or on
-Dask workers alike.
+A scheme (``dipcore.schemes``) groups a case and works out the terms of its formula (score,
+coefficients, comparison mean); the point rules themselves are kernels in
+``dipcore._kernels.points``, one per SPEC paragraph:
+
+=====================  ============================  ===============================
+rule                   kernel                        policy knob
+=====================  ============================  ===============================
+5.1 normal             ``case_points`` (RW*k*a)      -
+5.2 low cost           ``low_cost_points``           ``low_ratio``, ``low_inclusive``,
+                                                     ``low_rule``
+5.3 high cost          ``high_cost_points``          ``high_ratio``, ``high_rule``
+5.3 extreme            ``outlier_class``             ``extreme_ratio``, ``extreme_pay``
+5.4 ungrouped          ``cost_points``               ``ungrouped_discount``
+5.5 special review     ``cost_points``               (quota: ``special_quota``)
+5.6 bed-day            ``bed_day_points``            ``bed_day_cap``, ``bed_day_taper_*``
+=====================  ============================  ===============================
+
+Rounding: points are computed in float64 per case and rounded half away from zero to 4
+decimals, stored as int64 units of 0.0001 point (``round_units``), so sums are exact.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from dipcore._kernels import points as P
-from dipcore._kernels.group import key_candidates, pick_groups
-from dipcore.catalog import Catalog, GroupIndex
+from dipcore.catalog import Catalog
 from dipcore.policy import Policy
-from dipcore.schemes.dip.features import Features
+from dipcore.schema import BED_DAY_CATEGORIES
 
-KIND_NAMES = {P.DIP: "dip", P.UNGROUPED: "ungrouped", P.SPECIAL: "special", P.BED_DAY: "bed_day"}
+#: Points are int64 counts of this fraction of a point (4 decimals).
+UNITS = P.UNITS
+#: Names of the outlier classes (``dipcore._kernels.points`` NONE..EXTREME).
 OUTLIER_NAMES = ("", "low", "normal", "high", "extreme")
-UNGROUPED_REASONS = ("", "unknown_diagnosis_category", "unknown_procedure_combination")
-_BED_CATEGORIES = ("psychiatric", "rehabilitation", "hospice")
+
+#: Policy names of the rule variants -> kernel codes (SPEC 9).
+LOW_RULES = {"actual_cost": P.LOW_ACTUAL, "ratio_2020": P.LOW_RATIO2020}
+HIGH_RULES = {"national_2020": P.HIGH_NATIONAL, "shandong": P.HIGH_SHANDONG,
+              "hubei": P.HIGH_HUBEI}
 
 
 @dataclass
 class Scored:
-    """Per-case results of :func:`score_batch` (NumPy arrays, one entry per case)."""
+    """Per-case results of a scheme's scoring (NumPy arrays, one entry per case)."""
 
     row: np.ndarray        # int32 catalogue row (-1 none)
-    reason: np.ndarray     # int8 why ungrouped (index into UNGROUPED_REASONS)
+    reason: np.ndarray     # int8 why ungrouped (index into the scheme's reasons)
     kind: np.ndarray       # int8 points kind (kernels.points DIP/UNGROUPED/SPECIAL/BED_DAY)
     rw: np.ndarray         # float64 group score (0 where none)
     k: np.ndarray          # float64 hospital coefficient
@@ -42,156 +60,34 @@ class Scored:
     ratio: np.ndarray      # float64
 
 
+def point_rules(policy: Policy, catalog: Catalog) -> P.PointRules:
+    """The record of policy scalars the point kernels read (M from the catalogue)."""
+    return P.PointRules(
+        mean_all=float(catalog.mean_cost * 100.0), scale=float(policy.score_scale),
+        low_ratio=float(policy.low_ratio), low_inclusive=bool(policy.low_inclusive),
+        low_rule=int(LOW_RULES[policy.low_rule]), high_ratio=float(policy.high_ratio),
+        high_rule=int(HIGH_RULES[policy.high_rule]), extreme_ratio=float(policy.extreme_ratio),
+        extreme_as_high=policy.extreme_pay == "high",
+        coefficients_on_outliers=bool(policy.coefficients_on_outliers),
+        ungrouped_discount=float(policy.ungrouped_discount),
+        bed_cap=int(policy.bed_day_cap or 0), taper_after=int(policy.bed_day_taper_after or 0),
+        taper_factor=float(policy.bed_day_taper_factor))
+
+
+def bed_day_rates(catalog: Catalog) -> np.ndarray:
+    """Points per day by bed-day category (SPEC 5.6), 0 where the catalogue has none."""
+    return np.array([catalog.bed_day_rates.get(c, 0.0) for c in BED_DAY_CATEGORIES])
+
+
+def bed_rates_missing(catalog: Catalog, f) -> list[str]:
+    """Bed-day categories present in the cases but without a rate in the catalogue."""
+    present = {BED_DAY_CATEGORIES[c] for c in np.unique(f.bed) if c >= 0}
+    return sorted(c for c in present if c not in catalog.bed_day_rates)
+
+
 def level_coefficient_array(catalog: Catalog) -> np.ndarray:
+    """Hospital level coefficients indexed by level (index 0 unused: 1.0)."""
     lc = np.ones(4)
     for level, value in catalog.level_coefficients.items():
         lc[int(level)] = value
     return lc
-
-
-def index_for(catalog: Catalog, policy: Policy) -> GroupIndex:
-    """The catalogue's lookup under ``policy``'s priority rules (cached per policy)."""
-    cache = catalog.__dict__.setdefault("_indexes", {})
-    key = (policy.group_priority, policy.tie_break)
-    if key not in cache:
-        cache[key] = GroupIndex.build(catalog.groups, policy)
-    return cache[key]
-
-
-class CatalogMap:
-    """A codebook's ids in a catalogue's lookup (``GroupIndex``): diagnosis keys, procedure
-    codes and every combination's procedures. Extended as the codebook grows, so each code
-    is looked up in the catalogue once per codebook. ``state`` is replaced as a whole, so a
-    thread that read it has consistent arrays."""
-
-    def __init__(self, idx: GroupIndex, f: Features):
-        self.idx = idx
-        self.keys = f.codebook.diagnoses.keys[f.key_len]
-        self.grouping = f.grouping
-        self.lock = f.codebook.lock
-        # (diagnosis key -> dx id, grouping code -> procedure id, combination CSR)
-        self.state = (np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(1, np.int32),
-                      np.zeros(0, np.int32))
-
-    @staticmethod
-    def _index_in(strings: pa.Array, vocab: pa.Array) -> np.ndarray:
-        return pc.index_in(strings, value_set=vocab).fill_null(-1) \
-            .to_numpy(zero_copy_only=False).astype(np.int32)
-
-    def update(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        with self.lock:
-            dx, proc, comb_off, comb_procs = self.state
-            if len(dx) < len(self.keys):
-                new = self.keys.strings().slice(len(dx))
-                dx = np.concatenate([dx, self._index_in(new, self.idx.dx_vocab)])
-            codes = self.grouping.codes
-            if len(proc) < len(codes):
-                new = codes.strings().slice(len(proc))
-                proc = np.concatenate([proc, self._index_in(new, self.idx.proc_vocab)])
-            n_comb = len(comb_off) - 1
-            if n_comb < self.grouping.n_combinations():
-                off, vals = self.grouping.sequences(n_comb)
-                procs = proc[vals] if len(vals) else np.zeros(0, np.int32)
-                comb_off = np.concatenate([comb_off, off[1:] + comb_off[-1]]).astype(np.int32)
-                comb_procs = np.concatenate([comb_procs, procs]).astype(np.int32)
-            self.state = (dx, proc, comb_off, comb_procs)
-            return self.state
-
-
-class KeyGroups:
-    """Each grouping key's best groups in a catalogue (``key_candidates``), and why a key
-    has none: worked out once per key and catalogue, extended as keys appear."""
-
-    def __init__(self, idx: GroupIndex, f: Features):
-        self.idx = idx
-        self.codes = CatalogMap(idx, f)
-        self.grouping, self.key_len = f.grouping, f.key_len
-        self.categories = lambda: f.codebook.diagnoses.key_categories(f.key_len)
-        self.lock = f.codebook.lock
-        self.state = (np.zeros(1, np.int32), np.zeros(0, np.int32), np.zeros(0, np.int8))
-
-    def update(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        with self.lock:
-            cand_off, cand, reason = self.state
-            have = len(cand_off) - 1
-            if have < self.grouping.n_keys(self.key_len):
-                dx, _, comb_off, comb_procs = self.codes.update()
-                facts = self.grouping.key_facts(self.key_len)
-                key_dx = facts["dx_key"][have:]
-                idx = self.idx
-                off, new, why = key_candidates(
-                    dx[key_dx], self.categories()[key_dx], facts["tclass"][have:].astype(np.int32),
-                    facts["comb"][have:], comb_off,
-                    comb_procs if len(comb_procs) else np.zeros(1, np.int32), idx.dx_start,
-                    idx.dx_count, idx.g_off, idx.g_procs, idx.g_tier, idx.comp_group,
-                    idx.comp_all, idx.cat_known, idx.comp_tier)
-                self.state = (np.concatenate([cand_off, off[1:] + cand_off[-1]]).astype(np.int32),
-                              np.concatenate([cand, new]).astype(np.int32),
-                              np.concatenate([reason, why]).astype(np.int8))
-            return self.state
-
-
-def key_groups(f: Features, idx: GroupIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``f``'s grouping keys in ``idx``: (candidate offsets, candidates, reasons) by key."""
-    m = f.codebook.cached((id(idx), id(f.grouping), f.key_len), lambda: KeyGroups(idx, f))
-    if m.idx is not idx:         # an id reused after the catalogue it named was freed
-        m = KeyGroups(idx, f)
-    return m.update()
-
-
-def assign_positions(f: Features, idx: GroupIndex, policy: Policy) -> tuple[np.ndarray, np.ndarray]:
-    """Group positions of the cases (-1: no group) and why a case has none (SPEC 3.2): the
-    best groups of each case's key, the case's cost breaking any tie."""
-    cand_off, cand, reason = key_groups(f, idx)
-    pos = pick_groups(f.key, f.cost, cand_off, cand, idx.g_mean, idx.g_score,
-                      policy.tie_break == "highest_score")
-    return pos, reason[f.key]
-
-
-def group_rows(f: Features, catalog: Catalog, policy: Policy) -> np.ndarray:
-    """Catalogue row of each case's group (-1: none, and for bed-day cases)."""
-    idx = index_for(catalog, policy)
-    pos, _ = assign_positions(f, idx, policy)
-    return np.where(f.bed >= 0, -1, idx.rows(pos)).astype(np.int32)
-
-
-def score_batch(f: Features, catalog: Catalog, policy: Policy,
-                special: np.ndarray | None = None) -> Scored:
-    """Group the cases, apply coefficients and compute points (SPEC 3, 5).
-
-    Parameters
-    ----------
-    f : Features
-        Prepared cases.
-    catalog : Catalog
-        Groups, scores, comparison means, coefficients, bed-day rates, M.
-    policy : Policy
-        Point rules (outliers, ungrouped discount, bed-day cap and taper, priorities).
-    special : bool array, optional
-        Cases approved by special review (paid at actual cost, SPEC 5.5).
-    """
-    idx = index_for(catalog, policy)
-    pos, reason = assign_positions(f, idx, policy)
-    special = np.zeros(f.n, bool) if special is None else special
-    rates = np.array([catalog.bed_day_rates.get(c, 0.0) for c in _BED_CATEGORIES])
-    row, kind, rw, k, a, aux_slot, base, bed_rate = P.case_terms(
-        pos, idx.perm, f.bed, special, f.level, f.slots, idx.score, idx.basic, idx.level_mean,
-        idx.aux, level_coefficient_array(catalog), rates)
-    reason = np.where(f.bed >= 0, 0, reason).astype(np.int8)
-    units, outlier, ratio = P.case_points(
-        kind, rw, k, a, base, f.cost.astype(np.float64), catalog.mean_cost * 100.0,
-        policy.score_scale, policy.low_ratio, policy.low_inclusive,
-        P.LOW_ACTUAL if policy.low_rule == "actual_cost" else P.LOW_RATIO2020,
-        policy.high_ratio,
-        {"national_2020": P.HIGH_NATIONAL, "shandong": P.HIGH_SHANDONG, "hubei": P.HIGH_HUBEI}[policy.high_rule],
-        policy.extreme_ratio, policy.extreme_pay == "high", policy.coefficients_on_outliers,
-        policy.ungrouped_discount, bed_rate, f.los.astype(np.int64),
-        policy.bed_day_cap or 0, policy.bed_day_taper_after or 0, policy.bed_day_taper_factor)
-    return Scored(row=row, reason=reason, kind=kind, rw=rw, k=k, a=a, aux_slot=aux_slot,
-                  base=base, bed_rate=bed_rate, units=units, outlier=outlier, ratio=ratio)
-
-
-def bed_rates_missing(catalog: Catalog, f: Features) -> list[str]:
-    """Bed-day categories present in the cases but without a rate in the catalogue."""
-    present = {(_BED_CATEGORIES[c]) for c in np.unique(f.bed) if c >= 0}
-    return sorted(c for c in present if c not in catalog.bed_day_rates)

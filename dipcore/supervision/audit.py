@@ -1,7 +1,8 @@
 """Supervision signals and appraisal indicators (SPEC.md section 8).
 
-``audit`` scores a year's cases against a catalogue (the same ``score_batch`` as settlement,
-so groups, outlier classes and CMI are the settlement's) and reports:
+``dipcore.audit`` scores a year's cases against a catalogue (the same scheme scoring as
+settlement, so groups, outlier classes and CMI are the settlement's; the per-batch facts
+are ``dipcore.supervision.facts``) and :func:`finish` reports:
 
 * **readmissions** (suspected split admissions, 分解住院): the same patient admitted again
   within ``readmit_days`` of the previous discharge, for the same diagnosis category;
@@ -25,7 +26,6 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -33,22 +33,15 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from dipcore._kernels import points as P
-from dipcore._kernels.aggregate import sum_by
-from dipcore.api import _replayable
-from dipcore.catalog import Catalog
-from dipcore.ingest.reader import pieces
-from dipcore.reports.files import atomic_path
-from dipcore.engine.local import Checking
+from dipcore.errors import InputError
+from dipcore.payment.points import UNITS
 from dipcore.policy import Policy
-from dipcore.schemes.dip.features import features
-from dipcore.payment.points import score_batch
-from dipcore.payment.settlement import HOSPITAL_SUMS, hospital_sums
-from dipcore.ingest.sources import DEFAULT_BATCH_ROWS, count_rows
+from dipcore.reports.files import atomic_path
+from dipcore.supervision.facts import AUDIT_SUMS, year_tables
+from dipcore.supervision.indicators import hospital_indicators
 
+#: Shares need at least this many events at a hospital before they are flagged.
 MIN_EVENTS = 5
-SEVERE_CCI = 3
-_SUMS = HOSPITAL_SUMS + ("severe", "secondary", "low_standard")
 
 
 @dataclass
@@ -95,69 +88,6 @@ class Audit:
                                             indent=2, ensure_ascii=False), encoding="utf-8")
 
 
-def _year_facts(cases: Any, catalog: Catalog, policy: Policy, hospitals, encoding, mapping,
-                batch_rows) -> tuple[pa.Table, pa.Table, pa.Table]:
-    """Per-case stay facts (for readmissions), low-standard cases, per-hospital sums."""
-    conservative = np.array([c == "conservative" for c in
-                             catalog.groups.column("treatment_class").to_pylist()] or [False])
-    codes = catalog.groups.column("group_code")
-
-    def work(b):            # on the pool: everything that depends on one batch only
-        if b.n == 0:
-            return None
-        f = features(b, policy)
-        s = score_batch(f, catalog, policy)
-        hospital_id = b.hospital_id()
-        diagnoses = b.codebook.diagnoses
-        stays = pa.table({
-            "case_id": b.case_id, "patient_id": b.patient_id(), "hospital_id": hospital_id,
-            "category": diagnoses.keys[3].take(diagnoses.facts()["key3"][b.dx]),
-            "admission": pa.array(b.admission, pa.int32()),
-            "discharge": pa.array(b.discharge, pa.int32()),
-        })
-        dip = s.kind == P.DIP
-        low = dip & (s.outlier == P.LOW) & conservative[np.maximum(s.row, 0)] & \
-            (f.los <= policy.low_standard_max_los)
-        lows = None
-        if low.any():
-            take = pa.array(np.flatnonzero(low))
-            lows = pa.table({
-                "case_id": b.case_id.take(take),
-                "hospital_id": hospital_id.take(take),
-                "group_code": codes.take(pa.array(s.row[low])),
-                "los": pa.array(f.los[low]), "ratio": pa.array(s.ratio[low]),
-            })
-        hosp = f.hospital.astype(np.int64)
-        K = int(hosp.max()) + 1
-        sums = np.concatenate([hospital_sums(hosp, K, f, s), sum_by(hosp, K, np.stack(
-            [(f.cci >= SEVERE_CCI).astype(np.int64), np.diff(b.sec_off).astype(np.int64),
-             low.astype(np.int64)], axis=1))], axis=1)
-        present = np.flatnonzero(sums[:, 0])
-        return stays, lows, pa.table({
-            "hospital_id": b.codebook.hospital.canon.take(present),
-            **{c: sums[present, j] for j, c in enumerate(_SUMS)}})
-
-    source = _replayable(cases)
-    checking = Checking(hospitals, expected_rows=count_rows(source))
-    stays, lows, sums = [], [], []
-    for done in checking.run(pieces(source, hospitals, encoding, mapping, batch_rows), work):
-        if done is not None:
-            stays.append(done[0])
-            if done[1] is not None:
-                lows.append(done[1])
-            sums.append(done[2])
-    if not sums:
-        empty = pa.table({"hospital_id": pa.array([], pa.string())})
-        return empty, empty, empty
-    total = pa.concat_tables(sums).group_by("hospital_id").aggregate([(c, "sum") for c in _SUMS]) \
-        .rename_columns(["hospital_id"] + list(_SUMS)).sort_by("hospital_id")
-    low_table = pa.concat_tables(lows) if lows else pa.table({
-        "case_id": pa.array([], pa.string()), "hospital_id": pa.array([], pa.string()),
-        "group_code": pa.array([], pa.string()), "los": pa.array([], pa.int32()),
-        "ratio": pa.array([], pa.float64())})
-    return pa.concat_tables(stays), low_table, total
-
-
 def find_readmissions(stays: pa.Table, days: int) -> pa.Table:
     """Readmissions of the same patient for the same category within ``days`` of discharge."""
     t = stays.filter(pc.is_valid(stays.column("patient_id")))
@@ -184,59 +114,36 @@ def find_readmissions(stays: pa.Table, days: int) -> pa.Table:
     })
 
 
+#: Column order of the audit's indicators.
+INDICATORS = ("cmi", "mean_cost", "mean_los", "outlier_share", "readmission_rate",
+              "operation_rate", "severe_share", "patient_paid_share", "death_rate",
+              "low_standard_share", "secondary_per_case", "points_per_case")
+
+
 def _indicators(sums: dict[str, np.ndarray], readmits: np.ndarray, scale: float) -> dict[str, np.ndarray]:
+    """The statements' indicators (``dipcore.supervision.indicators``) and supervision's."""
     n = np.maximum(sums["cases"], 1).astype(float)
-    dip = sums["dip_cases"].astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return {
-            "cmi": np.where(dip > 0, sums["rw"] / 10_000.0 / dip / scale, np.nan),
-            "mean_cost": sums["cost"] / 100.0 / n,
-            "mean_los": sums["los"] / n,
-            "outlier_share": np.where(dip > 0, (sums["low"] + sums["high"] + sums["extreme"]) / dip,
-                                      np.nan),
-            "readmission_rate": readmits / n,
-            "operation_rate": np.where(dip > 0, sums["surgery"] / dip, np.nan),
-            "severe_share": sums["severe"] / n,
-            "patient_paid_share": (sums["cost"] - sums["fund"]) / np.maximum(sums["cost"], 1),
-            "death_rate": sums["deaths"] / n,
-            "low_standard_share": sums["low_standard"] / n,
-            "secondary_per_case": sums["secondary"] / n,
-            "points_per_case": sums["points"] / 10_000.0 / n,
-        }
+    ind = hospital_indicators(sums, scale)
+    ind.update({
+        "readmission_rate": readmits / n,
+        "severe_share": sums["severe"] / n,
+        "low_standard_share": sums["low_standard"] / n,
+        "secondary_per_case": sums["secondary"] / n,
+        "points_per_case": sums["points"] / UNITS / n,
+    })
+    return {k: ind[k] for k in INDICATORS}
 
 
 def _columns(table: pa.Table) -> dict[str, np.ndarray]:
-    return {c: table.column(c).to_numpy() for c in _SUMS}
+    return {c: table.column(c).to_numpy() for c in AUDIT_SUMS}
 
 
-def audit(cases: Any, catalog: Catalog, policy: Policy | None = None,
-          hospitals: pa.Table | None = None, previous: Any = None, *, encoding: str = "utf-8",
-          mapping: dict | None = None, batch_rows: int = DEFAULT_BATCH_ROWS) -> Audit:
-    """Supervision signals and appraisal indicators of a year (SPEC.md section 8).
-
-    Parameters
-    ----------
-    cases : path, table or stream
-        The year's cases (anything :func:`dipcore.read_cases` accepts).
-    catalog : Catalog
-        Scores the cases (CMI, outliers, groups).
-    policy : Policy, optional
-        Thresholds (``readmit_days``, ``low_standard_max_los``, ``audit_share_ratio``,
-        ``audit_growth_margin``); defaults to the catalogue's policy.
-    hospitals : pyarrow.Table, optional
-        Hospital registry.
-    previous : path, table or stream, optional
-        The previous year's cases, for the year-on-year signals.
-
-    Returns
-    -------
-    Audit
-    """
-    policy = policy or catalog.policy
-    stays, low, sums_t = _year_facts(cases, catalog, policy, hospitals, encoding, mapping, batch_rows)
+def finish(current, previous, policy: Policy) -> Audit:
+    """The audit of merged audit states (``dipcore.engine.passes.AuditSums``) of a year and,
+    optionally, of the year before."""
+    stays, low, sums_t = year_tables(current)
     warnings: list[str] = []
     if sums_t.num_rows == 0:
-        from dipcore.errors import InputError
         raise InputError("no usable cases to audit")
     readmissions = find_readmissions(stays, policy.readmit_days)
     ids = sums_t.column("hospital_id").to_pylist()
@@ -261,7 +168,7 @@ def audit(cases: Any, catalog: Catalog, policy: Policy | None = None,
                 flags[i].append(names[key])
     growth_cols: dict[str, np.ndarray] = {}
     if previous is not None:
-        _, _, prev_t = _year_facts(previous, catalog, policy, hospitals, encoding, mapping, batch_rows)
+        _, _, prev_t = year_tables(previous)
         prev_ids = prev_t.column("hospital_id").to_pylist()
         prev_pos = {h: i for i, h in enumerate(prev_ids)}
         prev_sums = _columns(prev_t)

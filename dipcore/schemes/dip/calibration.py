@@ -11,8 +11,11 @@ Three passes over the history, each written as *partition kernel -> mergeable pa
    record (group, year, level, cost, subtype slots). Merge: concatenate. Finalize: sorted by
    (group, cost), which makes trimming percentiles, means, CVs and subtypes independent of
    the partitioning and row order.
-3. ``history_points``: the history scored with the new catalogue, for the budget point
-   value (SPEC 6), unless the policy gives one.
+3. the history scored with the new catalogue, for the budget point value (SPEC 6), unless
+   the policy gives one (``dipcore.payment.point_value``).
+
+The passes themselves (what runs per batch, what merges) are declared in
+``dipcore.schemes.dip.passes``; this module holds the rules they apply.
 
 Choices SPEC.md leaves open, made here and documented:
 
@@ -36,19 +39,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dipcore._kernels import points as P
 from dipcore._kernels.aggregate import (bucket_by_group, count_by, cv_by, group_statistics,
-                                 pack_cases, sort_buckets, sum_by, sum_count_by2, unpack_cases,
+                                 pack_cases, sort_buckets, sum_count_by2, unpack_cases,
                                  within_cuts)
 from dipcore._version import __version__
-from dipcore.catalog import GROUP_SCHEMA, Catalog, comprehensive_code
+from dipcore.catalog import Catalog
 from dipcore.errors import InputError
-from dipcore.engine.local import run_threads, threads
+from dipcore.engine.threads import run_threads, threads
 from dipcore.policy import Policy
-from dipcore.ingest.codebook import procedure_facts
-from dipcore.schemes.dip.features import CLASS_NAMES, SUBTYPE_CODES, Features, category_code
-from dipcore.schema import POOLS
-from dipcore.payment.points import group_rows, score_batch
+from dipcore.coding.facts import CLASS_NAMES, category_code, procedure_facts
+from dipcore.schemes.dip.features import SUBTYPE_CODES, Features
+from dipcore.schemes.dip.grouping import group_rows
+from dipcore.schemes.dip.groups import GROUP_SCHEMA, comprehensive_code
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -592,42 +594,6 @@ def _subtypes(g, y, c, sl, n_g, G, Y, W, policy) -> pa.Array:
          pa.array(np.concatenate(coefs)[order] if coefs else np.zeros(0))],
         fields=list(_SUBTYPE_TYPE.value_type))
     return pa.ListArray.from_arrays(pa.array(offsets), values, type=_SUBTYPE_TYPE)
-
-
-# ---------------------------------------------------------------------------------------------
-# pass 3: budget point value
-# ---------------------------------------------------------------------------------------------
-def history_points(f: Features, catalog: Catalog, years: list[int]) -> dict:
-    """Pass 3 partition kernel: cost and points by (pool, year) of the history."""
-    s = score_batch(f, catalog, catalog.policy)
-    use = in_years(f.year, years)
-    if catalog.policy.budget_pv_trim == "outliers":
-        use &= (s.outlier != P.LOW) & (s.outlier != P.HIGH) & (s.outlier != P.EXTREME)
-    Y = len(years)
-    key = f.pool.astype(np.int64) * Y + np.searchsorted(np.array(years), f.year)
-    key = np.where(use, key, -1)
-    sums = sum_by(key, len(POOLS) * Y, np.stack([f.cost, s.units], axis=1))
-    return {(POOLS[k // Y], years[k % Y]): sums[k] for k in np.flatnonzero(sums.any(axis=1))}
-
-
-def merge_history_points(parts: Iterable[dict]) -> dict:
-    total: dict = {}
-    for p in parts:
-        for k, v in p.items():
-            total[k] = total.get(k, 0) + v
-    return total
-
-
-def budget_point_values(sums: dict, policy: Policy, years: list[int]) -> dict[str, float]:
-    """Weighted total cost over weighted total points, per pool (SPEC 6), yuan per point."""
-    w = year_weights(policy, years)
-    out = {}
-    for pool in sorted({p for p, _ in sums}):
-        cost = sum(w[y] * sums[(pool, y)][0] for p, y in sums if p == pool) / 100.0
-        pts = sum(w[y] * sums[(pool, y)][1] for p, y in sums if p == pool) / 10_000.0
-        if pts > 0:
-            out[pool] = cost / pts
-    return out
 
 
 def fingerprint_text(parts: list[np.ndarray], years: list[int]) -> str:

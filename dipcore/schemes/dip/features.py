@@ -17,7 +17,7 @@ import pyarrow as pa
 from dipcore.coding import refdata
 from dipcore._kernels.calendar import year_month_los
 from dipcore._kernels.severity import cci_scores, subtype_slots
-from dipcore.ingest.codebook import CLASS_NAMES, N_CATEGORIES, Codebook, Grouping, category_code  # noqa: F401
+from dipcore.ingest.codebook import Codebook, Grouping
 from dipcore.policy import Policy
 from dipcore._kernels import strings as K
 from dipcore._kernels.intern import hash_strings

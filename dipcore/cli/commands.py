@@ -1,0 +1,188 @@
+"""The commands that read cases: validate, calibrate, settle, audit (and generate)."""
+from __future__ import annotations
+
+import time
+
+from dipcore.cli.options import engine_of, policy_arg
+from dipcore.cli.progress import Progress, StagedProgress
+
+
+def cmd_generate(args) -> int:
+    from data_gen import generate
+    manifest = generate(args.out, args.cases_per_year, args.years, hospitals=args.hospitals,
+                        seed=args.seed, chunk_rows=args.chunk_rows, bad_share=args.bad_share,
+                        progress=Progress("generate"))
+    print(f"wrote {manifest['cases']:,} cases of {manifest['hospitals']} hospitals "
+          f"({args.years[0]}-{args.years[1]}) to {args.out} in {manifest['seconds']} s")
+    for name, n in sorted(manifest["anomaly_cases"].items()):
+        print(f"  injected {name}: {n:,} cases")
+    return 0
+
+
+def _read(source, hospitals, encoding, mapping=None, label="read"):
+    import pyarrow as pa
+    from dipcore.ingest.reader import scan_cases
+    from dipcore.ingest.sources import count_rows
+    cases, quarantine = [], []
+    rows = 0
+    total = count_rows(source)
+    progress = Progress(label)
+    for c, q in scan_cases(source, hospitals=hospitals, encoding=encoding, mapping=mapping):
+        cases.append(c)
+        if q.num_rows:
+            quarantine.append(q)
+        rows += c.num_rows + q.num_rows
+        progress(rows, total)
+    from dipcore.schema import CASE_SCHEMA, QUARANTINE_SCHEMA
+    return (pa.concat_tables(cases) if cases else CASE_SCHEMA.empty_table(),
+            pa.concat_tables(quarantine) if quarantine else QUARANTINE_SCHEMA.empty_table())
+
+
+def _summary_lines(cases, quarantine) -> list[str]:
+    import numpy as np
+    import pyarrow.compute as pc
+    from dipcore.schema import fen
+    lines = [f"cases kept: {cases.num_rows:,}   quarantined: {quarantine.num_rows:,}"]
+    if quarantine.num_rows:
+        counts = quarantine.group_by("reason").aggregate([("reason", "count")])
+        for r in sorted(counts.to_pylist(), key=lambda r: -r["reason_count"]):
+            lines.append(f"  quarantine {r['reason']}: {r['reason_count']:,}")
+    if cases.num_rows:
+        years = pc.year(cases.column("discharge_date"))
+        by_year = pa_group_count(years)
+        lines.append("cases by discharge year: " + ", ".join(f"{y}: {n:,}" for y, n in by_year))
+        total = fen(cases.column("total_cost"))
+        fund = fen(cases.column("fund_paid"))
+        lines.append(f"total cost: {total.sum() / 100:,.2f} yuan, fund paid {fund.sum() / 100:,.2f} "
+                     f"yuan (fund share {fund.sum() / max(total.sum(), 1):.3f})")
+        lines.append(f"hospitals: {pc.count_distinct(cases.column('hospital_id')).as_py()}, "
+                     f"patients: {pc.count_distinct(cases.column('patient_id')).as_py():,}, "
+                     f"principal diagnoses: {pc.count_distinct(cases.column('primary_dx')).as_py():,}")
+        bed = cases.column("bed_day_category").is_valid().to_numpy(zero_copy_only=False)
+        lines.append(f"bed-day cases: {bed.sum():,} ({bed.mean():.1%}); median cost "
+                     f"{np.median(total) / 100:,.2f} yuan")
+    return lines
+
+
+def pa_group_count(values) -> list[tuple[int, int]]:
+    import pyarrow.compute as pc
+    vc = pc.value_counts(values).to_pylist()
+    return sorted((r["values"], r["counts"]) for r in vc)
+
+
+def cmd_validate(args) -> int:
+    from dipcore.ingest.reader import read_hospitals, save_quarantine
+    hospitals = read_hospitals(args.hospitals, encoding=args.encoding) if args.hospitals else None
+    cases, quarantine = _read(args.cases, hospitals, args.encoding)
+    for line in _summary_lines(cases, quarantine):
+        print(line)
+    if args.quarantine:
+        save_quarantine(quarantine, args.quarantine)
+        print(f"quarantine written to {args.quarantine}")
+    return 0
+
+
+def cmd_calibrate(args) -> int:
+    from dipcore.api import calibrate
+    from dipcore.ingest.reader import read_hospitals
+    hospitals = read_hospitals(args.hospitals, encoding=args.encoding) if args.hospitals else None
+    years = list(range(args.years[0], args.years[1] + 1)) if args.years else None
+    t0 = time.perf_counter()
+    with engine_of(args) as (engine, client):
+        catalog = calibrate(args.history, policy=policy_arg(args.policy), hospitals=hospitals,
+                            years=years, encoding=args.encoding, engine=engine, client=client,
+                            progress=StagedProgress())
+    catalog.save(args.out)
+    g = catalog.groups
+    kinds = {r["values"]: r["counts"] for r in __import__("pyarrow.compute", fromlist=["x"])
+             .value_counts(g.column("kind")).to_pylist()}
+    print(f"calibrated {sum(g.column('cases').to_pylist()):,} cases of {catalog.years} in "
+          f"{time.perf_counter() - t0:.1f} s: {g.num_rows:,} groups "
+          f"({kinds.get('core', 0):,} core, {kinds.get('comprehensive', 0):,} comprehensive, "
+          f"{sum(g.column('basic').to_pylist()):,} basic)")
+    print(f"M = {catalog.mean_cost:,.2f} yuan; level coefficients "
+          + ", ".join(f"{k}: {v}" for k, v in sorted(catalog.level_coefficients.items())))
+    for w in catalog.warnings:
+        print(f"warning: {w}")
+    print(f"catalogue written to {args.out}")
+    return 0
+
+
+def _settle_summary(result, top: int = 5) -> list[str]:
+    import pyarrow.compute as pc
+    lines = []
+    for row in result.pools.to_pylist():
+        lines.append(f"pool {row['pool']}: point value {row['point_value']:.4f} yuan/point "
+                     f"({row['mode']}), {float(row['points']):,.0f} points, budget "
+                     f"{float(row['budget']):,.2f} yuan, fund ratio {row['fund_ratio']:.3f}")
+    if result.cases_path is not None:   # streamed to disk: read only the two columns needed
+        import pyarrow.parquet as pq
+        cases = pq.read_table(result.cases_path, columns=["outlier", "group_kind"])
+    else:
+        cases = result.cases
+    oc = {r["values"]: r["counts"] for r in pc.value_counts(cases.column("outlier")).to_pylist()}
+    dip = sum(v for k, v in oc.items() if k)
+    if dip:
+        lines.append("outliers among DIP cases: " + ", ".join(
+            f"{k} {oc.get(k, 0) / dip:.1%}" for k in ("low", "normal", "high", "extreme")))
+    kinds = {r["values"]: r["counts"] for r in pc.value_counts(cases.column("group_kind")).to_pylist()}
+    lines.append("cases by kind: " + ", ".join(f"{k} {v:,}" for k, v in sorted(kinds.items())))
+    h = result.hospitals.to_pylist()
+    h.sort(key=lambda r: float(r["gain"]))
+    def fmt(r):
+        share = float(r["gain"]) / max(float(r["total_cost"]), 1.0)
+        return (f"  {r['hospital_id']} {r['pool']:<9} gain {float(r['gain']):>15,.2f} yuan "
+                f"({share:+.1%} of cost), CMI {'-' if r['cmi'] is None else format(r['cmi'], '.3f')}, "
+                f"balance {float(r['balance']):>15,.2f}")
+    lines.append("largest gains (DIP amount minus actual cost):")
+    lines += [fmt(r) for r in reversed(h[-top:])]
+    lines.append("largest losses:")
+    lines += [fmt(r) for r in h[:top]]
+    return lines
+
+
+def cmd_settle(args) -> int:
+    from dipcore.api import settle
+    from dipcore.catalog import Catalog
+    from dipcore.ingest.reader import read_hospitals
+    catalog = Catalog.load(args.catalog)
+    hospitals = read_hospitals(args.hospitals, encoding=args.encoding) if args.hospitals else None
+    t0 = time.perf_counter()
+    with engine_of(args) as (engine, client):
+        result = settle(args.cases, catalog, budget=args.budget, policy=policy_arg(args.policy),
+                        hospitals=hospitals, special_cases=args.special_cases,
+                        appraisal=args.appraisal, deductions=args.deductions,
+                        prepaid=args.prepaid, encoding=args.encoding, out=args.out,
+                        engine=engine, client=client, progress=StagedProgress())
+    print(f"settled {result.cases_count:,} cases in {time.perf_counter() - t0:.1f} s")
+    for line in _settle_summary(result):
+        print(line)
+    for w in result.warnings:
+        print(f"warning: {w}")
+    print(f"results written to {args.out}")
+    return 0
+
+
+def cmd_audit(args) -> int:
+    from dipcore.api import audit
+    from dipcore.catalog import Catalog
+    from dipcore.ingest.reader import read_hospitals
+    catalog = Catalog.load(args.catalog)
+    hospitals = read_hospitals(args.hospitals, encoding=args.encoding) if args.hospitals else None
+    t0 = time.perf_counter()
+    with engine_of(args) as (engine, client):
+        result = audit(args.cases, catalog, policy=policy_arg(args.policy), hospitals=hospitals,
+                       previous=args.previous, encoding=args.encoding, engine=engine,
+                       client=client, progress=StagedProgress())
+    result.save(args.out)
+    print(f"audited {int(sum(result.hospitals.column('cases').to_pylist())):,} cases of "
+          f"{result.hospitals.num_rows} hospitals in {time.perf_counter() - t0:.1f} s")
+    print(f"suspected split admissions (readmissions): {result.readmissions.num_rows:,}; "
+          f"low-standard admissions: {result.low_standard.num_rows:,}")
+    for r in result.hospitals.to_pylist():
+        if r["flags"]:
+            print(f"  {r['hospital_id']}: {', '.join(r['flags'])}")
+    for w in result.warnings:
+        print(f"warning: {w}")
+    print(f"audit written to {args.out}")
+    return 0

@@ -1,0 +1,115 @@
+"""The ``dipcore`` command line (DESIGN.md section 5): the parser and the entry point.
+
+A bad input ends with one line on standard error naming the file, row or column, and exit
+code 2; an unexpected failure prints one line too (exit 70) unless ``DIPCORE_DEBUG=1`` asks
+for the traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from dipcore.cli.commands import cmd_audit, cmd_calibrate, cmd_generate, cmd_settle, cmd_validate
+from dipcore.cli.demo import cmd_demo
+from dipcore.cli.options import (add_engine_options, add_input_options, add_threads_option,
+                                 add_year_options, budget, positive, share, years)
+
+EXIT_INPUT = 2
+
+
+EXIT_INTERNAL = 70
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from dipcore._version import __version__
+    p = argparse.ArgumentParser(prog="dipcore", description="DIP payment engine: grouping, "
+                                "points, point value and settlement under a regional budget.")
+    p.add_argument("--version", action="version", version=f"dipcore {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="the whole job on a generated small province")
+    d.add_argument("--out", default="dipcore-demo", help="output directory (default: dipcore-demo)")
+    d.add_argument("--cases-per-year", type=positive, default=200_000)
+    d.add_argument("--hospitals", type=positive, default=60)
+    d.add_argument("--seed", type=int, default=2024)
+    d.set_defaults(func=cmd_demo)
+
+    g = sub.add_parser("generate", help="write a synthetic province (cases, registry, labels)")
+    g.add_argument("out", help="output directory")
+    g.add_argument("--cases-per-year", type=positive, required=True)
+    g.add_argument("--years", type=years, default=(2021, 2024), help="e.g. 2021-2024")
+    g.add_argument("--hospitals", type=positive, default=60)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--chunk-rows", type=positive, default=500_000,
+                   help="rows generated at a time (memory; does not change the data)")
+    g.add_argument("--bad-share", type=share, default=0.0,
+                   help="share of cases given one bad value (exercises the quarantine)")
+    g.set_defaults(func=cmd_generate)
+
+    c = sub.add_parser("calibrate", help="build a catalogue (scores) from history")
+    c.add_argument("history", help="cases of the calibration years (Parquet, CSV, Arrow)")
+    c.add_argument("--out", required=True, help="catalogue file to write (.parquet)")
+    c.add_argument("--years", type=years, help="calibration years, e.g. 2021-2023")
+    add_input_options(c)
+    add_engine_options(c)
+    c.set_defaults(func=cmd_calibrate)
+
+    t = sub.add_parser("settle", help="points, point value and statements for a year")
+    add_year_options(t, "results directory")
+    t.add_argument("--budget", type=budget, required=True,
+                   help="fund budget per pool in yuan: employee=7.2e7,resident=5e7")
+    t.add_argument("--special-cases", help="case ids approved by special review (CSV)")
+    t.add_argument("--appraisal", help="CSV: hospital_id[,pool],coefficient")
+    t.add_argument("--deductions", help="CSV: hospital_id[,pool],amount (yuan)")
+    t.add_argument("--prepaid", help="CSV: hospital_id[,pool],amount[,advance] (yuan)")
+    add_engine_options(t)
+    t.set_defaults(func=cmd_settle)
+
+    a = sub.add_parser("audit", help="supervision signals and appraisal indicators")
+    add_year_options(a, "audit directory")
+    a.add_argument("--previous", help="the previous year's cases, for year-on-year signals")
+    add_engine_options(a)
+    a.set_defaults(func=cmd_audit)
+
+    v = sub.add_parser("validate", help="read and validate cases; write the quarantine")
+    v.add_argument("cases", help="Parquet file or directory, CSV or Arrow file")
+    v.add_argument("--hospitals", help="hospital registry (CSV or Parquet)")
+    v.add_argument("--encoding", default="utf-8", help="encoding of CSV input (utf-8, gbk)")
+    v.add_argument("--quarantine", help="write the quarantine here (.csv or .parquet)")
+    add_threads_option(v)
+    v.set_defaults(func=cmd_validate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``dipcore`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        from dipcore.errors import DipcoreError
+    except ImportError as exc:   # the compiled extensions are missing
+        print(f"dipcore: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return EXIT_INTERNAL
+    try:
+        if getattr(args, "threads", None):
+            from dipcore.engine.threads import set_threads
+            set_threads(args.threads)
+        return int(args.func(args) or 0)
+    except DipcoreError as exc:
+        print(f"dipcore: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("dipcore: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place that turns failures into a line
+        if os.environ.get("DIPCORE_DEBUG"):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"dipcore: internal error: {type(exc).__name__}: {first} "
+              "(set DIPCORE_DEBUG=1 for the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Argument types and the option groups shared by the commands."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+
+
+def years(text: str) -> tuple[int, int]:
+    try:
+        if "-" in text:
+            a, b = text.split("-", 1)
+            first, last = int(a), int(b)
+        else:
+            first = last = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"years must look like 2021-2024, not '{text}'") from None
+    if last < first or first < 1990 or last > 2100:
+        raise argparse.ArgumentTypeError(f"bad year range '{text}'")
+    return first, last
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not '{text}'") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, not '{text}'")
+    return value
+
+
+def share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not '{text}'") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a share in [0, 1), not '{text}'")
+    return value
+
+
+def budget(text: str) -> dict[str, float]:
+    out = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        pool, sep, amount = part.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[pool.strip()] = float(amount)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"budget must look like employee=7.2e7,resident=5e7, not '{text}'") from None
+    if not out:
+        raise argparse.ArgumentTypeError("empty budget")
+    return out
+
+
+def policy_arg(path):
+    from dipcore.policy import Policy
+    if path is None:
+        return None
+    if not os.path.exists(path) and "/" not in path and not path.endswith(".toml"):
+        return Policy.builtin(path)
+    return Policy.load(path)
+
+
+@contextlib.contextmanager
+def engine_of(args):
+    """``(engine, client)`` for ``--workers N`` / ``--scheduler ADDRESS``, else local."""
+    if not (getattr(args, "workers", None) or getattr(args, "scheduler", None)):
+        yield "local", None
+        return
+    from dask.distributed import Client, LocalCluster
+    with contextlib.ExitStack() as stack:
+        if args.scheduler:
+            try:
+                client = stack.enter_context(Client(args.scheduler, timeout="30s"))
+            except (OSError, TimeoutError) as exc:
+                from dipcore.errors import InputError
+                raise InputError(f"cannot reach the Dask scheduler at {args.scheduler} ({exc})") from None
+        else:
+            threads = max(1, (os.cpu_count() or 1) // args.workers)
+            cluster = stack.enter_context(LocalCluster(
+                n_workers=args.workers, threads_per_worker=threads, processes=True,
+                dashboard_address=":0"))
+            client = stack.enter_context(Client(cluster))
+        n = len(client.scheduler_info().get("workers", {}))
+        link = getattr(client, "dashboard_link", None)
+        print(f"Dask: {n} workers" + (f", dashboard {link}" if link else ""), file=sys.stderr)
+        yield "dask", client
+
+
+def add_input_options(p) -> None:
+    """Options every command that reads cases takes."""
+    p.add_argument("--policy", help="policy TOML file, or a built-in name (national, ...)")
+    p.add_argument("--hospitals", help="hospital registry (CSV or Parquet)")
+    p.add_argument("--encoding", default="utf-8", help="encoding of CSV input (utf-8, gbk)")
+    add_threads_option(p)
+
+
+def add_threads_option(p) -> None:
+    p.add_argument("--threads", type=positive,
+                   help="threads of the local engine (default: DIPCORE_THREADS, or the cores)")
+
+
+def add_year_options(p, out_help: str) -> None:
+    """A year's cases against a catalogue (settle, audit)."""
+    p.add_argument("cases", help="the year's cases (Parquet, CSV, Arrow)")
+    p.add_argument("--catalog", required=True, help="catalogue (.parquet, or official .csv)")
+    p.add_argument("--out", required=True, help=out_help)
+    add_input_options(p)
+
+
+def add_engine_options(p) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--workers", type=positive, help="run on a local Dask cluster of N processes")
+    g.add_argument("--scheduler", help="run on a Dask cluster: scheduler address tcp://host:8786")

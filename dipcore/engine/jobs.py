@@ -1,0 +1,50 @@
+"""The jobs: each written once, as passes run by whichever executor it is given.
+
+* :func:`calibrate`: the scheme's calibration (``Scheme.calibrate``: DIP's three passes).
+* :func:`settle`: one :class:`~dipcore.engine.passes.SettlementSums` pass, then
+  ``dipcore.payment.settlement.finish`` (point values, statements, prepayments).
+* :func:`audit`: one :class:`~dipcore.engine.passes.AuditSums` pass per year, then
+  ``dipcore.supervision.audit.finish`` (signals, indicators, flags).
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pyarrow as pa
+
+from dipcore.catalog import Catalog
+from dipcore.engine.executor import Executor
+from dipcore.engine.passes import AuditSums, SettlementSums
+from dipcore.payment import settlement
+from dipcore.policy import Policy
+from dipcore.schemes.base import get_scheme
+from dipcore.supervision import audit as supervision
+
+
+def calibrate(ex: Executor, history: Any, policy: Policy, years: list[int] | None) -> Catalog:
+    """A catalogue from history, by the policy's scheme."""
+    return get_scheme(getattr(policy, "scheme", "dip")).calibrate(ex, history, policy, years)
+
+
+def settle(ex: Executor, cases: Any, catalog: Catalog, budget: dict, policy: Policy,
+           special: set[str], appraisal: Any, deductions: Any, prepaid: Any,
+           out: str | os.PathLike | None) -> settlement.Settlement:
+    """A year settled; with ``out``, per-case rows streamed there and every output saved."""
+    p = SettlementSums(catalog, policy, pa.array(sorted(special), pa.string()))
+    with ex.rows_sink(out) as sink:
+        state = ex.scan(cases, p, rows=sink)
+        result = settlement.finish(state, catalog, policy, budget, special, appraisal,
+                                   deductions, prepaid)
+    if out is not None:
+        result.cases_path = sink.path
+        result.save(out)
+    return result
+
+
+def audit(ex: Executor, cases: Any, catalog: Catalog, policy: Policy,
+          previous: Any = None) -> supervision.Audit:
+    """Supervision of a year, with growth against the previous year when given."""
+    current = ex.scan(cases, AuditSums(catalog, policy))
+    before = ex.scan(previous, AuditSums(catalog, policy)) if previous is not None else None
+    return supervision.finish(current, before, policy)

@@ -1,0 +1,257 @@
+"""Passes: every aggregation of a job, declared once (DESIGN.md section 1).
+
+A pass is what flox calls an ``Aggregation`` and datashader a reduction. It declares
+
+* ``chunk(item)``: the work on one batch. It runs on any thread (or worker) and depends on
+  that batch alone;
+* ``fold(state, batch, result)``: adds one batch's result to the partial state of a part,
+  in reading order (passes over a source only);
+* ``combine(states)``: merges the partial states of parts. It is associative and exact
+  (integer sums, concatenation, sorting finalizers), so any tree of merges gives the same
+  answer;
+* ``done(state)``: closes a part's state before it is merged or sent between processes.
+
+An executor (``dipcore.engine.local``: ordered threads in one process;
+``dipcore.engine.distributed``: one Dask task per partition, tree-reduced) runs a pass and
+returns the merged state. No pass knows which executor runs it; a job
+(``dipcore.engine.jobs``) is a sequence of passes and the finalizers between them.
+
+Two kinds of pass:
+
+* :class:`SourcePass` reads the checked batches of a source (validation happens on the way
+  in). It may keep each batch's prepared features (``keeps_features``) for later passes and
+  may stream per-case rows to a sink (``writes_rows``).
+* :class:`FeaturePass` reads the features a source pass kept.
+
+The passes shared by every payment scheme live here (settlement sums, history points for
+the budget point value, audit sums); a scheme's calibration passes live with the scheme
+(``dipcore.schemes.dip.passes``).
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generic, TypeVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from dipcore.catalog import Catalog
+from dipcore.ingest.validate import CheckedBatch
+from dipcore.payment import sums as payment_sums
+from dipcore.payment.points import bed_rates_missing
+from dipcore.payment.point_value import history_points
+from dipcore.policy import Policy
+from dipcore.schemes import scheme_for
+from dipcore.supervision import facts as audit_facts
+
+S = TypeVar("S")
+R = TypeVar("R")
+
+
+class SourcePass(abc.ABC, Generic[S, R]):
+    """A pass over the checked batches of a source."""
+
+    #: Label for progress reports.
+    stage: str = ""
+    #: The pass prepares features that later :class:`FeaturePass` es read (``kept``).
+    keeps_features: bool = False
+    #: The pass produces per-case rows that an executor may stream to a sink.
+    writes_rows: bool = False
+
+    @abc.abstractmethod
+    def empty(self) -> S:
+        """The partial state of a part before its first batch."""
+
+    @abc.abstractmethod
+    def chunk(self, batch: CheckedBatch) -> R:
+        """The work on one checked batch (any thread)."""
+
+    @abc.abstractmethod
+    def fold(self, state: S, batch: CheckedBatch, result: R,
+             write: Callable[[pa.Table], None] | None = None) -> S:
+        """Add one batch's result to a part's state, in reading order; ``write`` is the
+        executor's row sink for a pass that ``writes_rows`` (None: keep rows in the state)."""
+
+    def done(self, state: S) -> S:
+        """Close a part's state (before merging or sending it between processes)."""
+        return state
+
+    @abc.abstractmethod
+    def combine(self, states: list[S]) -> S:
+        """Merge the states of parts (associative; any tree)."""
+
+    def kept(self, result: R) -> Any:
+        """The features of a batch to keep for later passes (``keeps_features``)."""
+        return None
+
+
+class FeaturePass(abc.ABC, Generic[S, R]):
+    """A pass over the features a :class:`SourcePass` kept."""
+
+    stage: str = ""
+
+    @abc.abstractmethod
+    def chunk(self, features: Any) -> R:
+        """The work on one batch of prepared features (any thread)."""
+
+    @abc.abstractmethod
+    def combine(self, parts: list) -> S:
+        """Merge chunk results or the merged states of parts (associative; any tree)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# settlement (SPEC 5-7): case rows and exact sums per (hospital, pool) and month
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class SettlementState:
+    hospital_sums: list[pa.Table] = field(default_factory=list)
+    monthly_sums: list[pa.Table] = field(default_factory=list)
+    quarantine: list[pa.Table] = field(default_factory=list)
+    cases: list[pa.Table] = field(default_factory=list)
+    special_found: set[str] = field(default_factory=set)
+    missing_rates: set[str] = field(default_factory=set)
+    grouped_cases: int = 0
+    n_cases: int = 0
+
+
+class SettlementSums(SourcePass[SettlementState, tuple]):
+    """Each case scored by the catalogue's scheme; per-case rows; sums behind statements.
+
+    Parameters
+    ----------
+    catalog, policy : the catalogue and the policy settling with it.
+    special : pyarrow.Array
+        Sorted case ids approved by special review (SPEC 5.5).
+    """
+
+    stage = "settle"
+    writes_rows = True
+
+    def __init__(self, catalog: Catalog, policy: Policy, special: pa.Array):
+        self.catalog, self.policy, self.special = catalog, policy, special
+        self.scheme = scheme_for(catalog)
+
+    def empty(self) -> SettlementState:
+        return SettlementState()
+
+    def chunk(self, b: CheckedBatch):
+        if b.n == 0:
+            return None
+        f = self.scheme.prepare(b, self.policy)
+        is_special = pc.is_in(b.case_id, value_set=self.special) \
+            .to_numpy(zero_copy_only=False) if len(self.special) else None
+        found = set(b.case_id.filter(pa.array(is_special)).to_pylist()) \
+            if is_special is not None and is_special.any() else set()
+        s = self.scheme.score(f, self.catalog, self.policy, is_special)
+        return (found, set(bed_rates_missing(self.catalog, f)), int((f.bed < 0).sum()),
+                self.scheme.case_table(b, f, s, self.catalog), payment_sums.partial_sums(b, f, s))
+
+    def fold(self, state, b, result, write=None):
+        if b.quarantine.num_rows:
+            state.quarantine.append(b.quarantine)
+        if result is not None:
+            found, missing, grouped, table, (h, m) = result
+            state.special_found |= found
+            state.missing_rates |= missing
+            state.grouped_cases += grouped
+            state.n_cases += table.num_rows
+            if write is None:
+                state.cases.append(table)
+            else:
+                write(table)
+            state.hospital_sums.append(h)
+            state.monthly_sums.append(m)
+        return state
+
+    def done(self, state):
+        # one table per part: what crosses between processes stays small
+        if len(state.hospital_sums) > 1:
+            state.hospital_sums = [payment_sums.merge_sums(state.hospital_sums, ["key"])]
+            state.monthly_sums = [payment_sums.merge_sums(state.monthly_sums, ["key", "month"])]
+        return state
+
+    def combine(self, states):
+        out = SettlementState()
+        for p in states:
+            out.hospital_sums += p.hospital_sums
+            out.monthly_sums += p.monthly_sums
+            out.quarantine += p.quarantine
+            out.cases += p.cases
+            out.special_found |= p.special_found
+            out.missing_rates |= p.missing_rates
+            out.grouped_cases += p.grouped_cases
+            out.n_cases += p.n_cases
+        return self.done(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# history points: the budget point value (SPEC 6)
+# ---------------------------------------------------------------------------------------------
+class HistoryPoints(FeaturePass[dict, dict]):
+    """Cost and points of the history by (pool, year), scored with the new catalogue."""
+
+    stage = "calibrate: history points"
+
+    def __init__(self, catalog: Catalog, years: list[int]):
+        self.catalog, self.years = catalog, years
+        self.scheme = scheme_for(catalog)
+
+    def chunk(self, f) -> dict:
+        return history_points(self.scheme.score(f, self.catalog, self.catalog.policy), f,
+                              self.catalog.policy, self.years)
+
+    def combine(self, parts):
+        total: dict = {}
+        for p in parts:
+            for k, v in p.items():
+                total[k] = total.get(k, 0) + v
+        return total
+
+
+# ---------------------------------------------------------------------------------------------
+# supervision (SPEC 8): stays, low-standard cases and sums per hospital
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class AuditState:
+    stays: list[pa.Table] = field(default_factory=list)
+    low_standard: list[pa.Table] = field(default_factory=list)
+    sums: list[pa.Table] = field(default_factory=list)
+
+
+class AuditSums(SourcePass[AuditState, tuple]):
+    """The facts supervision needs from each case (``dipcore.supervision.facts``)."""
+
+    stage = "audit"
+
+    def __init__(self, catalog: Catalog, policy: Policy):
+        self.catalog, self.policy = catalog, policy
+        self.scheme = scheme_for(catalog)
+
+    def empty(self) -> AuditState:
+        return AuditState()
+
+    def chunk(self, b: CheckedBatch):
+        if b.n == 0:
+            return None
+        f = self.scheme.prepare(b, self.policy)
+        s = self.scheme.score(f, self.catalog, self.policy)
+        return audit_facts.batch_facts(b, f, s, self.catalog, self.policy)
+
+    def fold(self, state, b, result, write=None):
+        if result is not None:
+            stays, lows, sums = result
+            state.stays.append(stays)
+            if lows is not None:
+                state.low_standard.append(lows)
+            state.sums.append(sums)
+        return state
+
+    def combine(self, states):
+        out = AuditState()
+        for p in states:
+            out.stays += p.stays
+            out.low_standard += p.low_standard
+            out.sums += p.sums
+        return out
+

@@ -1,0 +1,33 @@
+"""Monthly prepayment (月度预拨), SPEC.md section 7.
+
+Per (hospital, pool, month): gross = P_month x PV_budget x f, withheld = gross x reserve,
+prepayment = gross - withheld. Each is rounded half away from zero to the fen with exact
+integer arithmetic: one exact rational factor per pool (PV_budget x 100 x f / units), so
+the table is the same whatever the order of its rows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from dipcore.payment.allocation import round_ratio
+from dipcore.payment.points import UNITS
+
+
+@dataclass(frozen=True)
+class MonthlyPrepayment:
+    gross: int        # fen
+    reserve: int      # fen withheld (the quality reserve)
+    prepayment: int   # fen paid
+
+
+def pool_factor(budget_point_value: float, fund_ratio: Fraction) -> Fraction:
+    """Fen per point unit of a pool's prepayment: PV_budget x 100 x f / units."""
+    return Fraction(str(budget_point_value)) * 100 * fund_ratio / UNITS
+
+
+def monthly_prepayment(point_units: int, factor: Fraction, reserve: Fraction) -> MonthlyPrepayment:
+    """SPEC 7: (P_month x PV_budget x f) x (1 - reserve), the reserve withheld."""
+    gross = round_ratio(point_units * factor.numerator, factor.denominator)
+    withheld = round_ratio(gross * reserve.numerator, reserve.denominator)
+    return MonthlyPrepayment(gross, withheld, gross - withheld)

@@ -1,0 +1,116 @@
+"""The payment-scheme seam (SPEC.md section 10: "everything after the case points is the
+same machinery for both schemes").
+
+What differs between DIP and CHS-DRG is:
+
+* how a case is **grouped** and turned into the terms of its points (group, kind, reason,
+  score, coefficients, comparison mean): :meth:`Scheme.prepare` and :meth:`Scheme.score`;
+* how group **weights are calibrated** from history: :meth:`Scheme.calibrate`, a job of
+  passes run by any executor;
+* the catalogue's **group table** (:attr:`Scheme.group_schema`), the per-case output
+  columns (:meth:`Scheme.case_table`) and the official tables a bureau may load instead
+  (:meth:`Scheme.load_official`).
+
+Everything after case points (point value, statements, prepayment, clearing, appraisal,
+sharing, allocation, indicators, supervision) reads only the :class:`~dipcore.payment.points.Scored`
+arrays and the shared case features (cost, fund, LOS, discharge way, month, level, pool,
+hospital, bed-day category), so a scheme is added beside DIP without touching it. A
+catalogue records the scheme that made it; :func:`scheme_for` finds it again.
+"""
+from __future__ import annotations
+
+import abc
+import importlib
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import pyarrow as pa
+
+from dipcore.errors import InputError
+
+if TYPE_CHECKING:   # annotations only: the seam imports no implementation
+    from dipcore.catalog import Catalog
+    from dipcore.ingest.validate import CheckedBatch
+    from dipcore.payment.points import Scored
+    from dipcore.policy import Policy
+
+
+class CaseFeatures(Protocol):
+    """The case features every scheme's ``prepare`` gives (NumPy arrays, one per case):
+    what payment and supervision read after the case points."""
+
+    n: int
+    year: np.ndarray             # int16 discharge year
+    month: np.ndarray            # int8 discharge month
+    los: np.ndarray              # int32 length of stay, at least 1
+    level: np.ndarray            # int8 hospital level
+    cost: np.ndarray             # int64 fen
+    fund: np.ndarray             # int64 fen
+    way: np.ndarray              # int8 discharge way
+    bed: np.ndarray              # int8 bed-day category (-1 none)
+    cci: np.ndarray              # int16 Charlson index of the secondary diagnoses
+    treatment_class: np.ndarray  # int8 CONSERVATIVE..SURGERY (operation rate)
+    pool: np.ndarray             # int8 index into schema.POOLS
+    hospital: np.ndarray         # int32 hospital (codebook)
+
+
+class Scheme(abc.ABC):
+    """A payment scheme: grouping, scoring and calibration of group weights."""
+
+    #: Name recorded in catalogues (``dip``, ``drg``).
+    name: str
+    #: Schema of the catalogue's group table.
+    group_schema: pa.Schema
+    #: Policy sections a catalogue of this scheme depends on (``dipcore.policy.SECTIONS``).
+    catalogue_sections: tuple[str, ...] = ("grouping", "calibration")
+
+    @abc.abstractmethod
+    def prepare(self, batch: "CheckedBatch", policy: "Policy") -> CaseFeatures:
+        """Kernel-ready features of a checked batch (shared columns plus the scheme's own)."""
+
+    @abc.abstractmethod
+    def score(self, features: Any, catalog: "Catalog", policy: "Policy",
+              special: Any = None) -> "Scored":
+        """Group each case and compute its points (``special``: bool array of cases
+        approved by special review)."""
+
+    @abc.abstractmethod
+    def case_table(self, batch: "CheckedBatch", features: Any, scored: "Scored",
+                   catalog: "Catalog") -> pa.Table:
+        """The per-case explanation of points (``Settlement.cases``)."""
+
+    @abc.abstractmethod
+    def calibrate(self, executor: Any, source: Any, policy: "Policy",
+                  years: list[int] | None) -> "Catalog":
+        """Build a catalogue from history with ``executor`` (``dipcore.engine``)."""
+
+    def load_official(self, path: Any, **options: Any) -> "Catalog":
+        """A catalogue from a bureau's official table (CSV)."""
+        raise InputError(f"scheme {self.name!r} has no official table format")
+
+
+#: Built-in schemes: name -> module that registers it on import.
+_BUILTIN = {"dip": "dipcore.schemes.dip"}
+_SCHEMES: dict[str, Scheme] = {}
+
+
+def register(scheme: Scheme) -> Scheme:
+    """Make ``scheme`` available by its name (a module registers its scheme on import)."""
+    _SCHEMES[scheme.name] = scheme
+    return scheme
+
+
+def get_scheme(name: str) -> Scheme:
+    """The scheme registered under ``name``."""
+    if name not in _SCHEMES and name in _BUILTIN:
+        importlib.import_module(_BUILTIN[name])
+    try:
+        return _SCHEMES[name]
+    except KeyError:
+        raise InputError(f"unknown payment scheme {name!r} "
+                         f"(known: {', '.join(sorted(set(_SCHEMES) | set(_BUILTIN)))})") from None
+
+
+def scheme_for(catalog: "Catalog") -> Scheme:
+    """The scheme that made ``catalog``."""
+    return get_scheme(getattr(catalog, "scheme", "dip"))
