@@ -55,22 +55,22 @@ def run_dipcore(history, current):
 
 def run_duckdb(history, current):
     import duckdb
-    from benchmarks import compare_duckdb as D
+    from benchmarks import compare_duckdb as duckdb_rules
     con = duckdb.connect()
     if isinstance(history, pa.Table):
         con.register("hist_arrow", history)
         con.register("cur_arrow", current)
-        return D.run("hist_arrow", "cur_arrow", BUDGET, con)
+        return duckdb_rules.run("hist_arrow", "cur_arrow", BUDGET, con)
     as_list = lambda files: "[" + ", ".join(f"'{f}'" for f in files) + "]"  # noqa: E731
-    return D.run(f"read_parquet({as_list(history)})", f"read_parquet({as_list(current)})", BUDGET, con)
+    return duckdb_rules.run(f"read_parquet({as_list(history)})", f"read_parquet({as_list(current)})", BUDGET, con)
 
 
 def run_polars(history, current):
     import polars as pl
-    from benchmarks import compare_polars as P
+    from benchmarks import compare_polars as polars_rules
     if isinstance(history, pa.Table):
-        return P.run(pl.from_arrow(history).lazy(), pl.from_arrow(current).lazy(), BUDGET)
-    return P.run(pl.scan_parquet(history, hive_partitioning=False),
+        return polars_rules.run(pl.from_arrow(history).lazy(), pl.from_arrow(current).lazy(), BUDGET)
+    return polars_rules.run(pl.scan_parquet(history, hive_partitioning=False),
                  pl.scan_parquet(current, hive_partitioning=False), BUDGET)
 
 

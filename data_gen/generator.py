@@ -29,16 +29,16 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dipcore.reports.files import atomic_path
-from dipcore.schema import CASE_SCHEMA, money_array
+from dipcore.schema import BED_DAY_CATEGORIES, CASE_SCHEMA, POOLS, money_array
 
-from . import kernel as K
+from . import kernel
 from .model import Model, build_model
 
 # Month shares of admissions (fewer around the Spring Festival, more at year end).
 _SEASON = np.array([0.95, 0.80, 1.0, 1.0, 1.0, 0.98, 1.02, 1.02, 1.0, 0.95, 1.05, 1.10])
 _EPOCH = dt.date(1970, 1, 1)
-_BED_CATEGORIES = pa.array(["psychiatric", "rehabilitation", "hospice"])
-_POOLS = pa.array(["employee", "resident"])
+_BED_CATEGORIES = pa.array(list(BED_DAY_CATEGORIES))
+_POOLS = pa.array(list(POOLS))
 LABEL_SCHEMA = pa.schema([("case_id", pa.string()), ("hospital_id", pa.string()),
                           ("year", pa.int16()), ("anomaly", pa.string()),
                           ("related_case_id", pa.string())])
@@ -129,15 +129,15 @@ class Province:
         n = stop - start
         out = dict(
             patient_o=np.empty(n, np.int64), hosp_o=np.empty(n, np.int32),
-            dx_o=np.empty(n, np.int32), sec_o=np.empty((n, K.MAX_SEC), np.int32),
-            proc_o=np.empty((n, K.MAX_PROCS), np.int32), age_o=np.empty(n, np.int16),
+            dx_o=np.empty(n, np.int32), sec_o=np.empty((n, kernel.MAX_SEC), np.int32),
+            proc_o=np.empty((n, kernel.MAX_PROCS), np.int32), age_o=np.empty(n, np.int16),
             age_days_o=np.empty(n, np.int32), sex_o=np.empty(n, np.int8),
             bw_o=np.empty(n, np.int32), adm_o=np.empty(n, np.int32), dis_o=np.empty(n, np.int32),
             cost_o=np.empty(n, np.int64), fund_o=np.empty(n, np.int64),
             way_o=np.empty(n, np.int8), bed_o=np.empty(n, np.int8), icu_o=np.empty(n, np.int16),
             pool_o=np.empty(n, np.int8), label_o=np.empty(n, np.int8),
             partner_o=np.empty(n, np.int64), bad_o=np.empty(n, np.int8))
-        K.generate_chunk(
+        kernel.generate_chunk(
             _key(self.seed, year), _key(self.seed, 0x9E0), start, stop, int(bounds[month]),
             first_day, days, year, year_index, max(1000, int(n_cases * 0.6)), hosp_cdf,
             p_bed, bad_share, m.dx_base, m.dx_n_ext, m.dx_cdf, m.dx_common_cdf, m.dx_chapter,
@@ -185,12 +185,12 @@ class Province:
     @staticmethod
     def _labels(year, case_id, hospital, label, partner) -> pa.Table:
         parts = []
-        for bit, name in K.ANOMALIES.items():
+        for bit, name in kernel.ANOMALIES.items():
             rows = np.flatnonzero(label & bit)
             if rows.size == 0:
                 continue
             take = pa.array(rows)
-            related = (_ids(f"S{year}", partner[rows], 9) if bit == K.SPLIT
+            related = (_ids(f"S{year}", partner[rows], 9) if bit == kernel.SPLIT
                        else pa.nulls(rows.size, pa.string()))
             parts.append(pa.table({
                 "case_id": case_id.take(take), "hospital_id": hospital.take(take),

@@ -34,7 +34,7 @@ def executor(engine: str = "local", *, client: Any = None, workers: int | None =
     options = dict(hospitals=hospitals, encoding=encoding, mapping=mapping,
                    batch_rows=batch_rows, progress=progress)
     if engine == "dask":
-        from dipcore.engine.distributed import DaskExecutor   # imports Dask only when asked
+        from dipcore.engine.distributed import DaskExecutor  # imports Dask only when asked
         return DaskExecutor(client=client, workers=workers, **options)
     if engine != "local":
         raise InputError(f"engine must be 'local' or 'dask', not {engine!r}")

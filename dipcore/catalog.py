@@ -26,6 +26,7 @@ from dipcore.policy import Policy
 from dipcore.reports.files import atomic_path
 from dipcore.schemes.base import get_scheme
 
+
 @dataclass
 class Catalog:
     """Disease groups with scores, plus the region-wide numbers settlement needs.

@@ -51,14 +51,12 @@ POOL_ALIASES = {
     "employee": "employee", "职工": "employee", "城镇职工": "employee", "310": "employee",
     "resident": "resident", "居民": "resident", "城乡居民": "resident", "390": "resident",
 }
-DISCHARGE_WAYS = (1, 2, 3, 4, 5, 9)
 BED_DAY_CATEGORIES = ("psychiatric", "rehabilitation", "hospice")
 BED_DAY_ALIASES = {
     "psychiatric": "psychiatric", "精神": "psychiatric", "精神类": "psychiatric",
     "rehabilitation": "rehabilitation", "康复": "rehabilitation", "康复类": "rehabilitation",
     "hospice": "hospice", "安宁疗护": "hospice", "安宁": "hospice",
 }
-SEXES = (1, 2, 9)
 MAX_AGE_YEARS = 130
 #: Costs at or above this many yuan are taken to be data errors (SPEC: absurd costs).
 ABSURD_COST_YUAN = 1_000_000_000

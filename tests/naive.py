@@ -269,7 +269,7 @@ OK_, EMPTY_, BAD_, RANGE_, NONFINITE_ = 0, 1, 2, 3, 4
 
 
 def first_failed_check(r: dict) -> tuple[int, int, int]:
-    """The validation checks of one row in their documented order (dipcore.validate.CHECKS):
+    """The validation checks of one row in their documented order (dipcore.ingest.validate.CHECKS):
     the number of the first that fails (-1 if none), the row's hospital level and its sex."""
     if r["registry"]:
         if r["reg_level"] > 0:

@@ -1,4 +1,4 @@
-"""The codebook (dipcore.encode): values per distinct string, facts, threads, pickling."""
+"""The codebook (dipcore.ingest.codebook): values per distinct string, facts, threads, pickling."""
 import pickle
 import threading
 

@@ -71,6 +71,93 @@ def test_settle_matches_local(client, data, rows_per_part):
     assert not [p for p in out.iterdir() if p.name.startswith(".")]     # no staging left
 
 
+def same_audit(a, b):
+    assert a.hospitals.equals(b.hospitals)
+    assert a.readmissions.equals(b.readmissions)
+    assert a.low_standard.equals(b.low_standard)
+    assert a.region == b.region and a.warnings == b.warnings
+
+
+@pytest.mark.parametrize("rows_per_part", [350, 4000])
+def test_audit_matches_local(client, data, rows_per_part):
+    kwargs = dict(hospitals=data["hospitals"], previous=data["history"])
+    local = dc.audit(data["current"], data["catalog"], **kwargs)
+    dist = dc.audit(data["current"], data["catalog"], engine="dask", client=client,
+                    batch_rows=rows_per_part, **kwargs)
+    same_audit(dist, local)
+    assert local.readmissions.num_rows > 0        # the comparison covers real signals
+
+
+def _state_equal(a, b):
+    """Two pass states equal, field by field (tables by content, arrays exactly)."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for k in a:
+            _state_equal(a[k], b[k])
+    elif isinstance(a, (pa.Table, pa.Array)):
+        assert a.equals(b)
+    elif isinstance(a, np.ndarray):
+        np.testing.assert_array_equal(a, b)
+    elif isinstance(a, list) and a and isinstance(a[0], pa.Table):
+        _state_equal(pa.concat_tables(a), pa.concat_tables(b))
+    elif hasattr(a, "__dataclass_fields__"):
+        for name in a.__dataclass_fields__:
+            if name != "accumulator":
+                _state_equal(getattr(a, name), getattr(b, name))
+    else:
+        assert a == b
+
+
+def test_every_pass_gives_the_same_state_on_both_executors(client, data):
+    """Each pass of every job, run by the local and by the Dask executor, merges to the
+    same state (tables compared after the finalizer's sort where the order is free)."""
+    from dipcore.engine.distributed import DaskExecutor
+    from dipcore.engine.local import LocalExecutor
+    from dipcore.engine.passes import AuditSums, HistoryPoints, SettlementSums
+    from dipcore.payment.sums import merge_sums
+    from dipcore.schemes.dip import draft_catalog
+    from dipcore.schemes.dip.passes import GroupAssignments, PrepareKeys
+    catalog = data["catalog"]
+    special = pa.array([], pa.string())
+    opts = dict(hospitals=data["hospitals"], batch_rows=700)
+    states = []
+    for ex in (LocalExecutor(**opts), DaskExecutor(client=client, **opts)):
+        with ex:
+            keys, kept = ex.scan(data["history"], PrepareKeys(POLICY), keep=True)
+            draft, draft_cat, years, _ = draft_catalog(keys, POLICY, None)
+            groups = ex.over(kept, GroupAssignments(draft_cat, years))
+            history = ex.over(kept, HistoryPoints(catalog, years))
+            settled = ex.scan(data["current"], SettlementSums(catalog, POLICY, special))
+            audited = ex.scan(data["current"], AuditSums(catalog, POLICY))
+        states.append(dict(keys=keys, groups=groups, history=history, settled=settled,
+                           audited=audited))
+    local, dist = states
+    # key counts: one merged table, rows in hash-aggregation order
+    order = [(c, "ascending") for c in ("dx_key", "combination", "tclass", "year")]
+    assert local["keys"].counts[0].sort_by(order).equals(dist["keys"].counts[0].sort_by(order))
+    assert sorted(map(tuple, local["keys"].fingerprints)) == sorted(map(tuple, dist["keys"].fingerprints))
+    assert (local["keys"].years, local["keys"].quarantined) == (dist["keys"].years, dist["keys"].quarantined)
+    # group assignments: per-case records, in reading order on both
+    _state_equal(local["groups"], dist["groups"])
+    _state_equal(local["history"], dist["history"])
+    ls, ds = local["settled"], dist["settled"]
+    assert merge_sums(ls.hospital_sums, ["key"]).equals(merge_sums(ds.hospital_sums, ["key"]))
+    assert merge_sums(ls.monthly_sums, ["key", "month"]).equals(
+        merge_sums(ds.monthly_sums, ["key", "month"]))
+    assert pa.concat_tables(ls.cases).equals(pa.concat_tables(ds.cases))
+    assert (ls.special_found, ls.missing_rates, ls.grouped_cases, ls.n_cases) == \
+        (ds.special_found, ds.missing_rates, ds.grouped_cases, ds.n_cases)
+    la, da = local["audited"], dist["audited"]
+    _state_equal(pa.concat_tables(la.stays), pa.concat_tables(da.stays))
+    _state_equal(pa.concat_tables(la.low_standard), pa.concat_tables(da.low_standard))
+    by_h = [("hospital_id", "ascending")]
+    lsum = pa.concat_tables(la.sums).group_by("hospital_id").aggregate(
+        [(c, "sum") for c in la.sums[0].column_names[1:]]).sort_by(by_h)
+    dsum = pa.concat_tables(da.sums).group_by("hospital_id").aggregate(
+        [(c, "sum") for c in da.sums[0].column_names[1:]]).sort_by(by_h)
+    assert lsum.equals(dsum)
+
+
 def test_shuffled_in_memory_cases(client, data):
     raw = pq.read_table(data["current"])                # raw rows, bad ones included
     shuffled = raw.take(pa.array(np.random.default_rng(3).permutation(raw.num_rows)))

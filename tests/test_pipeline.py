@@ -1,4 +1,4 @@
-"""Batch passes on threads (dipcore.pipeline): order, errors, and identical results."""
+"""Batch passes on threads (dipcore.engine.threads): order, errors, and identical results."""
 import random
 import time
 

@@ -135,7 +135,7 @@ def _audit_function():
     fn = getattr(dc, "audit", None)
     if callable(fn):
         return fn
-    from dipcore.audit import audit   # the attribute may be the submodule, not the function
+    from dipcore.audit import audit  # the attribute may be the submodule, not the function
     return audit
 
 

@@ -17,7 +17,7 @@ is 0 is empty (a packed key always has its length + 1, or the long tag, in the t
   does not fit in cache and each probe would otherwise wait on memory.
 
 Fixed-width values are strings too: a procedure combination is the bytes of its int32 ids,
-a grouping key the 8 bytes of an int64 (``dipcore.encode.intern_rows``).
+a grouping key the 8 bytes of an int64 (``dipcore.ingest.codebook.intern_rows``).
 """
 import numpy as np
 cimport numpy as cnp

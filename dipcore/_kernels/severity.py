@@ -47,11 +47,9 @@ def cci_scores(offsets, condition, weights, mild, severe):
     return out
 
 
-# auxiliary subtype slots (``dipcore.prepare.SUBTYPES``): column per dimension, slot number
-CCI_SLOTS = (0, 1, 2, 3)       # 0, 1-2, 3-4, >= 5
-AGE_SLOTS = (4, 5, 6, 7, 8)    # 0-28 days, 29 days-1 year, 1-6, 7-17, >= 65
-DEATH_SLOT = 9
-ICU_SLOTS = (10, 11, 12)
+# Auxiliary subtype slots are the positions in ``dipcore.schemes.dip.features.SUBTYPES``:
+# CCI 0-3 (0, 1-2, 3-4, >= 5), age 4-8 (0-28 days, 29 days-1 year, 1-6, 7-17, >= 65),
+# death 9, ICU bands 10-12; ``subtype_slots`` gives one column per dimension.
 
 
 @kernel

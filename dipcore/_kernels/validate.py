@@ -1,6 +1,6 @@
 """Validation kernels: the ordered row checks and the code-list encoder.
 
-``first_failed_check`` walks each row once through every check of ``dipcore.validate.CHECKS``
+``first_failed_check`` walks each row once through every check of ``dipcore.ingest.validate.CHECKS``
 in order and records the first that fails, so a row is reported under its first reason,
 whatever the number of checks, in one pass over the columns.
 """
@@ -12,7 +12,7 @@ from .numba_config import kernel
 
 # value statuses of the parsers (``dipcore._kernels.strings``), plus NaN/infinite money
 OK, EMPTY, BAD, RANGE, NONFINITE = 0, 1, 2, 3, 4
-# codebook values below 0 (``dipcore.encode``)
+# codebook values below 0 (``dipcore.ingest.codebook``)
 V_EMPTY, V_BAD = -1, -2
 
 
@@ -26,7 +26,7 @@ def first_failed_check(pre, case_blank, dup, hosp, registry, reg_level, level_v,
 
     ``pre`` holds checks already failed (bad encoding; -1 elsewhere). Also returns the
     final hospital level and sex of each row (registry level first; sex 0 or empty -> 9).
-    The numbering is that of ``dipcore.validate.CHECKS``.
+    The numbering is that of ``dipcore.ingest.validate.CHECKS``.
     """
     n = case_blank.shape[0]
     out = np.full(n, -1, np.int16)

@@ -21,6 +21,7 @@ def cmd_generate(args) -> int:
 
 def _read(source, hospitals, encoding, mapping=None, label="read"):
     import pyarrow as pa
+
     from dipcore.ingest.reader import scan_cases
     from dipcore.ingest.sources import count_rows
     cases, quarantine = [], []
@@ -41,6 +42,7 @@ def _read(source, hospitals, encoding, mapping=None, label="read"):
 def _summary_lines(cases, quarantine) -> list[str]:
     import numpy as np
     import pyarrow.compute as pc
+
     from dipcore.schema import fen
     lines = [f"cases kept: {cases.num_rows:,}   quarantined: {quarantine.num_rows:,}"]
     if quarantine.num_rows:

@@ -11,6 +11,7 @@ from dipcore.cli.progress import Progress, StagedProgress
 def cmd_demo(args) -> int:
     import numpy as np
     import pyarrow.compute as pc
+
     from data_gen import generate
     from dipcore.api import calibrate, settle
     from dipcore.ingest.reader import read_hospitals, save_quarantine

@@ -12,8 +12,16 @@ import sys
 
 from dipcore.cli.commands import cmd_audit, cmd_calibrate, cmd_generate, cmd_settle, cmd_validate
 from dipcore.cli.demo import cmd_demo
-from dipcore.cli.options import (add_engine_options, add_input_options, add_threads_option,
-                                 add_year_options, budget, positive, share, years)
+from dipcore.cli.options import (
+    add_engine_options,
+    add_input_options,
+    add_threads_option,
+    add_year_options,
+    budget,
+    positive,
+    share,
+    years,
+)
 
 EXIT_INPUT = 2
 

@@ -34,6 +34,8 @@ import numpy as np
 import pyarrow as pa
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from dipcore._kernels import numba_config
+from dipcore.engine import threads as batch_threads
 from dipcore.engine.executor import Executor, ProgressFn, RowSink, parquet_appender, replayable
 from dipcore.engine.local import run_feature_pass, run_source_pass
 from dipcore.engine.passes import FeaturePass, SourcePass
@@ -49,11 +51,8 @@ SPLIT_EVERY = 8
 def configure_worker(threads: int) -> None:
     """Run on every worker: Arrow's and Numba's threads <= the worker's share of cores,
     and one thread per dipcore pass (the worker runs ``threads`` tasks at once)."""
-    import pyarrow
-    from dipcore._kernels.numba_config import set_threads
-    from dipcore.engine import threads as batch_threads
-    pyarrow.set_cpu_count(max(1, threads))
-    set_threads(threads)
+    pa.set_cpu_count(max(1, threads))
+    numba_config.set_threads(threads)
     batch_threads.set_threads(1)
 
 
@@ -73,6 +72,7 @@ def _dask_failures() -> tuple[type[BaseException], ...]:
     """Exceptions that mean the cluster failed (not the input or the code)."""
     import asyncio
     import concurrent.futures
+
     from distributed import KilledWorker
     from distributed.comm.core import CommClosedError
     return (CommClosedError, KilledWorker, asyncio.TimeoutError,

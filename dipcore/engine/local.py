@@ -20,8 +20,15 @@ from typing import Any, Callable, Iterable, Iterator
 
 import pyarrow as pa
 
-from dipcore.engine.executor import (Executor, ProgressFn, RowSink, no_sink, parquet_appender,
-                                     replayable, rows_done)
+from dipcore.engine.executor import (
+    Executor,
+    ProgressFn,
+    RowSink,
+    no_sink,
+    parquet_appender,
+    replayable,
+    rows_done,
+)
 from dipcore.engine.passes import FeaturePass, SourcePass
 from dipcore.engine.store import FeatureStore
 from dipcore.engine.threads import run_threads

@@ -39,8 +39,8 @@ import pyarrow.compute as pc
 from dipcore.catalog import Catalog
 from dipcore.ingest.validate import CheckedBatch
 from dipcore.payment import sums as payment_sums
-from dipcore.payment.points import bed_rates_missing
 from dipcore.payment.point_value import history_points
+from dipcore.payment.points import bed_rates_missing
 from dipcore.policy import Policy
 from dipcore.schemes import scheme_for
 from dipcore.supervision import facts as audit_facts

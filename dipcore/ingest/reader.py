@@ -18,12 +18,21 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from dipcore import schema as S
+from dipcore import schema
 from dipcore._kernels import strings as K
 from dipcore.errors import InputError
-from dipcore.ingest.sources import DEFAULT_BATCH_ROWS, Piece, count_rows, iter_pieces, list_files, source_columns
 from dipcore.ingest.checking import Checking
+from dipcore.ingest.sources import (
+    DEFAULT_BATCH_ROWS,
+    Piece,
+    count_rows,
+    iter_part_pieces,
+    iter_pieces,
+    list_files,
+    source_columns,
+)
 from dipcore.ingest.validate import REASONS, as_array, case_ids, to_int, trimmed_text
+from dipcore.reports.files import atomic_path
 
 __all__ = ["REASONS", "read_cases", "scan_cases", "read_hospitals", "save_quarantine"]
 
@@ -39,25 +48,25 @@ def resolve_columns(names: list[str], mapping: dict[str, str] | None, *, source:
     by_lower = {n.strip().lower().lstrip("\ufeff"): n for n in names}
     resolved: dict[str, str] = {}
     for src, canon in (mapping or {}).items():
-        if canon not in S.CASE_COLUMNS:
+        if canon not in schema.CASE_COLUMNS:
             raise InputError(f"mapping names '{canon}', which is not a case column "
-                             f"(columns: {', '.join(S.CASE_COLUMNS)})", source=source)
+                             f"(columns: {', '.join(schema.CASE_COLUMNS)})", source=source)
         if src.strip().lower() not in by_lower:
             raise InputError(f"mapping names source column '{src}', which the source does not "
                              "have", source=source, column=src)
         resolved[canon] = by_lower[src.strip().lower()]
-    for canon in S.CASE_COLUMNS:
+    for canon in schema.CASE_COLUMNS:
         if canon not in resolved and canon in by_lower:
             resolved[canon] = by_lower[canon]
-    for alias, canon in S.SETTLEMENT_LIST_MAPPING.items():
+    for alias, canon in schema.SETTLEMENT_LIST_MAPPING.items():
         if canon not in resolved and alias in by_lower:
             resolved[canon] = by_lower[alias]
-    required = S.REQUIRED_COLUMNS + (("hospital_level",) if need_level else ())
+    required = schema.REQUIRED_COLUMNS + (("hospital_level",) if need_level else ())
     for canon in required:
         if canon not in resolved:
             hint = " (or give a hospital registry)" if canon == "hospital_level" else ""
             raise InputError(f"missing required column{hint}", source=source, column=canon)
-    return {c: resolved[c] for c in S.CASE_COLUMNS if c in resolved}
+    return {c: resolved[c] for c in schema.CASE_COLUMNS if c in resolved}
 
 
 def pieces(source: Any, hospitals: pa.Table | None = None, encoding: str = "utf-8",
@@ -143,8 +152,8 @@ def read_cases(source: Any, hospitals: pa.Table | None = None, encoding: str = "
         cases.append(c)
         if q.num_rows:
             quarantine.append(q)
-    out = pa.concat_tables(cases) if cases else S.CASE_SCHEMA.empty_table()
-    quar = pa.concat_tables(quarantine) if quarantine else S.QUARANTINE_SCHEMA.empty_table()
+    out = pa.concat_tables(cases) if cases else schema.CASE_SCHEMA.empty_table()
+    quar = pa.concat_tables(quarantine) if quarantine else schema.QUARANTINE_SCHEMA.empty_table()
     if quar.num_rows:
         # files are read in order; within a file, rows by number (malformed CSV rows are
         # reported at the end of their file's stream)
@@ -208,8 +217,8 @@ def read_hospitals(source: Any, encoding: str = "utf-8") -> pa.Table:
     checks = [
         (ids.is_null().to_numpy(zero_copy_only=False), "hospital_id", "no hospital id"),
         ((st != K.OK) | ~np.isin(levels, (1, 2, 3)), "level", "level is not 1, 2 or 3"),
-        (~np.isin(np.array(kinds.to_pylist(), dtype=object), S.HOSPITAL_KINDS), "kind",
-         f"kind is not one of {', '.join(S.HOSPITAL_KINDS)}"),
+        (~np.isin(np.array(kinds.to_pylist(), dtype=object), schema.HOSPITAL_KINDS), "kind",
+         f"kind is not one of {', '.join(schema.HOSPITAL_KINDS)}"),
     ]
     for mask, col, text in checks:
         if mask.any():
@@ -220,7 +229,7 @@ def read_hospitals(source: Any, encoding: str = "utf-8") -> pa.Table:
         raise InputError(f"hospital id '{ids[i].as_py()}' appears twice", source=name, row=i + 1,
                          column="hospital_id")
     return pa.Table.from_arrays(
-        [ids, pa.array(levels.astype(np.int8)), kinds, names], schema=S.HOSPITAL_SCHEMA)
+        [ids, pa.array(levels.astype(np.int8)), kinds, names], schema=schema.HOSPITAL_SCHEMA)
 
 
 def save_quarantine(quarantine: pa.Table, path: str | os.PathLike) -> None:
@@ -229,7 +238,6 @@ def save_quarantine(quarantine: pa.Table, path: str | os.PathLike) -> None:
     The file is written under a temporary name and renamed, so an interrupted run leaves no
     half-written file.
     """
-    from dipcore.reports.files import atomic_path
     path = str(path)
     with atomic_path(path) as tmp:
         if path.lower().endswith((".parquet", ".pq")):
@@ -251,9 +259,8 @@ def source_mapping(part_source: Any, mapping: dict[str, str] | None, encoding: s
 def part_pieces(part, data: Any = None, hospitals: pa.Table | None = None,
                 encoding: str = "utf-8", mapping: dict[str, str] | None = None,
                 batch_rows: int | None = None) -> Iterator[Piece]:
-    """The raw pieces of one partition (see :func:`dipcore.sources.plan_parts`) under
+    """The raw pieces of one partition (see :func:`dipcore.ingest.sources.plan_parts`) under
     canonical column names; ``data`` is the partition's table for in-memory sources."""
-    from dipcore.ingest.sources import iter_part_pieces
     source = data if part.kind == "memory" else part.path
     cols = source_mapping(source, mapping, encoding, need_level=hospitals is None)
     yield from iter_part_pieces(part, data, cols, encoding, batch_rows or DEFAULT_BATCH_ROWS)
@@ -265,7 +272,6 @@ def case_id_hashes(part, data: Any = None, encoding: str = "utf-8",
 
     Reads the case-id column only. Blank ids are left out, as the validator leaves them out.
     """
-    from dipcore.ingest.sources import iter_part_pieces
     source = data if part.kind == "memory" else part.path
     cols = source_mapping(source, mapping, encoding, need_level=False)
     hashes, rows = [], []
@@ -283,7 +289,6 @@ def case_id_hashes(part, data: Any = None, encoding: str = "utf-8",
 def case_ids_at(part, rows: np.ndarray, data: Any = None, encoding: str = "utf-8",
                 mapping: dict[str, str] | None = None) -> list[str]:
     """The (trimmed) case ids at the given row numbers of a partition."""
-    from dipcore.ingest.sources import iter_part_pieces
     source = data if part.kind == "memory" else part.path
     cols = source_mapping(source, mapping, encoding, need_level=False)
     wanted = set(int(r) for r in rows)

@@ -56,7 +56,7 @@ class Piece:
     text_source : bool
         True when every column arrived as text (CSV), so undecodable bytes are possible.
     case_id, blank, dup, id_hash
-        Set by ``dipcore.validate.Deduplicator`` (in reading order): the trimmed case ids,
+        Set by ``dipcore.ingest.validate.Deduplicator`` (in reading order): the trimmed case ids,
         where they are blank, where they repeat an earlier row's, and their hashes.
     """
 
@@ -217,7 +217,7 @@ def _memory_pieces(source: Any, columns, batch_rows) -> Iterator[Piece]:
 
 
 #: Canonical columns with few distinct values. Parquet hands them over dictionary-encoded,
-#: so only each column chunk's dictionary is validated and interned (``dipcore.encode``).
+#: so only each column chunk's dictionary is validated and interned (``dipcore.ingest.codebook``).
 DICTIONARY_COLUMNS = ("hospital_id", "pool", "primary_dx", "secondary_dx", "procedures",
                       "bed_day_category")
 

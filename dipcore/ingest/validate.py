@@ -5,11 +5,11 @@ and never neither (``rows in = kept + quarantined``). A row goes to the quaranti
 the first check of :data:`CHECKS` it fails; the checks run in that order, in one kernel
 pass over the columns (``dipcore._kernels.validate.first_failed_check``).
 
-Codes and labels are validated through the codebook (``dipcore.encode``): each distinct raw
+Codes and labels are validated through the codebook (``dipcore.ingest.codebook``): each distinct raw
 string is normalised and checked once, and rows carry integer ids. A checked batch holds
 those ids and the typed numeric columns; it gives the canonical case table
 (:meth:`CheckedBatch.table`, what ``read_cases`` returns) or, through
-``dipcore.prepare``, the engine's features, without going back to strings.
+``dipcore.schemes.dip.features``, the engine's features, without going back to strings.
 
 Repeated case ids depend on reading order, so they are found apart from the rest
 (:class:`Deduplicator`), in order, before batches are checked (possibly in parallel).
@@ -19,16 +19,17 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dipcore import schema as S
+from dipcore import schema
 from dipcore._kernels import strings as K
 from dipcore._kernels.intern import StringSet, hash_strings, text_shape
 from dipcore._kernels.validate import encode_lists, first_failed_check, take_lists
-from dipcore.ingest.codebook import EMPTY, Codebook, as_text
 from dipcore.errors import InputError
+from dipcore.ingest.codebook import EMPTY, Codebook, as_text
 from dipcore.ingest.sources import Piece
 
 #: Quarantine reason codes, in the order the checks run.
@@ -349,10 +350,10 @@ class CheckedBatch:
             pa.array(self.weight, mask=~self.weight_valid), cb.dx.canon.take(self.dx),
             lists(self.sec_off, self.sec, cb.dx.canon),
             lists(self.proc_off, self.proc, cb.proc.canon),
-            S.money_array(self.cost), S.money_array(self.fund), pa.array(self.way),
+            schema.money_array(self.cost), schema.money_array(self.fund), pa.array(self.way),
             self.bed_names(), pa.array(self.icu, mask=~self.icu_valid),
         ]
-        self._table = pa.Table.from_arrays(arrays, schema=S.CASE_SCHEMA)
+        self._table = pa.Table.from_arrays(arrays, schema=schema.CASE_SCHEMA)
         return self._table
 
 
@@ -515,10 +516,10 @@ class Validator:
 
         check, level, sex = first_failed_check(
             pre, piece.blank, piece.dup, hosp, registry, reg_level, level_v, level_st, has_level,
-            pool, adm, adm_st, dis, dis_st, age, age_st, S.MAX_AGE_YEARS,
+            pool, adm, adm_st, dis, dis_st, age, age_st, schema.MAX_AGE_YEARS,
             *optional["age_days"], *optional["sex"], *optional["birth_weight_g"], dx,
             lists["secondary_dx"][2], lists["procedures"][2], total, t_st, paid, f_st,
-            S.ABSURD_COST_YUAN * 100, way, way_st, bed, *optional["icu_days"])
+            schema.ABSURD_COST_YUAN * 100, way, way_st, bed, *optional["icu_days"])
 
         bad = check >= 0
         quarantine = self._quarantine(piece, check, cols, lists)
@@ -619,7 +620,7 @@ class Validator:
                 "reason": pa.array(reasons, pa.string()),
                 "message": pa.array(messages, pa.string()),
                 "record": pa.array(records, pa.string()),
-            }, schema=S.QUARANTINE_SCHEMA))
+            }, schema=schema.QUARANTINE_SCHEMA))
         if piece.malformed:
             m = len(piece.malformed)
             parts.append(pa.table({
@@ -630,9 +631,9 @@ class Validator:
                 "reason": pa.array(["wrong_field_count"] * m, pa.string()),
                 "message": pa.array([REASONS["wrong_field_count"]] * m, pa.string()),
                 "record": pa.array([t for _, t in piece.malformed], pa.string()),
-            }, schema=S.QUARANTINE_SCHEMA))
+            }, schema=schema.QUARANTINE_SCHEMA))
         if not parts:
-            return S.QUARANTINE_SCHEMA.empty_table()
+            return schema.QUARANTINE_SCHEMA.empty_table()
         return pa.concat_tables(parts)
 
 

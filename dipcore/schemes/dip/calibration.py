@@ -3,7 +3,7 @@
 Three passes over the history, each written as *partition kernel -> mergeable partial state
 -> finalize*, so that the local engine and the Dask engine run the same code:
 
-1. ``key_counts``: case counts and cost sums per (diagnosis key, main procedure,
+1. ``KeyCounts``: case counts and cost sums per (diagnosis key, main procedure,
    combination, category, class, year). Merge: concatenate and sum. Finalize: the core
    groups (SPEC 3.2 threshold, SPEC 4 related-procedure uplift rule).
 2. ``assignments``: every case grouped by the same kernel as settlement, against the core
@@ -39,15 +39,25 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dipcore._kernels.aggregate import (bucket_by_group, count_by, cv_by, group_statistics,
-                                 pack_cases, sort_buckets, sum_count_by2, unpack_cases,
-                                 within_cuts)
+from dipcore._kernels.aggregate import (
+    bucket_by_group,
+    count_by,
+    cv_by,
+    group_statistics,
+    pack_cases,
+    sort_buckets,
+    sum_count_by2,
+    unpack_cases,
+    within_cuts,
+)
 from dipcore._version import __version__
 from dipcore.catalog import Catalog
-from dipcore.errors import InputError
-from dipcore.engine.threads import run_threads, threads
-from dipcore.policy import Policy
 from dipcore.coding.facts import CLASS_NAMES, category_code, procedure_facts
+from dipcore.engine.threads import run_threads, threads
+from dipcore.errors import InputError
+from dipcore.payment.points import UNITS
+from dipcore.policy import Policy
+from dipcore.schema import BED_DAY_CATEGORIES
 from dipcore.schemes.dip.features import SUBTYPE_CODES, Features
 from dipcore.schemes.dip.grouping import group_rows
 from dipcore.schemes.dip.groups import GROUP_SCHEMA, comprehensive_code
@@ -58,7 +68,7 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 def _round4(x):
     """Half away from zero at 4 decimals (published scores and coefficients)."""
     x = np.asarray(x, dtype=np.float64)
-    return np.sign(x) * np.floor(np.abs(x) * 10_000 + 0.5 + 1e-9) / 10_000
+    return np.sign(x) * np.floor(np.abs(x) * UNITS + 0.5 + 1e-9) / UNITS
 
 
 def year_weights(policy: Policy, years: list[int]) -> dict[int, float]:
@@ -518,8 +528,7 @@ def build_catalog(draft: CoreDefinition, state: dict[str, np.ndarray], policy: P
             level_coefficients[L] = float(_round4(M_L[L] / M))
     # bed-day rates: points per day = category mean cost per day / M x scale (SPEC 4)
     rates: dict[str, float] = {}
-    cats = ("psychiatric", "rehabilitation", "hospice")
-    for ci, name in enumerate(cats):
+    for ci, name in enumerate(BED_DAY_CATEGORIES):
         if name in policy.bed_day_rates:
             rates[name] = float(policy.bed_day_rates[name])
             continue

@@ -5,7 +5,7 @@ and the packed diagnosis category, the canonical procedure combination (main pro
 first, related ones de-duplicated, after exclusion: SPEC 3.1) as an interned id, the
 treatment class, the Charlson index and the auxiliary-subtype slots. Everything that
 depends on a code string was worked out once per distinct code by the codebook
-(``dipcore.encode``); here it is looked up by id.
+(``dipcore.ingest.codebook``); here it is looked up by id.
 """
 from __future__ import annotations
 
@@ -14,14 +14,16 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from dipcore.coding import refdata
-from dipcore._kernels.calendar import year_month_los
-from dipcore._kernels.severity import cci_scores, subtype_slots
-from dipcore.ingest.codebook import Codebook, Grouping
-from dipcore.policy import Policy
 from dipcore._kernels import strings as K
+from dipcore._kernels.calendar import year_month_los
 from dipcore._kernels.intern import hash_strings
-from dipcore.ingest.validate import CheckedBatch
+from dipcore._kernels.severity import cci_scores, subtype_slots
+from dipcore.coding import refdata
+from dipcore.errors import InputError
+from dipcore.ingest.codebook import Codebook, Grouping
+from dipcore.ingest.sources import Piece
+from dipcore.ingest.validate import CheckedBatch, Validator, case_ids
+from dipcore.policy import Policy
 
 #: Auxiliary subtype slots (SPEC 4): dimension, label.
 SUBTYPES = (
@@ -134,16 +136,12 @@ class Preparer:
     """
 
     def __init__(self, policy: Policy, codebook: Codebook | None = None):
-        from dipcore.ingest.validate import Validator
         self.policy = policy
         self.codebook = codebook or Codebook()
         self._validator = Validator(codebook=self.codebook)
 
     def checked(self, cases: pa.Table) -> CheckedBatch:
         """The table as one checked batch; every row must pass validation."""
-        from dipcore.errors import InputError
-        from dipcore.ingest.sources import Piece
-        from dipcore.ingest.validate import case_ids
         piece = Piece("<table>", pa.RecordBatch.from_pydict(
             {c: cases.column(c).combine_chunks() for c in cases.column_names}),
             np.arange(1, cases.num_rows + 1, dtype=np.int64))
