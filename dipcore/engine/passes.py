@@ -30,7 +30,7 @@ the budget point value, audit sums); a scheme's calibration passes live with the
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Generic, TypeVar
 
 import pyarrow as pa
@@ -86,6 +86,37 @@ class SourcePass(abc.ABC, Generic[S, R]):
         return None
 
 
+def merged(cls: type, states: list) -> Any:
+    """Partial states of dataclass ``cls`` merged field by field, in order: lists
+    concatenated, sets united, numbers added (fields that are None are left as they are)."""
+    out = cls()
+    for state in states:
+        for f in fields(cls):
+            mine, theirs = getattr(out, f.name), getattr(state, f.name)
+            if theirs is None:
+                continue
+            if isinstance(mine, list):
+                mine.extend(theirs)
+            elif isinstance(mine, set):
+                mine |= theirs
+            else:
+                setattr(out, f.name, mine + theirs)
+    return out
+
+
+class ScoredCasesPass(SourcePass[S, R]):
+    """A source pass over the cases scored by a catalogue's scheme (settlement, audit)."""
+
+    def __init__(self, catalog: Catalog, policy: Policy):
+        self.catalog, self.policy = catalog, policy
+        self.scheme = scheme_for(catalog)
+
+    def scored(self, b: CheckedBatch, special=None):
+        """``(features, Scored)`` of a checked batch."""
+        f = self.scheme.prepare(b, self.policy)
+        return f, self.scheme.score(f, self.catalog, self.policy, special)
+
+
 class FeaturePass(abc.ABC, Generic[S, R]):
     """A pass over the features a :class:`SourcePass` kept."""
 
@@ -115,7 +146,7 @@ class SettlementState:
     n_cases: int = 0
 
 
-class SettlementSums(SourcePass[SettlementState, tuple]):
+class SettlementSums(ScoredCasesPass[SettlementState, tuple]):
     """Each case scored by the catalogue's scheme; per-case rows; sums behind statements.
 
     Parameters
@@ -129,8 +160,8 @@ class SettlementSums(SourcePass[SettlementState, tuple]):
     writes_rows = True
 
     def __init__(self, catalog: Catalog, policy: Policy, special: pa.Array):
-        self.catalog, self.policy, self.special = catalog, policy, special
-        self.scheme = scheme_for(catalog)
+        super().__init__(catalog, policy)
+        self.special = special
 
     def empty(self) -> SettlementState:
         return SettlementState()
@@ -138,12 +169,11 @@ class SettlementSums(SourcePass[SettlementState, tuple]):
     def chunk(self, b: CheckedBatch):
         if b.n == 0:
             return None
-        f = self.scheme.prepare(b, self.policy)
         is_special = pc.is_in(b.case_id, value_set=self.special) \
             .to_numpy(zero_copy_only=False) if len(self.special) else None
         found = set(b.case_id.filter(pa.array(is_special)).to_pylist()) \
             if is_special is not None and is_special.any() else set()
-        s = self.scheme.score(f, self.catalog, self.policy, is_special)
+        f, s = self.scored(b, is_special)
         return (found, set(bed_rates_missing(self.catalog, f)), int((f.bed < 0).sum()),
                 self.scheme.case_table(b, f, s, self.catalog), payment_sums.partial_sums(b, f, s))
 
@@ -172,17 +202,7 @@ class SettlementSums(SourcePass[SettlementState, tuple]):
         return state
 
     def combine(self, states):
-        out = SettlementState()
-        for p in states:
-            out.hospital_sums += p.hospital_sums
-            out.monthly_sums += p.monthly_sums
-            out.quarantine += p.quarantine
-            out.cases += p.cases
-            out.special_found |= p.special_found
-            out.missing_rates |= p.missing_rates
-            out.grouped_cases += p.grouped_cases
-            out.n_cases += p.n_cases
-        return self.done(out)
+        return self.done(merged(SettlementState, states))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,14 +239,10 @@ class AuditState:
     sums: list[pa.Table] = field(default_factory=list)
 
 
-class AuditSums(SourcePass[AuditState, tuple]):
+class AuditSums(ScoredCasesPass[AuditState, tuple]):
     """The facts supervision needs from each case (``dipcore.supervision.facts``)."""
 
     stage = "audit"
-
-    def __init__(self, catalog: Catalog, policy: Policy):
-        self.catalog, self.policy = catalog, policy
-        self.scheme = scheme_for(catalog)
 
     def empty(self) -> AuditState:
         return AuditState()
@@ -234,8 +250,7 @@ class AuditSums(SourcePass[AuditState, tuple]):
     def chunk(self, b: CheckedBatch):
         if b.n == 0:
             return None
-        f = self.scheme.prepare(b, self.policy)
-        s = self.scheme.score(f, self.catalog, self.policy)
+        f, s = self.scored(b)
         return audit_facts.batch_facts(b, f, s, self.catalog, self.policy)
 
     def fold(self, state, b, result, write=None):
@@ -248,10 +263,5 @@ class AuditSums(SourcePass[AuditState, tuple]):
         return state
 
     def combine(self, states):
-        out = AuditState()
-        for p in states:
-            out.stays += p.stays
-            out.low_standard += p.low_standard
-            out.sums += p.sums
-        return out
+        return merged(AuditState, states)
 

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from dipcore.catalog import Catalog
-from dipcore.engine.passes import FeaturePass, SourcePass
+from dipcore.engine.passes import FeaturePass, SourcePass, merged
 from dipcore.ingest.validate import CheckedBatch
 from dipcore.policy import Policy
 from dipcore.schemes.dip import calibration as cal
@@ -71,12 +71,7 @@ class PrepareKeys(SourcePass[KeysState, tuple]):
         return state
 
     def combine(self, states):
-        out = KeysState()
-        for p in states:
-            out.counts += p.counts
-            out.fingerprints += p.fingerprints
-            out.years |= p.years
-            out.quarantined += p.quarantined
+        out = merged(KeysState, states)
         if out.counts:
             out.counts = [cal.merge_key_counts(out.counts)]
         return out
