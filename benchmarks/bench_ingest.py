@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from dipcore._kernels import strings as K
-from dipcore._kernels.validate import encode_lists, first_failed_check
+from dipcore._kernels.validate import CheckLimits, RowColumns, encode_lists, first_failed_check
 from dipcore.ingest.codebook import Codebook
 
 N = 200_000
@@ -80,12 +80,17 @@ def test_first_failed_check(benchmark):
 
     def col(lo, hi, dtype):
         return rng.integers(lo, hi, N).astype(dtype)
-    args = (np.full(N, -1, np.int16), u8, u8, col(0, 200, np.int32), False, np.zeros(N, np.int64),
-            col(1, 4, np.int8), u8, True, col(0, 2, np.int32), col(19000, 19100, np.int32), u8,
-            col(19100, 19200, np.int32), u8, col(0, 100, np.int16), u8, 130, np.zeros(N, np.int32),
-            np.ones(N, np.uint8), col(1, 3, np.int8), u8, np.zeros(N, np.int32), np.ones(N, np.uint8),
-            col(0, 3000, np.int32), u8, u8, col(100_000, 200_000, np.int64), u8,
-            col(0, 100_000, np.int64), u8, 10**11, col(1, 3, np.int8), u8,
-            np.full(N, -1, np.int32), np.zeros(N, np.int16), np.ones(N, np.uint8))
-    check, level, sex = benchmark(first_failed_check, *args)
+    cols = RowColumns(
+        pre=np.full(N, -1, np.int16), case_blank=u8, dup=u8, hosp=col(0, 200, np.int32),
+        reg_level=np.zeros(N, np.int64), level_v=col(1, 4, np.int8), level_st=u8,
+        pool=col(0, 2, np.int32), adm_v=col(19000, 19100, np.int32), adm_st=u8,
+        dis_v=col(19100, 19200, np.int32), dis_st=u8, age_v=col(0, 100, np.int16), age_st=u8,
+        agd_v=np.zeros(N, np.int32), agd_st=np.ones(N, np.uint8), sex_v=col(1, 3, np.int8),
+        sex_st=u8, wt_v=np.zeros(N, np.int32), wt_st=np.ones(N, np.uint8),
+        dx=col(0, 3000, np.int32), sec_bad=u8, proc_bad=u8,
+        tot_v=col(100_000, 200_000, np.int64), tot_st=u8, fund_v=col(0, 100_000, np.int64),
+        fund_st=u8, way_v=col(1, 3, np.int8), way_st=u8, bed=np.full(N, -1, np.int32),
+        icu_v=np.zeros(N, np.int16), icu_st=np.ones(N, np.uint8))
+    limits = CheckLimits(registry=False, has_level=True, max_age=130, absurd_fen=10**11)
+    check, level, sex = benchmark(first_failed_check, cols, limits)
     assert (check < 0).all()

@@ -14,7 +14,8 @@ _os.environ.setdefault("ACERO_ALIGNMENT_HANDLING", "reallocate")
 from dipcore._version import __version__  # noqa: E402
 from dipcore import _kernels  # noqa: F401  (fails with build instructions if not compiled)
 from dipcore.errors import DipcoreError, InputError
-from dipcore.ingest.reader import read_cases, read_hospitals, save_quarantine, scan_cases
+from dipcore.ingest.quarantine import save_quarantine
+from dipcore.ingest.reader import read_cases, read_hospitals, scan_cases
 from dipcore.schema import CASE_SCHEMA, HOSPITAL_SCHEMA, QUARANTINE_SCHEMA
 from dipcore.policy import Policy
 from dipcore.catalog import Catalog

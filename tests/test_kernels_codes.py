@@ -88,7 +88,7 @@ def test_split_matches_reference(values):
                 max_size=20))
 def test_code_lists_match_reference(rows):
     from dipcore.ingest.codebook import Codebook
-    from dipcore.ingest.validate import code_lists
+    from dipcore.ingest.convert import code_lists
     cb = Codebook()
     off, ids, bad, first, items = code_lists(pa.array(rows, pa.list_(pa.string())), cb.dx)
     canon = cb.dx.canon.strings().to_pylist()

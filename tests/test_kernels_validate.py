@@ -4,8 +4,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import naive
-from dipcore._kernels.validate import encode_lists, first_failed_check, take_lists
-from dipcore.ingest.validate import CHECKS
+from dipcore._kernels.validate import (CheckLimits, RowColumns, encode_lists,
+                                       first_failed_check, take_lists)
+from dipcore.ingest.checks import CHECKS
 
 status = st.sampled_from([0, 0, 0, 0, 1, 2, 3])
 money_status = st.sampled_from([0, 0, 0, 1, 2, 3, 4])
@@ -36,16 +37,19 @@ def test_first_failed_check_matches_reference(rows, registry, has_level):
     def col(name, dtype):
         return np.array([r[name] for r in rows], dtype)
     u8 = np.uint8
-    check, level, sex = first_failed_check(
-        col("pre", np.int16), col("case_blank", u8), col("dup", u8), col("hosp", np.int32),
-        registry, col("reg_level", np.int64), col("level", np.int8), col("level_st", u8),
-        has_level, col("pool", np.int32), col("adm", np.int32), col("adm_st", u8),
-        col("dis", np.int32), col("dis_st", u8), col("age", np.int16), col("age_st", u8), 130,
-        col("agd", np.int32), col("agd_st", u8), col("sex", np.int8), col("sex_st", u8),
-        col("wt", np.int32), col("wt_st", u8), col("dx", np.int32), col("sec_bad", u8),
-        col("proc_bad", u8), col("tot", np.int64), col("tot_st", u8), col("fund", np.int64),
-        col("fund_st", u8), 10**11, col("way", np.int8), col("way_st", u8),
-        col("bed", np.int32), col("icu", np.int16), col("icu_st", u8))
+    check, level, sex = first_failed_check(RowColumns(
+        pre=col("pre", np.int16), case_blank=col("case_blank", u8), dup=col("dup", u8),
+        hosp=col("hosp", np.int32), reg_level=col("reg_level", np.int64),
+        level_v=col("level", np.int8), level_st=col("level_st", u8), pool=col("pool", np.int32),
+        adm_v=col("adm", np.int32), adm_st=col("adm_st", u8), dis_v=col("dis", np.int32),
+        dis_st=col("dis_st", u8), age_v=col("age", np.int16), age_st=col("age_st", u8),
+        agd_v=col("agd", np.int32), agd_st=col("agd_st", u8), sex_v=col("sex", np.int8),
+        sex_st=col("sex_st", u8), wt_v=col("wt", np.int32), wt_st=col("wt_st", u8),
+        dx=col("dx", np.int32), sec_bad=col("sec_bad", u8), proc_bad=col("proc_bad", u8),
+        tot_v=col("tot", np.int64), tot_st=col("tot_st", u8), fund_v=col("fund", np.int64),
+        fund_st=col("fund_st", u8), way_v=col("way", np.int8), way_st=col("way_st", u8),
+        bed=col("bed", np.int32), icu_v=col("icu", np.int16), icu_st=col("icu_st", u8)),
+        CheckLimits(registry=registry, has_level=has_level, max_age=130, absurd_fen=10**11))
     for i, r in enumerate(rows):
         expected = naive.first_failed_check(dict(r, registry=registry, has_level=has_level))
         assert (check[i], level[i], sex[i]) == expected, (r, registry, has_level)

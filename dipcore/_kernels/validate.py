@@ -6,6 +6,8 @@ whatever the number of checks, in one pass over the columns.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .numba_config import kernel
@@ -16,18 +18,66 @@ OK, EMPTY, BAD, RANGE, NONFINITE = 0, 1, 2, 3, 4
 V_EMPTY, V_BAD = -1, -2
 
 
+class RowColumns(NamedTuple):
+    """The columns the row checks read, by name (parsed values, their parser statuses,
+    codebook values); one entry per row."""
+
+    pre: np.ndarray           # checks already failed (bad encoding), -1 elsewhere
+    case_blank: np.ndarray    # uint8: no case id
+    dup: np.ndarray           # uint8: the id repeats an earlier row's
+    hosp: np.ndarray          # codebook hospital id (<0: blank)
+    reg_level: np.ndarray     # registry level (0: not in the registry)
+    level_v: np.ndarray       # hospital level as given (parsed) and its status
+    level_st: np.ndarray
+    pool: np.ndarray          # codebook pool (<0: unknown)
+    adm_v: np.ndarray         # admission day and status
+    adm_st: np.ndarray
+    dis_v: np.ndarray         # discharge day and status
+    dis_st: np.ndarray
+    age_v: np.ndarray         # age in years and status
+    age_st: np.ndarray
+    agd_v: np.ndarray         # age in days and status
+    agd_st: np.ndarray
+    sex_v: np.ndarray         # sex and status
+    sex_st: np.ndarray
+    wt_v: np.ndarray          # birth weight (g) and status
+    wt_st: np.ndarray
+    dx: np.ndarray            # codebook primary diagnosis (-1 empty, -2 malformed)
+    sec_bad: np.ndarray       # uint8: a malformed secondary diagnosis
+    proc_bad: np.ndarray      # uint8: a malformed procedure
+    tot_v: np.ndarray         # total cost (fen) and status
+    tot_st: np.ndarray
+    fund_v: np.ndarray        # fund paid (fen) and status
+    fund_st: np.ndarray
+    way_v: np.ndarray         # discharge way and status
+    way_st: np.ndarray
+    bed: np.ndarray           # codebook bed-day category (-2 unknown)
+    icu_v: np.ndarray         # ICU days and status
+    icu_st: np.ndarray
+
+
+class CheckLimits(NamedTuple):
+    """The scalars of the row checks."""
+
+    registry: bool        # a hospital registry was given (its level wins)
+    has_level: bool       # the source has a hospital_level column
+    max_age: int          # years
+    absurd_fen: int       # a cost at or above this is absurd
+
+
 @kernel
-def first_failed_check(pre, case_blank, dup, hosp, registry, reg_level, level_v, level_st,
-                       has_level, pool, adm_v, adm_st, dis_v, dis_st, age_v, age_st, max_age,
-                       agd_v, agd_st, sex_v, sex_st, wt_v, wt_st, dx, sec_bad, proc_bad,
-                       tot_v, tot_st, fund_v, fund_st, absurd_fen, way_v, way_st, bed,
-                       icu_v, icu_st):
+def first_failed_check(cols, limits):
     """Index of the first failed check of each row (-1: the row is good).
 
-    ``pre`` holds checks already failed (bad encoding; -1 elsewhere). Also returns the
-    final hospital level and sex of each row (registry level first; sex 0 or empty -> 9).
-    The numbering is that of ``dipcore.ingest.validate.CHECKS``.
+    ``cols`` is a :class:`RowColumns`, ``limits`` a :class:`CheckLimits`. ``cols.pre``
+    holds checks already failed (bad encoding; -1 elsewhere). Also returns the final
+    hospital level and sex of each row (registry level first; sex 0 or empty -> 9). The
+    numbering is that of ``dipcore.ingest.validate.CHECKS``.
     """
+    (pre, case_blank, dup, hosp, reg_level, level_v, level_st, pool, adm_v, adm_st, dis_v,
+     dis_st, age_v, age_st, agd_v, agd_st, sex_v, sex_st, wt_v, wt_st, dx, sec_bad, proc_bad,
+     tot_v, tot_st, fund_v, fund_st, way_v, way_st, bed, icu_v, icu_st) = cols
+    registry, has_level, max_age, absurd_fen = limits
     n = case_blank.shape[0]
     out = np.full(n, -1, np.int16)
     level = np.zeros(n, np.int8)

@@ -73,7 +73,8 @@ def pa_group_count(values) -> list[tuple[int, int]]:
 
 
 def cmd_validate(args) -> int:
-    from dipcore.ingest.reader import read_hospitals, save_quarantine
+    from dipcore.ingest.quarantine import save_quarantine
+    from dipcore.ingest.reader import read_hospitals
     hospitals = read_hospitals(args.hospitals, encoding=args.encoding) if args.hospitals else None
     cases, quarantine = _read(args.cases, hospitals, args.encoding)
     for line in _summary_lines(cases, quarantine):

@@ -14,7 +14,8 @@ def cmd_demo(args) -> int:
 
     from data_gen import generate
     from dipcore.api import calibrate, settle
-    from dipcore.ingest.reader import read_hospitals, save_quarantine
+    from dipcore.ingest.quarantine import save_quarantine
+    from dipcore.ingest.reader import read_hospitals
     from dipcore.schema import fen
     t_start = time.perf_counter()
     out = Path(args.out)

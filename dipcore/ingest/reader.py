@@ -22,6 +22,9 @@ from dipcore import schema
 from dipcore._kernels import strings as K
 from dipcore.errors import InputError
 from dipcore.ingest.checking import Checking
+from dipcore.ingest.checks import REASONS
+from dipcore.ingest.convert import as_array, to_int, trimmed_text
+from dipcore.ingest.dedupe import case_ids
 from dipcore.ingest.sources import (
     DEFAULT_BATCH_ROWS,
     Piece,
@@ -31,10 +34,8 @@ from dipcore.ingest.sources import (
     list_files,
     source_columns,
 )
-from dipcore.ingest.validate import REASONS, as_array, case_ids, to_int, trimmed_text
-from dipcore.reports.files import atomic_path
 
-__all__ = ["REASONS", "read_cases", "scan_cases", "read_hospitals", "save_quarantine"]
+__all__ = ["REASONS", "read_cases", "scan_cases", "read_hospitals"]
 
 
 def resolve_columns(names: list[str], mapping: dict[str, str] | None, *, source: str,
@@ -230,20 +231,6 @@ def read_hospitals(source: Any, encoding: str = "utf-8") -> pa.Table:
                          column="hospital_id")
     return pa.Table.from_arrays(
         [ids, pa.array(levels.astype(np.int8)), kinds, names], schema=schema.HOSPITAL_SCHEMA)
-
-
-def save_quarantine(quarantine: pa.Table, path: str | os.PathLike) -> None:
-    """Write the quarantine as Parquet (``.parquet``) or UTF-8 CSV (any other suffix).
-
-    The file is written under a temporary name and renamed, so an interrupted run leaves no
-    half-written file.
-    """
-    path = str(path)
-    with atomic_path(path) as tmp:
-        if path.lower().endswith((".parquet", ".pq")):
-            pq.write_table(quarantine, tmp)
-        else:
-            pacsv.write_csv(quarantine, tmp)
 
 
 def source_mapping(part_source: Any, mapping: dict[str, str] | None, encoding: str,

@@ -21,8 +21,9 @@ from dipcore._kernels.severity import cci_scores, subtype_slots
 from dipcore.coding import refdata
 from dipcore.errors import InputError
 from dipcore.ingest.codebook import Codebook, Grouping
+from dipcore.ingest.dedupe import case_ids
 from dipcore.ingest.sources import Piece
-from dipcore.ingest.validate import CheckedBatch, Validator, case_ids
+from dipcore.ingest.validate import CheckedBatch, Validator
 from dipcore.policy import Policy
 
 #: Auxiliary subtype slots (SPEC 4): dimension, label.
