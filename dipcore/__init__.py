@@ -22,6 +22,8 @@ from .settlement import Settlement
 from .api import calibrate, settle
 from .audit import Audit, audit
 from .pipeline import set_threads
+from .schemes.drg import DrgRules
+from .schemes.drg import drg_group
 
 __all__ = [
     "__version__", "DipcoreError", "InputError", "read_cases", "read_hospitals",

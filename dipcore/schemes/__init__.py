@@ -1,0 +1,1 @@
+"""Payment schemes: the rules of one scheme (DIP, CHS-DRG) each in its own package."""
