@@ -76,16 +76,27 @@ def _severity(d0, s_ids, lo, hi, mcc_t, cc_t, cce_t):
 def group_cases(sex, age_years, age_days, weight, d0, s_lo, s_hi, s_ids, p_lo, p_hi, p_ids,
                 map_mode,
                 bits, valid, mcc_t, cc_t, cce_t, region, checks, sex_in,
-                mdc_dx_rule, mdc_list, mdc_proc_rule, mdc_sex, mdc_age_years, mdc_min_regions,
-                mdc_region_slot, mdc_qy_after, mdc_qy, mdc_lo, mdc_hi,
-                adrg_seq, adrg_dx_rule, adrg_dx_list, adrg_proc_rule, adrg_lists,
+                mdc_proc_rule, mdc_sex, mdc_age_years, mdc_min_regions,
+                mdc_region_slot, mdc_qy_pos, mdc_qy, mdc_lo, mdc_hi,
+                mdc_free, mdc_word, not_need_dx, not_need_proc,
+                adrg_dx_rule, adrg_dx_list, adrg_proc_rule, adrg_lists,
                 adrg_term_lo, adrg_term_hi, terms, adrg_age_days_max, adrg_weight_min,
                 adrg_weight_max, adrg_lo, adrg_hi, drg_split,
                 out_status, out_mdc, out_adrg, out_drg, out_cc):
-    """Group every case; write the five outputs (see the module docstring)."""
+    """Group every case; write the five outputs (see the module docstring).
+
+    Speed: the MDC tables holding the main diagnosis are one word of its bit row, and the
+    ADRGs a case can match are found by ANDing two words per 64 ADRGs (its main diagnosis'
+    row, its main procedure's row, and the ADRGs that need neither); only those candidates
+    are evaluated in full, in ``seq`` order, so the order semantics are unchanged.
+    """
     n = d0.shape[0]
     n_mdc = mdc_lo.shape[0]
     n_drg = drg_split.shape[0]
+    n_codes = bits.shape[0] - 1
+    aw = not_need_dx.shape[0]
+    cand = np.zeros(aw, np.uint64)
+    one = np.uint64(1)
     for i in range(n):
         out_mdc[i] = -1
         out_adrg[i] = -1
@@ -139,17 +150,19 @@ def group_cases(sex, age_years, age_days, weight, d0, s_lo, s_hi, s_ids, p_lo, p
             continue
 
         has_p = phi > plo
-        p0 = p_ids[plo] if has_p else -1
+        p0 = p_ids[plo] if has_p else n_codes
         p0_valid = has_p and valid[p0] != 0
         any_valid = -1                   # computed on first need
+        cand_done = False
         sev_done = False
         has_mcc = False
         has_cc = False
         status = _UNGROUPABLE
+        mdcs = bits[m0, mdc_word] | mdc_free[0]
         for mi in range(n_mdc):
             # README section 2: MDC entry, the conjunction of the set columns
-            if mdc_dx_rule[mi] == 1 and not _bit(bits, m0, mdc_list[mi]):
-                continue
+            if (mdcs >> np.uint64(mi)) & one == 0:
+                continue                 # main diagnosis not in the MDC table
             if mdc_proc_rule[mi] == 1 and not p0_valid:
                 continue
             if mdc_sex[mi] != NULL and s != mdc_sex[mi]:
@@ -172,17 +185,24 @@ def group_cases(sex, age_years, age_days, weight, d0, s_lo, s_hi, s_ids, p_lo, p
                     cnt += 1
                 if cnt < mdc_min_regions[mi]:
                     continue
-            # README *QY*: the QY slot sits after the ADRG with seq qy_after_seq
+            if not cand_done:
+                for k in range(aw):
+                    cand[k] = ((bits[m0, k] | not_need_dx[k])
+                               & (bits[p0, aw + k] | not_need_proc[k]))
+                cand_done = True
+            # README *QY*: the QY slot sits before ADRG position mdc_qy_pos
             qy_pending = mdc_qy[mi] != 0
             found = -1
             for a in range(mdc_lo[mi], mdc_hi[mi]):
-                if qy_pending and adrg_seq[a] > mdc_qy_after[mi]:
+                if qy_pending and a >= mdc_qy_pos[mi]:
                     qy_pending = False
                     if any_valid < 0:
                         any_valid = 1 if _any_valid(valid, p_ids, plo, phi) else 0
                     if any_valid == 1:
                         status = _AMBIGUOUS_QY
                         break
+                if (cand[a >> 6] >> np.uint64(a & 63)) & one == 0:
+                    continue
                 # README section 3: the ADRG condition, the conjunction of its set columns
                 r = adrg_dx_rule[a]
                 if r == 1:

@@ -172,7 +172,7 @@ class CompiledRules:
 
     codes: list[str]
     code_id: dict[str, int]
-    bits: np.ndarray            # uint64[n_codes + 1, W]: list membership
+    bits: np.ndarray            # uint64[n_codes + 1, W]: list membership (layout: _compile)
     valid: np.ndarray           # uint8[n_codes + 1]: in proc_valid.csv
     mcc_t: np.ndarray           # int32[n_codes + 1]: MCC exclusion table id, -1 if not MCC
     cc_t: np.ndarray            # int32[n_codes + 1]: CC exclusion table id, -1 if not CC
@@ -187,11 +187,14 @@ class CompiledRules:
     mdc_age_years: np.ndarray   # int64[n_mdc], UNSET
     mdc_min_regions: np.ndarray  # int64[n_mdc], UNSET
     mdc_region_slot: np.ndarray  # int32[n_mdc]: row of ``region``, -1
-    mdc_qy_after: np.ndarray    # int64[n_mdc]
+    mdc_qy_pos: np.ndarray      # int32[n_mdc]: first ADRG position after the QY slot
+    mdc_free: np.ndarray        # uint64[1]: MDCs whose entry does not read the main dx
+    mdc_word: np.int64          # word of ``bits`` holding the MDC tables (bit = MDC position)
+    not_need_dx: np.ndarray     # uint64[adrg_words]: ADRGs without dx_rule main_in
+    not_need_proc: np.ndarray   # uint64[adrg_words]: ADRGs without proc_rule main_in
     mdc_qy: np.ndarray          # uint8[n_mdc]
     mdc_lo: np.ndarray          # int32[n_mdc]: ADRG range
     mdc_hi: np.ndarray
-    adrg_seq: np.ndarray        # int64[n_adrg]
     adrg_dx_rule: np.ndarray    # int8[n_adrg]
     adrg_dx_list: np.ndarray    # int32[n_adrg]
     adrg_proc_rule: np.ndarray  # int8[n_adrg]
@@ -215,10 +218,11 @@ class CompiledRules:
         """The arrays in the order ``dipcore._kernels.drg.group_cases`` takes them."""
         return (self.bits, self.valid, self.mcc_t, self.cc_t, self.cce_t, self.region,
                 self.checks, self.sex_in,
-                self.mdc_dx_rule, self.mdc_list, self.mdc_proc_rule, self.mdc_sex,
+                self.mdc_proc_rule, self.mdc_sex,
                 self.mdc_age_years, self.mdc_min_regions, self.mdc_region_slot,
-                self.mdc_qy_after, self.mdc_qy, self.mdc_lo, self.mdc_hi,
-                self.adrg_seq, self.adrg_dx_rule, self.adrg_dx_list, self.adrg_proc_rule,
+                self.mdc_qy_pos, self.mdc_qy, self.mdc_lo, self.mdc_hi,
+                self.mdc_free, self.mdc_word, self.not_need_dx, self.not_need_proc,
+                self.adrg_dx_rule, self.adrg_dx_list, self.adrg_proc_rule,
                 self.adrg_lists, self.adrg_term_lo, self.adrg_term_hi, self.terms,
                 self.adrg_age_days_max, self.adrg_weight_min, self.adrg_weight_max,
                 self.adrg_lo, self.adrg_hi, self.drg_split)
@@ -796,26 +800,52 @@ def _compile(r: DrgRules) -> CompiledRules:
     code_id = {c: i for i, c in enumerate(codes)}
     n = len(codes)
 
-    # list ids: each MDC table, each ADRG diagnosis table, each ADRG procedure list
-    members: list[frozenset] = []
-    mdc_list = np.full(len(r.mdcs), -1, np.int32)
+    # List ids, laid out so that a case finds its candidate ADRGs with a few word ANDs:
+    # ADRG a's diagnosis table is list a, its procedure list 1 is list A + a (A: ADRGs
+    # rounded up to a whole word), the MDC tables fill the word at 2A (hence <= 64 MDCs),
+    # and the other procedure lists (2, 3, ...) follow.
+    n_adrg, n_mdc = len(r.adrgs), len(r.mdcs)
+    if n_mdc > 64:
+        raise PackError(f"{n_mdc} MDCs; at most 64 are supported", source=str(r.path / "mdc.csv"))
+    adrg_words = max(1, (n_adrg + 63) // 64)
+    base = 64 * adrg_words
+    members: list[tuple[int, frozenset]] = []
+    mdc_list = np.full(n_mdc, -1, np.int32)
+    mdc_free = 0                         # MDCs whose entry does not read the main diagnosis
     for m_i, m in enumerate(r.mdcs):
         if m.dx_rule:
-            mdc_list[m_i] = len(members)
-            members.append(r.mdc_dx[m.mdc])
+            mdc_list[m_i] = 2 * base + m_i
+            members.append((2 * base + m_i, r.mdc_dx[m.mdc]))
+        else:
+            mdc_free |= 1 << m_i
     k_max = max([k for d in r.adrg_proc.values() for k in d] + [1])
-    adrg_dx_list = np.full(len(r.adrgs), -1, np.int32)
-    adrg_lists = np.full((len(r.adrgs), k_max), -1, np.int32)
+    adrg_dx_list = np.full(n_adrg, -1, np.int32)
+    adrg_lists = np.full((n_adrg, k_max), -1, np.int32)
+    # ADRGs a case can only match with its main diagnosis / main procedure in a table
+    need_dx = np.zeros(adrg_words, np.uint64)
+    need_proc = np.zeros(adrg_words, np.uint64)
+    extra = 2 * base + 64
     for a_i, a in enumerate(r.adrgs):
+        bit = np.uint64(1) << np.uint64(a_i & 63)
         if a.dx_rule:
-            adrg_dx_list[a_i] = len(members)
-            members.append(r.adrg_dx[a.adrg])
+            adrg_dx_list[a_i] = a_i
+            members.append((a_i, r.adrg_dx[a.adrg]))
+            if a.dx_rule == "main_in":
+                need_dx[a_i >> 6] |= bit
+        if a.proc_rule == "main_in":
+            need_proc[a_i >> 6] |= bit
         for k, s in r.adrg_proc[a.adrg].items():
-            adrg_lists[a_i, k - 1] = len(members)
-            members.append(s)
-    words = max(1, (len(members) + 63) // 64)
+            lid = base + a_i if k == 1 else extra
+            if k != 1:
+                extra += 1
+            adrg_lists[a_i, k - 1] = lid
+            members.append((lid, s))
+    all_adrg = np.zeros(adrg_words, np.uint64)
+    for a_i in range(n_adrg):
+        all_adrg[a_i >> 6] |= np.uint64(1) << np.uint64(a_i & 63)
+    words = (extra + 63) // 64
     bits = np.zeros((n + 1, words), np.uint64)
-    for lid, s in enumerate(members):
+    for lid, s in members:
         ids = np.fromiter((code_id[c] for c in s), np.int64, len(s))
         bits[ids, lid >> 6] |= np.uint64(1) << np.uint64(lid & 63)
 
@@ -842,12 +872,15 @@ def _compile(r: DrgRules) -> CompiledRules:
 
     mdc_lo = np.zeros(len(r.mdcs), np.int32)
     mdc_hi = np.zeros(len(r.mdcs), np.int32)
+    mdc_qy_pos = np.zeros(len(r.mdcs), np.int32)   # README *QY*: first ADRG after the slot
     pos = 0
     for m_i, m in enumerate(r.mdcs):
         mdc_lo[m_i] = pos
         while pos < len(r.adrgs) and r.adrgs[pos].mdc == m.mdc:
             pos += 1
         mdc_hi[m_i] = pos
+        mdc_qy_pos[m_i] = next((a for a in range(mdc_lo[m_i], pos)
+                                if r.adrgs[a].seq > m.qy_after_seq), pos)
 
     terms: list[int] = []
     term_lo = np.zeros(len(r.adrgs), np.int32)
@@ -877,10 +910,11 @@ def _compile(r: DrgRules) -> CompiledRules:
         mdc_age_years=np.array([_opt(m.age_years) for m in r.mdcs], np.int64),
         mdc_min_regions=np.array([_opt(m.min_trauma_regions) for m in r.mdcs], np.int64),
         mdc_region_slot=mdc_region_slot,
-        mdc_qy_after=np.array([m.qy_after_seq for m in r.mdcs], np.int64),
+        mdc_qy_pos=mdc_qy_pos, mdc_free=np.array([mdc_free], np.uint64),
+        mdc_word=np.int64(2 * adrg_words), not_need_dx=all_adrg & ~need_dx,
+        not_need_proc=all_adrg & ~need_proc,
         mdc_qy=np.array([m.qy_enabled for m in r.mdcs], np.uint8),
         mdc_lo=mdc_lo, mdc_hi=mdc_hi,
-        adrg_seq=np.array([a.seq for a in r.adrgs], np.int64),
         adrg_dx_rule=np.array([ADRG_DX_RULES.get(a.dx_rule, 0) for a in r.adrgs], i8),
         adrg_dx_list=adrg_dx_list,
         adrg_proc_rule=np.array([ADRG_PROC_RULES.get(a.proc_rule, 0) for a in r.adrgs], i8),
