@@ -106,29 +106,24 @@ def drg_group(cases: Any, rules: DrgRules, *, trace: bool = False, map_codes: bo
     n = table.num_rows
     slices = [(lo, min(n, lo + rows)) for lo in range(0, n, rows)]
     local = threading.local()
+    names = _names(rules)
 
-    def job(bounds: tuple[int, int]):
+    def job(bounds: tuple[int, int]) -> list[pa.Array]:
         interners = getattr(local, "interners", None)
         if interners is None:
             interners = local.interners = _interners(rules, map_codes)
         lo, hi = bounds
-        return _group_batch(table.slice(lo, hi - lo), comp, interners, map_codes)
+        status, mdc, adrg, drg, cc = _group_batch(table.slice(lo, hi - lo), comp, interners,
+                                                  map_codes)
+        # decoded here, on the batch threads, not serially after them
+        return [_decode(status, names["status"], allow_null=False),
+                _decode(mdc, names["mdc"]), _decode(adrg, names["adrg"]),
+                _decode(drg, names["drg"]), _decode(cc.astype(np.int16) - 1, names["cc_kind"])]
 
     parts = list(ordered_map(job, slices, min(threads(), len(slices)) or 1))
-    if parts:
-        status, mdc, adrg, drg, cc = (np.concatenate(x) for x in zip(*parts))
-    else:
-        status, mdc, adrg, drg, cc = (np.zeros(0, t) for t in
-                                      (np.int8, np.int16, np.int16, np.int16, np.int8))
-    names = _names(rules)
-    columns = [
-        _case_ids(table.column("case_id")),
-        _decode(status, names["status"], allow_null=False),
-        _decode(mdc, names["mdc"]),
-        _decode(adrg, names["adrg"]),
-        _decode(drg, names["drg"]),
-        _decode(cc.astype(np.int16) - 1, names["cc_kind"]),
-    ]
+    columns = [_case_ids(table.column("case_id"))]
+    for k, field in enumerate(list(RESULT_SCHEMA)[1:]):
+        columns.append(pa.chunked_array([p[k] for p in parts], field.type))
     out = pa.Table.from_arrays(columns, schema=RESULT_SCHEMA)
     if trace:
         from .trace import trace_table
@@ -327,10 +322,8 @@ def _decode(idx: np.ndarray, dictionary: pa.Array, allow_null: bool = True) -> p
     """Strings of ``dictionary`` at ``idx``; -1 is null."""
     idx = idx.astype(np.int32, copy=False)
     mask = (idx < 0) if allow_null else None
-    indices = pa.array(idx, pa.int32(), mask=mask)
-    return pa.DictionaryArray.from_arrays(indices, dictionary).dictionary_decode()
+    return pc.take(dictionary, pa.array(idx, pa.int32(), mask=mask))
 
 
-def _case_ids(col: pa.ChunkedArray) -> pa.Array:
-    arr = _one(col) if len(col) else pa.array([], col.type)
-    return arr if pa.types.is_string(arr.type) else arr.cast(pa.string())
+def _case_ids(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    return col if pa.types.is_string(col.type) else col.cast(pa.string())
