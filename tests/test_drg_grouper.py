@@ -237,15 +237,20 @@ def test_dagger_asterisk_part_is_kept():
     assert results(out)[0][0] == "ok"
 
 
-def test_joined_text_lists_equal_list_columns():
-    rows = CASES.slice(0, 400)
+def joined_lists(rows: pa.Table) -> pa.Table:
+    """The list columns as text joined by "|" (diagnoses) and "," (procedures)."""
     joined = rows.set_column(
         rows.schema.get_field_index("secondary_dx"), "secondary_dx",
         pa.array(["|".join(v) if v else None for v in rows.column("secondary_dx").to_pylist()]))
     joined = joined.set_column(
         joined.schema.get_field_index("procedures"), "procedures",
         pa.array([",".join(v) if v else "" for v in rows.column("procedures").to_pylist()]))
-    assert dc.drg_group(joined, RULES).equals(dc.drg_group(rows, RULES))
+    return joined
+
+
+def test_joined_text_lists_equal_list_columns():
+    rows = CASES.slice(0, 400)
+    assert dc.drg_group(joined_lists(rows), RULES).equals(dc.drg_group(rows, RULES))
 
 
 def test_other_arrow_types_and_sources(tmp_path):
@@ -263,6 +268,14 @@ def test_other_arrow_types_and_sources(tmp_path):
     pq.write_table(rows, tmp_path / "c.parquet", row_group_size=70)
     assert dc.drg_group(tmp_path / "c.parquet", RULES).equals(want)
     assert dc.drg_group(str(tmp_path / "c.parquet"), RULES).equals(want)
+    # codes read as dictionaries, batches crossing row groups (and so dictionaries)
+    assert dc.drg_group(tmp_path / "c.parquet", RULES, batch_rows=33).equals(want)
+    encoded = pq.read_table(tmp_path / "c.parquet", read_dictionary=[
+        "primary_dx", "secondary_dx.list.element", "procedures.list.element"])
+    assert pa.types.is_dictionary(encoded.schema.field("primary_dx").type)
+    assert dc.drg_group(encoded, RULES, batch_rows=50).equals(want)
+    pq.write_table(joined_lists(rows), tmp_path / "j.parquet", row_group_size=70)
+    assert dc.drg_group(tmp_path / "j.parquet", RULES, batch_rows=33).equals(want)
     pl = pytest.importorskip("polars")
     assert dc.drg_group(pl.from_arrow(rows), RULES).equals(want)
 

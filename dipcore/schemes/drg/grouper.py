@@ -138,8 +138,10 @@ def _as_table(cases: Any) -> pa.Table:
     if isinstance(cases, (str, os.PathLike)):
         path = os.fspath(cases)
         try:
-            names = pq.ParquetDataset(path).schema.names
-            table = pq.read_table(path, columns=[c for c in CASE_COLUMNS if c in names])
+            dataset = pq.ParquetDataset(path)
+            names = dataset.schema.names
+            table = pq.read_table(path, columns=[c for c in CASE_COLUMNS if c in names],
+                                  read_dictionary=_code_leaves(dataset))
         except (OSError, pa.ArrowInvalid) as exc:
             raise InputError(f"cannot read the cases as Parquet ({str(exc).splitlines()[0]})",
                              source=path) from None
@@ -159,6 +161,22 @@ def _as_table(cases: Any) -> pa.Table:
         if col not in table.column_names:
             raise InputError("column missing", source=source, column=col)
     return table.select(list(CASE_COLUMNS))
+
+
+def _code_leaves(dataset: pq.ParquetDataset) -> list[str]:
+    """Parquet leaf columns of the codes, to read as dictionaries: Parquet stores them
+    dictionary-encoded, and reading them so skips building millions of strings (about 3x
+    faster) and lets the interner hash each distinct code once."""
+    if not dataset.files:
+        return []
+    schema = pq.ParquetFile(dataset.files[0], filesystem=dataset.filesystem).schema
+    leaves = []
+    for i in range(len(schema)):
+        col = schema.column(i)
+        top = col.path.split(".")[0]
+        if top in ("primary_dx", "secondary_dx", "procedures") and col.physical_type == "BYTE_ARRAY":
+            leaves.append(col.path)
+    return leaves
 
 
 def _ints(col: pa.ChunkedArray | pa.Array, name: str) -> np.ndarray:
@@ -233,10 +251,14 @@ class _Interner:
         # value of each raw entry, then the value of a null (read at index -1)
         self.lut = np.array([resolve("")], np.int32)
 
+    _last_dict = None                  # (dictionary held, its buffer addresses, its ids)
+
     def ids(self, arr: pa.Array) -> np.ndarray:
         n = len(arr)
         if n == 0:
             return np.zeros(0, np.int32)
+        if pa.types.is_dictionary(arr.type):
+            return self._dictionary_ids(arr)
         off, data, valid = string_buffers(arr)
         out = np.empty(n, np.int32)
         before = self.index.encode(off, data, valid, self.lut[:-1], out)
@@ -252,6 +274,25 @@ class _Interner:
         if arr.null_count:
             out[out == -1] = self.lut[-1]
         return out
+
+
+    def _dictionary_ids(self, arr: pa.DictionaryArray) -> np.ndarray:
+        """Dictionary-encoded codes (Parquet read with ``read_dictionary``, categoricals):
+        the dictionary is interned once, then its ids are gathered by the indices."""
+        d = arr.dictionary
+        where = (d.offset, len(d), *(b.address if b is not None else 0 for b in d.buffers()))
+        last = self._last_dict
+        # batches of one Parquet column chunk share their dictionary; the cached one is
+        # held, so memory at the same addresses is the same dictionary
+        if last is not None and last[1] == where:
+            values = last[2]
+        else:
+            values = np.append(self.ids(_text(d, "dictionary")), self.lut[-1])
+            self._last_dict = (d, where, values)
+        idx = arr.indices
+        if idx.null_count:
+            idx = idx.fill_null(-1)      # index -1 reads the value of a null
+        return values[idx.to_numpy()]
 
 
 def _interners(rules: DrgRules, map_codes: bool) -> tuple[_Interner, _Interner]:
