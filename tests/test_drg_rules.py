@@ -223,8 +223,8 @@ def test_proc_expr_must_name_lists_that_exist(tmp_path):
         load_broken(tmp_path / "1", {"adrg.csv": set_cell(row, "proc_expr", "1&5")})
     with pytest.raises(PackError, match=rf"row {row}, column 'proc_expr': bad proc_expr "):
         load_broken(tmp_path / "2", {"adrg.csv": set_cell(row, "proc_expr", "1&&2")})
-    with pytest.raises(PackError, match=r"adrg_proc.csv, column 'list': list 4 of ADRG JA1 is "
-                                        r"read by no condition"):
+    with pytest.raises(PackError, match=r"adrg_proc.csv, row \d+, column 'list': list 4 of "
+                                        r"ADRG JA1 is read by no condition"):
         load_broken(tmp_path / "3", {"adrg.csv": set_cell(row, "proc_expr", "1&2|1&3")})
     gz1 = find_row(text, "adrg", "GZ1")
     with pytest.raises(PackError, match=rf"row {gz1}, column 'proc_expr': proc_expr is only "):
@@ -237,6 +237,15 @@ def test_condition_without_its_table(tmp_path):
     with pytest.raises(PackError, match=rf"adrg.csv, row {row}, column 'dx_rule': ADRG AA1 has "
                                         r"dx_rule main_in but no rows in adrg_dx.csv"):
         load_broken(tmp_path, {"adrg.csv": set_cell(row, "dx_rule", "main_in")})
+
+
+def test_table_rows_no_condition_reads(tmp_path):
+    text = (PACK / "adrg.csv").read_text(encoding="utf-8")
+    row = find_row(text, "adrg", "GZ1")
+    dx_row = find_row((PACK / "adrg_dx.csv").read_text(encoding="utf-8"), "adrg", "GZ1")
+    with pytest.raises(PackError, match=rf"adrg_dx.csv, row {dx_row}, column 'adrg': ADRG GZ1 "
+                                        r"has rows here but no dx_rule"):
+        load_broken(tmp_path, {"adrg.csv": set_cell(row, "dx_rule", "")})
 
 
 def test_declared_sha256_and_rows_are_checked(tmp_path):

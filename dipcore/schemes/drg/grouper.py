@@ -174,7 +174,8 @@ def _code_leaves(dataset: pq.ParquetDataset) -> list[str]:
     for i in range(len(schema)):
         col = schema.column(i)
         top = col.path.split(".")[0]
-        if top in ("primary_dx", "secondary_dx", "procedures") and col.physical_type == "BYTE_ARRAY":
+        if (top in ("primary_dx", "secondary_dx", "procedures")
+                and col.physical_type == "BYTE_ARRAY"):
             leaves.append(col.path)
     return leaves
 

@@ -180,8 +180,6 @@ class CompiledRules:
     region: np.ndarray          # int8[n_region_mdcs, n_codes + 1]: trauma region, -1 none
     checks: np.ndarray          # int64[5]: see :func:`_compile_checks`
     sex_in: np.ndarray          # int64[k]: sexes that pass check 1
-    mdc_dx_rule: np.ndarray     # int8[n_mdc]
-    mdc_list: np.ndarray        # int32[n_mdc]: list id of the MDC table
     mdc_proc_rule: np.ndarray   # int8[n_mdc]
     mdc_sex: np.ndarray         # int64[n_mdc], UNSET
     mdc_age_years: np.ndarray   # int64[n_mdc], UNSET
@@ -680,8 +678,9 @@ def _check_adrg_lists(t: _Table, adrgs, adrg_rows, adrg_dx, adrg_proc, t_dx, t_p
             raise t.error(f"ADRG {a.adrg} has dx_rule {a.dx_rule} but no rows in adrg_dx.csv",
                           i, "dx_rule")
         if not a.dx_rule and adrg_dx[a.adrg]:
+            first = next(j for j, row in t_dx if row.get("adrg", "").strip() == a.adrg)
             raise t_dx.error(f"ADRG {a.adrg} has rows here but no dx_rule in adrg.csv",
-                             None, "adrg")
+                             first, "adrg")
         used = {k for term in a.proc_terms for k in term}
         for k in sorted(used):
             if k not in adrg_proc[a.adrg]:
@@ -689,8 +688,10 @@ def _check_adrg_lists(t: _Table, adrgs, adrg_rows, adrg_dx, adrg_proc, t_dx, t_p
                               "in adrg_proc.csv", i, "proc_expr")
         for k in adrg_proc[a.adrg]:
             if k not in used:
+                first = next(j for j, row in t_proc if row.get("adrg", "").strip() == a.adrg
+                             and row.get("list", "").strip() == str(k))
                 raise t_proc.error(f"list {k} of ADRG {a.adrg} is read by no condition in "
-                                   "adrg.csv", None, "list")
+                                   "adrg.csv", first, "list")
 
 
 def _drgs(t: _Table, adrgs, t_adrg: _Table, adrg_rows) -> tuple[DrgRule, ...]:
@@ -810,11 +811,9 @@ def _compile(r: DrgRules) -> CompiledRules:
     adrg_words = max(1, (n_adrg + 63) // 64)
     base = 64 * adrg_words
     members: list[tuple[int, frozenset]] = []
-    mdc_list = np.full(n_mdc, -1, np.int32)
     mdc_free = 0                         # MDCs whose entry does not read the main diagnosis
     for m_i, m in enumerate(r.mdcs):
         if m.dx_rule:
-            mdc_list[m_i] = 2 * base + m_i
             members.append((2 * base + m_i, r.mdc_dx[m.mdc]))
         else:
             mdc_free |= 1 << m_i
@@ -903,8 +902,6 @@ def _compile(r: DrgRules) -> CompiledRules:
     return CompiledRules(
         codes=codes, code_id=code_id, bits=bits, valid=valid, mcc_t=mcc_t, cc_t=cc_t,
         cce_t=cce_t, region=region, checks=checks, sex_in=sex_in,
-        mdc_dx_rule=np.array([MDC_DX_RULES.get(m.dx_rule, 0) for m in r.mdcs], i8),
-        mdc_list=mdc_list,
         mdc_proc_rule=np.array([MDC_PROC_RULES.get(m.proc_rule, 0) for m in r.mdcs], i8),
         mdc_sex=np.array([_opt(m.sex) for m in r.mdcs], np.int64),
         mdc_age_years=np.array([_opt(m.age_years) for m in r.mdcs], np.int64),

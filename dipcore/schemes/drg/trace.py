@@ -134,7 +134,8 @@ def explain(rules: DrgRules, case: dict, map_codes: bool = False):
                   f"{_proc(rules, P[0]) if P else '无'}；性别 {case['sex']}，"
                   f"年龄 {case['age_years']} 岁",
                   f"main diagnosis {_dx_en(D[0])}; main procedure "
-                  f"{_dx_en(P[0]) if P else 'none'}; sex {case['sex']}, age {case['age_years']} years"))
+                  f"{_dx_en(P[0]) if P else 'none'}; sex {case['sex']}, "
+                  f"age {case['age_years']} years"))
 
     entered = False
     for m in rules.mdcs:
@@ -315,8 +316,9 @@ def _split(rules: DrgRules, a: AdrgRule, D, steps: list[Step]):
                 if t is not None and table[d] == t:
                     steps.append((f"其他诊断 {_dx(rules, d)} 是{label_zh}（{kind}），但在主诊断 "
                                   f"{_show(D[0])} 的排除表 {t} 中，不计",
-                                  f"other diagnosis {_show(d)} is an {kind}, but the main diagnosis "
-                                  f"{_show(D[0])} excludes it (exclusion table {t}): not counted"))
+                                  f"other diagnosis {_show(d)} is an {kind}, but the main "
+                                  f"diagnosis {_show(D[0])} excludes it (exclusion table {t}): "
+                                  "not counted"))
                 else:
                     steps.append((f"其他诊断 {_dx(rules, d)} 是{label_zh}（{kind}），计入",
                                   f"other diagnosis {_show(d)} is an {kind}: counted"))
