@@ -23,9 +23,11 @@ from dipcore.payment.settlement import Settlement
 from dipcore.api import audit, calibrate, settle
 from dipcore.supervision.audit import Audit
 from dipcore.engine.threads import set_threads
+from dipcore.schemes.drg import DrgRules, drg_group
 
 __all__ = [
     "__version__", "DipcoreError", "InputError", "read_cases", "read_hospitals",
     "save_quarantine", "scan_cases", "CASE_SCHEMA", "HOSPITAL_SCHEMA", "QUARANTINE_SCHEMA",
     "Policy", "Catalog", "Settlement", "calibrate", "settle", "Audit", "audit", "set_threads",
+    "DrgRules", "drg_group",
 ]
