@@ -439,3 +439,49 @@ def test_pack_metadata_is_carried():
     assert RULES.name == json.loads((PACK / "pack.json").read_text())["name"]
     assert len(RULES.fingerprint) == 64
     assert dc.DrgRules.load(PACK).fingerprint == RULES.fingerprint
+
+
+# -------------------------------------------------------------------------------------------
+# the command line and file inputs
+# -------------------------------------------------------------------------------------------
+def _cli(*args):
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-m", "dipcore", "drg-group", *map(str, args)],
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_cli_writes_the_grouped_cases(tmp_path):
+    out = tmp_path / "grouped.parquet"
+    r = _cli(PACK / "cases-public.parquet", "--rules", PACK, "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert "grouped 3,000 cases" in r.stdout
+    assert results(pq.read_table(out)) == results(dc.drg_group(CASES, RULES))
+
+
+def test_csv_input_groups_like_parquet_and_csv_output_holds_the_trace(tmp_path):
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+    sample = CASES.slice(0, 200)
+    flat = sample.select(["case_id", "sex", "age_years", "age_days", "birth_weight_g",
+                          "primary_dx"])
+    for name in ("secondary_dx", "procedures"):
+        flat = flat.append_column(name, pc.binary_join(sample.column(name), "|"))
+    src = tmp_path / "cases.csv"
+    pacsv.write_csv(flat, src)
+    assert results(dc.drg_group(src, RULES)) == results(dc.drg_group(sample, RULES))
+    out = tmp_path / "grouped.csv"
+    r = _cli(src, "--rules", PACK, "--out", out, "--trace", "--lang", "en")
+    assert r.returncode == 0, r.stderr
+    grouped = pacsv.read_csv(out)
+    assert grouped.num_rows == 200
+    traces = grouped.column("trace").to_pylist()
+    assert all(traces) and sum(t.startswith("main diagnosis") for t in traces) >= 190
+
+
+def test_cli_bad_pack_is_one_line(tmp_path):
+    broken = copy_pack(PACK, tmp_path / "pack")
+    (broken / "drg.csv").unlink()
+    r = _cli(PACK / "cases-public.parquet", "--rules", broken, "--out", tmp_path / "g.parquet")
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1 and "drg.csv" in r.stderr

@@ -10,7 +10,8 @@ import argparse
 import os
 import sys
 
-from dipcore.cli.commands import cmd_audit, cmd_calibrate, cmd_generate, cmd_settle, cmd_validate
+from dipcore.cli.commands import (cmd_audit, cmd_calibrate, cmd_drg_group, cmd_generate, cmd_settle,
+                                  cmd_validate)
 from dipcore.cli.demo import cmd_demo
 from dipcore.cli.options import (
     add_engine_options,
@@ -79,6 +80,20 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--previous", help="the previous year's cases, for year-on-year signals")
     add_engine_options(a)
     a.set_defaults(func=cmd_audit)
+
+    r = sub.add_parser("drg-group", help="CHS-DRG grouping with a rule pack (one row per case)")
+    r.add_argument("cases", help="cases: Parquet file or directory, CSV or Arrow file")
+    r.add_argument("--rules", required=True, help="rule pack directory (pack.json + CSV tables)")
+    r.add_argument("--out", required=True, help="grouped cases to write (.parquet or .csv)")
+    r.add_argument("--trace", action="store_true",
+                   help="add the steps that decided each case (slow: for inspecting cases)")
+    r.add_argument("--lang", choices=("zh", "en"), default="zh",
+                   help="language of the trace in a CSV output (default zh)")
+    r.add_argument("--map-codes", action="store_true",
+                   help="translate codes through the pack's maps first (map mode)")
+    r.add_argument("--encoding", default="utf-8", help="encoding of CSV input (utf-8, gbk)")
+    add_threads_option(r)
+    r.set_defaults(func=cmd_drg_group)
 
     v = sub.add_parser("validate", help="read and validate cases; write the quarantine")
     v.add_argument("cases", help="Parquet file or directory, CSV or Arrow file")

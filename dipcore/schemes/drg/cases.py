@@ -8,10 +8,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from dipcore._kernels import drg as K
 from dipcore.errors import InputError
+from dipcore.ingest.sources import CSV_SUFFIXES, IPC_SUFFIXES
 
 CASE_COLUMNS = ("case_id", "sex", "age_years", "age_days", "birth_weight_g", "primary_dx",
                 "secondary_dx", "procedures")
@@ -19,8 +21,14 @@ INT_COLUMNS = ("sex", "age_years", "age_days", "birth_weight_g")
 LIST_COLUMNS = ("secondary_dx", "procedures")
 
 
-def as_table(cases: Any) -> pa.Table:
-    if isinstance(cases, (str, os.PathLike)):
+def as_table(cases: Any, encoding: str = "utf-8") -> pa.Table:
+    """The grouper's columns of any case source: a table, batch, stream or
+    ``__arrow_c_stream__`` object, or a path to Parquet (file or directory), CSV (list
+    fields joined by ``,`` or ``|``; ``encoding`` utf-8 or gbk) or Arrow IPC."""
+    if isinstance(cases, (str, os.PathLike)) and \
+            os.fspath(cases).lower().endswith(CSV_SUFFIXES + IPC_SUFFIXES):
+        table, source = _read_file(os.fspath(cases), encoding), os.fspath(cases)
+    elif isinstance(cases, (str, os.PathLike)):
         path = os.fspath(cases)
         try:
             dataset = pq.ParquetDataset(path)
@@ -46,6 +54,25 @@ def as_table(cases: Any) -> pa.Table:
         if col not in table.column_names:
             raise InputError("column missing", source=source, column=col)
     return table.select(list(CASE_COLUMNS))
+
+
+def _read_file(path: str, encoding: str) -> pa.Table:
+    """A CSV or Arrow IPC file whole; CSV codes and ids as text, numbers as integers."""
+    try:
+        if path.lower().endswith(IPC_SUFFIXES):
+            with pa.memory_map(path) as source:
+                try:
+                    return pa.ipc.open_file(source).read_all()
+                except pa.ArrowInvalid:
+                    source.seek(0)
+                    return pa.ipc.open_stream(source).read_all()
+        types = {c: pa.string() for c in ("case_id", "primary_dx") + LIST_COLUMNS}
+        types.update({c: pa.int64() for c in INT_COLUMNS})
+        return pacsv.read_csv(path, read_options=pacsv.ReadOptions(encoding=encoding),
+                              convert_options=pacsv.ConvertOptions(column_types=types))
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise InputError(f"cannot read the cases ({str(exc).splitlines()[0]})",
+                         source=path) from None
 
 
 def code_leaves(dataset: pq.ParquetDataset) -> list[str]:

@@ -58,7 +58,7 @@ TRACE_TYPE = pa.list_(pa.struct([pa.field("zh", pa.string()), pa.field("en", pa.
 
 
 def drg_group(cases: Any, rules: DrgRules, *, trace: bool = False, map_codes: bool = False,
-              batch_rows: int | None = None) -> pa.Table:
+              batch_rows: int | None = None, encoding: str = "utf-8") -> pa.Table:
     """Group cases into CHS-DRG DRGs with a rule pack.
 
     Parameters
@@ -68,7 +68,8 @@ def drg_group(cases: Any, rules: DrgRules, *, trace: bool = False, map_codes: bo
         ``age_years``, ``age_days``, ``birth_weight_g``, ``primary_dx``, ``secondary_dx``,
         ``procedures``. The two list columns may be ``list<string>`` or strings joined by
         ``,`` or ``|``. Also accepted: any object with ``__arrow_c_stream__`` (pandas,
-        Polars) and a Parquet file or directory path. Other columns are ignored.
+        Polars) and a path to Parquet (file or directory), CSV (``encoding`` utf-8 or gbk)
+        or Arrow IPC. Other columns are ignored.
     rules : DrgRules
         A loaded rule pack (:meth:`DrgRules.load`).
     trace : bool, default False
@@ -100,7 +101,7 @@ def drg_group(cases: Any, rules: DrgRules, *, trace: bool = False, map_codes: bo
         The cases cannot be read, lack a column, or a column has a type that cannot hold
         the values (e.g. text in ``age_years``).
     """
-    table = as_table(cases)
+    table = as_table(cases, encoding)
     comp = rules.compiled
     if map_codes and (rules.dx_map is None or rules.proc_map is None):
         raise InputError("map mode needs dx_map.csv and proc_map.csv in the rule pack",
