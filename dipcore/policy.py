@@ -8,8 +8,8 @@ Unknown keys are an error naming them. Each field's comment cites the SPEC secti
 implements; choices SPEC.md leaves open are documented next to the field.
 
 Sections. The parameters fall in five sections (:data:`SECTIONS`): ``grouping`` (SPEC 3),
-``calibration`` (SPEC 4 and the budget point value), ``points`` (SPEC 5), ``settlement``
-(SPEC 6-7) and ``supervision`` (SPEC 8, 11). Each section has its own fingerprint
+``calibration`` (SPEC 4), ``points`` (SPEC 5), ``settlement`` (SPEC 6-7, the budget point
+value included) and ``supervision`` (SPEC 8, 11). Each section has its own fingerprint
 (:meth:`Policy.section_fingerprints`); a catalogue depends on the sections its scheme names
 (``grouping`` and ``calibration`` for DIP), so a settlement may vary the others freely. A
 TOML file may give its keys at top level or under ``[grouping]``, ``[points]``, ... tables.
@@ -56,18 +56,19 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "core_coverage", "comprehensive_class_from", "comprehensive_min_cases",
         "comprehensive_small", "group_priority", "tie_break", "basic_max_cv",
         "basic_min_primary_share", "basic_groups"),
-    "calibration": (   # SPEC 4, and the budget point value of SPEC 6
+    "calibration": (   # SPEC 4
         "year_weights", "trim", "trim_low", "trim_high", "trim_min_cases", "score_scale",
         "score_base", "reference_group", "related_min_uplift", "level_coefficients",
         "aux_min_group_cases", "aux_min_subtype_cases", "aux_min_cv_reduction",
-        "aux_dimensions", "icu_bands", "budget_point_value", "budget_pv_trim"),
+        "aux_dimensions", "icu_bands"),
     "points": (        # SPEC 5
         "low_ratio", "low_inclusive", "low_rule", "high_ratio", "high_rule", "extreme_ratio",
         "extreme_pay", "coefficients_on_outliers", "ungrouped_discount", "special_quota",
         "bed_day_cap", "bed_day_taper_after", "bed_day_taper_factor", "bed_day_rates"),
-    "settlement": (    # SPEC 6-7
-        "pv_mode", "fixed_point_value", "elastic_base_share", "elastic_ceiling",
-        "fund_share_method", "surplus_cap", "sharing_bands", "reserve", "allocation"),
+    "settlement": (    # SPEC 6-7 (the budget point value a catalogue carries is computed
+        # under its calibration policy's budget_* fields; a settlement reads the catalogue's)
+        "budget_point_value", "budget_pv_trim", "pv_mode", "fixed_point_value",
+        "elastic_base_share", "elastic_ceiling", "fund_share_method", "surplus_cap", "sharing_bands", "reserve", "allocation"),
     "supervision": (   # SPEC 8, 11
         "readmit_days", "low_standard_max_los", "audit_share_ratio", "audit_growth_margin"),
 }
@@ -237,6 +238,10 @@ class Policy:
         for key in self.level_coefficients:
             if key not in ("1", "2", "3"):
                 raise InputError(f"policy 'level_coefficients' key must be 1, 2 or 3, not {key!r}")
+        for name in ("bed_day_cap", "bed_day_taper_after"):
+            value = getattr(self, name)
+            if value is not None and (value != int(value) or value < 0):
+                raise InputError(f"policy '{name}' must be a whole number of days, not {value!r}")
         if self.pv_mode in ("fixed", "elastic") and not self.fixed_point_value:
             raise InputError(f"policy 'pv_mode = {self.pv_mode}' needs 'fixed_point_value'")
 
@@ -261,7 +266,8 @@ class Policy:
 
     @classmethod
     def load(cls, path: str | Path) -> "Policy":
-        """Read a policy TOML file (keys at top level; see ``data/policies/national.toml``)."""
+        """Read a policy TOML file: keys at top level (see ``data/policies/national.toml``)
+        or under section tables (``[grouping]``, ``[points]``, ...)."""
         path = Path(path)
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -314,7 +320,8 @@ class Policy:
         """SHA-256 of each section's canonical JSON."""
         return {name: self.fingerprint(names) for name, names in SECTIONS.items()}
 
-    def catalogue_fields(self, scheme: str = "dip") -> tuple[str, ...]:
+    @staticmethod
+    def catalogue_fields(scheme: str = "dip") -> tuple[str, ...]:
         """The fields a catalogue of ``scheme`` depends on (its scheme's sections)."""
         return tuple(n for s in get_scheme(scheme).catalogue_sections for n in SECTIONS[s])
 

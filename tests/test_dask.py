@@ -145,8 +145,8 @@ def test_every_pass_gives_the_same_state_on_both_executors(client, data):
     assert merge_sums(ls.monthly_sums, ["key", "month"]).equals(
         merge_sums(ds.monthly_sums, ["key", "month"]))
     assert pa.concat_tables(ls.cases).equals(pa.concat_tables(ds.cases))
-    assert (ls.special_found, ls.missing_rates, ls.grouped_cases, ls.n_cases) == \
-        (ds.special_found, ds.missing_rates, ds.grouped_cases, ds.n_cases)
+    assert (ls.special_found, ls.missing_rates, ls.non_bed_day_cases, ls.n_cases) == \
+        (ds.special_found, ds.missing_rates, ds.non_bed_day_cases, ds.n_cases)
     la, da = local["audited"], dist["audited"]
     _state_equal(pa.concat_tables(la.stays), pa.concat_tables(da.stays))
     _state_equal(pa.concat_tables(la.low_standard), pa.concat_tables(da.low_standard))

@@ -132,7 +132,7 @@ def case_points(kind, rw, k, a, base, cost, bed_rate, bed_days, rules):
             outlier[i] = o
             if o == LOW:
                 p = low_cost_points(rw[i], k[i], a[i], r, cost[i], base[i], rules)
-            elif o == HIGH or (o == EXTREME and rules.extreme_as_high):
+            elif r > rules.high_ratio and not (r > rules.extreme_ratio and not rules.extreme_as_high):
                 p = high_cost_points(rw[i], k[i], a[i], r, rules)
             else:
                 p = rw[i] * (k[i] * a[i])                    # SPEC 5.1, normal case

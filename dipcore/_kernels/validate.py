@@ -1,6 +1,6 @@
 """Validation kernels: the ordered row checks and the code-list encoder.
 
-``first_failed_check`` walks each row once through every check of ``dipcore.ingest.validate.CHECKS``
+``first_failed_check`` walks each row once through every check of ``dipcore.ingest.checks.CHECKS``
 in order and records the first that fails, so a row is reported under its first reason,
 whatever the number of checks, in one pass over the columns.
 """
@@ -72,7 +72,7 @@ def first_failed_check(cols, limits):
     ``cols`` is a :class:`RowColumns`, ``limits`` a :class:`CheckLimits`. ``cols.pre``
     holds checks already failed (bad encoding; -1 elsewhere). Also returns the final
     hospital level and sex of each row (registry level first; sex 0 or empty -> 9). The
-    numbering is that of ``dipcore.ingest.validate.CHECKS``.
+    numbering is that of ``dipcore.ingest.checks.CHECKS``.
     """
     (pre, case_blank, dup, hosp, reg_level, level_v, level_st, pool, adm_v, adm_st, dis_v,
      dis_st, age_v, age_st, agd_v, agd_st, sex_v, sex_st, wt_v, wt_st, dx, sec_bad, proc_bad,

@@ -1,4 +1,5 @@
-"""The commands that read cases: validate, calibrate, settle, audit (and generate)."""
+"""The commands that read cases: validate, calibrate, settle, audit, drg-group (and
+generate)."""
 from __future__ import annotations
 
 import time

@@ -108,6 +108,10 @@ def _task_scan(part, data, ctx, p: SourcePass, keep: bool, rows_dir: str | None)
     return KeptPart(store, state) if keep else state
 
 
+def _combine(p, states: list):
+    return p.combine(states)
+
+
 def _task_state(kept: KeptPart):
     return kept.state
 
@@ -175,10 +179,11 @@ class DaskExecutor(Executor):
             raise DipcoreError(f"the Dask run failed during {what}: {type(exc).__name__}: "
                                f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
 
-    def _tree(self, futures: list, merge: Callable, what: str):
-        """Merge partial states in a tree, ``SPLIT_EVERY`` at a time, on the workers."""
+    def _tree(self, futures: list, pass_f, what: str):
+        """Merge partial states in a tree, ``SPLIT_EVERY`` at a time, on the workers, with
+        the ``combine`` of the (scattered) pass ``pass_f``."""
         while len(futures) > 1:
-            futures = [self.client.submit(merge, futures[i:i + SPLIT_EVERY], pure=False)
+            futures = [self.client.submit(_combine, pass_f, futures[i:i + SPLIT_EVERY], pure=False)
                        for i in range(0, len(futures), SPLIT_EVERY)]
         return self._gather(futures, what)[0]
 
@@ -273,17 +278,17 @@ class DaskExecutor(Executor):
         futs = self._map(_task_scan, parts, data, ctx_f, pass_f, keep, rows_dir,
                          progress=self.progress, stage=p.stage)
         if not keep:
-            return self._tree(futs, p.combine, p.stage or "a pass")
+            return self._tree(futs, pass_f, p.what)
         # kept features stay on the workers that made them (Dask spills them under memory
         # pressure); only the pass's state is merged
         state = self._tree([self.client.submit(_task_state, f, pure=False) for f in futs],
-                           p.combine, p.stage or "a pass")
+                           pass_f, p.what)
         return state, futs
 
     def over(self, kept: list, p: FeaturePass):
         pass_f = self.client.scatter(p, broadcast=True, hash=False)
         return self._tree([self.client.submit(_task_over, k, pass_f, pure=False) for k in kept],
-                          p.combine, p.stage or "a pass")
+                          pass_f, p.what)
 
     @contextlib.contextmanager
     def rows_sink(self, out):

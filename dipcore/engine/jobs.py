@@ -16,6 +16,7 @@ import pyarrow as pa
 from dipcore.catalog import Catalog
 from dipcore.engine.executor import Executor
 from dipcore.engine.passes import AuditSums, SettlementSums
+from dipcore.errors import InputError
 from dipcore.payment import settlement
 from dipcore.policy import Policy
 from dipcore.schemes.base import get_scheme
@@ -23,8 +24,9 @@ from dipcore.supervision import audit as supervision
 
 
 def calibrate(ex: Executor, history: Any, policy: Policy, years: list[int] | None) -> Catalog:
-    """A catalogue from history, by the policy's scheme."""
-    return get_scheme(getattr(policy, "scheme", "dip")).calibrate(ex, history, policy, years)
+    """A catalogue from history. DIP is the scheme that calibrates today; a DRG policy
+    will name its own (SPEC 10)."""
+    return get_scheme("dip").calibrate(ex, history, policy, years)
 
 
 def settle(ex: Executor, cases: Any, catalog: Catalog, budget: dict, policy: Policy,
@@ -46,5 +48,9 @@ def audit(ex: Executor, cases: Any, catalog: Catalog, policy: Policy,
           previous: Any = None) -> supervision.Audit:
     """Supervision of a year, with growth against the previous year when given."""
     current = ex.scan(cases, AuditSums(catalog, policy))
-    before = ex.scan(previous, AuditSums(catalog, policy)) if previous is not None else None
+    if not current.sums:                     # before reading the previous year at all
+        raise InputError("no usable cases to audit")
+    before = None
+    if previous is not None:
+        before = ex.scan(previous, AuditSums(catalog, policy, stage="audit: previous year"))
     return supervision.finish(current, before, policy)

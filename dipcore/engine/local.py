@@ -45,16 +45,18 @@ def run_source_pass(p: SourcePass, source: Iterable[Piece], checking: Checking,
     """Source pass ``p`` over some pieces: checked, chunked (on the checking's threads),
     folded in reading order, closed with ``done``. Kept features go to ``store``."""
     state = p.empty()
-    for b, result in checking.run(source, lambda b: (b, p.chunk(b))):
-        state = p.fold(state, b, result, write)
-        if store is not None:
-            f = p.kept(result)
-            if f is not None:
-                store.append(f)
-        if progress:
-            progress(b.n + b.quarantine.num_rows)
-    if store is not None:
-        store.finish()
+    try:
+        for b, result in checking.run(source, lambda b: (b, p.chunk(b))):
+            state = p.fold(state, b, result, write)
+            if store is not None:
+                f = p.kept(result)
+                if f is not None:
+                    store.append(f)
+            if progress:
+                progress(b.n + b.quarantine.num_rows)
+    finally:
+        if store is not None:        # the spill file is closed on failure too
+            store.finish()
     return p.done(state)
 
 

@@ -54,6 +54,8 @@ class SourcePass(abc.ABC, Generic[S, R]):
 
     #: Label for progress reports.
     stage: str = ""
+    #: The phase a failure of the executor names ("the Dask run failed during ...").
+    what: str = "a pass"
     #: The pass prepares features that later :class:`FeaturePass` es read (``kept``).
     keeps_features: bool = False
     #: The pass produces per-case rows that an executor may stream to a sink.
@@ -121,6 +123,7 @@ class FeaturePass(abc.ABC, Generic[S, R]):
     """A pass over the features a :class:`SourcePass` kept."""
 
     stage: str = ""
+    what: str = "a pass"
 
     @abc.abstractmethod
     def chunk(self, features: Any) -> R:
@@ -142,7 +145,7 @@ class SettlementState:
     cases: list[pa.Table] = field(default_factory=list)
     special_found: set[str] = field(default_factory=set)
     missing_rates: set[str] = field(default_factory=set)
-    grouped_cases: int = 0
+    non_bed_day_cases: int = 0
     n_cases: int = 0
 
 
@@ -157,6 +160,7 @@ class SettlementSums(ScoredCasesPass[SettlementState, tuple]):
     """
 
     stage = "settle"
+    what = "settlement"
     writes_rows = True
 
     def __init__(self, catalog: Catalog, policy: Policy, special: pa.Array):
@@ -184,7 +188,7 @@ class SettlementSums(ScoredCasesPass[SettlementState, tuple]):
             found, missing, grouped, table, (h, m) = result
             state.special_found |= found
             state.missing_rates |= missing
-            state.grouped_cases += grouped
+            state.non_bed_day_cases += grouped
             state.n_cases += table.num_rows
             if write is None:
                 state.cases.append(table)
@@ -212,6 +216,7 @@ class HistoryPoints(FeaturePass[dict, dict]):
     """Cost and points of the history by (pool, year), scored with the new catalogue."""
 
     stage = "calibrate: history points"
+    what = "calibration pass 3"
 
     def __init__(self, catalog: Catalog, years: list[int]):
         self.catalog, self.years = catalog, years
@@ -242,7 +247,11 @@ class AuditState:
 class AuditSums(ScoredCasesPass[AuditState, tuple]):
     """The facts supervision needs from each case (``dipcore.supervision.facts``)."""
 
-    stage = "audit"
+    what = "the audit"
+
+    def __init__(self, catalog: Catalog, policy: Policy, stage: str = "audit"):
+        super().__init__(catalog, policy)
+        self.stage = stage
 
     def empty(self) -> AuditState:
         return AuditState()

@@ -8,11 +8,25 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Protocol
 
 import pyarrow as pa
 
-from dipcore.schemes.dip.features import Features
+
+
+class KeptFeatures(Protocol):
+    """What a scheme's features give to be kept: their numeric columns as one record batch
+    and back, the objects their ids refer to (kept in memory), and their size."""
+
+    n: int
+    nbytes: int
+
+    def to_batch(self) -> pa.RecordBatch: ...
+
+    def context(self) -> tuple: ...
+
+    @classmethod
+    def from_batch(cls, batch: pa.RecordBatch, *context: Any) -> "KeptFeatures": ...
 
 #: Prepared features kept in memory before the rest spill to disk (local executor).
 FEATURE_MEMORY = 1 << 30
@@ -40,10 +54,10 @@ class FeatureStore:
         self._spilled = 0
 
     @staticmethod
-    def _ctx(f: Features) -> tuple:
-        return (f.codebook, f.grouping, f.key_len)
+    def _ctx(f: KeptFeatures) -> tuple:
+        return (type(f), f.context())
 
-    def append(self, f: Features) -> None:
+    def append(self, f: KeptFeatures) -> None:
         if self._compress:
             # zstd-compressed Arrow IPC: a partition's features take a fraction of their
             # in-memory size while they wait on a worker between passes
@@ -54,7 +68,7 @@ class FeatureStore:
                 w.write_batch(batch)
             self._items.append(("zip", self._ctx(f), sink.getvalue()))
             return
-        size = sum(getattr(f, name).nbytes for name in Features._NUMERIC) + f.slots.nbytes
+        size = f.nbytes
         if self._memory is None or self._held + size <= self._memory:
             self._items.append(("mem", f))
             self._held += size
@@ -76,7 +90,7 @@ class FeatureStore:
             self._sink.close()
             self._writer = None
 
-    def __iter__(self) -> Iterator[Features]:
+    def __iter__(self) -> Iterator[KeptFeatures]:
         reader = None
         source = None
         try:
@@ -84,13 +98,15 @@ class FeatureStore:
                 if item[0] == "mem":
                     yield item[1]
                 elif item[0] == "zip":
+                    kind, context = item[1]
                     for batch in pa.ipc.open_stream(item[2]):
-                        yield Features.from_batch(batch, *item[1])
+                        yield kind.from_batch(batch, *context)
                 else:
                     if reader is None:
                         source = pa.memory_map(str(self._path))
                         reader = pa.ipc.open_file(source)
-                    yield Features.from_batch(reader.get_batch(item[2]), *item[1])
+                    kind, context = item[1]
+                    yield kind.from_batch(reader.get_batch(item[2]), *context)
         finally:
             if source is not None:
                 source.close()

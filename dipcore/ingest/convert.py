@@ -47,7 +47,7 @@ def plain_text(arr: pa.Array) -> pa.Array:
     return arr.dictionary_decode() if pa.types.is_dictionary(arr.type) else arr
 
 
-def _display(arr: pa.Array) -> list[str]:
+def display(arr: pa.Array) -> list[str]:
     """Values as Python strings for messages (only called for few rows)."""
     return ["" if v is None else str(v) for v in arr.to_pylist()]
 

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from dipcore import schema
 from dipcore.ingest.checks import CHECKS, ENCODING, REASONS
-from dipcore.ingest.convert import _display, plain_text, trimmed_text
+from dipcore.ingest.convert import display, plain_text, trimmed_text
 from dipcore.ingest.sources import Piece
 from dipcore.reports.files import atomic_path
 
@@ -40,13 +40,13 @@ def quarantine_table(piece: Piece, check: np.ndarray, cols: dict, lists: dict) -
                 continue
             if kind == "item":
                 first, items = lists[name][3], lists[name][4]
-                values = _display(plain_text(items).take(pa.array(first[rows])))
+                values = display(plain_text(items).take(pa.array(first[rows])))
             else:
                 col = cols.get(name)
                 if col is None:       # the level check without a level column
                     col, kind = cols["hospital_id"], "text"
                 col = col.take(pa.array(rows))
-                values = _display(trimmed_text(col) if kind == "text" else col)
+                values = display(trimmed_text(col) if kind == "text" else col)
             shown.update(zip(rows.tolist(), values))
         reasons, columns, messages = [], [], []
         for i in bad.tolist():

@@ -56,7 +56,7 @@ class Piece:
     text_source : bool
         True when every column arrived as text (CSV), so undecodable bytes are possible.
     case_id, blank, dup, id_hash
-        Set by ``dipcore.ingest.validate.Deduplicator`` (in reading order): the trimmed case ids,
+        Set by ``dipcore.ingest.dedupe.Deduplicator`` (in reading order): the trimmed case ids,
         where they are blank, where they repeat an earlier row's, and their hashes.
     """
 

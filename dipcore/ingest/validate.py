@@ -251,9 +251,6 @@ class Validator:
         take = None if keep is None else pa.array(keep)
         sec_off, sec = kept_lists("secondary_dx")
         proc_off, proc = kept_lists("procedures")
-        ad_v, ad_st = optional["age_days"]
-        w_v, w_st = optional["birth_weight_g"]
-        icu_v, icu_st = optional["icu_days"]
         return CheckedBatch(
             source=piece.source, rows=kept(piece.rows),
             codebook=cb, case_id=piece.case_id if take is None else piece.case_id.take(take),
@@ -261,12 +258,13 @@ class Validator:
             hospital=kept(hosp), level=kept(level), pool=kept(pool, np.int8),
             admission=kept(adm, np.int32), discharge=kept(dis, np.int32),
             age=kept(age, np.int16),
-            age_days=kept(np.where(ad_st == K.OK, ad_v, 0), np.int32), age_days_valid=kept(ad_st == K.OK),
-            sex=kept(sex), weight=kept(np.where(w_st == K.OK, w_v, 0), np.int32),
-            weight_valid=kept(w_st == K.OK), dx=kept(dx), sec_off=sec_off, sec=sec,
+            age_days=kept(np.where(agd_st == K.OK, agd, 0), np.int32),
+            age_days_valid=kept(agd_st == K.OK),
+            sex=kept(sex), weight=kept(np.where(wt_st == K.OK, wt, 0), np.int32),
+            weight_valid=kept(wt_st == K.OK), dx=kept(dx), sec_off=sec_off, sec=sec,
             proc_off=proc_off, proc=proc, cost=kept(total), fund=kept(paid),
             way=kept(way, np.int8), bed=kept(bed, np.int8),
-            icu=kept(np.where(icu_st == K.OK, icu_v, 0), np.int16), icu_valid=kept(icu_st == K.OK),
+            icu=kept(np.where(icu_st == K.OK, icu, 0), np.int16), icu_valid=kept(icu_st == K.OK),
             quarantine=quarantine,
             patient_raw=None if "patient_id" not in cols else
             (cols["patient_id"] if take is None else cols["patient_id"].take(take)))

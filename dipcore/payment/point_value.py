@@ -96,13 +96,19 @@ def pool_point_value(policy: Policy, pool: str, budget_fen: int, fund_ratio: Fra
 # ---------------------------------------------------------------------------------------------
 # budget point value (SPEC 6): for monthly prepayment
 # ---------------------------------------------------------------------------------------------
+def in_years(year: np.ndarray, years: list[int]) -> np.ndarray:
+    """``year`` is one of ``years`` (a handful of values)."""
+    out = np.zeros(len(year), bool)
+    for y in years:
+        out |= year == y
+    return out
+
+
 def history_points(s, f, policy: Policy, years: list[int]) -> dict:
     """Cost and points of scored history cases by (pool, year): the per-batch step of the
     budget point value. ``budget_pv_trim = "outliers"`` leaves low-, high- and
     extreme-cost cases out ("optionally trimmed")."""
-    use = np.zeros(len(f.year), bool)
-    for y in years:
-        use |= f.year == y
+    use = in_years(f.year, years)
     if policy.budget_pv_trim == "outliers":
         use &= (s.outlier != P.LOW) & (s.outlier != P.HIGH) & (s.outlier != P.EXTREME)
     Y = len(years)

@@ -302,7 +302,7 @@ def _statement_table(rows: list[dict], sums: dict, pv: dict, scale: float) -> pa
 def policy_warnings(catalog: Catalog, policy: Policy) -> list[str]:
     """A warning when the settling policy differs from the catalogue's in a section the
     catalogue depends on (its scores would not be this policy's)."""
-    diff = catalog.policy.differences(policy, catalog.policy.catalogue_fields(catalog.scheme))
+    diff = catalog.policy.differences(policy, Policy.catalogue_fields(catalog.scheme))
     if diff:
         return [f"the catalogue was built under a different policy ({', '.join(diff)}); "
                 "scores may not match this policy"]
@@ -322,8 +322,8 @@ def finish(state, catalog: Catalog, policy: Policy, budget: dict, special: set[s
     if unknown_special:
         warnings.append(f"{len(unknown_special)} special-review case ids are not among the "
                         f"cases: {sorted(unknown_special)[:5]}")
-    # SPEC 5.5: the special-review quota is a share of the cases paid by group
-    quota_base = state.grouped_cases
+    # SPEC 5.5: the special-review quota is a share of the cases not paid per bed-day
+    quota_base = state.non_bed_day_cases
     if quota_base and len(state.special_found) > policy.special_quota * quota_base:
         warnings.append(f"special review: {len(state.special_found)} cases exceed the quota of "
                         f"{policy.special_quota:.3%} of {quota_base} DIP cases "

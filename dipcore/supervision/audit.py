@@ -46,7 +46,7 @@ MIN_EVENTS = 5
 
 @dataclass
 class Audit:
-    """Result of :func:`audit`.
+    """Result of :func:`dipcore.audit`.
 
     Attributes
     ----------

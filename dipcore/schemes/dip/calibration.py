@@ -55,6 +55,7 @@ from dipcore.catalog import Catalog
 from dipcore.coding.facts import CLASS_NAMES, category_code, procedure_facts
 from dipcore.engine.threads import run_threads, threads
 from dipcore.errors import InputError
+from dipcore.payment.point_value import in_years
 from dipcore.payment.points import UNITS
 from dipcore.policy import Policy
 from dipcore.schema import BED_DAY_CATEGORIES
@@ -339,14 +340,6 @@ def present_years(year: np.ndarray) -> list[int]:
     if int(year.max()) - lo < 4096:
         return (np.flatnonzero(np.bincount(year.astype(np.int64) - lo)) + lo).tolist()
     return np.unique(year).tolist()
-
-
-def in_years(year: np.ndarray, years: list[int]) -> np.ndarray:
-    """``year`` is one of ``years`` (a handful of values)."""
-    out = np.zeros(len(year), bool)
-    for y in years:
-        out |= year == y
-    return out
 
 
 #: Groups at least this large are sorted by NumPy (vectorised: faster despite a call per

@@ -85,6 +85,15 @@ class Features:
     _NUMERIC = ("year", "month", "los", "level", "cost", "fund", "way", "bed", "dx", "dx_key",
                 "dx_cat", "comb", "treatment_class", "key", "cci", "pool", "hospital")
 
+    @property
+    def nbytes(self) -> int:
+        return sum(getattr(self, name).nbytes for name in self._NUMERIC) + self.slots.nbytes
+
+    def context(self) -> tuple:
+        """What ``from_batch`` needs besides the columns: the codebook, the grouping and the
+        key length (the objects the ids refer to)."""
+        return (self.codebook, self.grouping, self.key_len)
+
     def to_batch(self) -> pa.RecordBatch:
         cols = {name: pa.array(getattr(self, name)) for name in self._NUMERIC}
         for j in range(self.slots.shape[1]):

@@ -38,6 +38,7 @@ class PrepareKeys(SourcePass[KeysState, tuple]):
     """Pass 1: validate and prepare once; count keys (``calibration.KeyCounts``)."""
 
     stage = "calibrate: read and prepare"
+    what = "calibration pass 1"
     keeps_features = True
 
     def __init__(self, policy: Policy):
@@ -81,6 +82,7 @@ class GroupAssignments(FeaturePass[dict, dict]):
     """Pass 2: each kept case grouped against the provisional groups of ``draft``."""
 
     stage = "calibrate: group statistics"
+    what = "calibration pass 2"
 
     def __init__(self, draft: Catalog, years: list[int]):
         self.draft, self.years = draft, years

@@ -41,7 +41,7 @@ from dipcore.schemes.drg.cases import (
 from dipcore.schemes.drg.rules import CC_KINDS, STATUSES, DrgRules, fold_code
 from dipcore.schemes.drg.trace import trace_table
 
-#: Columns a case contributes (README *What a case contributes*), plus its id.
+#: Rows per batch (the result does not depend on it).
 DEFAULT_BATCH_ROWS = 1 << 16
 _NEW = -16            # StringIndex.encode marks a string it has just added as _NEW - id
 
