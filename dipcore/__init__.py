@@ -14,6 +14,7 @@ _os.environ.setdefault("ACERO_ALIGNMENT_HANDLING", "reallocate")
 from dipcore._version import __version__  # noqa: E402
 from dipcore import _kernels  # noqa: F401  (fails with build instructions if not compiled)
 from dipcore.errors import DipcoreError, InputError
+from dipcore.ingest.codelist import CodeList, UnknownCodes
 from dipcore.ingest.quarantine import save_quarantine
 from dipcore.ingest.reader import read_cases, read_hospitals, scan_cases
 from dipcore.schema import CASE_SCHEMA, HOSPITAL_SCHEMA, QUARANTINE_SCHEMA
@@ -29,5 +30,5 @@ __all__ = [
     "__version__", "DipcoreError", "InputError", "read_cases", "read_hospitals",
     "save_quarantine", "scan_cases", "CASE_SCHEMA", "HOSPITAL_SCHEMA", "QUARANTINE_SCHEMA",
     "Policy", "Catalog", "Settlement", "calibrate", "settle", "Audit", "audit", "set_threads",
-    "DrgRules", "drg_group",
+    "DrgRules", "drg_group", "CodeList", "UnknownCodes",
 ]

@@ -20,21 +20,29 @@ def cmd_generate(args) -> int:
     return 0
 
 
-def _read(source, hospitals, encoding, mapping=None, label="read"):
+def _read(source, hospitals, encoding, mapping=None, label="read", code_list=None):
+    import warnings
+
     import pyarrow as pa
 
+    from dipcore.ingest.codelist import UnknownCodes
     from dipcore.ingest.reader import scan_cases
     from dipcore.ingest.sources import count_rows
     cases, quarantine = [], []
     rows = 0
     total = count_rows(source)
     progress = Progress(label)
-    for c, q in scan_cases(source, hospitals=hospitals, encoding=encoding, mapping=mapping):
-        cases.append(c)
-        if q.num_rows:
-            quarantine.append(q)
-        rows += c.num_rows + q.num_rows
-        progress(rows, total)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnknownCodes)
+        for c, q in scan_cases(source, hospitals=hospitals, encoding=encoding, mapping=mapping,
+                               code_list=code_list):
+            cases.append(c)
+            if q.num_rows:
+                quarantine.append(q)
+            rows += c.num_rows + q.num_rows
+            progress(rows, total)
+    for w in caught:
+        print(f"warning: {w.message}")
     from dipcore.schema import CASE_SCHEMA, QUARANTINE_SCHEMA
     return (pa.concat_tables(cases) if cases else CASE_SCHEMA.empty_table(),
             pa.concat_tables(quarantine) if quarantine else QUARANTINE_SCHEMA.empty_table())
@@ -76,8 +84,10 @@ def pa_group_count(values) -> list[tuple[int, int]]:
 def cmd_validate(args) -> int:
     from dipcore.ingest.quarantine import save_quarantine
     from dipcore.ingest.reader import read_hospitals
+    from dipcore.ingest.codelist import CodeList
     hospitals = read_hospitals(args.hospitals, encoding=args.encoding) if args.hospitals else None
-    cases, quarantine = _read(args.cases, hospitals, args.encoding)
+    code_list = CodeList.load(args.code_list, action=args.unknown_code) if args.code_list else None
+    cases, quarantine = _read(args.cases, hospitals, args.encoding, code_list=code_list)
     for line in _summary_lines(cases, quarantine):
         print(line)
     if args.quarantine:

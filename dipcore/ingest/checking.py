@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from dipcore.engine.threads import ordered_map, prefetch, threads
 from dipcore.ingest import codebook
+from dipcore.ingest.codelist import CodeList
 from dipcore.ingest.sources import Piece
 from dipcore.ingest.validate import CheckedBatch, Deduplicator, Validator, check_piece
 
@@ -37,9 +38,12 @@ class Checking:
         Rows of the source when known, to size the duplicate check.
     n_threads : int, optional
         Threads (default :func:`threads`).
+    code_list : CodeList, optional
+        Official codes to check the cases' codes against (``dipcore.ingest.codelist``).
     """
 
     hospitals: pa.Table | None = None
+    code_list: CodeList | None = None
     duplicates: dict[str, np.ndarray] | None = None
     expected_rows: int | None = None
     n_threads: int | None = None
@@ -54,7 +58,8 @@ class Checking:
         def job(piece: Piece) -> R:
             validator = getattr(local, "validator", None)
             if validator is None:      # each thread reads with a codebook of its own
-                validator = local.validator = Validator(self.hospitals, codebook=codebook.borrow())
+                validator = local.validator = Validator(self.hospitals, codebook=codebook.borrow(),
+                                                            code_list=self.code_list)
                 lent.append(validator.codebook)
             return work(check_piece(validator, piece))
 

@@ -30,6 +30,7 @@ REASONS = {
     "bad_discharge_way": "discharge way is not one of 1, 2, 3, 4, 5, 9",
     "bad_bed_day_category": "bed-day category is not psychiatric, rehabilitation or hospice",
     "bad_value": "a value outside its valid range",
+    "unknown_code": "a code that is not in the official code list",
 }
 
 #: The row checks in the order they run: (reason, column, what the message shows).
@@ -70,6 +71,13 @@ CHECKS = (
     ("bad_bed_day_category", "bed_day_category", "text"),
     ("bad_number", "icu_days", "raw"),
     ("bad_value", "icu_days", "raw"),
+    # checked after the kernel, on rows that passed everything else, with a code list
+    # (``dipcore.ingest.codelist``); the message shows the code in its canonical form
+    ("unknown_code", "primary_dx", ""),                          # 34
+    ("unknown_code", "secondary_dx", ""),
+    ("unknown_code", "procedures", ""),
 )
+#: Number of the first code-list check (then secondary diagnoses, procedures).
+UNKNOWN_CODE = 34
 #: Check numbers from here on are bad encodings: ``ENCODING + column position``.
 ENCODING = 1000

@@ -18,10 +18,12 @@ from dipcore.ingest.sources import Piece
 from dipcore.reports.files import atomic_path
 
 
-def quarantine_table(piece: Piece, check: np.ndarray, cols: dict, lists: dict) -> pa.Table:
+def quarantine_table(piece: Piece, check: np.ndarray, cols: dict, lists: dict,
+                     details: dict[int, str] | None = None) -> pa.Table:
     """The quarantine rows of a piece: each failed row (``check`` >= 0) under its first
-    reason, with the value that failed (:data:`CHECKS` ``shown``), and the raw record; then
-    the rows the reader found malformed (wrong field count)."""
+    reason, with the value that failed (:data:`CHECKS` ``shown``, or ``details`` by row for
+    checks made outside the kernel), and the raw record; then the rows the reader found
+    malformed (wrong field count)."""
     bad = np.flatnonzero(check >= 0)
     parts = []
     names = list(cols)
@@ -29,7 +31,7 @@ def quarantine_table(piece: Piece, check: np.ndarray, cols: dict, lists: dict) -
         take = pa.array(bad)
         raw = pa.Table.from_arrays([cols[c].take(take) for c in names], names=names)
         records = [json.dumps(r, ensure_ascii=False, default=str) for r in raw.to_pylist()]
-        shown: dict[int, str] = {}
+        shown: dict[int, str] = dict(details or {})
         for c in np.unique(check[bad]).tolist():
             rows = bad[check[bad] == c]
             if c >= ENCODING:

@@ -10,6 +10,7 @@ be used at all (unreadable file, missing required column) raises :class:`InputEr
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any, Iterator
 
 import numpy as np
@@ -23,6 +24,7 @@ from dipcore._kernels import strings as K
 from dipcore.errors import InputError
 from dipcore.ingest.checking import Checking
 from dipcore.ingest.checks import REASONS
+from dipcore.ingest.codelist import CodeList, UnknownCodes
 from dipcore.ingest.convert import as_array, to_int, trimmed_text
 from dipcore.ingest.dedupe import case_ids
 from dipcore.ingest.sources import (
@@ -88,17 +90,25 @@ def pieces(source: Any, hospitals: pa.Table | None = None, encoding: str = "utf-
 
 
 def scan_cases(source: Any, hospitals: pa.Table | None = None, encoding: str = "utf-8",
-               mapping: dict[str, str] | None = None,
-               batch_rows: int | None = None) -> Iterator[tuple[pa.Table, pa.Table]]:
+               mapping: dict[str, str] | None = None, batch_rows: int | None = None,
+               code_list: CodeList | None = None) -> Iterator[tuple[pa.Table, pa.Table]]:
     """Stream a source as validated ``(cases, quarantine)`` batches, in bounded memory.
 
     Same parameters as :func:`read_cases`; ``batch_rows`` sets the rows per batch.
     Batches are validated on the configured threads (:func:`dipcore.set_threads`) and come
     in reading order.
     """
-    checking = Checking(hospitals, expected_rows=count_rows(source))
-    yield from checking.run(pieces(source, hospitals, encoding, mapping, batch_rows),
-                            lambda b: (b.table(), b.quarantine))
+    checking = Checking(hospitals, expected_rows=count_rows(source), code_list=code_list)
+    kept_unknown = 0
+    for table, quarantine, unknown in checking.run(
+            pieces(source, hospitals, encoding, mapping, batch_rows),
+            lambda b: (b.table(), b.quarantine, b.unknown_codes)):
+        kept_unknown += unknown
+        yield table, quarantine
+    if kept_unknown:
+        warnings.warn(UnknownCodes(
+            f"{kept_unknown} rows carry codes outside the code list {code_list.source} "
+            "(kept: unknown-code action is warn)"), stacklevel=2)
 
 
 def _memory_names(source: Any) -> list[str]:
@@ -114,7 +124,8 @@ def _memory_names(source: Any) -> list[str]:
 
 
 def read_cases(source: Any, hospitals: pa.Table | None = None, encoding: str = "utf-8",
-               mapping: dict[str, str] | None = None) -> tuple[pa.Table, pa.Table]:
+               mapping: dict[str, str] | None = None,
+               code_list: CodeList | None = None) -> tuple[pa.Table, pa.Table]:
     """Read and validate inpatient cases.
 
     Parameters
@@ -132,6 +143,10 @@ def read_cases(source: Any, hospitals: pa.Table | None = None, encoding: str = "
         Source column name -> canonical column name, for sources with other field names.
         Settlement-list names (``setl_id``, ``psn_no``, ``fixmedins_code``, ``dscg_way``,
         ...) are understood without a mapping.
+    code_list : CodeList, optional
+        Official codes (:meth:`dipcore.CodeList.load`: a CHS-DRG pack's, or a bureau's
+        lists). A row with a code outside them is quarantined as ``unknown_code``, or with
+        ``action="warn"`` kept and counted in an :class:`dipcore.UnknownCodes` warning.
 
     Returns
     -------
@@ -149,7 +164,8 @@ def read_cases(source: Any, hospitals: pa.Table | None = None, encoding: str = "
         The source cannot be read, or lacks a required column.
     """
     cases, quarantine = [], []
-    for c, q in scan_cases(source, hospitals=hospitals, encoding=encoding, mapping=mapping):
+    for c, q in scan_cases(source, hospitals=hospitals, encoding=encoding, mapping=mapping,
+                           code_list=code_list):
         cases.append(c)
         if q.num_rows:
             quarantine.append(q)

@@ -29,8 +29,9 @@ from dipcore import schema
 from dipcore._kernels import strings as K
 from dipcore._kernels.validate import CheckLimits, RowColumns, first_failed_check, take_lists
 from dipcore.errors import InputError
-from dipcore.ingest.checks import ENCODING
+from dipcore.ingest.checks import ENCODING, UNKNOWN_CODE
 from dipcore.ingest.codebook import EMPTY, Codebook
+from dipcore.ingest.codelist import CodeList
 from dipcore.ingest.convert import (
     as_array,
     code_lists,
@@ -89,6 +90,8 @@ class CheckedBatch:
     icu: np.ndarray             # int16
     icu_valid: np.ndarray       # bool
     quarantine: pa.Table
+    #: Rows kept although a code is outside the code list (``action="warn"``).
+    unknown_codes: int = 0
     patient_raw: pa.Array | None = None
     _table: pa.Table | None = field(default=None, repr=False)
 
@@ -157,12 +160,17 @@ class Validator:
         The codebook to encode into (one per thread of a run).
     expected_rows : int, optional
         Rows of the source, to size the duplicate check when it is made here.
+    code_list : CodeList, optional
+        Official codes: rows with a code outside them are quarantined (``unknown_code``)
+        or counted (``CheckedBatch.unknown_codes``), as the list's ``action`` says.
     """
 
     def __init__(self, hospitals: pa.Table | None = None,
                  duplicates: dict[str, np.ndarray] | None = None,
-                 codebook: Codebook | None = None, expected_rows: int | None = None):
+                 codebook: Codebook | None = None, expected_rows: int | None = None,
+                 code_list: CodeList | None = None):
         self.hospitals = hospitals
+        self.code_list = code_list
         self.codebook = codebook or Codebook()
         self._dedup: Deduplicator | None = None
         self._dedup_args = (duplicates, expected_rows)
@@ -236,8 +244,9 @@ class Validator:
             CheckLimits(registry=registry, has_level=has_level, max_age=schema.MAX_AGE_YEARS,
                         absurd_fen=schema.ABSURD_COST_YUAN * 100))
 
+        details, unknown_kept = self._unknown_codes(check, dx, lists)
         bad = check >= 0
-        quarantine = quarantine_table(piece, check, cols, lists)
+        quarantine = quarantine_table(piece, check, cols, lists, details)
         keep = None if not bad.any() else np.flatnonzero(~bad)
 
         def kept(values, dtype=None):
@@ -265,9 +274,27 @@ class Validator:
             proc_off=proc_off, proc=proc, cost=kept(total), fund=kept(paid),
             way=kept(way, np.int8), bed=kept(bed, np.int8),
             icu=kept(np.where(icu_st == K.OK, icu, 0), np.int16), icu_valid=kept(icu_st == K.OK),
-            quarantine=quarantine,
+            quarantine=quarantine, unknown_codes=unknown_kept,
             patient_raw=None if "patient_id" not in cols else
             (cols["patient_id"] if take is None else cols["patient_id"].take(take)))
+
+    def _unknown_codes(self, check: np.ndarray, dx: np.ndarray, lists: dict
+                       ) -> tuple[dict[int, str] | None, int]:
+        """The code-list check on rows that passed every other: with ``quarantine`` their
+        check becomes ``unknown_code`` (and the code to show); with ``warn`` they are
+        counted and kept."""
+        if self.code_list is None:
+            return None, 0
+        column, code = self.code_list.first_unknown(self.codebook, dx, lists)
+        unknown = (check < 0) & (column >= 0)
+        if not unknown.any():
+            return None, 0
+        if self.code_list.action == "warn":
+            return None, int(unknown.sum())
+        rows = np.flatnonzero(unknown)
+        check[rows] = UNKNOWN_CODE + column[rows]
+        return dict(zip(rows.tolist(),
+                        self.code_list.code_strings(self.codebook, column, code, rows))), 0
 
     def _check_encoding(self, cols, pre, piece) -> None:
         bad_any = np.zeros(piece.batch.num_rows, dtype=bool)
