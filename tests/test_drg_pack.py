@@ -8,14 +8,13 @@ from collections import Counter
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from naive_drg import NaiveGrouper
 
 import dipcore as dc
 from data_gen import generate
 from data_gen.drg_pack import write_pack
-from naive_drg import NaiveGrouper
 
 FIELDS = ("status", "mdc", "adrg", "drg", "cc_kind")
-SURGICAL = {"main_proc", "main_dx+main_proc", "main_proc+newborn"}
 
 
 @pytest.fixture(scope="module")
@@ -145,8 +144,8 @@ def test_exclusion_table_removes_a_cc_by_hand(province):
                         ("secondary_dx", pa.list_(pa.string())),
                         ("procedures", pa.list_(pa.string()))])
     sex = next((m.sex for m in rules.mdcs if m.mdc == a.mdc), None) or 1
-    rows = [dict(case_id=f"c{i}", sex=sex, age_years=50, age_days=None, birth_weight_g=None,
-                 primary_dx=main, secondary_dx=sec, procedures=[])
+    rows = [{"case_id": f"c{i}", "sex": sex, "age_years": 50, "age_days": None,
+             "birth_weight_g": None, "primary_dx": main, "secondary_dx": sec, "procedures": []}
             for i, sec in enumerate([[excluded], [other], [excluded, other]])]
     out = dc.drg_group(pa.Table.from_pylist(rows, schema=schema), rules, trace=True)
     res = _results(out)
@@ -158,7 +157,7 @@ def test_exclusion_table_removes_a_cc_by_hand(province):
 
 
 def test_drg_pack_does_not_change_the_cases(province, tmp_path):
-    out, manifest, _, cases, _ = province
+    out, _, _, cases, _ = province
     plain = generate(tmp_path / "plain", 3000, (2024, 2024), hospitals=12, seed=7)
     assert "drg_pack" not in plain and not (tmp_path / "plain" / "drg_pack").exists()
     assert pq.read_table(tmp_path / "plain" / "cases").equals(cases)
