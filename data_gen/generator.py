@@ -32,6 +32,7 @@ from dipcore.reports.files import atomic_path
 from dipcore.schema import BED_DAY_CATEGORIES, CASE_SCHEMA, POOLS, money_array
 
 from . import kernel
+from .drg_pack import write_pack
 from .model import Model, build_model
 
 # Month shares of admissions (fewer around the Spring Festival, more at year end).
@@ -202,7 +203,7 @@ class Province:
 
 def generate(out: str | Path, cases_per_year: int, years: tuple[int, int] = (2021, 2024),
              hospitals: int = 60, seed: int = 0, chunk_rows: int = 500_000,
-             p_bed: float = 0.015, bad_share: float = 0.0,
+             p_bed: float = 0.015, bad_share: float = 0.0, drg_pack: bool = False,
              progress: Callable[[int, int], None] | None = None) -> dict:
     """Write a synthetic province to ``out`` (see the module docstring for the layout).
 
@@ -225,6 +226,10 @@ def generate(out: str | Path, cases_per_year: int, years: tuple[int, int] = (202
     bad_share : float
         Share of cases given one bad value (malformed code, negative cost, fund above
         total, bad discharge way, unknown hospital); labelled ``bad_input``.
+    drg_pack : bool, default False
+        Also write ``out/drg_pack/``: an invented CHS-DRG rule pack over this province's
+        codes (:func:`data_gen.drg_pack.write_pack`), to group the cases with
+        :func:`dipcore.drg_group`. The cases are the same either way.
     progress : callable, optional
         Called as ``progress(rows_done, rows_total)`` after every chunk.
 
@@ -263,6 +268,8 @@ def generate(out: str | Path, cases_per_year: int, years: tuple[int, int] = (202
                 done += stop - start
                 if progress is not None:
                     progress(done, total)
+    if drg_pack:
+        write_pack(out / "drg_pack", seed, model=province.model)
     label_table = pa.concat_tables(labels) if labels else LABEL_SCHEMA.empty_table()
     with atomic_path(out / "labels.parquet") as tmp:
         pq.write_table(label_table, tmp)
@@ -275,6 +282,8 @@ def generate(out: str | Path, cases_per_year: int, years: tuple[int, int] = (202
         "gaming_hospitals": province.gaming_hospitals(),
         "seconds": round(time.perf_counter() - t0, 2),
     }
+    if drg_pack:      # only then, so that the manifest of a plain run is unchanged
+        manifest["drg_pack"] = "drg_pack"
     with atomic_path(out / "manifest.json") as tmp:
         Path(tmp).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     return manifest

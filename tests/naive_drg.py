@@ -66,9 +66,12 @@ class NaiveGrouper:
         self.cc = {fold(r["code"]): r["exclusion_table"] for r in _rows(pack, "cc.csv")}
         self.cce = {fold(r["code"]): r["exclusion_table"] for r in _rows(pack, "cce.csv")}
         self.valid = {fold(r["code"]) for r in _rows(pack, "proc_valid.csv")}
-        self.dx_map = {fold(r["code"]): fold(r["maps_to"]) for r in _rows(pack, "dx_map.csv")}
-        self.proc_map = {fold(r["code"]): fold(r["maps_to"])
-                         for r in _rows(pack, "proc_map.csv")}
+        # the code maps are optional (README *Map mode*); without them map mode is unavailable
+        self.dx_map = ({fold(r["code"]): fold(r["maps_to"]) for r in _rows(pack, "dx_map.csv")}
+                       if (pack / "dx_map.csv").exists() else None)
+        self.proc_map = ({fold(r["code"]): fold(r["maps_to"])
+                          for r in _rows(pack, "proc_map.csv")}
+                         if (pack / "proc_map.csv").exists() else None)
 
     # README section 1
     def check_fails(self, c) -> bool:

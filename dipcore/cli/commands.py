@@ -12,11 +12,13 @@ def cmd_generate(args) -> int:
     from data_gen import generate
     manifest = generate(args.out, args.cases_per_year, args.years, hospitals=args.hospitals,
                         seed=args.seed, chunk_rows=args.chunk_rows, bad_share=args.bad_share,
-                        progress=Progress("generate"))
+                        drg_pack=args.drg_pack, progress=Progress("generate"))
     print(f"wrote {manifest['cases']:,} cases of {manifest['hospitals']} hospitals "
           f"({args.years[0]}-{args.years[1]}) to {args.out} in {manifest['seconds']} s")
     for name, n in sorted(manifest["anomaly_cases"].items()):
         print(f"  injected {name}: {n:,} cases")
+    if "drg_pack" in manifest:
+        print(f"  CHS-DRG rule pack: {args.out}/{manifest['drg_pack']}")
     return 0
 
 

@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rows generated at a time (memory; does not change the data)")
     g.add_argument("--bad-share", type=share, default=0.0,
                    help="share of cases given one bad value (exercises the quarantine)")
+    g.add_argument("--drg-pack", action="store_true",
+                   help="also write OUT/drg_pack/, an invented CHS-DRG rule pack over the "
+                        "province's codes (for drg-group)")
     g.set_defaults(func=cmd_generate)
 
     c = sub.add_parser("calibrate", help="build a catalogue (scores) from history")
