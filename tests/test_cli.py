@@ -65,8 +65,16 @@ def test_demo_runs_small(tmp_path):
     assert "point value" in r.stdout and "largest gains" in r.stdout
     demo = tmp_path / "demo"
     for name in ("quarantine.csv", "catalog.parquet", "settlement/hospitals.csv",
-                 "settlement/cases.parquet", "province/labels.parquet"):
+                 "settlement/cases.parquet", "province/labels.parquet", "drg_grouped.parquet",
+                 "province/drg_pack/pack.json"):
         assert (demo / name).exists(), name
+    # the year grouped by CHS-DRG too: one row per settled case, most of them grouped
+    import pyarrow.parquet as pq
+    grouped = pq.read_table(demo / "drg_grouped.parquet")
+    settled = pq.read_table(demo / "settlement" / "cases.parquet")
+    assert grouped.num_rows == settled.num_rows
+    assert grouped.column("status").to_pylist().count("ok") >= 0.9 * grouped.num_rows
+    assert "grouped 2024 by CHS-DRG" in r.stdout
 
 
 def test_version():

@@ -23,7 +23,8 @@ def cmd_demo(args) -> int:
     print(f"dipcore demo: a generated province of {args.cases_per_year:,} cases a year, "
           f"2021-2024, {args.hospitals} hospitals (seed {args.seed})")
     manifest = generate(data, args.cases_per_year, (2021, 2024), hospitals=args.hospitals,
-                        seed=args.seed, bad_share=0.0005, progress=Progress("generate"))
+                        seed=args.seed, bad_share=0.0005, progress=Progress("generate"),
+                        drg_pack=True)
     print(f"  generated {manifest['cases']:,} cases in {manifest['seconds']} s -> {data}")
     hospitals = read_hospitals(data / "hospitals.csv")
     t0 = time.perf_counter()
@@ -69,7 +70,29 @@ def cmd_demo(args) -> int:
         hits = [f"{h} flagged {', '.join(flagged.get(h, [])) or 'nothing'}" for h in ids]
         print(f"  the generator made {kind.replace('_', ' ')} at: {'; '.join(hits)}")
     print(f"  {len(flagged)} hospitals flagged in all (audit/hospitals.csv)")
+    _drg_grouping(current, data / "drg_pack", out / "drg_grouped.parquet")
     print(f"outputs in {out}: catalog.parquet, settlement/ (cases.parquet, hospitals.csv, "
-          f"monthly.csv, pools.csv, summary.json), audit/, quarantine.csv")
+          f"monthly.csv, pools.csv, summary.json), audit/, quarantine.csv, drg_grouped.parquet")
     print(f"demo finished in {time.perf_counter() - t_start:.1f} s")
     return 0
+
+
+def _drg_grouping(cases, pack, target: Path) -> None:
+    """The same year grouped by CHS-DRG with the province's synthetic rule pack
+    (``data_gen.drg_pack``): what a DRG region's grouper makes of these cases."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from dipcore.reports.files import atomic_path
+    from dipcore.schemes.drg import DrgRules, drg_group
+    rules = DrgRules.load(pack)
+    t0 = time.perf_counter()
+    grouped = drg_group(cases, rules)
+    seconds = time.perf_counter() - t0
+    with atomic_path(target) as tmp:
+        pq.write_table(grouped, tmp, compression="zstd")
+    status = grouped.column("status").value_counts().to_pylist()
+    ok = grouped.filter(pc.equal(grouped.column("status"), "ok"))
+    print(f"grouped 2024 by CHS-DRG with the synthetic pack {rules.name} in {seconds:.2f} s: "
+          + ", ".join(f"{s['values']} {s['counts']:,}" for s in status)
+          + f"; {len(set(ok.column('drg').to_pylist())):,} DRGs used")
