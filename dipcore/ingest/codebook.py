@@ -114,15 +114,15 @@ class _Part:
 # ---------------------------------------------------------------------------------------------
 class Vocabulary(_Part, abc.ABC):
     """Raw strings -> values, each raw string normalised once (``_normalize``, given the
-    raw strings seen for the first time); nulls encode as ``EMPTY``."""
+    raw strings seen for the first time); nulls encode as ``null_value`` (``EMPTY``)."""
 
     _c_dict = None
 
-    def __init__(self, lock: threading.RLock):
+    def __init__(self, lock: threading.RLock, null_value: int = EMPTY):
         self.lock = lock
         self._raw = StringIndex()
-        # value of each raw entry, then EMPTY: index -1 (a null) reads the last element
-        self._lut = np.array([EMPTY], np.int32)
+        # value of each raw entry, then the null value: index -1 (a null) reads the last
+        self._lut = np.array([null_value], np.int32)
         self._c_dict = None           # the last dictionary interned (not pickled)
 
     @abc.abstractmethod
@@ -145,9 +145,11 @@ class Vocabulary(_Part, abc.ABC):
             if len(self._raw) > before:
                 roff, rdata = self._raw.strings(before)
                 new = self._normalize(_string_array(roff, rdata)).astype(np.int32)
-                self._lut = np.concatenate([self._lut[:-1], new, [EMPTY]]).astype(np.int32)
+                self._lut = np.concatenate([self._lut[:-1], new, self._lut[-1:]]).astype(np.int32)
                 marked = out <= _NEW
                 out[marked] = self._lut[_NEW - out[marked]]
+            if arr.null_count and self._lut[-1] != EMPTY:     # the interner writes -1
+                out[~arr.is_valid().to_numpy(zero_copy_only=False)] = self._lut[-1]
         return out
 
     def _encode_dictionary(self, arr: pa.DictionaryArray) -> np.ndarray:
@@ -163,7 +165,7 @@ class Vocabulary(_Part, abc.ABC):
             self._c_dict = (d, where, values)
         idx = arr.indices
         if idx.null_count:
-            return np.append(values, np.int32(EMPTY))[idx.fill_null(-1).to_numpy()]
+            return np.append(values, self._lut[-1])[idx.fill_null(-1).to_numpy()]
         return values[idx.to_numpy()]
 
     @_locked

@@ -6,7 +6,8 @@ validation or code normaliser (which would strip the dagger/asterisk part of a c
 
 How a batch is grouped:
 
-1. codes are interned once per distinct *raw* string (``StringIndex``, Cython, per thread);
+1. codes are interned once per distinct *raw* string (the codebook's ``Vocabulary`` over the
+   Cython ``StringIndex``, per thread);
    only a string seen for the first time is folded (trim, upper-case) and looked up in the
    pack's vocabulary, so the cost per code is one hash probe;
 2. the Numba kernel ``dipcore._kernels.drg.group_cases`` walks MDC -> ADRG -> DRG;
@@ -19,17 +20,16 @@ The result does not depend on the batch size or the number of threads.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from dipcore._kernels import drg as K
-from dipcore._kernels.intern import StringIndex
-from dipcore._kernels.strings import string_buffers
 from dipcore.engine.threads import ordered_map, threads
 from dipcore.errors import InputError
+from dipcore.ingest.codebook import Vocabulary
 from dipcore.schemes.drg.cases import (
     INT_COLUMNS,
     as_table,
@@ -43,7 +43,6 @@ from dipcore.schemes.drg.trace import trace_table
 
 #: Rows per batch (the result does not depend on it).
 DEFAULT_BATCH_ROWS = 1 << 16
-_NEW = -16            # StringIndex.encode marks a string it has just added as _NEW - id
 
 #: Output schema without the trace.
 RESULT_SCHEMA = pa.schema([
@@ -134,57 +133,20 @@ def drg_group(cases: Any, rules: DrgRules, *, trace: bool = False, map_codes: bo
     return out
 
 
-class _Interner:
-    """Raw code strings -> grouper code ids; each distinct raw string resolved once."""
+class _Interner(Vocabulary):
+    """Raw code strings -> grouper code ids, each distinct raw string resolved once (the
+    codebook's vocabulary mechanism; a null reads as the code ``""``)."""
 
-    def __init__(self, resolve):
+    def __init__(self, resolve: Callable[[str], int]):
         self.resolve = resolve
-        self.index = StringIndex()
-        # value of each raw entry, then the value of a null (read at index -1)
-        self.lut = np.array([resolve("")], np.int32)
+        super().__init__(threading.RLock(), null_value=resolve(""))
 
-    _last_dict = None                  # (dictionary held, its buffer addresses, its ids)
+    def _normalize(self, raw: pa.Array) -> np.ndarray:
+        return np.fromiter((self.resolve(c) for c in raw.to_pylist()), np.int32, len(raw))
 
     def ids(self, arr: pa.Array) -> np.ndarray:
-        n = len(arr)
-        if n == 0:
-            return np.zeros(0, np.int32)
-        if pa.types.is_dictionary(arr.type):
-            return self._dictionary_ids(arr)
-        off, data, valid = string_buffers(arr)
-        out = np.empty(n, np.int32)
-        before = self.index.encode(off, data, valid, self.lut[:-1], out)
-        if len(self.index) > before:
-            roff, rdata = self.index.strings(before)
-            new = pa.StringArray.from_buffers(
-                len(roff) - 1, pa.py_buffer(roff),
-                pa.py_buffer(rdata if len(rdata) else np.zeros(1, np.uint8))).to_pylist()
-            vals = np.fromiter((self.resolve(s) for s in new), np.int32, len(new))
-            self.lut = np.concatenate([self.lut[:-1], vals, self.lut[-1:]])
-            marked = out <= _NEW
-            out[marked] = self.lut[_NEW - out[marked]]
-        if arr.null_count:
-            out[out == -1] = self.lut[-1]
-        return out
-
-
-    def _dictionary_ids(self, arr: pa.DictionaryArray) -> np.ndarray:
-        """Dictionary-encoded codes (Parquet read with ``read_dictionary``, categoricals):
-        the dictionary is interned once, then its ids are gathered by the indices."""
-        d = arr.dictionary
-        where = (d.offset, len(d), *(b.address if b is not None else 0 for b in d.buffers()))
-        last = self._last_dict
-        # batches of one Parquet column chunk share their dictionary; the cached one is
-        # held, so memory at the same addresses is the same dictionary
-        if last is not None and last[1] == where:
-            values = last[2]
-        else:
-            values = np.append(self.ids(text_column(d, "dictionary")), self.lut[-1])
-            self._last_dict = (d, where, values)
-        idx = arr.indices
-        if idx.null_count:
-            idx = idx.fill_null(-1)      # index -1 reads the value of a null
-        return values[idx.to_numpy()]
+        """The code id of each element of a text (or dictionary) column."""
+        return self.encode(arr)
 
 
 def _interners(rules: DrgRules, map_codes: bool) -> tuple[_Interner, _Interner]:
