@@ -156,7 +156,7 @@ def test_grouping_and_points(benchmark, cases):
 
 def test_group_cost_sort(benchmark, cases):
     """Finalisation's sort of the calibration cases by (group, cost)."""
-    from dipcore.schemes.dip.calibration import _sorted_by_group_cost
+    from dipcore.schemes.statistics import sorted_by_group_cost as _sorted_by_group_cost
     group = (cases["dx"] * 3 + cases["cls"] % 3).astype(np.int32)
     cost = (cases["cost"] * 100).astype(np.int64)
     year = (cases["dx"] % 3).astype(np.int8)

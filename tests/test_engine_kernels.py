@@ -332,7 +332,7 @@ def test_order_related_and_combination_hashes(combos, perm):
 
 
 from dipcore._kernels.aggregate import pack_cases, sort_buckets, unpack_cases, within_cuts  # noqa: E402
-from dipcore.schemes.dip.calibration import _sorted_by_group_cost  # noqa: E402
+from dipcore.schemes.statistics import sorted_by_group_cost as _sorted_by_group_cost  # noqa: E402
 
 
 case_row = st.tuples(st.integers(-1, 5), st.integers(0, 2**37 - 1) | st.integers(0, 50),
@@ -345,7 +345,7 @@ case_row = st.tuples(st.integers(-1, 5), st.integers(0, 2**37 - 1) | st.integers
 def test_cases_sorted_by_group_and_cost(large, rows, too_big):
     """The grouped cases come out sorted by group then cost, with each case's own year,
     level and slots; a cost beyond any validated one (2**37 fen and up) is refused."""
-    import dipcore.schemes.dip.calibration as cal
+    import dipcore.schemes.statistics as cal
     import dipcore as dc
     saved, cal._LARGE_GROUP = cal._LARGE_GROUP, large
     if too_big and rows:

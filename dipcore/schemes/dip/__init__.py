@@ -12,7 +12,6 @@ from typing import Any
 
 from dipcore.catalog import Catalog
 from dipcore.engine.passes import HistoryPoints
-from dipcore.errors import InputError
 from dipcore.payment.point_value import budget_point_values
 from dipcore.policy import Policy
 from dipcore.schemes.base import Scheme, register
@@ -23,23 +22,13 @@ from dipcore.schemes.dip.groups import GROUP_SCHEMA
 from dipcore.schemes.dip.official import load_csv
 from dipcore.schemes.dip.passes import GroupAssignments, KeysState, PrepareKeys
 from dipcore.schemes.dip.scoring import score_batch
+from dipcore.schemes.statistics import calibration_years, fingerprint_text, year_weights
 
 
 def draft_catalog(keys: KeysState, policy: Policy, years: list[int] | None
                   ) -> tuple[cal.CoreDefinition, Catalog, list[int], list[str]]:
     """Between passes 1 and 2: calibration years, warnings, provisional groups."""
-    if not keys.years:
-        raise InputError("the history has no usable cases")
-    all_years = sorted(keys.years)
-    cal_years = sorted(years) if years else all_years[-len(policy.year_weights):]
-    if len(cal_years) > len(policy.year_weights):
-        raise InputError(f"{len(cal_years)} calibration years but {len(policy.year_weights)} year weights")
-    warnings = []
-    if keys.quarantined:
-        warnings.append(f"{keys.quarantined} history rows were quarantined and not used")
-    skipped = [y for y in all_years if y not in cal_years]
-    if skipped:
-        warnings.append(f"cases discharged in {skipped} are outside the calibration years {cal_years}")
+    cal_years, warnings = calibration_years(keys.years, policy, years, keys.quarantined)
     draft = cal.choose_groups(keys.counts[0], policy, cal_years)
     catalog = Catalog(groups=draft.groups, mean_cost=1.0, level_coefficients={},
                       bed_day_rates={}, policy=policy)
@@ -69,13 +58,13 @@ class DipScheme(Scheme):
         draft, draft_cat, cal_years, warnings = draft_catalog(keys, policy, years)
         state = executor.over(kept, GroupAssignments(draft_cat, cal_years))
         catalog = cal.build_catalog(draft, state, policy,
-                                    cal.fingerprint_text(keys.fingerprints, cal_years), warnings)
+                                    fingerprint_text(keys.fingerprints, cal_years), warnings)
         if policy.budget_point_value:
             catalog.budget_point_value = dict(policy.budget_point_value)
         else:
             sums = executor.over(kept, HistoryPoints(catalog, cal_years))
             catalog.budget_point_value = budget_point_values(
-                sums, cal.year_weights(policy, cal_years))
+                sums, year_weights(policy, cal_years))
         return catalog
 
     def load_official(self, path, **options):

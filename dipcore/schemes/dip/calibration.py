@@ -31,7 +31,6 @@ Choices SPEC.md leaves open, made here and documented:
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -40,53 +39,36 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dipcore._kernels.aggregate import (
-    bucket_by_group,
     count_by,
-    cv_by,
     group_statistics,
-    pack_cases,
-    sort_buckets,
     sum_count_by2,
-    unpack_cases,
     within_cuts,
 )
 from dipcore._version import __version__
 from dipcore.catalog import Catalog
 from dipcore.coding.facts import CLASS_NAMES, category_code, procedure_facts
-from dipcore.engine.threads import run_threads, threads
+from dipcore.engine.threads import run_threads
 from dipcore.errors import InputError
 from dipcore.payment.point_value import in_years
-from dipcore.payment.points import UNITS
 from dipcore.policy import Policy
-from dipcore.schema import BED_DAY_CATEGORIES
 from dipcore.schemes.dip.features import SUBTYPE_CODES, Features
 from dipcore.schemes.dip.grouping import group_rows
 from dipcore.schemes.dip.groups import GROUP_SCHEMA, comprehensive_code
+from dipcore.schemes.statistics import (
+    balanced_cuts,
+    bed_day_rates,
+    cv_of,
+    level_coefficients,
+    percentile_sorted,
+    present_years,
+    round4,
+    sorted_by_group_cost,
+    stats_by_year,
+    weighted_mean,
+    year_weights,
+)
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-
-
-def _round4(x):
-    """Half away from zero at 4 decimals (published scores and coefficients)."""
-    x = np.asarray(x, dtype=np.float64)
-    return np.sign(x) * np.floor(np.abs(x) * UNITS + 0.5 + 1e-9) / UNITS
-
-
-def year_weights(policy: Policy, years: list[int]) -> dict[int, float]:
-    """Weights of the calibration years: the policy's last ``len(years)`` weights."""
-    w = policy.year_weights[-len(years):]
-    return {y: float(v) for y, v in zip(years, w)}
-
-
-def weighted_mean(sums: np.ndarray, counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """``sum_y w_y * mean_y / sum_y w_y`` over the years with cases (last axis = years)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = sums / counts
-        present = counts > 0
-        w = np.where(present, weights, 0.0)
-        total = w.sum(axis=-1)
-        out = np.where(present, means * w, 0.0).sum(axis=-1) / total
-    return np.where(total > 0, out, np.nan)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,81 +314,6 @@ def merge_assignments(parts: Iterable[dict[str, np.ndarray]]) -> dict[str, np.nd
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
-def present_years(year: np.ndarray) -> list[int]:
-    """The distinct years of a batch (a few, in a narrow range: counted, not sorted)."""
-    if len(year) == 0:
-        return []
-    lo = int(year.min())
-    if int(year.max()) - lo < 4096:
-        return (np.flatnonzero(np.bincount(year.astype(np.int64) - lo)) + lo).tolist()
-    return np.unique(year).tolist()
-
-
-#: Groups at least this large are sorted by NumPy (vectorised: faster despite a call per
-#: group), smaller ones by the kernel.
-_LARGE_GROUP = 32
-
-
-def _sorted_by_group_cost(group, year, level, cost, slots, G):
-    """The grouped cases sorted by (group, cost): ``(g, year, level, cost, slots, bounds)``.
-
-    Each case is packed into one int64 (cost, then year, level and subtype slots), bucketed
-    by group, and each group's values sorted on the threads: equal values are identical
-    cases, so the order, and every statistic taken in it, does not depend on the input's.
-    """
-    packed = pack_cases(cost, year, level, slots)
-    if len(packed) and packed[0] < 0:
-        raise InputError("calibration cases out of range: costs must lie in [0, 1.37e9) "
-                         "yuan and there may be at most 256 calibration years")
-    values, bounds = bucket_by_group(group, G, packed)
-    del packed
-    cuts = _balanced_cuts(bounds)
-    run_threads(lambda r: sort_buckets(values, bounds, r[0], r[1], _LARGE_GROUP), cuts)
-
-    def sort_large(r):              # NumPy's vectorised sort, which releases the GIL
-        lo, hi = bounds[r[0]:r[1]], bounds[r[0] + 1:r[1] + 1]
-        big = hi - lo >= _LARGE_GROUP
-        for a, b in zip(lo[big].tolist(), hi[big].tolist()):
-            values[a:b].sort()
-    run_threads(sort_large, cuts)
-    c, y, lv, sl = unpack_cases(values, slots.shape[1])
-    g = np.repeat(np.arange(G, dtype=np.int32), np.diff(bounds))
-    return g, y.astype(year.dtype), lv, c, sl, bounds
-
-
-def _balanced_cuts(bounds: np.ndarray) -> list[tuple[int, int]]:
-    """Ranges of groups with about the same number of rows, one per thread."""
-    n = threads()
-    G = len(bounds) - 1
-    edges = np.searchsorted(bounds, np.linspace(0, bounds[-1], n + 1)[1:-1])
-    edges = np.unique(np.clip(np.concatenate([[0], edges, [G]]), 0, G))
-    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])] or [(0, G)]
-
-
-def _percentile_sorted(c: np.ndarray, start: np.ndarray, n: np.ndarray, q: float) -> np.ndarray:
-    """NumPy's linear-interpolation percentile of each group's sorted slice ``c[start:start+n]``."""
-    h = (n - 1) * (q / 100.0)
-    lo = np.floor(h).astype(np.int64)
-    hi = np.minimum(lo + 1, n - 1)
-    a = c[start + lo].astype(np.float64)
-    b = c[start + hi].astype(np.float64)
-    return a + (h - lo) * (b - a)
-
-
-_ALL = np.zeros(0, np.bool_)
-
-
-def _stats(group, year, cost, n_groups, n_years, mask=_ALL):
-    """Exact sums and counts by (group, year) -> float arrays [G, Y]."""
-    sums, counts = sum_count_by2(group, year, n_years, n_groups, cost, mask)
-    return sums.astype(np.float64), counts.astype(np.float64)
-
-
-def _cv(group, cost, n_groups, mask=_ALL):
-    """Population CV per group, in the arrays' order (sorted by the caller: deterministic)."""
-    return cv_by(group, n_groups, cost.astype(np.float64), mask)
-
-
 def build_catalog(draft: CoreDefinition, state: dict[str, np.ndarray], policy: Policy,
                   fingerprint: str, extra_warnings: list[str]) -> Catalog:
     """Pass 2 finalize: statistics, scores, coefficients, subtypes, bed-day rates."""
@@ -419,11 +326,11 @@ def build_catalog(draft: CoreDefinition, state: dict[str, np.ndarray], policy: P
     group = state["group"]
     year, level, cost, slots = state["year"], state["level"], state["cost"], state["slots"]
     # region-wide means (all DIP cases, untrimmed): M and M_L (SPEC 4)
-    s_all, n_all = _stats(np.zeros(year.shape[0], np.int8), year, cost, 1, Y)
+    s_all, n_all = stats_by_year(np.zeros(year.shape[0], np.int8), year, cost, 1, Y)
     if n_all.sum() == 0:
         raise InputError("the history has no DIP cases in the calibration years")
     M = float(weighted_mean(s_all, n_all, W)[0])
-    s_lv, n_lv = _stats(level, year, cost, 4, Y)
+    s_lv, n_lv = stats_by_year(level, year, cost, 4, Y)
     M_L = weighted_mean(s_lv, n_lv, W)
 
     # comprehensive keys below the threshold may merge into their category's catch-all
@@ -458,7 +365,7 @@ def build_catalog(draft: CoreDefinition, state: dict[str, np.ndarray], policy: P
     G = groups.num_rows
 
     # sort grouped cases by (group, cost): the canonical order of every statistic below
-    g, y, lv, c, sl, bounds = _sorted_by_group_cost(group, year, level, cost, slots, G)
+    g, y, lv, c, sl, bounds = sorted_by_group_cost(group, year, level, cost, slots, G)
     n_g = np.diff(bounds)
     start = bounds[:-1]
     keep = np.ones(g.size, bool)
@@ -467,14 +374,14 @@ def build_catalog(draft: CoreDefinition, state: dict[str, np.ndarray], policy: P
         lo = np.full(G, -np.inf)
         hi = np.full(G, np.inf)
         if trimmed.any():
-            lo[trimmed] = _percentile_sorted(c, start[trimmed], n_g[trimmed], policy.trim_low)
-            hi[trimmed] = _percentile_sorted(c, start[trimmed], n_g[trimmed], policy.trim_high)
+            lo[trimmed] = percentile_sorted(c, start[trimmed], n_g[trimmed], policy.trim_low)
+            hi[trimmed] = percentile_sorted(c, start[trimmed], n_g[trimmed], policy.trim_high)
         keep = within_cuts(c, bounds, lo, hi)
     cnt_year, s_g, k_g = (np.zeros((G, Y), np.int64) for _ in range(3))
     s_gl, k_gl = np.zeros((G, 4, Y), np.int64), np.zeros((G, 4, Y), np.int64)
     cv, primary = np.empty(G), np.zeros(G, np.int64)
     run_threads(lambda r: group_statistics(c, y, lv, keep, bounds, r[0], r[1], cnt_year, s_g,
-                                           k_g, s_gl, k_gl, cv, primary), _balanced_cuts(bounds))
+                                           k_g, s_gl, k_gl, cv, primary), balanced_cuts(bounds))
     mean_g = weighted_mean(s_g, k_g, W)                        # fen
     mean_gl = weighted_mean(s_gl, k_gl, W)
     primary_share = primary / np.maximum(n_g, 1)
@@ -485,7 +392,7 @@ def build_catalog(draft: CoreDefinition, state: dict[str, np.ndarray], policy: P
         base = mean_g[codes.index(policy.reference_group)]
     else:
         base = M
-    score = _round4(mean_g / base * policy.score_scale)
+    score = round4(mean_g / base * policy.score_scale)
     basic = (kind == "core") & (cv <= policy.basic_max_cv) & (primary_share >= policy.basic_min_primary_share)
     basic |= np.isin(np.array(codes, dtype=object), policy.basic_groups)
 
@@ -509,32 +416,10 @@ def build_catalog(draft: CoreDefinition, state: dict[str, np.ndarray], policy: P
     }).cast(GROUP_SCHEMA)
     out = out.filter(pa.array(present)).sort_by("group_code")
 
-    # hospital level coefficients (SPEC 4)
-    level_coefficients: dict[int, float] = {}
-    for L in (1, 2, 3):
-        if str(L) in policy.level_coefficients:
-            level_coefficients[L] = float(policy.level_coefficients[str(L)])
-        elif np.isnan(M_L[L]):
-            level_coefficients[L] = 1.0
-            warnings.append(f"hospital level {L} has no history: level coefficient 1.0")
-        else:
-            level_coefficients[L] = float(_round4(M_L[L] / M))
-    # bed-day rates: points per day = category mean cost per day / M x scale (SPEC 4)
-    rates: dict[str, float] = {}
-    for ci, name in enumerate(BED_DAY_CATEGORIES):
-        if name in policy.bed_day_rates:
-            rates[name] = float(policy.bed_day_rates[name])
-            continue
-        m = state["bed_cat"] == ci
-        if not m.any():
-            warnings.append(f"no {name} bed-day cases in the history: no rate")
-            continue
-        zero = np.zeros(int(m.sum()), np.int8)
-        sc, _ = _stats(zero, state["bed_year"][m], state["bed_cost"][m], 1, Y)
-        sd, _ = _stats(zero, state["bed_year"][m], state["bed_days"][m], 1, Y)
-        per_day = weighted_mean(sc, sd, W)[0]
-        rates[name] = float(_round4(per_day / M * policy.score_scale))
-    return Catalog(groups=out, mean_cost=M / 100.0, level_coefficients=level_coefficients,
+    # hospital level coefficients and bed-day rates (SPEC 4)
+    level_coef = level_coefficients(M, M_L, policy, warnings)
+    rates = bed_day_rates(state, M, Y, W, policy, policy.score_scale, warnings)
+    return Catalog(groups=out, mean_cost=M / 100.0, level_coefficients=level_coef,
                    bed_day_rates=rates, years=years, policy=policy, fingerprint=fingerprint,
                    version=__version__, warnings=warnings)
 
@@ -553,8 +438,8 @@ def _subtypes(g, y, c, sl, n_g, G, Y, W, policy) -> pa.Array:
     groups, slots, cases, coefs = [], [], [], []
     eligible = n_g >= policy.aux_min_group_cases
     if eligible.any() and policy.aux_dimensions:
-        cv_all, _ = _cv(g, c, G)
-        s_all, k_all = _stats(g, y, c, G, Y)
+        cv_all, _ = cv_of(g, c, G)
+        s_all, k_all = stats_by_year(g, y, c, G, Y)
         mean_all = weighted_mean(s_all, k_all, W)
         dims = {"cci": 0, "age": 1, "death": 2, "icu": 3}
         n_slots = len(SUBTYPE_CODES)
@@ -564,7 +449,7 @@ def _subtypes(g, y, c, sl, n_g, G, Y, W, policy) -> pa.Array:
             # the arrays are sorted by (group, cost): within each cell the costs come in
             # ascending order whatever the input order (equal costs are equal values), so
             # the float sums below do not depend on the partitioning
-            cv_cell, n_cell = _cv(key, c, G * (n_slots + 1))
+            cv_cell, n_cell = cv_of(key, c, G * (n_slots + 1))
             cv_cell = cv_cell.reshape(G, n_slots + 1)
             n_cell = n_cell.reshape(G, n_slots + 1)
             usable = n_cell >= 2
@@ -574,11 +459,11 @@ def _subtypes(g, y, c, sl, n_g, G, Y, W, policy) -> pa.Array:
             split = eligible & (reduction >= policy.aux_min_cv_reduction) & (cv_all > 0)
             if not split.any():
                 continue
-            s_cell, k_cell = _stats(key, y, c, G * (n_slots + 1), Y)
+            s_cell, k_cell = stats_by_year(key, y, c, G * (n_slots + 1), Y)
             mean_cell = weighted_mean(s_cell, k_cell, W).reshape(G, n_slots + 1)[:, 1:]
             made = split[:, None] & (n_cell[:, 1:] >= policy.aux_min_subtype_cases)
             with np.errstate(invalid="ignore", divide="ignore"):
-                coef = _round4(mean_cell / mean_all[:, None])
+                coef = round4(mean_cell / mean_all[:, None])
             gi, slot = np.nonzero(made)
             groups.append(gi)
             slots.append(slot)
@@ -596,11 +481,3 @@ def _subtypes(g, y, c, sl, n_g, G, Y, W, policy) -> pa.Array:
          pa.array(np.concatenate(coefs)[order] if coefs else np.zeros(0))],
         fields=list(_SUBTYPE_TYPE.value_type))
     return pa.ListArray.from_arrays(pa.array(offsets), values, type=_SUBTYPE_TYPE)
-
-
-def fingerprint_text(parts: list[np.ndarray], years: list[int]) -> str:
-    n = sum(int(p[0]) for p in parts)
-    h = 0
-    for p in parts:
-        h = (h + int(p[1])) % (1 << 64)
-    return hashlib.sha256(f"{n}:{h}:{years}".encode()).hexdigest()[:32]
