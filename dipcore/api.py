@@ -44,8 +44,9 @@ def executor(engine: str = "local", *, client: Any = None, workers: int | None =
 def calibrate(history: Any, policy: Policy | None = None, hospitals: pa.Table | None = None, *,
               years: list[int] | None = None, encoding: str = "utf-8", mapping: dict | None = None,
               engine: str = "local", client: Any = None, workers: int | None = None,
-              batch_rows: int = DEFAULT_BATCH_ROWS, progress: ProgressFn | None = None) -> Catalog:
-    """Build a catalogue from history (SPEC.md section 4).
+              batch_rows: int = DEFAULT_BATCH_ROWS, progress: ProgressFn | None = None,
+              rules: Any = None, new_technology: Any = None) -> Catalog:
+    """Build a catalogue from history (SPEC.md section 4; section 10.2 for DRG).
 
     Parameters
     ----------
@@ -63,6 +64,11 @@ def calibrate(history: Any, policy: Policy | None = None, hospitals: pa.Table | 
         ``dask.distributed.Client``) or ``workers`` (a local cluster of that many processes).
     batch_rows : int
         Rows per batch (local) or per partition (Dask): the unit of memory use.
+    rules : DrgRules or path, optional
+        The CHS-DRG rule pack; required when ``policy.scheme == "drg"``.
+    new_technology : table, CSV path or dict, optional
+        Filed new-technology procedures (``procedure_code``, ``filing_date``; SPEC 10.4):
+        their cases within the window are left out of the DRG weights.
 
     Returns
     -------
@@ -71,7 +77,8 @@ def calibrate(history: Any, policy: Policy | None = None, hospitals: pa.Table | 
     policy = policy or Policy()
     with executor(engine, client=client, workers=workers, hospitals=hospitals, encoding=encoding,
                   mapping=mapping, batch_rows=batch_rows, progress=progress) as ex:
-        return ex.run("calibration", jobs.calibrate, history, policy, years)
+        return ex.run("calibration", jobs.calibrate, history, policy, years, rules,
+                      new_technology)
 
 
 def settle(cases: Any, catalog: Catalog, budget: dict[str, Any], policy: Policy | None = None,
@@ -79,8 +86,9 @@ def settle(cases: Any, catalog: Catalog, budget: dict[str, Any], policy: Policy 
            deductions: Any = None, prepaid: Any = None, *, encoding: str = "utf-8",
            mapping: dict | None = None, engine: str = "local", client: Any = None,
            workers: int | None = None, out: str | os.PathLike | None = None,
-           batch_rows: int = DEFAULT_BATCH_ROWS, progress: ProgressFn | None = None) -> Settlement:
-    """Settle a year (SPEC.md sections 3, 5, 6, 7).
+           batch_rows: int = DEFAULT_BATCH_ROWS, progress: ProgressFn | None = None,
+           rules: Any = None, new_technology: Any = None) -> Settlement:
+    """Settle a year (SPEC.md sections 3, 5, 6, 7; section 10 for DRG).
 
     Parameters
     ----------
@@ -105,6 +113,10 @@ def settle(cases: Any, catalog: Catalog, budget: dict[str, Any], policy: Policy 
         Results directory. Per-case results are then written batch by batch (partition by
         partition with Dask), so memory does not grow with the year, and every output is
         saved (``Settlement.save``).
+    rules : DrgRules or path, optional
+        The CHS-DRG rule pack a DRG catalogue was made with (an error when another).
+    new_technology : table, CSV path or dict, optional
+        Filed new-technology procedures (SPEC 10.4): their cases are paid by cost.
 
     Returns
     -------
@@ -115,14 +127,15 @@ def settle(cases: Any, catalog: Catalog, budget: dict[str, Any], policy: Policy 
     with executor(engine, client=client, workers=workers, hospitals=hospitals, encoding=encoding,
                   mapping=mapping, batch_rows=batch_rows, progress=progress) as ex:
         return ex.run("settlement", jobs.settle, cases, catalog, budget, policy, special,
-                      appraisal, deductions, prepaid, out)
+                      appraisal, deductions, prepaid, out, rules, new_technology)
 
 
 def audit(cases: Any, catalog: Catalog, policy: Policy | None = None,
           hospitals: pa.Table | None = None, previous: Any = None, *, encoding: str = "utf-8",
           mapping: dict | None = None, engine: str = "local", client: Any = None,
           workers: int | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
-          progress: ProgressFn | None = None) -> Audit:
+          progress: ProgressFn | None = None, rules: Any = None,
+          new_technology: Any = None) -> Audit:
     """Supervision signals and appraisal indicators of a year (SPEC.md section 8).
 
     Parameters
@@ -140,6 +153,7 @@ def audit(cases: Any, catalog: Catalog, policy: Policy | None = None,
         The previous year's cases, for the year-on-year signals.
     engine : {"local", "dask"}
         ``dask``: ``client`` or ``workers`` as for :func:`calibrate`.
+    rules, new_technology : as for :func:`settle` (DRG catalogues).
 
     Returns
     -------
@@ -148,4 +162,5 @@ def audit(cases: Any, catalog: Catalog, policy: Policy | None = None,
     policy = policy or catalog.policy
     with executor(engine, client=client, workers=workers, hospitals=hospitals, encoding=encoding,
                   mapping=mapping, batch_rows=batch_rows, progress=progress) as ex:
-        return ex.run("the audit", jobs.audit, cases, catalog, policy, previous)
+        return ex.run("the audit", jobs.audit, cases, catalog, policy, previous, rules,
+                      new_technology)

@@ -65,6 +65,8 @@ class Catalog:
     warnings: list[str] = field(default_factory=list)
     #: The payment scheme that made it (``dipcore.schemes``).
     scheme: str = "dip"
+    #: The CHS-DRG rule pack a DRG catalogue was made with: ``{"name", "fingerprint"}``.
+    rules: dict = field(default_factory=dict)
 
     @property
     def group_schema(self) -> pa.Schema:
@@ -84,6 +86,8 @@ class Catalog:
         }
         if self.scheme != "dip":
             meta["dipcore.scheme"] = self.scheme
+        if self.rules:
+            meta["dipcore.rules"] = json.dumps(self.rules, sort_keys=True)
         return {k.encode(): v.encode() for k, v in meta.items()}
 
     def save(self, path: str | os.PathLike) -> None:
@@ -95,8 +99,11 @@ class Catalog:
     @classmethod
     def load(cls, path: str | os.PathLike, *, mean_cost: float | None = None,
              level_coefficients: dict | None = None, bed_day_rates: dict | None = None,
-             policy: Policy | None = None) -> "Catalog":
-        """Read a catalogue: dipcore Parquet, or an official DIP catalogue as CSV.
+             policy: Policy | None = None, scheme: str | None = None,
+             rules=None) -> "Catalog":
+        """Read a catalogue: dipcore Parquet, an official DIP catalogue as CSV, or an
+        official DRG weight table as CSV (``dipcore.schemes.drg.official``: a ``drg`` column,
+        or ``scheme="drg"``; ``rules`` checks its DRGs against a rule pack).
 
         A CSV catalogue (``dipcore.schemes.dip.official``) has columns ``group_code``,
         ``dx_key`` (diagnosis), ``procedures``
@@ -109,7 +116,14 @@ class Catalog:
         if not path.exists():
             raise InputError("no such catalogue file", source=str(path))
         if path.suffix.lower() == ".csv":
-            return get_scheme("dip").load_official(
+            if scheme is None:
+                with open(path, encoding="utf-8-sig", errors="replace") as fh:
+                    header = [c.strip().strip('"') for c in fh.readline().split(",")]
+                scheme = "drg" if "drg" in header else "dip"
+            found = get_scheme(scheme)
+            if rules is not None:
+                found = found.bind(rules=rules)
+            return found.load_official(
                 path, mean_cost=mean_cost, level_coefficients=level_coefficients,
                 bed_day_rates=bed_day_rates, policy=policy)
         try:
@@ -137,4 +151,5 @@ class Catalog:
             version=meta.get("dipcore.version", ""),
             warnings=json.loads(meta.get("dipcore.warnings", "[]")),
             scheme=scheme,
+            rules=json.loads(meta.get("dipcore.rules", "{}")),
         )

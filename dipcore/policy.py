@@ -7,8 +7,8 @@ A region changes parameters in a TOML policy file, never in code::
 Unknown keys are an error naming them. Each field's comment cites the SPEC section it
 implements; choices SPEC.md leaves open are documented next to the field.
 
-Sections. The parameters fall in five sections (:data:`SECTIONS`): ``grouping`` (SPEC 3),
-``calibration`` (SPEC 4), ``points`` (SPEC 5), ``settlement`` (SPEC 6-7, the budget point
+Sections. The parameters fall in five sections (:data:`SECTIONS`): ``grouping`` (SPEC 3,
+10.1: the scheme), ``calibration`` (SPEC 4, 10.2), ``points`` (SPEC 5, 10.3-10.4), ``settlement`` (SPEC 6-7, the budget point
 value included) and ``supervision`` (SPEC 8, 11). Each section has its own fingerprint
 (:meth:`Policy.section_fingerprints`); a catalogue depends on the sections its scheme names
 (``grouping`` and ``calibration`` for DIP), so a settlement may vary the others freely. A
@@ -47,12 +47,16 @@ _CHOICES = {
     "fund_share_method": ("ratio", "patient_payments"),
     "allocation": ("exact", "round"),
     "budget_pv_trim": ("none", "outliers"),
+    "scheme": ("dip", "drg"),
+    "drg_trim": ("sd", "percentile", "none"),
+    "drg_coefficient": ("level", "hospital", "drg_level"),
+    "drg_high_rule": ("additive", "multiplicative"),
 }
 
 #: The policy's sections and their fields, in declaration order (every field is in one).
 SECTIONS: dict[str, tuple[str, ...]] = {
-    "grouping": (      # SPEC 3
-        "core_dx_level", "procedure_prefix", "extra_exclusions", "core_min_cases", "core_rule",
+    "grouping": (      # SPEC 3, 10.1
+        "scheme", "core_dx_level", "procedure_prefix", "extra_exclusions", "core_min_cases", "core_rule",
         "core_coverage", "comprehensive_class_from", "comprehensive_min_cases",
         "comprehensive_small", "group_priority", "tie_break", "basic_max_cv",
         "basic_min_primary_share", "basic_groups"),
@@ -60,11 +64,17 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "year_weights", "trim", "trim_low", "trim_high", "trim_min_cases", "score_scale",
         "score_base", "reference_group", "related_min_uplift", "level_coefficients",
         "aux_min_group_cases", "aux_min_subtype_cases", "aux_min_cv_reduction",
-        "aux_dimensions", "icu_bands"),
+        "aux_dimensions", "icu_bands",
+        # SPEC 10.2
+        "drg_trim", "drg_trim_sd", "drg_trim_min_cases", "drg_scale", "drg_min_cases",
+        "drg_max_cv", "drg_weight_adjustments", "drg_adjust_budget_neutral"),
     "points": (        # SPEC 5
         "low_ratio", "low_inclusive", "low_rule", "high_ratio", "high_rule", "extreme_ratio",
         "extreme_pay", "coefficients_on_outliers", "ungrouped_discount", "special_quota",
-        "bed_day_cap", "bed_day_taper_after", "bed_day_taper_factor", "bed_day_rates"),
+        "bed_day_cap", "bed_day_taper_after", "bed_day_taper_factor", "bed_day_rates",
+        # SPEC 10.3-10.4
+        "drg_coefficient", "hospital_coefficients", "drg_high_bands", "drg_high_above",
+        "drg_high_rule", "drg_low_ratio", "new_technology_days"),
     "settlement": (    # SPEC 6-7 (the budget point value a catalogue carries is computed
         # under its calibration policy's budget_* fields; a settlement reads the catalogue's)
         "budget_point_value", "budget_pv_trim", "pv_mode", "fixed_point_value",
@@ -79,7 +89,10 @@ _SECTION_OF = {name: section for section, names in SECTIONS.items() for name in 
 class Policy:
     """All policy parameters (SPEC.md sections 3-9). Defaults are the national rules."""
 
-    # ---- grouping (SPEC 3) ------------------------------------------------------------------
+    # ---- grouping (SPEC 3, 10.1) -------------------------------------------------------------
+    #: Payment scheme: ``dip`` (SPEC 3-5) or ``drg`` (CHS-DRG by the point method, SPEC 10;
+    #: grouping needs a rule pack, ``dipcore.DrgRules``).
+    scheme: str = "dip"
     #: Diagnosis part of a core key: subcategory (``K35.9``) or category (``K35``) (SPEC 9:
     #: "dx key length 4/3").
     core_dx_level: str = "subcategory"
@@ -144,6 +157,29 @@ class Policy:
     #: extreme-cost cases out of both the cost and the points ("optionally trimmed").
     budget_pv_trim: str = "none"
 
+    # ---- DRG weights (SPEC 10.2) -------------------------------------------------------------
+    #: Trimming of each DRG's history costs before its means: ``sd`` drops cases outside
+    #: mean +- drg_trim_sd standard deviations (population SD, one pass over the DRG's pooled
+    #: calibration years and levels); ``percentile`` drops those outside [trim_low,
+    #: trim_high]; ``none``. Only DRGs with at least drg_trim_min_cases cases are trimmed.
+    drg_trim: str = "sd"
+    drg_trim_sd: float = 3.0
+    drg_trim_min_cases: int = 25
+    #: Base points B_d = RW_d x drg_scale.
+    drg_scale: float = 100.0
+    #: A DRG with fewer history cases (calibration years, untrimmed) or a larger CV (of its
+    #: trimmed costs) is unstable: its cases are paid by cost (SPEC 10.3).
+    drg_min_cases: int = 5
+    drg_max_cv: float = 1.0
+    #: Weight adjustments (seed 004): ``[{match = ["FM1", "GB19"], factor = 1.1}, ...]``; an
+    #: entry of ``match`` is a DRG code or a prefix of DRG codes (an ADRG such as ``FM1``, an
+    #: MDC letter). A DRG matched by several entries takes the longest match (the most
+    #: specific rule); the same match in two entries is an error.
+    drg_weight_adjustments: list[dict] = field(default_factory=list)
+    #: Rescale every stable DRG's adjusted weight so that the history's total weight
+    #: (sum over stable DRGs of calibration cases x RW) is what it was before adjusting.
+    drg_adjust_budget_neutral: bool = False
+
     # ---- points (SPEC 5) ----------------------------------------------------------------------
     low_ratio: float = 0.5
     #: ``False``: low-cost when r < low_ratio; ``True``: when r <= low_ratio.
@@ -166,6 +202,27 @@ class Policy:
     bed_day_taper_factor: float = 1.0
     #: Explicit bed-day rates (points per day) by category; calibrated if empty.
     bed_day_rates: dict[str, float] = field(default_factory=dict)
+
+    # ---- DRG points (SPEC 10.3-10.4) ----------------------------------------------------------
+    #: Hospital coefficient k: ``level`` (M_L / M from the catalogue, as DIP), ``hospital``
+    #: (``hospital_coefficients``: hospital id -> k; a hospital missing there takes its level
+    #: coefficient, with a warning) or ``drg_level`` (m_d,L / m_d, the DRG's mean cost at the
+    #: hospital's level over its mean; 1.0 where the level has no history).
+    drg_coefficient: str = "level"
+    hospital_coefficients: dict[str, float] = field(default_factory=dict)
+    #: High-cost threshold multiple t(B) by base points: [[upto_B, t], ...] with increasing
+    #: limits (B <= upto), and ``drg_high_above`` beyond the last: B <= 100 -> 3.0,
+    #: 100 < B <= 300 -> 2.0, B > 300 -> 1.5.
+    drg_high_bands: list[list[float]] = field(default_factory=lambda: [[100.0, 3.0], [300.0, 2.0]])
+    drg_high_above: float = 1.5
+    #: High-cost points when r >= t(B): ``additive`` B*k + B*(r - t); ``multiplicative``
+    #: B*k*(1 + r - t).
+    drg_high_rule: str = "additive"
+    #: Low-cost case when r <= drg_low_ratio: points B*k*r (at most B*k).
+    drg_low_ratio: float = 0.4
+    #: New technology (SPEC 10.4): a case with a filed new procedure discharged within this
+    #: many days from its filing date is paid by cost and left out of calibration.
+    new_technology_days: int = 365
 
     # ---- point value (SPEC 6) ----------------------------------------------------------------
     pv_mode: str = "floating"
@@ -242,8 +299,42 @@ class Policy:
             value = getattr(self, name)
             if value is not None and (value != int(value) or value < 0):
                 raise InputError(f"policy '{name}' must be a whole number of days, not {value!r}")
+        self._validate_drg()
         if self.pv_mode in ("fixed", "elastic") and not self.fixed_point_value:
             raise InputError(f"policy 'pv_mode = {self.pv_mode}' needs 'fixed_point_value'")
+
+    def _validate_drg(self) -> None:
+        """The SPEC 10 parameters."""
+        for name in ("drg_scale", "drg_trim_sd", "drg_high_above", "new_technology_days"):
+            if not getattr(self, name) > 0:
+                raise InputError(f"policy '{name}' must be positive, not {getattr(self, name)!r}")
+        if not 0 <= self.drg_low_ratio < 1:
+            raise InputError("policy 'drg_low_ratio' must be in [0, 1)")
+        limits = [b[0] for b in self.drg_high_bands if len(b) == 2]
+        if len(limits) != len(self.drg_high_bands) or limits != sorted(set(limits)) \
+                or any(b[1] <= 0 for b in self.drg_high_bands):
+            raise InputError("policy 'drg_high_bands' must be [[upto_base_points, multiple], ...] "
+                             "with increasing limits and positive multiples")
+        seen: set[str] = set()
+        for i, adj in enumerate(self.drg_weight_adjustments):
+            if not isinstance(adj, dict) or set(adj) - {"match", "factor", "note"} \
+                    or not isinstance(adj.get("match"), list) or "factor" not in adj:
+                raise InputError(f"policy 'drg_weight_adjustments' entry {i + 1} must be "
+                                 "{match = [codes or prefixes], factor = x[, note = ...]}")
+            if not float(adj["factor"]) > 0:
+                raise InputError(f"policy 'drg_weight_adjustments' entry {i + 1}: factor must "
+                                 "be positive")
+            for m in adj["match"]:
+                key = str(m).strip().upper()
+                if not key or key in seen:
+                    raise InputError(f"policy 'drg_weight_adjustments' entry {i + 1}: match "
+                                     f"{m!r} is empty or given twice")
+                seen.add(key)
+        for hospital, k in self.hospital_coefficients.items():
+            if not float(k) > 0:
+                raise InputError(f"policy 'hospital_coefficients' of {hospital!r} must be positive")
+        if self.drg_coefficient == "hospital" and not self.hospital_coefficients:
+            raise InputError("policy 'drg_coefficient = hospital' needs 'hospital_coefficients'")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "<dict>") -> "Policy":
@@ -256,7 +347,7 @@ class Policy:
             raise InputError(f"unknown policy key(s): {', '.join(unknown)}", source=source)
         data = dict(data)
         for name in ("level_coefficients", "budget_point_value", "bed_day_rates",
-                     "fixed_point_value"):
+                     "fixed_point_value", "hospital_coefficients"):
             if name in data:
                 data[name] = {str(k): float(v) for k, v in data[name].items()}
         try:

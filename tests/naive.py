@@ -380,12 +380,13 @@ def case_terms(pos, perm, bed, special, level, slots, score, basic, level_mean, 
 
 def hospital_sums(codes, kind, outlier, units, rw, cost, fund, los, way, tclass):
     """Statement figures per code: cases, DIP cases, points, cost, fund, RW (1e-4, half
-    up), low/normal/high/extreme, ungrouped/special/bed-day, LOS, deaths, operations."""
+    up), low/normal/high/extreme, ungrouped/special/bed-day, LOS, deaths, operations,
+    unstable (DRG), new-technology cases and their points."""
     out: dict[int, list[int]] = {}
     for i, c in enumerate(codes):
         if c < 0:
             continue
-        r = out.setdefault(c, [0] * 16)
+        r = out.setdefault(c, [0] * 19)
         dip = kind[i] == "dip"
         r[0] += 1
         r[1] += dip
@@ -400,4 +401,7 @@ def hospital_sums(codes, kind, outlier, units, rw, cost, fund, los, way, tclass)
         r[13] += los[i]
         r[14] += way[i] == 5
         r[15] += dip and tclass[i] == 3
+        r[16] += kind[i] == "unstable"
+        r[17] += kind[i] == "new_technology"
+        r[18] += units[i] if kind[i] == "new_technology" else 0
     return out

@@ -15,7 +15,8 @@ from dipcore._kernels.severity import cci_scores
 from dipcore.schemes.dip.groups import group_tiers
 from dipcore.ingest.codebook import Codebook
 from dipcore.policy import Policy
-from dipcore.schemes.dip.features import CCI_MILD, CCI_SEVERE, CCI_WEIGHTS, Preparer
+from dipcore.coding.facts import CCI_MILD, CCI_SEVERE, CCI_WEIGHTS
+from dipcore.schemes.dip.features import Preparer
 
 PROCS = ["47.0100", "45.2300", "99.2900", "36.0600", "88.3800", "54.5100"]
 
@@ -289,13 +290,15 @@ def test_case_terms(rows, data):
                 got[6][i], got[7][i]) == r
 
 
-@given(st.lists(st.tuples(st.integers(-1, 4), st.sampled_from(["dip", "dip", "ungrouped", "special", "bed_day"]),
+@given(st.lists(st.tuples(st.integers(-1, 4), st.sampled_from(["dip", "dip", "ungrouped", "special", "bed_day",
+                                                                "unstable", "new_technology"]),
                           st.sampled_from(["", "low", "normal", "high", "extreme"]),
                           st.integers(0, 10**8), st.sampled_from([0.0, 1234.5678, 999.0001]),
                           st.integers(0, 10**9), st.integers(1, 90), st.sampled_from([1, 5]),
                           st.integers(0, 3)), max_size=50))
 def test_hospital_sums(rows):
-    kinds = {"dip": P.DIP, "ungrouped": P.UNGROUPED, "special": P.SPECIAL, "bed_day": P.BED_DAY}
+    kinds = {"dip": P.DIP, "ungrouped": P.UNGROUPED, "special": P.SPECIAL, "bed_day": P.BED_DAY,
+             "unstable": P.UNSTABLE, "new_technology": P.NEW_TECH}
     outl = {"": P.NONE, "low": P.LOW, "normal": P.NORMAL, "high": P.HIGH, "extreme": P.EXTREME}
     col = lambda j: [r[j] for r in rows]  # noqa: E731
     got = P.hospital_sums(np.array(col(0), np.int64), 5,
@@ -307,7 +310,7 @@ def test_hospital_sums(rows):
     ref = naive.hospital_sums(col(0), col(1), col(2), col(3), col(4), col(5),
                               [c // 2 for c in col(5)], col(6), col(7), col(8))
     for c in range(5):
-        assert got[c].tolist() == ref.get(c, [0] * 16)
+        assert got[c].tolist() == ref.get(c, [0] * 19)
 
 
 @given(st.lists(st.lists(st.integers(0, 9), max_size=6), max_size=20),

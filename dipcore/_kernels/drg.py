@@ -286,3 +286,20 @@ def group_cases(sex, age_years, age_days, weight, d0, s_lo, s_hi, s_ids, p_lo, p
             out_adrg[i] = found
             break
         out_status[i] = status
+
+
+@kernel
+def new_technology_cases(off, filed, discharge, days):
+    """SPEC 10.4: whether each case (procedures ``filed[off[i]:off[i+1]]``, the filing day
+    of each, ``NOT_FILED`` when not filed) has a procedure filed no later than its
+    discharge day and at most ``days`` before it."""
+    n = off.shape[0] - 1
+    out = np.zeros(n, np.bool_)
+    for i in range(n):
+        d = discharge[i]
+        for j in range(off[i], off[i + 1]):
+            f = filed[j]
+            if f <= d and d - f <= days and f != np.iinfo(np.int32).min:
+                out[i] = True
+                break
+    return out

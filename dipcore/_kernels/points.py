@@ -12,8 +12,9 @@ import numpy as np
 
 from .numba_config import kernel
 
-# case kinds
-DIP, UNGROUPED, SPECIAL, BED_DAY = 0, 1, 2, 3
+# case kinds: DIP is a case paid by its group's weight (a DIP group or a DRG); UNSTABLE and
+# NEW_TECH occur under CHS-DRG only (SPEC 10.3)
+DIP, UNGROUPED, SPECIAL, BED_DAY, UNSTABLE, NEW_TECH = 0, 1, 2, 3, 4, 5
 # outlier classes
 NONE, LOW, NORMAL, HIGH, EXTREME = 0, 1, 2, 3, 4
 # rule codes
@@ -203,7 +204,10 @@ def case_terms(pos, perm, bed, special, level, slots, score, basic, level_mean, 
 
 #: Columns of ``hospital_sums``, in order.
 HOSPITAL_SUMS = ("cases", "dip_cases", "points", "cost", "fund", "rw", "low", "normal", "high",
-                 "extreme", "ungrouped", "special", "bed_day", "los", "deaths", "surgery")
+                 "extreme", "ungrouped", "special", "bed_day", "los", "deaths", "surgery",
+                 "unstable", "new_technology", "new_technology_points")
+#: Column counting each case kind other than DIP (index: kind).
+_KIND_COLUMN = np.array([-1, 10, 11, 12, 16, 17], np.int64)
 
 
 @kernel
@@ -211,10 +215,11 @@ def hospital_sums(codes, n_codes, kind, outlier, units, rw, cost, fund, los, way
     """Per-case figures summed by code (hospital and pool): the int64 columns of
     ``HOSPITAL_SUMS`` behind every statement line and appraisal indicator.
 
-    ``rw`` counts in units of 1e-4 (half up) for DIP cases; a death is discharge way 5; an
-    operation is a DIP case in a surgery-class group key (treatment class 3).
+    ``rw`` counts in units of 1e-4 (half up) for cases paid by their group's weight (kind
+    DIP: a DIP group or a stable DRG); a death is discharge way 5; an operation is such a
+    case in a surgery-class group (treatment class 3).
     """
-    out = np.zeros((n_codes, 16), np.int64)
+    out = np.zeros((n_codes, 19), np.int64)
     for i in range(codes.shape[0]):
         c = codes[i]
         if c < 0:
@@ -230,10 +235,87 @@ def hospital_sums(codes, n_codes, kind, outlier, units, rw, cost, fund, los, way
             out[c, 5] += np.int64(math.floor(rw[i] * UNITS + 0.5))
             if tclass[i] == 3:
                 out[c, 15] += 1
+        else:
+            out[c, _KIND_COLUMN[kind[i]]] += 1
+            if kind[i] == NEW_TECH:
+                out[c, 18] += units[i]
         if outlier[i] != NONE:               # low, normal, high, extreme: columns 6-9
             out[c, 5 + outlier[i]] += 1
-        if kind[i] != DIP:                   # ungrouped, special, bed-day: columns 10-12
-            out[c, 9 + kind[i]] += 1
         if way[i] == 5:
             out[c, 14] += 1
     return out
+
+
+# -- CHS-DRG points (SPEC 10.3) ------------------------------------------------------------------
+DRG_HIGH_ADDITIVE, DRG_HIGH_MULTIPLICATIVE = 0, 1
+
+
+class DrgPointRules(NamedTuple):
+    """The policy scalars of SPEC 10.3 (``dipcore.schemes.drg.scoring`` builds it)."""
+
+    mean_all: float               # M, all grouped DRG cases' mean cost, in fen
+    scale: float                  # drg_scale
+    low_ratio: float              # drg_low_ratio: low-cost when r <= it
+    high_rule: int                # DRG_HIGH_ADDITIVE | DRG_HIGH_MULTIPLICATIVE
+    ungrouped_discount: float
+    bed_cap: int                  # SPEC 5.6, as DIP
+    taper_after: int
+    taper_factor: float
+
+
+@kernel
+def drg_high_threshold(b, band_upto, band_t, above):
+    """SPEC 10.3: the high-cost multiple t(B) of base points ``b``: the first band with
+    ``b <= upto``, else ``above``."""
+    for j in range(band_upto.shape[0]):
+        if b <= band_upto[j]:
+            return band_t[j]
+    return above
+
+
+@kernel
+def drg_case_points(kind, b, k, base, cost, bed_rate, bed_days, band_upto, band_t, above, rules):
+    """Points of each CHS-DRG case (SPEC 10.3), rounded half-up to 4 decimals.
+
+    Per-case arrays: ``kind``, ``b`` base points B, ``k`` hospital coefficient, ``base`` the
+    DRG's mean cost m at the case's level in fen, ``cost`` in fen, ``bed_rate``,
+    ``bed_days``; the high-cost bands (``band_upto``, ``band_t``, ``above``). Returns
+    ``(units int64, outlier int8, ratio float64)``:
+
+    * DIP (a stable DRG): r = cost/m; high-cost when r >= t(B): B*k + B*(r - t) (additive)
+      or B*k*(1 + r - t); low-cost when r <= low_ratio: B*k*r, at most B*k; else B*k;
+    * UNSTABLE, NEW_TECH and SPECIAL: cost / M * scale;
+    * UNGROUPED (ungroupable, failed checks): cost / M * scale * ungrouped_discount;
+    * BED_DAY: SPEC 5.6.
+    """
+    n = kind.shape[0]
+    units = np.zeros(n, np.int64)
+    outlier = np.zeros(n, np.int8)
+    ratio = np.full(n, np.nan)
+    for i in range(n):
+        p = 0.0
+        kd = kind[i]
+        if kd == DIP:
+            r = cost[i] / base[i]
+            ratio[i] = r
+            t = drg_high_threshold(b[i], band_upto, band_t, above)
+            if r >= t:
+                outlier[i] = HIGH
+                if rules.high_rule == DRG_HIGH_ADDITIVE:
+                    p = b[i] * k[i] + b[i] * (r - t)
+                else:
+                    p = b[i] * k[i] * (1.0 + r - t)
+            elif r <= rules.low_ratio:
+                outlier[i] = LOW
+                p = min(b[i] * k[i] * r, b[i] * k[i])
+            else:
+                outlier[i] = NORMAL
+                p = b[i] * k[i]
+        elif kd == UNGROUPED:
+            p = cost[i] / rules.mean_all * rules.scale * rules.ungrouped_discount
+        elif kd == BED_DAY:
+            p = bed_day_points(bed_rate[i], bed_days[i], rules)
+        else:                                   # UNSTABLE, NEW_TECH, SPECIAL: by cost
+            p = cost[i] / rules.mean_all * rules.scale
+        units[i] = round_units(p)
+    return units, outlier, ratio

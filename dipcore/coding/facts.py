@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dipcore._kernels import strings as K
+from dipcore._kernels.severity import cci_scores
 from dipcore.coding import refdata
 
 #: Treatment classes of SPEC 3.2, in rank order (the kernels' CONSERVATIVE..SURGERY).
@@ -83,3 +84,26 @@ def charlson_conditions(codes: pa.Array) -> np.ndarray:
 def category_code(packed: int) -> str:
     """Inverse of the packing: 1035 -> ``K35``."""
     return f"{chr(65 + packed // 100)}{packed % 100:02d}"
+
+
+def _charlson_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weights of the Quan (2005) conditions and the (mild, severe) pairs of SPEC 4."""
+    conditions = refdata.charlson_conditions()
+    names = [c for c, _, _ in conditions]
+    pairs = [("diabetes_without_complication", "diabetes_with_complication"),
+             ("mild_liver_disease", "severe_liver_disease"),
+             ("malignancy", "metastatic_solid_tumour")]
+    return (np.array([w for _, w, _ in conditions], np.int32),
+            np.array([names.index(a) for a, _ in pairs], np.int32),
+            np.array([names.index(b) for _, b in pairs], np.int32))
+
+
+CCI_WEIGHTS, CCI_MILD, CCI_SEVERE = _charlson_tables()
+
+
+def charlson_index(b) -> np.ndarray:
+    """int16 Charlson index of each case of a checked batch over its *secondary* diagnoses
+    (SPEC 4), every scheme alike (severity for supervision, subtypes for DIP)."""
+    facts = b.codebook.diagnoses.facts()
+    cond = facts["condition"][b.sec] if len(b.sec) else np.zeros(0, np.int32)
+    return cci_scores(b.sec_off, cond, CCI_WEIGHTS, CCI_MILD, CCI_SEVERE)

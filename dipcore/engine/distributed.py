@@ -79,11 +79,11 @@ def _dask_failures() -> tuple[type[BaseException], ...]:
             concurrent.futures.CancelledError, ConnectionError)
 
 
-def _part_input(part: Part, data: Any, ctx: dict) -> tuple[Any, Checking]:
+def _part_input(part: Part, data: Any, ctx: dict, raw_codes: bool) -> tuple[Any, Checking]:
     """The raw pieces of one part and how to check them: one thread (Dask runs a task per
     core), with the repeated case ids the pre-pass found."""
     dups = ctx["duplicates"]
-    checking = Checking(ctx["hospitals"], n_threads=1,
+    checking = Checking(ctx["hospitals"], n_threads=1, raw_codes=raw_codes,
                         duplicates={part.path: dups[part.path]} if part.path in dups else {})
     return part_pieces(part, data, ctx["hospitals"], ctx["encoding"], ctx["mapping"],
                        ctx["batch_rows"]), checking
@@ -104,7 +104,7 @@ def _task_scan(part, data, ctx, p: SourcePass, keep: bool, rows_dir: str | None)
         write = None
         if rows_dir is not None:
             write = parquet_appender(stack, str(Path(rows_dir) / f"part-{part.index:06d}.parquet"))
-        state = run_source_pass(p, *_part_input(part, data, ctx), store, write)
+        state = run_source_pass(p, *_part_input(part, data, ctx, p.raw_codes), store, write)
     return KeptPart(store, state) if keep else state
 
 

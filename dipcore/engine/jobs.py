@@ -19,21 +19,35 @@ from dipcore.engine.passes import AuditSums, SettlementSums
 from dipcore.errors import InputError
 from dipcore.payment import settlement
 from dipcore.policy import Policy
-from dipcore.schemes.base import get_scheme
+from dipcore.schemes.base import Scheme, get_scheme, scheme_for
 from dipcore.supervision import audit as supervision
 
 
-def calibrate(ex: Executor, history: Any, policy: Policy, years: list[int] | None) -> Catalog:
-    """A catalogue from history. DIP is the scheme that calibrates today; a DRG policy
-    will name its own (SPEC 10)."""
-    return get_scheme("dip").calibrate(ex, history, policy, years)
+def calibrate(ex: Executor, history: Any, policy: Policy, years: list[int] | None,
+              rules: Any = None, new_technology: Any = None) -> Catalog:
+    """A catalogue from history, by the policy's scheme (SPEC 4; SPEC 10.2 for DRG)."""
+    scheme = get_scheme(policy.scheme).bind(rules=rules, new_technology=new_technology)
+    return scheme.calibrate(ex, history, policy, years)
+
+
+def bound_scheme(catalog: Catalog, policy: Policy, rules: Any = None,
+                 new_technology: Any = None) -> Scheme:
+    """The catalogue's scheme with what it needs; a catalogue of one scheme under a policy
+    of the other is an error."""
+    if policy.scheme != catalog.scheme:
+        raise InputError(f"a {catalog.scheme.upper()} catalogue cannot be used under a "
+                         f"{policy.scheme.upper()} policy (policy scheme = "
+                         f"\"{policy.scheme}\")")
+    return scheme_for(catalog).bind(rules=rules, new_technology=new_technology, catalog=catalog)
 
 
 def settle(ex: Executor, cases: Any, catalog: Catalog, budget: dict, policy: Policy,
            special: set[str], appraisal: Any, deductions: Any, prepaid: Any,
-           out: str | os.PathLike | None) -> settlement.Settlement:
+           out: str | os.PathLike | None, rules: Any = None,
+           new_technology: Any = None) -> settlement.Settlement:
     """A year settled; with ``out``, per-case rows streamed there and every output saved."""
-    p = SettlementSums(catalog, policy, pa.array(sorted(special), pa.string()))
+    scheme = bound_scheme(catalog, policy, rules, new_technology)
+    p = SettlementSums(catalog, policy, pa.array(sorted(special), pa.string()), scheme)
     with ex.rows_sink(out) as sink:
         state = ex.scan(cases, p, rows=sink)
         result = settlement.finish(state, catalog, policy, budget, special, appraisal,
@@ -45,12 +59,15 @@ def settle(ex: Executor, cases: Any, catalog: Catalog, budget: dict, policy: Pol
 
 
 def audit(ex: Executor, cases: Any, catalog: Catalog, policy: Policy,
-          previous: Any = None) -> supervision.Audit:
+          previous: Any = None, rules: Any = None,
+          new_technology: Any = None) -> supervision.Audit:
     """Supervision of a year, with growth against the previous year when given."""
-    current = ex.scan(cases, AuditSums(catalog, policy))
+    scheme = bound_scheme(catalog, policy, rules, new_technology)
+    current = ex.scan(cases, AuditSums(catalog, policy, scheme=scheme))
     if not current.sums:                     # before reading the previous year at all
         raise InputError("no usable cases to audit")
     before = None
     if previous is not None:
-        before = ex.scan(previous, AuditSums(catalog, policy, stage="audit: previous year"))
+        before = ex.scan(previous, AuditSums(catalog, policy, stage="audit: previous year",
+                                             scheme=scheme))
     return supervision.finish(current, before, policy)

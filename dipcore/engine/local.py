@@ -94,7 +94,7 @@ class LocalExecutor(Executor):
     def scan(self, source: Any, p: SourcePass, *, keep: bool = False, rows: RowSink | None = None):
         source = replayable(source)
         total = count_rows(source) or 0
-        checking = Checking(self.hospitals, expected_rows=total or None)
+        checking = Checking(self.hospitals, expected_rows=total or None, raw_codes=p.raw_codes)
         store = FeatureStore(self._spill_dir()) if keep else None
         state = run_source_pass(p, pieces(source, self.hospitals, self.encoding, self.mapping,
                                           self.batch_rows),

@@ -43,6 +43,7 @@ from dipcore.payment.point_value import history_points
 from dipcore.payment.points import bed_rates_missing
 from dipcore.policy import Policy
 from dipcore.schemes import scheme_for
+from dipcore.schemes.base import Scheme
 from dipcore.supervision import facts as audit_facts
 
 S = TypeVar("S")
@@ -60,6 +61,9 @@ class SourcePass(abc.ABC, Generic[S, R]):
     keeps_features: bool = False
     #: The pass produces per-case rows that an executor may stream to a sink.
     writes_rows: bool = False
+    #: The pass reads the codes as recorded (``CheckedBatch.dx_raw``...; a scheme's
+    #: ``raw_codes``), so the executor checks batches keeping them.
+    raw_codes: bool = False
 
     @abc.abstractmethod
     def empty(self) -> S:
@@ -109,9 +113,10 @@ def merged(cls: type, states: list) -> Any:
 class ScoredCasesPass(SourcePass[S, R]):
     """A source pass over the cases scored by a catalogue's scheme (settlement, audit)."""
 
-    def __init__(self, catalog: Catalog, policy: Policy):
+    def __init__(self, catalog: Catalog, policy: Policy, scheme: Scheme | None = None):
         self.catalog, self.policy = catalog, policy
-        self.scheme = scheme_for(catalog)
+        self.scheme = scheme or scheme_for(catalog)
+        self.raw_codes = self.scheme.raw_codes
 
     def scored(self, b: CheckedBatch, special=None):
         """``(features, Scored)`` of a checked batch."""
@@ -145,6 +150,7 @@ class SettlementState:
     cases: list[pa.Table] = field(default_factory=list)
     special_found: set[str] = field(default_factory=set)
     missing_rates: set[str] = field(default_factory=set)
+    notes: set[tuple[str, str]] = field(default_factory=set)
     non_bed_day_cases: int = 0
     n_cases: int = 0
 
@@ -163,8 +169,9 @@ class SettlementSums(ScoredCasesPass[SettlementState, tuple]):
     what = "settlement"
     writes_rows = True
 
-    def __init__(self, catalog: Catalog, policy: Policy, special: pa.Array):
-        super().__init__(catalog, policy)
+    def __init__(self, catalog: Catalog, policy: Policy, special: pa.Array,
+                 scheme: Scheme | None = None):
+        super().__init__(catalog, policy, scheme)
         self.special = special
 
     def empty(self) -> SettlementState:
@@ -179,15 +186,17 @@ class SettlementSums(ScoredCasesPass[SettlementState, tuple]):
             if is_special is not None and is_special.any() else set()
         f, s = self.scored(b, is_special)
         return (found, set(bed_rates_missing(self.catalog, f)), int((f.bed < 0).sum()),
-                self.scheme.case_table(b, f, s, self.catalog), payment_sums.partial_sums(b, f, s))
+                self.scheme.case_table(b, f, s, self.catalog), payment_sums.partial_sums(b, f, s),
+                s.notes)
 
     def fold(self, state, b, result, write=None):
         if b.quarantine.num_rows:
             state.quarantine.append(b.quarantine)
         if result is not None:
-            found, missing, grouped, table, (h, m) = result
+            found, missing, grouped, table, (h, m), notes = result
             state.special_found |= found
             state.missing_rates |= missing
+            state.notes |= notes
             state.non_bed_day_cases += grouped
             state.n_cases += table.num_rows
             if write is None:
@@ -218,9 +227,9 @@ class HistoryPoints(FeaturePass[dict, dict]):
     stage = "calibrate: history points"
     what = "calibration pass 3"
 
-    def __init__(self, catalog: Catalog, years: list[int]):
+    def __init__(self, catalog: Catalog, years: list[int], scheme: Scheme | None = None):
         self.catalog, self.years = catalog, years
-        self.scheme = scheme_for(catalog)
+        self.scheme = scheme or scheme_for(catalog)
 
     def chunk(self, f) -> dict:
         return history_points(self.scheme.score(f, self.catalog, self.catalog.policy), f,
@@ -249,8 +258,9 @@ class AuditSums(ScoredCasesPass[AuditState, tuple]):
 
     what = "the audit"
 
-    def __init__(self, catalog: Catalog, policy: Policy, stage: str = "audit"):
-        super().__init__(catalog, policy)
+    def __init__(self, catalog: Catalog, policy: Policy, stage: str = "audit",
+                 scheme: Scheme | None = None):
+        super().__init__(catalog, policy, scheme)
         self.stage = stage
 
     def empty(self) -> AuditState:

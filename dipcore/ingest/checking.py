@@ -40,6 +40,8 @@ class Checking:
         Threads (default :func:`threads`).
     code_list : CodeList, optional
         Official codes to check the cases' codes against (``dipcore.ingest.codelist``).
+    raw_codes : bool
+        Keep the raw-string id of every code (``Validator``'s ``raw_codes``).
     """
 
     hospitals: pa.Table | None = None
@@ -47,6 +49,7 @@ class Checking:
     duplicates: dict[str, np.ndarray] | None = None
     expected_rows: int | None = None
     n_threads: int | None = None
+    raw_codes: bool = False
 
     def run(self, pieces: Iterable[Piece], work: Callable[[CheckedBatch], R]) -> Iterator[R]:
         """``work(checked batch)`` for every piece, in reading order."""
@@ -59,7 +62,8 @@ class Checking:
             validator = getattr(local, "validator", None)
             if validator is None:      # each thread reads with a codebook of its own
                 validator = local.validator = Validator(self.hospitals, codebook=codebook.borrow(),
-                                                            code_list=self.code_list)
+                                                            code_list=self.code_list,
+                                                            raw_codes=self.raw_codes)
                 lent.append(validator.codebook)
             return work(check_piece(validator, piece))
 

@@ -152,6 +152,35 @@ class Vocabulary(_Part, abc.ABC):
                 out[~arr.is_valid().to_numpy(zero_copy_only=False)] = self._lut[-1]
         return out
 
+    def encode_raw(self, arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+        """``(values, raw ids)`` per element: the values of :meth:`encode` and the id of
+        each element's raw string (-1 for null; :meth:`raw_strings`), for a scheme that
+        reads codes as recorded (CHS-DRG keeps the ``+...*`` part a DIP code drops)."""
+        arr = as_text(arr)
+        if pa.types.is_dictionary(arr.type):
+            values, raw = self.encode_raw(arr.dictionary)
+            idx = arr.indices.fill_null(-1).to_numpy() if arr.indices.null_count \
+                else arr.indices.to_numpy()
+            return (np.append(values, self._lut[-1])[idx],
+                    np.append(raw, np.int32(-1))[idx].astype(np.int32, copy=False))
+        n = len(arr)
+        raw = np.empty(n, np.int32)
+        if n == 0:
+            return raw, raw
+        off, data, valid = K.string_buffers(arr)
+        with self.lock:
+            before = self._raw.intern(off, data, valid, raw)
+            if len(self._raw) > before:
+                roff, rdata = self._raw.strings(before)
+                new = self._normalize(_string_array(roff, rdata)).astype(np.int32)
+                self._lut = np.concatenate([self._lut[:-1], new, self._lut[-1:]]).astype(np.int32)
+            return self._lut[raw], raw          # raw -1 (null) reads the null value
+
+    @_locked
+    def raw_strings(self, start: int = 0) -> pa.Array:
+        """The raw strings seen, from id ``start`` on (as recorded, untrimmed)."""
+        return _string_array(*self._raw.strings(start))
+
     def _encode_dictionary(self, arr: pa.DictionaryArray) -> np.ndarray:
         d = arr.dictionary
         where = (d.offset, len(d), *(b.address if b is not None else 0 for b in d.buffers()))

@@ -165,13 +165,18 @@ def _list_column(arr: pa.Array) -> tuple[np.ndarray, pa.Array]:
     return (off - off[0]).astype(np.int32), values
 
 
-def code_lists(arr: pa.Array, vocab) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, pa.Array]:
+def code_lists(arr: pa.Array, vocab, raw: bool = False) -> tuple:
     """A list column of codes (or ``|``/``,``-joined text) through a code vocabulary.
 
     Returns ``(offsets, ids, row_bad, first_bad, items)``: each row's well-formed codes as
     canonical ids (CSR; blank items dropped), whether it holds a malformed code, the index
-    in ``items`` (the flattened raw items) of the first one, and ``items``.
+    in ``items`` (the flattened raw items) of the first one, and ``items``. With ``raw``, a
+    sixth element: the raw-string id of each kept code, aligned with ``ids``.
     """
     off, items = _list_column(arr)
-    new_off, ids, bad, first = encode_lists(off, vocab.encode(items))
-    return new_off, ids, bad, first, items
+    if not raw:
+        new_off, ids, bad, first = encode_lists(off, vocab.encode(items))
+        return new_off, ids, bad, first, items
+    values, raw_ids = vocab.encode_raw(items)
+    new_off, ids, bad, first = encode_lists(off, values)
+    return new_off, ids, bad, first, items, raw_ids[values >= 0]

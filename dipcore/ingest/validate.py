@@ -93,6 +93,12 @@ class CheckedBatch:
     #: Rows kept although a code is outside the code list (``action="warn"``).
     unknown_codes: int = 0
     patient_raw: pa.Array | None = None
+    #: Raw-string ids of the codes as recorded (``Vocabulary.raw_strings`` of the codebook's
+    #: ``dx``/``proc``), aligned with ``dx``, ``sec`` and ``proc``; only when the validator
+    #: was asked for them (``raw_codes``: a scheme that groups codes as recorded, CHS-DRG).
+    dx_raw: np.ndarray | None = None
+    sec_raw: np.ndarray | None = None
+    proc_raw: np.ndarray | None = None
     _table: pa.Table | None = field(default=None, repr=False)
 
     @property
@@ -163,13 +169,17 @@ class Validator:
     code_list : CodeList, optional
         Official codes: rows with a code outside them are quarantined (``unknown_code``)
         or counted (``CheckedBatch.unknown_codes``), as the list's ``action`` says.
+    raw_codes : bool
+        Also keep each code's raw-string id (``CheckedBatch.dx_raw``, ``sec_raw``,
+        ``proc_raw``).
     """
 
     def __init__(self, hospitals: pa.Table | None = None,
                  duplicates: dict[str, np.ndarray] | None = None,
                  codebook: Codebook | None = None, expected_rows: int | None = None,
-                 code_list: CodeList | None = None):
+                 code_list: CodeList | None = None, raw_codes: bool = False):
         self.hospitals = hospitals
+        self.raw_codes = raw_codes
         self.code_list = code_list
         self.codebook = codebook or Codebook()
         self._dedup: Deduplicator | None = None
@@ -216,14 +226,17 @@ class Validator:
         optional = {name: to_int(cols[name]) if name in cols else
                     (np.zeros(n, np.int64), np.full(n, K.EMPTY, np.uint8))
                     for name in ("age_days", "sex", "birth_weight_g", "icu_days")}
-        dx = cb.dx.encode(cols["primary_dx"])
+        raw_codes = self.raw_codes
+        dx, dx_raw = cb.dx.encode_raw(cols["primary_dx"]) if raw_codes \
+            else (cb.dx.encode(cols["primary_dx"]), None)
         lists = {}
         for name, vocab in (("secondary_dx", cb.dx), ("procedures", cb.proc)):
             if name in cols:
-                lists[name] = code_lists(cols[name], vocab)
+                lists[name] = code_lists(cols[name], vocab, raw=raw_codes)
             else:
                 lists[name] = (np.zeros(n + 1, np.int32), np.zeros(0, np.int32),
-                               np.zeros(n, np.uint8), np.full(n, -1, np.int64), None)
+                               np.zeros(n, np.uint8), np.full(n, -1, np.int64), None,
+                               np.zeros(0, np.int32))
         total, t_st = to_fen(cols["total_cost"])
         paid, f_st = to_fen(cols["fund_paid"])
         way, way_st = to_int(cols["discharge_way"])
@@ -253,13 +266,15 @@ class Validator:
             values = values if keep is None else values[keep]
             return values if dtype is None else values.astype(dtype, copy=False)
 
-        def kept_lists(name):
-            off, ids = lists[name][0], lists[name][1]
+        def kept_lists(name, item=1):
+            off, ids = lists[name][0], lists[name][item]
             return (off, ids) if keep is None else take_lists(off, ids, keep)
 
         take = None if keep is None else pa.array(keep)
         sec_off, sec = kept_lists("secondary_dx")
         proc_off, proc = kept_lists("procedures")
+        raw = dict(dx_raw=kept(dx_raw), sec_raw=kept_lists("secondary_dx", 5)[1],
+                   proc_raw=kept_lists("procedures", 5)[1]) if raw_codes else {}
         return CheckedBatch(
             source=piece.source, rows=kept(piece.rows),
             codebook=cb, case_id=piece.case_id if take is None else piece.case_id.take(take),
@@ -276,7 +291,7 @@ class Validator:
             icu=kept(np.where(icu_st == K.OK, icu, 0), np.int16), icu_valid=kept(icu_st == K.OK),
             quarantine=quarantine, unknown_codes=unknown_kept,
             patient_raw=None if "patient_id" not in cols else
-            (cols["patient_id"] if take is None else cols["patient_id"].take(take)))
+            (cols["patient_id"] if take is None else cols["patient_id"].take(take)), **raw)
 
     def _unknown_codes(self, check: np.ndarray, dx: np.ndarray, lists: dict
                        ) -> tuple[dict[int, str] | None, int]:

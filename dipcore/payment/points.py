@@ -22,7 +22,7 @@ decimals, stored as int64 units of 0.0001 point (``round_units``), so sums are e
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -58,6 +58,9 @@ class Scored:
     units: np.ndarray      # int64 points in units of 1e-4
     outlier: np.ndarray    # int8
     ratio: np.ndarray      # float64
+    #: What the settlement should warn about, as (what, item) pairs (e.g. a DRG without a
+    #: weight); merged over batches.
+    notes: set = field(default_factory=set)
 
 
 def point_rules(policy: Policy, catalog: Catalog) -> P.PointRules:

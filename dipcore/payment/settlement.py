@@ -39,6 +39,7 @@ from dipcore.payment.sums import HOSPITAL_SUMS, merge_sums, split_key
 from dipcore.policy import Policy
 from dipcore.reports.files import atomic_path
 from dipcore.schema import QUARANTINE_SCHEMA, money_array, points_array
+from dipcore.schemes.base import Scheme, scheme_for
 from dipcore.supervision.indicators import hospital_indicators
 
 
@@ -122,7 +123,8 @@ def _budgets(budget: dict[str, Any], pools: list[str]) -> dict[str, int]:
 
 def _budget_point_value(catalog: Catalog, policy: Policy, pool: str) -> float:
     """The catalogue's budget point value of a pool (M / scale when it has none)."""
-    return catalog.budget_point_value.get(pool, catalog.mean_cost / policy.score_scale)
+    return catalog.budget_point_value.get(pool, catalog.mean_cost
+                                          / scheme_for(catalog).scale(policy))
 
 
 def _allocated(policy: Policy, value: PoolValue, units: int, fund_ratio: Fraction,
@@ -220,7 +222,7 @@ def finalize(hospital_sums: pa.Table, monthly_sums: pa.Table, cases: pa.Table | 
             r["prepaid"] = net
         r["balance"] = rules.balance(r["fund_payable"], r["prepaid"], r["advance"])
     return Settlement(point_value=pv, pools=_pool_table(pool_rows),
-                      hospitals=_statement_table(rows, sums, pv, policy.score_scale),
+                      hospitals=_statement_table(rows, sums, pv, scheme_for(catalog), policy),
                       monthly=_monthly_table(m_rows), cases_table=cases, warnings=warnings)
 
 
@@ -252,13 +254,15 @@ def _pool_table(pool_rows: list[dict]) -> pa.Table:
     })
 
 
-def _statement_table(rows: list[dict], sums: dict, pv: dict, scale: float) -> pa.Table:
-    """Per (hospital, pool) statement with the appraisal indicators of SPEC 8."""
+def _statement_table(rows: list[dict], sums: dict, pv: dict, scheme: Scheme,
+                     policy: Policy) -> pa.Table:
+    """Per (hospital, pool) statement with the appraisal indicators of SPEC 8 (and the
+    scheme's own counts: DRG statements add unstable and new-technology cases, SPEC 10)."""
     def money(name):
         return _money([r[name] for r in rows])
     i = [r["i"] for r in rows]
     mine = {c: np.array([sums[c][k] for k in i], np.int64) for c in HOSPITAL_SUMS}
-    ind = hospital_indicators(mine, scale)
+    ind = hospital_indicators(mine, scheme.scale(policy))
 
     def nullable(name):
         return pa.array(ind[name], mask=np.isnan(ind[name]))
@@ -295,7 +299,12 @@ def _statement_table(rows: list[dict], sums: dict, pv: dict, scale: float) -> pa
         "death_rate": pa.array(ind["death_rate"]),
         "operation_rate": nullable("operation_rate"),
         "patient_paid_share": pa.array(ind["patient_paid_share"]),
+        **{f"{c}_cases": pa.array(mine[c], pa.int64()) for c in scheme.statement_counts},
+        **{c: points_array(mine[c]) for c in scheme.statement_points},
     })
+    if scheme.statement_renames:
+        table = table.rename_columns([scheme.statement_renames.get(c, c)
+                                      for c in table.column_names])
     return table.sort_by([("pool", "ascending"), ("hospital_id", "ascending")])
 
 
@@ -307,6 +316,17 @@ def policy_warnings(catalog: Catalog, policy: Policy) -> list[str]:
         return [f"the catalogue was built under a different policy ({', '.join(diff)}); "
                 "scores may not match this policy"]
     return []
+
+
+def note_warnings(notes: set[tuple[str, str]], shown: int = 10) -> list[str]:
+    """One warning per kind of note a scheme's scoring left (``Scored.notes``), naming the
+    first items in order."""
+    out = []
+    for what in sorted({w for w, _ in notes}):
+        items = sorted(i for w, i in notes if w == what)
+        more = f" and {len(items) - shown} more" if len(items) > shown else ""
+        out.append(f"{len(items)} {what}: {', '.join(items[:shown])}{more}")
+    return out
 
 
 def finish(state, catalog: Catalog, policy: Policy, budget: dict, special: set[str],
@@ -328,6 +348,7 @@ def finish(state, catalog: Catalog, policy: Policy, budget: dict, special: set[s
         warnings.append(f"special review: {len(state.special_found)} cases exceed the quota of "
                         f"{policy.special_quota:.3%} of {quota_base} DIP cases "
                         f"({int(policy.special_quota * quota_base)})")
+    warnings += note_warnings(state.notes)
     quar = pa.concat_tables(state.quarantine) if state.quarantine else QUARANTINE_SCHEMA.empty_table()
     if quar.num_rows:
         warnings.append(f"{quar.num_rows} input rows were quarantined and not settled")

@@ -41,7 +41,7 @@ def split_key(key: str) -> tuple[str, str]:
 
 
 def hospital_sums(codes: np.ndarray, n_codes: int, f: CaseFeatures, s: Scored) -> np.ndarray:
-    """The ``HOSPITAL_SUMS`` of the cases by code: int64 [n_codes, 16].
+    """The ``HOSPITAL_SUMS`` of the cases by code: int64 [n_codes, len(HOSPITAL_SUMS)].
 
     Statements and supervision (``dipcore.supervision``) both sum these, so a CMI, an
     outlier share or an operation rate means the same in both

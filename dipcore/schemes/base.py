@@ -63,6 +63,28 @@ class Scheme(abc.ABC):
     group_schema: pa.Schema
     #: Policy sections a catalogue of this scheme depends on (``dipcore.policy.SECTIONS``).
     catalogue_sections: tuple[str, ...] = ("grouping", "calibration")
+    #: The scheme groups codes as recorded (``CheckedBatch.dx_raw``...), not DIP's
+    #: canonical codes: passes that prepare its features ask the executor to keep them.
+    raw_codes: bool = False
+    #: Statement columns renamed for this scheme (``dip_amount`` -> ``drg_amount``, ...).
+    statement_renames: dict[str, str] = {}
+    #: ``HOSPITAL_SUMS`` counts and points the scheme's statements add.
+    statement_counts: tuple[str, ...] = ()
+    statement_points: tuple[str, ...] = ()
+
+    def bind(self, rules: Any = None, new_technology: Any = None,
+             catalog: "Catalog | None" = None) -> "Scheme":
+        """The scheme with what its grouping needs (a CHS-DRG rule pack, new-technology
+        filings); ``catalog``: the catalogue it will score with, to check they belong
+        together. A scheme that needs nothing refuses them."""
+        if rules is not None or new_technology is not None:
+            raise InputError(f"rule packs and new-technology tables belong to a DRG policy; "
+                             f"this is a {self.name.upper()} run (set scheme = \"drg\")")
+        return self
+
+    def scale(self, policy: "Policy") -> float:
+        """The score scale of this scheme's weights (DIP ``score_scale``)."""
+        return float(policy.score_scale)
 
     @abc.abstractmethod
     def prepare(self, batch: "CheckedBatch", policy: "Policy") -> CaseFeatures:
@@ -90,7 +112,7 @@ class Scheme(abc.ABC):
 
 
 #: Built-in schemes: name -> module that registers it on import.
-_BUILTIN = {"dip": "dipcore.schemes.dip"}
+_BUILTIN = {"dip": "dipcore.schemes.dip", "drg": "dipcore.schemes.drg"}
 _SCHEMES: dict[str, Scheme] = {}
 
 

@@ -17,8 +17,9 @@ import pyarrow as pa
 from dipcore._kernels import strings as K
 from dipcore._kernels.calendar import year_month_los
 from dipcore._kernels.intern import hash_strings
-from dipcore._kernels.severity import cci_scores, subtype_slots
+from dipcore._kernels.severity import subtype_slots
 from dipcore.coding import refdata
+from dipcore.coding.facts import charlson_index
 from dipcore.errors import InputError
 from dipcore.ingest.codebook import Codebook, Grouping
 from dipcore.ingest.dedupe import case_ids
@@ -38,19 +39,6 @@ SUBTYPES = (
 SUBTYPE_CODES = tuple(f"{d}:{v}" for d, v in SUBTYPES)
 
 
-def _charlson_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Weights of the Quan (2005) conditions and the (mild, severe) pairs of SPEC 4."""
-    conditions = refdata.charlson_conditions()
-    names = [c for c, _, _ in conditions]
-    pairs = [("diabetes_without_complication", "diabetes_with_complication"),
-             ("mild_liver_disease", "severe_liver_disease"),
-             ("malignancy", "metastatic_solid_tumour")]
-    return (np.array([w for _, w, _ in conditions], np.int32),
-            np.array([names.index(a) for a, _ in pairs], np.int32),
-            np.array([names.index(b) for _, b in pairs], np.int32))
-
-
-CCI_WEIGHTS, CCI_MILD, CCI_SEVERE = _charlson_tables()
 
 
 @dataclass
@@ -120,8 +108,7 @@ def features(b: CheckedBatch, policy: Policy) -> Features:
     year, month, los = year_month_los(b.admission, b.discharge)
     facts = cb.diagnoses.facts()
     key_len = 5 if policy.core_dx_level == "subcategory" else 3
-    cond = facts["condition"][b.sec] if len(b.sec) else np.zeros(0, np.int32)
-    cci = cci_scores(b.sec_off, cond, CCI_WEIGHTS, CCI_MILD, CCI_SEVERE)
+    cci = charlson_index(b)
     grouping = cb.grouping(policy)
     comb, tclass = grouping.encode_cases(b.proc_off, b.proc, policy.comprehensive_class_from)
     dims = policy.aux_dimensions

@@ -109,7 +109,7 @@ def drg_group(cases: Any, rules: DrgRules, *, trace: bool = False, map_codes: bo
     n = table.num_rows
     slices = [(lo, min(n, lo + rows)) for lo in range(0, n, rows)]
     local = threading.local()
-    names = _names(rules)
+    names = result_names(rules)
 
     def job(bounds: tuple[int, int]) -> list[pa.Array]:
         interners = getattr(local, "interners", None)
@@ -196,7 +196,7 @@ def _group_batch(batch: pa.Table, comp, interners, map_codes: bool):
 _NAMES_CACHE: dict[str, dict[str, pa.Array]] = {}
 
 
-def _names(rules: DrgRules) -> dict[str, pa.Array]:
+def result_names(rules: DrgRules) -> dict[str, pa.Array]:
     """Output dictionaries of a pack: position -> code."""
     names = _NAMES_CACHE.get(rules.fingerprint)
     if names is None:
