@@ -14,7 +14,21 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 OK, EMPTY, BAD, RANGE = 0, 1, 2, 3
 _ASCII_SPACE = " \t\n\r\x0b\x0c"
 _DIAG = re.compile(r"^[A-Z]\d\d\.(?:\d|[\dX]\d\d(?:X\d\d\d)?)$", re.ASCII)
-_PROC = re.compile(r"^\d\d\.\d(?:\d(?:\d\d(?:X\d\d\d)?)?)?$", re.ASCII)
+#: Procedure shapes (ICD-9-CM-3 medical-insurance edition, the national CHS-DRG 1.1 list):
+#: ``D`` digit, ``L`` letter, ``x`` the letter x written lower-case whatever its input case.
+_PROC_SHAPES = ("DD.D", "DD.DD", "DD.DDDD", "DD.DDDDxDDD", "DD.DxDD", "DD.DxDDxDDD",
+                "DD.DDDDD", "DD.DDDLD", "DD.DDDxDDDD")
+
+
+def _procedure_shape(code: str) -> str | None:
+    """``code`` (upper-cased, dotted) with its x written as the shape has it, or None."""
+    for shape in _PROC_SHAPES:
+        if len(shape) == len(code) and all(
+                (s == "D" and c in "0123456789") or (s == "L" and "A" <= c <= "Z")
+                or (s == "x" and c == "X") or (s == "." and c == ".")
+                for s, c in zip(shape, code)):
+            return "".join("x" if s == "x" else c for s, c in zip(shape, code))
+    return None
 
 
 def normalize_code(value: str | None, kind: str) -> tuple[str, int]:
@@ -44,10 +58,12 @@ def normalize_code(value: str | None, kind: str) -> tuple[str, int]:
     at = 3 if kind == "diagnosis" else 2
     if "." not in code and len(code) > at:
         code = code[:at] + "." + code[at:]
-    pattern = _DIAG if kind == "diagnosis" else _PROC
-    if not pattern.match(code):
+    if kind == "procedure":
+        shaped = _procedure_shape(code)
+        return (shaped, OK) if shaped is not None else ("", BAD)
+    if not _DIAG.match(code):
         return "", BAD
-    if kind == "diagnosis" and len(code) >= 7 and code[4] == "X":
+    if len(code) >= 7 and code[4] == "X":
         code = code[:4] + "x" + code[5:]
     if len(code) == 11:
         code = code[:7] + "x" + code[8:]

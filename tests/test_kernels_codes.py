@@ -1,11 +1,20 @@
-"""Code normalisation and list splitting: Cython kernels against tests/naive.py."""
+"""Code normalisation and list splitting: Cython kernels against tests/naive.py, and every
+code of the national CHS-DRG 1.1 code lists."""
+import csv
+import re
+
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import naive
 from dipcore._kernels import strings as K
+from naive_drg import pack_dir
+
+PACK = pack_dir()
 
 KIND = {"diagnosis": K.DIAGNOSIS, "procedure": K.PROCEDURE}
 
@@ -41,12 +50,29 @@ def test_malformed_diagnoses(raw):
 @pytest.mark.parametrize("raw, expected", [
     ("47.0100", "47.0100"), ("00.6600x004", "00.6600x004"), ("00.6600X004", "00.6600x004"),
     ("4701", "47.01"), ("47.01", "47.01"), ("47.0", "47.0"), (" 99.29 ", "99.29"),
+    # the shapes of the national code list, one example each
+    ("00.0100", "00.0100"),                                  # DD.DDDD
+    ("00.0200x001", "00.0200x001"),                          # DD.DDDDxDDD
+    ("01.6x00", "01.6x00"), ("01.6X00", "01.6x00"),          # DD.DxDD
+    ("03.1x00x001", "03.1x00x001"), ("03.1X00X001", "03.1x00x001"),   # DD.DxDDxDDD
+    ("17.91100", "17.91100"),                                # DD.DDDDD
+    ("17.912A0", "17.912A0"), ("17.912a0", "17.912A0"),      # DD.DDDLD
+    ("86.700x0013", "86.700x0013"), ("86.700X0013", "86.700x0013"),   # DD.DDDxDDDD
+    # without a dot
+    ("016x00", "01.6x00"), ("031X00x001", "03.1x00x001"), ("1791100", "17.91100"),
+    ("17912A0", "17.912A0"), ("86700X0013", "86.700x0013"), ("000200x001", "00.0200x001"),
+    ("０１．６Ｘ００", "01.6x00"),
 ])
 def test_procedure_examples(raw, expected):
     assert _run([raw], "procedure")[0] == (expected, K.OK)
 
 
-@pytest.mark.parametrize("raw", ["4", "47.", "A7.01", "47.010", "47.0100x00", "47-01"])
+@pytest.mark.parametrize("raw", ["4", "47.", "A7.01", "47.010", "47.0100x00", "47-01", "ABC",
+                                 "1.2", "12.345678901", "12.3x", "12.34x00", "12.3x0", "12.3x000",
+                                 "12.3x00x00", "12.3x00y001", "12.3xx0x001", "12.345A", "12.34AB0",
+                                 "12.345A00", "12.345A0x001", "12.3456x001x", "12.345x001",
+                                 "12.345x00001", "12.345Ax001", "12.34567x001", "12.34x0x0001",
+                                 "4701.00", "1A.0100", "12.A100"])
 def test_malformed_procedures(raw):
     assert _run([raw], "procedure")[0] == ("", K.BAD)
 
@@ -63,11 +89,21 @@ def test_sliced_array_uses_its_own_offsets():
 
 
 code_chars = st.sampled_from(list("AKIZx X.0123459+*,|\t") + ["\u2020", "\u3000", "\uff2b",
-                                                              "\uff15", "\uff0e", "é"])
+                                                              "\uff15", "\uff0e", "é", "\u0665"])
+
+
+def _shaped(pattern):
+    """Codes matching ``pattern`` with ASCII digits only (``\\d`` alone would mostly draw
+    other scripts' digits, which are never part of a code)."""
+    return st.from_regex(re.compile(pattern, re.ASCII))
+
+
 code_text = st.one_of(
     st.text(code_chars, max_size=16),
-    st.from_regex(r"\A[A-Za-z]\d\d\.?[\dxX]\d\d([xX]\d\d\d)?\Z"),
-    st.from_regex(r"\A\d\d\.?\d(\d(\d\d([xX]\d\d\d)?)?)?\Z"),
+    _shaped(r"\A[A-Za-z]\d\d\.?[\dxX]\d\d([xX]\d\d\d)?\Z"),
+    _shaped(r"\A\d\d\.?\d(\d(\d\d([xX]\d\d\d)?)?)?\Z"),
+    _shaped(r"\A\d\d\.?\d([xX]\d\d([xX]\d\d\d)?|\d\d([\dA-Za-z]\d|[xX]\d\d\d\d))\Z"),
+    _shaped(r"\A\d\d\.?[\dxX]{2,4}[\dxXA]{0,3}[\dxX]{0,4}\Z"),
 )
 
 
@@ -102,3 +138,71 @@ def test_code_lists_match_reference(rows):
     assert got == expected
     assert bad.tolist() == expected_bad
     assert [items[int(f)].as_py() if f >= 0 else None for f in first] == expected_first
+
+
+# -------------------------------------------------------------------------------------------
+# the national CHS-DRG 1.1 code lists and public cases (outside data, beside the repository)
+# -------------------------------------------------------------------------------------------
+def _pack_file(name):
+    path = PACK / name
+    if not path.exists():
+        pytest.skip(f"national CHS-DRG 1.1 file not found at {path.resolve()} "
+                    "(expected in ../shared/drg/chs-drg-1.1 beside the repository, "
+                    "or set DIPCORE_DRG_PACK)")
+    return path
+
+
+def _code_list(name):
+    with open(_pack_file(name), encoding="utf-8", newline="") as f:
+        return [row["code"] for row in csv.DictReader(f)]
+
+
+@pytest.mark.parametrize("name, kind", [("proc_codes.csv", "procedure"),
+                                        ("dx_codes.csv", "diagnosis")])
+def test_every_national_code_is_accepted_unchanged(name, kind):
+    codes = _code_list(name)
+    assert len(codes) > 10_000
+    got = _run(codes, kind)
+    rejected = [c for c, (_, s) in zip(codes, got) if s != K.OK]
+    assert rejected == []
+    # a listed code is already normal: only a dagger/asterisk part is dropped
+    assert [g for g, _ in got] == [c.split("+")[0] for c in codes]
+    assert got == [naive.normalize_code(c, kind) for c in codes]
+
+
+def test_public_cases_quarantine_no_listed_code_as_malformed():
+    import dipcore as dc
+    table = pq.read_table(_pack_file("cases-public.parquet"))
+    listed = {"procedures": set(_code_list("proc_codes.csv")),
+              "diagnoses": {c.split("+")[0] for c in _code_list("dx_codes.csv")}}
+    cases, quarantine = dc.read_cases(table)
+    rows = table.to_pylist()
+
+    def malformed(reason):
+        return set(quarantine.filter(pc.equal(quarantine["reason"], reason))["case_id"].to_pylist())
+
+    bad_proc, bad_dx = malformed("malformed_procedure"), malformed("malformed_diagnosis")
+    for row in rows:
+        if all(p in listed["procedures"] for p in row["procedures"] or []):
+            assert row["case_id"] not in bad_proc, row["procedures"]
+        if all(d in listed["diagnoses"] for d in [row["primary_dx"], *(row["secondary_dx"] or [])]
+               if d):
+            assert row["case_id"] not in bad_dx, (row["primary_dx"], row["secondary_dx"])
+    # what is left are the pack's deliberately malformed codes, of no accepted shape
+    # ("4701.00" twice)
+    procedures = {row["case_id"]: row["procedures"] for row in rows}
+    for case_id in bad_proc:
+        assert any(naive.normalize_code(p, "procedure")[1] == naive.BAD
+                   for p in procedures[case_id])
+    assert len(bad_proc) <= 2
+    assert cases.num_rows + len(set(quarantine["row"].to_pylist())) == len(rows)
+
+
+def test_national_code_list_keeps_every_code():
+    import dipcore as dc
+    _pack_file("proc_codes.csv")
+    _pack_file("dx_codes.csv")
+    lists = dc.CodeList.load(PACK)
+    assert sorted(lists.procedures.to_pylist()) == sorted(_code_list("proc_codes.csv"))
+    assert sorted(lists.diagnoses.to_pylist()) == sorted({c.split("+")[0]
+                                                          for c in _code_list("dx_codes.csv")})

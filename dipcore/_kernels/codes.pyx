@@ -14,15 +14,19 @@ Normalisation rules (SPEC.md section 2):
 * full-width ASCII forms (U+FF01..U+FF5E, common in Chinese input methods) become ASCII;
 * a dagger/asterisk pair ``A17.0+G01*`` (or ``A17.0\u2020G01*``) keeps the dagger code; a lone
   trailing ``*`` is dropped;
-* letters are upper-cased except the ``x`` of ``.x`` categories and of extension codes;
-* a code given without its dot gets it (``K35900`` -> ``K35.900``, ``4701`` -> ``47.01``).
+* letters are upper-cased except the ``x`` of ``.x`` categories and of extension codes
+  (the lower-case ``x`` of the shapes below);
+* a code given without its dot gets it (``K35900`` -> ``K35.900``, ``4701`` -> ``47.01``,
+  ``016x00`` -> ``01.6x00``, ``1791100`` -> ``17.91100``).
 
-Accepted shapes after normalisation (``L`` letter, ``D`` digit):
+Accepted shapes after normalisation (``L`` upper-case letter, ``D`` digit, ``x`` the
+lower-case letter, whatever its case in the input):
 
 * diagnosis (ICD-10 medical-insurance edition 2.0): ``LDD.D``, ``LDD.DDD``, ``LDD.xDD``,
   and either 7-character form followed by an extension ``xDDD``;
-* procedure (ICD-9-CM-3 medical-insurance edition): ``DD.D``, ``DD.DD``, ``DD.DDDD``, and the
-  last followed by an extension ``xDDD``.
+* procedure (ICD-9-CM-3 medical-insurance edition, as in the national CHS-DRG 1.1 code
+  list): ``DD.D``, ``DD.DD``, ``DD.DDDD``, ``DD.DxDD``, either of the last two followed by
+  an extension ``xDDD``, ``DD.DDDDD``, ``DD.DDDLD`` and ``DD.DDDxDDDD``.
 """
 import numpy as np
 cimport numpy as cnp
@@ -145,14 +149,40 @@ cdef int _diagnosis(uint8_t* b, Py_ssize_t n) noexcept nogil:
     return ST_OK
 
 
+cdef inline bint _digits(uint8_t* b, Py_ssize_t start, Py_ssize_t end) noexcept nogil:
+    """Positions ``start..end-1`` are all digits."""
+    cdef Py_ssize_t i
+    for i in range(start, end):
+        if not _digit(b[i]):
+            return False
+    return True
+
+
 cdef int _procedure(uint8_t* b, Py_ssize_t n) noexcept nogil:
-    if n != 4 and n != 5 and n != 7 and n != 11:
+    if n < 4 or not (_digit(b[0]) and _digit(b[1]) and b[2] == 46 and _digit(b[3])):
         return ST_MALFORMED
-    if not (_digit(b[0]) and _digit(b[1]) and b[2] == 46 and _digit(b[3])):
+    if n == 4:                                   # DD.D
+        return ST_OK
+    if n == 5:                                   # DD.DD
+        return ST_OK if _digit(b[4]) else ST_MALFORMED
+    if n == 8:                                   # DD.DDDDD, DD.DDDLD
+        if _digits(b, 4, 6) and (_digit(b[6]) or _upper(b[6])) and _digit(b[7]):
+            return ST_OK
         return ST_MALFORMED
-    if n >= 5 and not _digit(b[4]):
+    if n != 7 and n != 11:
         return ST_MALFORMED
-    if n >= 7 and not (_digit(b[5]) and _digit(b[6])):
+    if b[4] == 88:                               # DD.DxDD, DD.DxDDxDDD
+        if not _digits(b, 5, 7):
+            return ST_MALFORMED
+        b[4] = 120
+    elif not _digits(b, 4, 6):
+        return ST_MALFORMED
+    elif n == 11 and b[6] == 88:                 # DD.DDDxDDDD
+        if not _digits(b, 7, 11):
+            return ST_MALFORMED
+        b[6] = 120
+        return ST_OK
+    elif not _digit(b[6]):                       # DD.DDDD, DD.DDDDxDDD
         return ST_MALFORMED
     if n == 11 and not _extension_ok(b, n):
         return ST_MALFORMED
