@@ -70,4 +70,4 @@ def audit(ex: Executor, cases: Any, catalog: Catalog, policy: Policy,
     if previous is not None:
         before = ex.scan(previous, AuditSums(catalog, policy, stage="audit: previous year",
                                              scheme=scheme))
-    return supervision.finish(current, before, policy)
+    return supervision.finish(current, before, policy, scheme.scale(policy))

@@ -82,6 +82,16 @@ class Scheme(abc.ABC):
                              f"this is a {self.name.upper()} run (set scheme = \"drg\")")
         return self
 
+    def group_codes(self, catalog: "Catalog") -> pa.Array:
+        """The code of each catalogue row (``group_code`` for DIP)."""
+        return catalog.groups.column("group_code").combine_chunks()
+
+    def conservative_rows(self, catalog: "Catalog") -> np.ndarray:
+        """Per catalogue row: a group of conservative (medical) treatment, where a
+        low-cost short stay is a suspected low-standard admission (SPEC 8)."""
+        return np.array([c == "conservative"
+                         for c in catalog.groups.column("treatment_class").to_pylist()], bool)
+
     def scale(self, policy: "Policy") -> float:
         """The score scale of this scheme's weights (DIP ``score_scale``)."""
         return float(policy.score_scale)

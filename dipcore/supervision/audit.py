@@ -138,9 +138,11 @@ def _columns(table: pa.Table) -> dict[str, np.ndarray]:
     return {c: table.column(c).to_numpy() for c in AUDIT_SUMS}
 
 
-def finish(current, previous, policy: Policy) -> Audit:
+def finish(current, previous, policy: Policy, scale: float | None = None) -> Audit:
     """The audit of merged audit states (``dipcore.engine.passes.AuditSums``) of a year and,
-    optionally, of the year before."""
+    optionally, of the year before; ``scale``: the scheme's score scale (CMI = mean weight
+    over it; DIP's ``score_scale`` when not given)."""
+    scale = float(policy.score_scale if scale is None else scale)
     stays, low, sums_t = year_tables(current)
     warnings: list[str] = []
     if sums_t.num_rows == 0:
@@ -152,10 +154,10 @@ def finish(current, previous, policy: Policy) -> Audit:
     for h in readmissions.column("hospital_id").to_pylist():
         counts[pos[h]] += 1
     sums = _columns(sums_t)
-    ind = _indicators(sums, counts, policy.score_scale)
+    ind = _indicators(sums, counts, scale)
     region_sums = {k: np.array([v.sum()]) for k, v in sums.items()}
     region = {k: float(v[0]) for k, v in _indicators(region_sums, np.array([counts.sum()]),
-                                                      policy.score_scale).items()}
+                                                      scale).items()}
     flags: list[list[str]] = [[] for _ in ids]
     events = {"readmission_rate": counts, "low_standard_share": sums["low_standard"],
               "severe_share": sums["severe"]}
@@ -172,10 +174,10 @@ def finish(current, previous, policy: Policy) -> Audit:
         prev_ids = prev_t.column("hospital_id").to_pylist()
         prev_pos = {h: i for i, h in enumerate(prev_ids)}
         prev_sums = _columns(prev_t)
-        prev_ind = _indicators(prev_sums, np.zeros(len(prev_ids)), policy.score_scale)
+        prev_ind = _indicators(prev_sums, np.zeros(len(prev_ids)), scale)
         prev_region = {k: float(v[0]) for k, v in _indicators(
             {k: np.array([v.sum()]) for k, v in prev_sums.items()}, np.zeros(1),
-            policy.score_scale).items()}
+            scale).items()}
         idx = np.array([prev_pos.get(h, -1) for h in ids])
         have = idx >= 0
         checks = {"cmi": "upcoding_cmi", "secondary_per_case": "upcoding_secondary_dx",

@@ -22,6 +22,7 @@ from dipcore.ingest.validate import CheckedBatch
 from dipcore.payment.points import Scored
 from dipcore.payment.sums import HOSPITAL_SUMS, hospital_sums
 from dipcore.policy import Policy
+from dipcore.schemes.base import scheme_for
 
 #: A severe case has a Charlson index of at least this (SPEC 8 "share of severe cases").
 SEVERE_CCI = 3
@@ -30,12 +31,12 @@ AUDIT_SUMS = HOSPITAL_SUMS + ("severe", "secondary", "low_standard")
 
 
 def _conservative_rows(catalog: Catalog) -> np.ndarray:
-    """Per catalogue row: a conservative-class group (made once per catalogue)."""
+    """Per catalogue row: a conservative (medical) group, by the catalogue's scheme (made
+    once per catalogue)."""
     cached = catalog.__dict__.get("_conservative_rows")
     if cached is None:
-        cached = catalog.__dict__["_conservative_rows"] = np.array(
-            [c == "conservative" for c in catalog.groups.column("treatment_class").to_pylist()]
-            or [False])
+        rows = scheme_for(catalog).conservative_rows(catalog)
+        cached = catalog.__dict__["_conservative_rows"] = rows if len(rows) else np.zeros(1, bool)
     return cached
 
 
@@ -59,7 +60,7 @@ def batch_facts(b: CheckedBatch, f, s: Scored, catalog: Catalog, policy: Policy
         lows = pa.table({
             "case_id": b.case_id.take(take),
             "hospital_id": hospital_id.take(take),
-            "group_code": catalog.groups.column("group_code").take(pa.array(s.row[low])),
+            "group_code": scheme_for(catalog).group_codes(catalog).take(pa.array(s.row[low])),
             "los": pa.array(f.los[low]), "ratio": pa.array(s.ratio[low]),
         })
     hosp = f.hospital.astype(np.int64)

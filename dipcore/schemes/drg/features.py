@@ -178,11 +178,14 @@ def adrg_classes(rules: DrgRules) -> np.ndarray:
     """int8 treatment class of each ADRG position (then 0 for none)."""
     out = _CLASSES.get(rules.fingerprint)
     if out is None:
-        def cls(code: str) -> int:
-            letter = code[1:2].upper()
-            if "A" <= letter <= "H":
-                return SURGICAL_CLASS
-            return PROCEDURE_CLASS if "J" <= letter <= "Q" else MEDICAL_CLASS
         out = _CLASSES[rules.fingerprint] = np.array(
-            [cls(a.adrg) for a in rules.adrgs] + [MEDICAL_CLASS], np.int8)
+            [adrg_class(a.adrg) for a in rules.adrgs] + [MEDICAL_CLASS], np.int8)
     return out
+
+
+def adrg_class(code: str | None) -> int:
+    """Treatment class of an ADRG code by its second letter (see ``SURGICAL_CLASS``)."""
+    letter = (code or "")[1:2].upper()
+    if "A" <= letter <= "H":
+        return SURGICAL_CLASS
+    return PROCEDURE_CLASS if "J" <= letter <= "Q" else MEDICAL_CLASS

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from dipcore.catalog import Catalog
 from dipcore.engine.passes import HistoryPoints
 from dipcore.errors import InputError
@@ -17,7 +19,7 @@ from dipcore.policy import Policy
 from dipcore.schemes.base import Scheme
 from dipcore.schemes.drg import calibration as cal
 from dipcore.schemes.drg.case_table import case_table
-from dipcore.schemes.drg.features import features
+from dipcore.schemes.drg.features import MEDICAL_CLASS, adrg_class, features
 from dipcore.schemes.drg.newtech import NewTechnology
 from dipcore.schemes.drg.official import load_weights
 from dipcore.schemes.drg.passes import DrgHistory
@@ -63,6 +65,14 @@ class DrgScheme(Scheme):
         if self.rules is None:
             raise InputError("CHS-DRG grouping needs a rule pack (DrgScheme.bind(rules=...))")
         return self.rules
+
+    def group_codes(self, catalog):
+        return catalog.groups.column("drg").combine_chunks()
+
+    def conservative_rows(self, catalog):
+        """Medical DRGs (ADRG second letter R-Z, ``features.adrg_classes``)."""
+        return np.array([MEDICAL_CLASS == adrg_class(a)
+                         for a in catalog.groups.column("adrg").to_pylist()], bool)
 
     def scale(self, policy: Policy) -> float:
         return float(policy.drg_scale)
