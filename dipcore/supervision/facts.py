@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from dipcore._kernels import points as P
 from dipcore._kernels.aggregate import sum_by
+from dipcore._kernels.group import CONSERVATIVE
 from dipcore.catalog import Catalog
 from dipcore.ingest.validate import CheckedBatch
 from dipcore.payment.points import Scored
@@ -39,6 +40,20 @@ def _conservative_rows(catalog: Catalog) -> np.ndarray:
     return cached
 
 
+def _conservative(catalog: Catalog, f, s: Scored) -> np.ndarray:
+    """Per case: grouped in a conservative group. A catalogue without treatment classes
+    (DRG weights) takes the case's class: a medical ADRG (R-Z) is the conservative kind."""
+    if "treatment_class" in catalog.groups.column_names:
+        return _conservative_rows(catalog)[np.maximum(s.row, 0)]
+    return f.treatment_class == CONSERVATIVE
+
+
+def _group_codes(catalog: Catalog) -> pa.ChunkedArray:
+    """The catalogue's group codes (DIP ``group_code``, DRG ``drg``)."""
+    groups = catalog.groups
+    return groups.column("group_code" if "group_code" in groups.column_names else "drg")
+
+
 def batch_facts(b: CheckedBatch, f, s: Scored, catalog: Catalog, policy: Policy
                 ) -> tuple[pa.Table, pa.Table | None, pa.Table]:
     """``(stays, low-standard admissions or None, sums per hospital)`` of one batch."""
@@ -51,7 +66,7 @@ def batch_facts(b: CheckedBatch, f, s: Scored, catalog: Catalog, policy: Policy
         "discharge": pa.array(b.discharge, pa.int32()),
     })
     grouped = s.kind == P.DIP
-    low = grouped & (s.outlier == P.LOW) & _conservative_rows(catalog)[np.maximum(s.row, 0)] & \
+    low = grouped & (s.outlier == P.LOW) & _conservative(catalog, f, s) & \
         (f.los <= policy.low_standard_max_los)
     lows = None
     if low.any():
@@ -59,7 +74,7 @@ def batch_facts(b: CheckedBatch, f, s: Scored, catalog: Catalog, policy: Policy
         lows = pa.table({
             "case_id": b.case_id.take(take),
             "hospital_id": hospital_id.take(take),
-            "group_code": catalog.groups.column("group_code").take(pa.array(s.row[low])),
+            "group_code": _group_codes(catalog).take(pa.array(s.row[low])),
             "los": pa.array(f.los[low]), "ratio": pa.array(s.ratio[low]),
         })
     hosp = f.hospital.astype(np.int64)
