@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from dipcore.cli.options import engine_of, policy_arg
+from dipcore.cli.options import drg_inputs, engine_of, policy_arg
 from dipcore.cli.progress import Progress, StagedProgress
 
 
@@ -103,29 +103,67 @@ def cmd_calibrate(args) -> int:
     from dipcore.ingest.reader import read_hospitals
     hospitals = read_hospitals(args.hospitals, encoding=args.encoding) if args.hospitals else None
     years = list(range(args.years[0], args.years[1] + 1)) if args.years else None
+    policy = policy_arg(args.policy)
+    rules, new_technology = drg_inputs(args)
     t0 = time.perf_counter()
     with engine_of(args) as (engine, client):
-        catalog = calibrate(args.history, policy=policy_arg(args.policy), hospitals=hospitals,
-                            years=years, encoding=args.encoding, engine=engine, client=client,
-                            progress=StagedProgress())
+        catalog = calibrate(args.history, policy=policy, hospitals=hospitals, years=years,
+                            encoding=args.encoding, engine=engine, client=client,
+                            progress=StagedProgress(), rules=rules,
+                            new_technology=new_technology)
     catalog.save(args.out)
-    g = catalog.groups
-    kinds = {r["values"]: r["counts"] for r in __import__("pyarrow.compute", fromlist=["x"])
-             .value_counts(g.column("kind")).to_pylist()}
-    print(f"calibrated {sum(g.column('cases').to_pylist()):,} cases of {catalog.years} in "
-          f"{time.perf_counter() - t0:.1f} s: {g.num_rows:,} groups "
-          f"({kinds.get('core', 0):,} core, {kinds.get('comprehensive', 0):,} comprehensive, "
-          f"{sum(g.column('basic').to_pylist()):,} basic)")
-    print(f"M = {catalog.mean_cost:,.2f} yuan; level coefficients "
-          + ", ".join(f"{k}: {v}" for k, v in sorted(catalog.level_coefficients.items())))
+    for line in catalog_summary(catalog, time.perf_counter() - t0):
+        print(line)
     for w in catalog.warnings:
         print(f"warning: {w}")
     print(f"catalogue written to {args.out}")
     return 0
 
 
-def _settle_summary(result, top: int = 5) -> list[str]:
+def catalog_summary(catalog, seconds: float, top: int = 5) -> list[str]:
+    """What a calibration made: its groups (DIP kinds; or DRGs, stable and unstable, with
+    the most frequent and the heaviest), M and the level coefficients."""
     import pyarrow.compute as pc
+    g = catalog.groups
+    cases = sum(g.column("cases").to_pylist())
+    levels = (f"M = {catalog.mean_cost:,.2f} yuan; level coefficients "
+              + ", ".join(f"{k}: {v}" for k, v in sorted(catalog.level_coefficients.items())))
+    if catalog.scheme == "drg":
+        stable = sum(g.column("stable").to_pylist())
+        rules = catalog.rules
+        pack = (f" with rule pack {rules.get('name')} ({str(rules.get('fingerprint', ''))[:12]})"
+                if rules else "")
+        return [f"calibrated {cases:,} grouped cases of {catalog.years} in {seconds:.1f} s: "
+                f"{g.num_rows:,} DRGs ({stable:,} stable, {g.num_rows - stable:,} unstable: "
+                f"paid by cost){pack}", levels] + drg_top_lines(catalog, top)
+    kinds = {r["values"]: r["counts"] for r in pc.value_counts(g.column("kind")).to_pylist()}
+    return [f"calibrated {cases:,} cases of {catalog.years} in {seconds:.1f} s: "
+            f"{g.num_rows:,} groups ({kinds.get('core', 0):,} core, "
+            f"{kinds.get('comprehensive', 0):,} comprehensive, "
+            f"{sum(g.column('basic').to_pylist()):,} basic)", levels]
+
+
+def drg_top_lines(catalog, top: int = 5) -> list[str]:
+    """The DRGs of a DRG catalogue with the most calibration cases, and the stable DRGs
+    with the highest weights (an unstable DRG's weight pays nothing: its cases are paid by
+    cost)."""
+    rows = catalog.groups.select(["drg", "name_zh", "cases", "rw", "base_points",
+                                  "stable"]).to_pylist()
+
+    def fmt(r):
+        flag = "" if r["stable"] else " (unstable)"
+        return (f"  {r['drg']:<6} {r['cases']:>9,} cases, RW {r['rw']:>7.4f}, "
+                f"{r['base_points']:>9.4f} base points{flag}  {r['name_zh'] or ''}").rstrip()
+    by_cases = sorted(rows, key=lambda r: (-r["cases"], r["drg"]))[:top]
+    by_weight = sorted((r for r in rows if r["stable"]), key=lambda r: (-r["rw"], r["drg"]))[:top]
+    return (["DRGs with the most cases:"] + [fmt(r) for r in by_cases]
+            + ["stable DRGs with the highest weights:"] + [fmt(r) for r in by_weight])
+
+
+def _settle_summary(result, top: int = 5, scheme: str = "dip") -> list[str]:
+    import pyarrow.compute as pc
+    drg = scheme == "drg"
+    name, kind_column = ("DRG", "kind") if drg else ("DIP", "group_kind")
     lines = []
     for row in result.pools.to_pylist():
         lines.append(f"pool {row['pool']}: point value {row['point_value']:.4f} yuan/point "
@@ -133,45 +171,61 @@ def _settle_summary(result, top: int = 5) -> list[str]:
                      f"{float(row['budget']):,.2f} yuan, fund ratio {row['fund_ratio']:.3f}")
     if result.cases_path is not None:   # streamed to disk: read only the two columns needed
         import pyarrow.parquet as pq
-        cases = pq.read_table(result.cases_path, columns=["outlier", "group_kind"])
+        cases = pq.read_table(result.cases_path, columns=["outlier", kind_column])
     else:
         cases = result.cases
     oc = {r["values"]: r["counts"] for r in pc.value_counts(cases.column("outlier")).to_pylist()}
-    dip = sum(v for k, v in oc.items() if k)
-    if dip:
-        lines.append("outliers among DIP cases: " + ", ".join(
-            f"{k} {oc.get(k, 0) / dip:.1%}" for k in ("low", "normal", "high", "extreme")))
-    kinds = {r["values"]: r["counts"] for r in pc.value_counts(cases.column("group_kind")).to_pylist()}
+    scored = sum(v for k, v in oc.items() if k)
+    if scored:
+        classes = ("low", "normal", "high") if drg else ("low", "normal", "high", "extreme")
+        lines.append(f"outliers among {name} cases: " + ", ".join(
+            f"{k} {oc.get(k, 0) / scored:.1%}" for k in classes))
+    kinds = {r["values"]: r["counts"] for r in pc.value_counts(cases.column(kind_column)).to_pylist()}
     lines.append("cases by kind: " + ", ".join(f"{k} {v:,}" for k, v in sorted(kinds.items())))
     h = result.hospitals.to_pylist()
+    if drg and sum(int(r["new_technology_cases"]) for r in h):
+        lines.append(f"new technology: {sum(int(r['new_technology_cases']) for r in h):,} cases "
+                     f"paid by cost, {sum(float(r['new_technology_points']) for r in h):,.0f} "
+                     f"points")
     h.sort(key=lambda r: float(r["gain"]))
     def fmt(r):
         share = float(r["gain"]) / max(float(r["total_cost"]), 1.0)
         return (f"  {r['hospital_id']} {r['pool']:<9} gain {float(r['gain']):>15,.2f} yuan "
                 f"({share:+.1%} of cost), CMI {'-' if r['cmi'] is None else format(r['cmi'], '.3f')}, "
                 f"balance {float(r['balance']):>15,.2f}")
-    lines.append("largest gains (DIP amount minus actual cost):")
+    lines.append(f"largest gains ({name} amount minus actual cost):")
     lines += [fmt(r) for r in reversed(h[-top:])]
     lines.append("largest losses:")
     lines += [fmt(r) for r in h[:top]]
     return lines
 
 
+def _catalog(path, policy, rules):
+    """The catalogue settle and audit read; with a rule pack, an official DRG weight table
+    is read with it (its DRGs checked against the pack) and with the policy given."""
+    from dipcore.catalog import Catalog
+    if rules is None:
+        return Catalog.load(path)
+    return Catalog.load(path, rules=rules, policy=policy)
+
+
 def cmd_settle(args) -> int:
     from dipcore.api import settle
-    from dipcore.catalog import Catalog
     from dipcore.ingest.reader import read_hospitals
-    catalog = Catalog.load(args.catalog)
+    policy = policy_arg(args.policy)
+    rules, new_technology = drg_inputs(args)
+    catalog = _catalog(args.catalog, policy, rules)
     hospitals = read_hospitals(args.hospitals, encoding=args.encoding) if args.hospitals else None
     t0 = time.perf_counter()
     with engine_of(args) as (engine, client):
-        result = settle(args.cases, catalog, budget=args.budget, policy=policy_arg(args.policy),
+        result = settle(args.cases, catalog, budget=args.budget, policy=policy,
                         hospitals=hospitals, special_cases=args.special_cases,
                         appraisal=args.appraisal, deductions=args.deductions,
                         prepaid=args.prepaid, encoding=args.encoding, out=args.out,
-                        engine=engine, client=client, progress=StagedProgress())
+                        engine=engine, client=client, progress=StagedProgress(),
+                        rules=rules, new_technology=new_technology)
     print(f"settled {result.cases_count:,} cases in {time.perf_counter() - t0:.1f} s")
-    for line in _settle_summary(result):
+    for line in _settle_summary(result, scheme=catalog.scheme):
         print(line)
     for w in result.warnings:
         print(f"warning: {w}")
@@ -181,15 +235,17 @@ def cmd_settle(args) -> int:
 
 def cmd_audit(args) -> int:
     from dipcore.api import audit
-    from dipcore.catalog import Catalog
     from dipcore.ingest.reader import read_hospitals
-    catalog = Catalog.load(args.catalog)
+    policy = policy_arg(args.policy)
+    rules, new_technology = drg_inputs(args)
+    catalog = _catalog(args.catalog, policy, rules)
     hospitals = read_hospitals(args.hospitals, encoding=args.encoding) if args.hospitals else None
     t0 = time.perf_counter()
     with engine_of(args) as (engine, client):
-        result = audit(args.cases, catalog, policy=policy_arg(args.policy), hospitals=hospitals,
+        result = audit(args.cases, catalog, policy=policy, hospitals=hospitals,
                        previous=args.previous, encoding=args.encoding, engine=engine,
-                       client=client, progress=StagedProgress())
+                       client=client, progress=StagedProgress(), rules=rules,
+                       new_technology=new_technology)
     result.save(args.out)
     print(f"audited {int(sum(result.hospitals.column('cases').to_pylist())):,} cases of "
           f"{result.hospitals.num_rows} hospitals in {time.perf_counter() - t0:.1f} s")

@@ -1,11 +1,16 @@
-"""``dipcore demo``: the whole job on a generated province."""
+"""``dipcore demo``: the whole job on a generated province, paid by DIP or (``--scheme drg``)
+by CHS-DRG points with the province's synthetic rule pack."""
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from dipcore.cli.commands import _read, _settle_summary
+from dipcore.cli.commands import _read, _settle_summary, drg_top_lines
 from dipcore.cli.progress import Progress, StagedProgress
+
+#: The DRG demo files one new-technology procedure on this day (SPEC 10.4): its cases
+#: discharged from then on are paid by cost.
+NEW_TECHNOLOGY_FILED = "2024-07-01"
 
 
 def cmd_demo(args) -> int:
@@ -13,15 +18,16 @@ def cmd_demo(args) -> int:
     import pyarrow.compute as pc
 
     from data_gen import generate
-    from dipcore.api import calibrate, settle
     from dipcore.ingest.quarantine import save_quarantine
     from dipcore.ingest.reader import read_hospitals
     from dipcore.schema import fen
     t_start = time.perf_counter()
+    drg = getattr(args, "scheme", "dip") == "drg"
     out = Path(args.out)
     data = out / "province"
     print(f"dipcore demo: a generated province of {args.cases_per_year:,} cases a year, "
-          f"2021-2024, {args.hospitals} hospitals (seed {args.seed})")
+          f"2021-2024, {args.hospitals} hospitals (seed {args.seed})"
+          + (", paid by CHS-DRG points with the generated rule pack" if drg else ""))
     manifest = generate(data, args.cases_per_year, (2021, 2024), hospitals=args.hospitals,
                         seed=args.seed, bad_share=0.0005, progress=Progress("generate"),
                         drg_pack=True)
@@ -35,6 +41,22 @@ def cmd_demo(args) -> int:
     year = pc.year(cases.column("discharge_date"))
     history = cases.filter(pc.less(year, 2024))
     current = cases.filter(pc.equal(year, 2024))
+    previous = cases.filter(pc.equal(year, 2023))
+    # the demo budget: what the fund paid in 2024, per pool
+    pools = current.column("pool").to_pylist()
+    paid = fen(current.column("fund_paid"))
+    budget = {}
+    for p in sorted(set(pools)):
+        budget[p] = float(paid[np.array(pools, dtype=object) == p].sum()) / 100.0
+    year_of = _drg_year if drg else _dip_year
+    year_of(out, data, manifest, history, current, previous, budget)
+    print(f"demo finished in {time.perf_counter() - t_start:.1f} s")
+    return 0
+
+
+def _dip_year(out: Path, data: Path, manifest, history, current, previous, budget) -> None:
+    """Calibrate 2021-2023, settle and audit 2024 by DIP; the same year grouped by CHS-DRG."""
+    from dipcore.api import audit, calibrate, settle
     t0 = time.perf_counter()
     catalog = calibrate(history, years=[2021, 2022, 2023], progress=StagedProgress())
     catalog.save(out / "catalog.parquet")
@@ -43,25 +65,72 @@ def cmd_demo(args) -> int:
           f"{g.num_rows:,} groups, {sum(1 for k in g.column('kind').to_pylist() if k == 'core'):,} core; "
           f"M = {catalog.mean_cost:,.2f} yuan; level coefficients "
           + ", ".join(f"{k}: {v}" for k, v in sorted(catalog.level_coefficients.items())))
-    # the demo budget: what the fund paid in 2024, per pool
-    pools = current.column("pool").to_pylist()
-    paid = fen(current.column("fund_paid"))
-    budget = {}
-    for p in sorted(set(pools)):
-        budget[p] = float(paid[np.array(pools, dtype=object) == p].sum()) / 100.0
     t0 = time.perf_counter()
     result = settle(current, catalog, budget=budget, progress=StagedProgress())
     result.save(out / "settlement")
+    _print_settlement(result, current, t0, "dip")
+    t0 = time.perf_counter()
+    found = audit(current, catalog, previous=previous)
+    found.save(out / "audit")
+    _print_audit(found, manifest, t0)
+    _drg_grouping(current, data / "drg_pack", out / "drg_grouped.parquet")
+    print(f"outputs in {out}: catalog.parquet, settlement/ (cases.parquet, hospitals.csv, "
+          f"monthly.csv, pools.csv, summary.json), audit/, quarantine.csv, drg_grouped.parquet")
+
+
+def _drg_year(out: Path, data: Path, manifest, history, current, previous, budget) -> None:
+    """The DRG year (SPEC 10): weights from 2021-2023 under the national DRG policy with the
+    province's rule pack, one new-technology procedure filed mid-2024, then 2024 settled
+    and audited with them."""
+    from dipcore.api import audit, calibrate, settle
+    from dipcore.policy import Policy
+    from dipcore.schemes.drg import DrgRules
+    rules = DrgRules.load(data / "drg_pack")
+    new_technology = out / "new_technology.csv"
+    code, cases_with_it = _file_new_technology(current, rules, new_technology)
+    print(f"  CHS-DRG rule pack {rules.name} ({rules.fingerprint[:12]}): {len(rules.mdcs)} MDCs, "
+          f"{len(rules.adrgs)} ADRGs, {len(rules.drgs)} DRGs; new technology: procedure {code} "
+          f"filed {NEW_TECHNOLOGY_FILED} ({cases_with_it:,} cases of 2024 have it) -> "
+          f"{new_technology}")
+    t0 = time.perf_counter()
+    catalog = calibrate(history, Policy.builtin("national_drg"), years=[2021, 2022, 2023],
+                        rules=rules, new_technology=new_technology, progress=StagedProgress())
+    catalog.save(out / "catalog.parquet")
+    g = catalog.groups
+    stable = sum(g.column("stable").to_pylist())
+    print(f"calibrated 2021-2023 ({history.num_rows:,} cases) under national_drg in "
+          f"{time.perf_counter() - t0:.1f} s: {g.num_rows:,} DRGs, {stable:,} stable, "
+          f"{g.num_rows - stable:,} unstable; M = {catalog.mean_cost:,.2f} yuan; level "
+          "coefficients " + ", ".join(f"{k}: {v}" for k, v in sorted(catalog.level_coefficients.items())))
+    for line in drg_top_lines(catalog):
+        print("  " + line)
+    for w in catalog.warnings:
+        print(f"  warning: {w}")
+    t0 = time.perf_counter()
+    result = settle(current, catalog, budget=budget, rules=rules, new_technology=new_technology,
+                    progress=StagedProgress())
+    result.save(out / "settlement")
+    _print_settlement(result, current, t0, "drg")
+    t0 = time.perf_counter()
+    found = audit(current, catalog, previous=previous, rules=rules,
+                  new_technology=new_technology)
+    found.save(out / "audit")
+    _print_audit(found, manifest, t0)
+    print(f"outputs in {out}: catalog.parquet (DRG weights), settlement/ (cases.parquet, "
+          f"hospitals.csv, monthly.csv, pools.csv, summary.json), audit/, quarantine.csv, "
+          f"new_technology.csv")
+
+
+def _print_settlement(result, current, t0: float, scheme: str) -> None:
     print(f"settled 2024 ({current.num_rows:,} cases) in {time.perf_counter() - t0:.1f} s "
           f"with budgets equal to the fund's 2024 spending:")
-    for line in _settle_summary(result):
+    for line in _settle_summary(result, scheme=scheme):
         print("  " + line)
     for w in result.warnings:
         print(f"  warning: {w}")
-    from dipcore.api import audit
-    t0 = time.perf_counter()
-    found = audit(current, catalog, previous=cases.filter(pc.equal(year, 2023)))
-    found.save(out / "audit")
+
+
+def _print_audit(found, manifest, t0: float) -> None:
     print(f"audited 2024 against 2023 in {time.perf_counter() - t0:.1f} s: "
           f"{found.readmissions.num_rows:,} suspected split admissions, "
           f"{found.low_standard.num_rows:,} low-standard admissions")
@@ -70,11 +139,33 @@ def cmd_demo(args) -> int:
         hits = [f"{h} flagged {', '.join(flagged.get(h, [])) or 'nothing'}" for h in ids]
         print(f"  the generator made {kind.replace('_', ' ')} at: {'; '.join(hits)}")
     print(f"  {len(flagged)} hospitals flagged in all (audit/hospitals.csv)")
-    _drg_grouping(current, data / "drg_pack", out / "drg_grouped.parquet")
-    print(f"outputs in {out}: catalog.parquet, settlement/ (cases.parquet, hospitals.csv, "
-          f"monthly.csv, pools.csv, summary.json), audit/, quarantine.csv, drg_grouped.parquet")
-    print(f"demo finished in {time.perf_counter() - t_start:.1f} s")
-    return 0
+
+
+def _file_new_technology(current, rules, target: Path) -> tuple[str, int]:
+    """Write the demo's new-technology table: the operating-room procedure (a procedure of a
+    surgical ADRG, second letter A-H) most frequent among the year's cases, filed on
+    ``NEW_TECHNOLOGY_FILED``. ``(code, cases of the year with it)``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    from dipcore.reports.files import atomic_path
+    surgical = set()
+    for adrg, tables in rules.adrg_proc.items():
+        if "A" <= adrg[1:2] <= "H":
+            for codes in tables.values():
+                surgical.update(codes)
+    procedures = current.column("procedures").combine_chunks()
+    pairs = pa.table({"code": pc.list_flatten(procedures),
+                      "case": pc.list_parent_indices(procedures)})
+    counts = pairs.group_by("code").aggregate([("case", "count_distinct")]).to_pylist()
+    ranked = sorted((-r["case_count_distinct"], r["code"]) for r in counts
+                    if r["code"] in surgical)
+    n, code = (-ranked[0][0], ranked[0][1]) if ranked else (0, min(surgical))
+    with atomic_path(target) as tmp:
+        pacsv.write_csv(pa.table({"procedure_code": [code],
+                                  "filing_date": [NEW_TECHNOLOGY_FILED]}), tmp)
+    return code, n
 
 
 def _drg_grouping(cases, pack, target: Path) -> None:

@@ -14,6 +14,7 @@ from dipcore.cli.commands import (cmd_audit, cmd_calibrate, cmd_drg_group, cmd_g
                                   cmd_validate)
 from dipcore.cli.demo import cmd_demo
 from dipcore.cli.options import (
+    add_drg_options,
     add_engine_options,
     add_input_options,
     add_threads_option,
@@ -32,8 +33,9 @@ EXIT_INTERNAL = 70
 
 def build_parser() -> argparse.ArgumentParser:
     from dipcore._version import __version__
-    p = argparse.ArgumentParser(prog="dipcore", description="DIP payment engine: grouping, "
-                                "points, point value and settlement under a regional budget.")
+    p = argparse.ArgumentParser(prog="dipcore", description="DIP and CHS-DRG payment engine: "
+                                "grouping, points, point value and settlement under a regional "
+                                "budget.")
     p.add_argument("--version", action="version", version=f"dipcore {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -42,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--cases-per-year", type=positive, default=200_000)
     d.add_argument("--hospitals", type=positive, default=60)
     d.add_argument("--seed", type=int, default=2024)
+    d.add_argument("--scheme", choices=("dip", "drg"), default="dip",
+                   help="pay the province by DIP (default) or by CHS-DRG points with the "
+                        "generated rule pack")
     d.set_defaults(func=cmd_demo)
 
     g = sub.add_parser("generate", help="write a synthetic province (cases, registry, labels)")
@@ -59,11 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "province's codes (for drg-group)")
     g.set_defaults(func=cmd_generate)
 
-    c = sub.add_parser("calibrate", help="build a catalogue (scores) from history")
+    c = sub.add_parser("calibrate", help="build a catalogue (DIP scores or DRG weights) "
+                       "from history")
     c.add_argument("history", help="cases of the calibration years (Parquet, CSV, Arrow)")
     c.add_argument("--out", required=True, help="catalogue file to write (.parquet)")
     c.add_argument("--years", type=years, help="calibration years, e.g. 2021-2023")
     add_input_options(c)
+    add_drg_options(c)
     add_engine_options(c)
     c.set_defaults(func=cmd_calibrate)
 

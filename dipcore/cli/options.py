@@ -96,10 +96,31 @@ def engine_of(args):
 
 def add_input_options(p) -> None:
     """Options every command that reads cases takes."""
-    p.add_argument("--policy", help="policy TOML file, or a built-in name (national, ...)")
+    p.add_argument("--policy", help="policy TOML file, or a built-in name (national, "
+                   "national_drg, ...)")
     p.add_argument("--hospitals", help="hospital registry (CSV or Parquet)")
     p.add_argument("--encoding", default="utf-8", help="encoding of CSV input (utf-8, gbk)")
     add_threads_option(p)
+
+
+def add_drg_options(p) -> None:
+    """The CHS-DRG inputs of a DRG policy or catalogue (SPEC 10)."""
+    p.add_argument("--rules", metavar="DIR",
+                   help="CHS-DRG rule pack directory (pack.json + CSV tables): required by a "
+                        "DRG policy or catalogue")
+    p.add_argument("--new-technology", metavar="FILE",
+                   help="CSV: procedure_code,filing_date of filed new technology (DRG): its "
+                        "cases are paid by cost within the window")
+
+
+def drg_inputs(args):
+    """``(rules, new_technology)`` of ``--rules`` / ``--new-technology``: the rule pack
+    loaded once (it is checked here), the new-technology file passed on as a path."""
+    rules = None
+    if getattr(args, "rules", None):
+        from dipcore.schemes.drg import DrgRules
+        rules = DrgRules.load(args.rules)
+    return rules, getattr(args, "new_technology", None)
 
 
 def add_threads_option(p) -> None:
@@ -113,6 +134,7 @@ def add_year_options(p, out_help: str) -> None:
     p.add_argument("--catalog", required=True, help="catalogue (.parquet, or official .csv)")
     p.add_argument("--out", required=True, help=out_help)
     add_input_options(p)
+    add_drg_options(p)
 
 
 def add_engine_options(p) -> None:
