@@ -8,6 +8,11 @@ upper-casing both sides (the product's rule; it changes no result on real codes)
 A case is a dict with the canonical columns: ``sex``, ``age_years``, ``age_days``,
 ``birth_weight_g``, ``primary_dx``, ``secondary_dx`` and ``procedures`` (lists or None).
 The result is ``(status, mdc, adrg, drg, cc_kind)`` with None for what is not set.
+
+The end of the file holds the references of the DRG payment (SPEC.md sections 10.2-10.4),
+written from SPEC.md alone: the points of a case in exact rational arithmetic (each
+decimal parameter taken as the decimal it is written as), the new-technology window and
+the trimming limits.
 """
 from __future__ import annotations
 
@@ -15,8 +20,11 @@ import csv
 import hashlib
 import io
 import json
+import math
 import os
+import statistics
 from collections import defaultdict
+from fractions import Fraction
 from pathlib import Path
 
 
@@ -215,3 +223,78 @@ def copy_pack(src: Path, dst: Path, edits: dict | None = None, reseal: bool = Tr
         (dst / "pack.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1),
                                        encoding="utf-8")
     return dst
+
+
+# -------------------------------------------------------------------------------------------
+# DRG payment (SPEC.md 10.2-10.4)
+# -------------------------------------------------------------------------------------------
+def dec(x) -> Fraction:
+    """The decimal a number is written as (``0.7`` is 7/10, not the binary double)."""
+    return Fraction(repr(float(x))) if isinstance(x, float) else Fraction(int(x))
+
+
+def half_up_units(x: Fraction) -> int:
+    """An exact value rounded half up (away from zero) to 4 decimals, in units of 1e-4."""
+    v = abs(x) * 10_000
+    u = math.floor(v)
+    if v - u >= Fraction(1, 2):
+        u += 1
+    return u if x >= 0 else -u
+
+
+def drg_threshold(b, bands, above):
+    """SPEC 10.3: t(B), the first band [upto, t] with B <= upto, else ``above``."""
+    for upto, t in bands:
+        if dec(b) <= dec(upto):
+            return dec(t)
+    return dec(above)
+
+
+def drg_points(kind, b, k, m, cost, pol, bed_rate=0.0, los=0):
+    """SPEC 10.3, one case: ``(exact points, outlier class)`` with the class "" when the
+    case is not paid by its DRG's weight.
+
+    ``kind``: "drg" (a stable DRG), "unstable", "new_technology", "special", "ungrouped" or
+    "bed_day"; ``b`` base points, ``k`` hospital coefficient, ``m`` the DRG's mean cost at
+    the case's level (fen), ``cost`` (fen); amounts in fen are taken as the exact values they
+    hold, every other number as the decimal it is written as. ``pol``: ``M`` (fen),
+    ``scale``, ``bands``, ``above``, ``high_rule`` ("additive" or "multiplicative"),
+    ``low_ratio``, ``ungrouped_discount``, ``cap``, ``taper_after``, ``taper_factor`` (None:
+    none).
+    """
+    by_cost = Fraction(float(cost)) / Fraction(float(pol["M"])) * dec(pol["scale"])
+    if kind in ("unstable", "new_technology", "special"):
+        return by_cost, ""
+    if kind == "ungrouped":
+        return by_cost * dec(pol["ungrouped_discount"]), ""
+    if kind == "bed_day":
+        days = los if not pol["cap"] else min(los, pol["cap"])
+        t = pol["taper_after"]
+        rate = dec(bed_rate)
+        if t and days > t:
+            return rate * t + rate * (days - t) * dec(pol["taper_factor"]), ""
+        return rate * days, ""
+    B, K = dec(b), dec(k)
+    r = Fraction(float(cost)) / Fraction(float(m))
+    t = drg_threshold(b, pol["bands"], pol["above"])
+    if r >= t:
+        if pol["high_rule"] == "additive":
+            return B * K + B * (r - t), "high"
+        return B * K * (1 + r - t), "high"
+    if r <= dec(pol["low_ratio"]):
+        return min(B * K * r, B * K), "low"
+    return B * K, "normal"
+
+
+def new_technology(procedure_filings, discharge, days):
+    """SPEC 10.4 as ``dipcore.schemes.drg.newtech`` reads it: a case is new technology when
+    one of its procedures was filed (``None``: not filed) on day f with
+    f <= discharge <= f + days."""
+    return any(f is not None and f <= discharge <= f + days for f in procedure_filings)
+
+
+def sd_limits(costs, k):
+    """Mean -+ k population standard deviations of a list of costs."""
+    mu = statistics.fmean(costs)
+    sd = statistics.pstdev(costs)
+    return mu - k * sd, mu + k * sd

@@ -26,11 +26,13 @@ UNITS = 10_000
 
 @kernel
 def round_units(x):
-    """x points -> int64 units of 1e-4, half away from zero; a tolerance of 1e-9 unit
-    absorbs float noise such as 1649.99999999 for an exact 1650."""
+    """x points -> int64 units of 1e-4, half away from zero; a tolerance of 1e-9 unit plus
+    16 ulps of the value absorbs float noise such as 1649.99999999 for an exact 1650, and
+    566.9317499999999 for an exact tie 566.93175 (noise grows with the value: an absolute
+    tolerance alone rounds such large ties down)."""
     v = abs(x) * UNITS
     f = math.floor(v)
-    if v - f >= 0.5 - 1e-9:
+    if v - f >= 0.5 - 1e-9 - v * 2.0 ** -48:
         f += 1
     return np.int64(f) if x >= 0 else -np.int64(f)
 

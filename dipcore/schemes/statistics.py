@@ -30,9 +30,12 @@ from dipcore.schema import BED_DAY_CATEGORIES
 
 
 def round4(x):
-    """Half away from zero at 4 decimals (published scores, weights and coefficients)."""
+    """Half away from zero at 4 decimals (published scores, weights and coefficients); the
+    tolerance (1e-9 unit plus 16 ulps of the value) takes a tie computed with float noise,
+    such as 3354.38275 as 3354.3827499999998, for the tie it is (as ``round_units``)."""
     x = np.asarray(x, dtype=np.float64)
-    return np.sign(x) * np.floor(np.abs(x) * UNITS + 0.5 + 1e-9) / UNITS
+    v = np.abs(x) * UNITS
+    return np.sign(x) * np.floor(v + 0.5 + 1e-9 + v * 2.0 ** -48) / UNITS
 
 
 def year_weights(policy: Policy, years: list[int]) -> dict[int, float]:
