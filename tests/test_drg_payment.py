@@ -817,7 +817,7 @@ def test_new_technology_load_bad_rows(tmp_path, body, row, column):
 
 
 @pytest.mark.parametrize("header, column", [("procedure_code,date", "filing_date"),
-                                            ("proc,filing_date", "code")])
+                                            ("proc,filing_date", "procedure_code")])
 def test_new_technology_load_missing_column(tmp_path, header, column):
     path = tmp_path / "newtech.csv"
     path.write_text(f"{header}\n00.0100,2023-01-15\n", encoding="utf-8")

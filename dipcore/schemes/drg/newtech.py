@@ -84,7 +84,7 @@ class NewTechnology:
         if not isinstance(source, pa.Table):
             raise InputError(f"new technology: give a CSV path or a table, not "
                              f"{type(source).__name__}")
-        code_col = "procedure_code" if "procedure_code" in source.column_names else "code"
+        code_col = "code" if "code" in source.column_names else "procedure_code"
         for col in (code_col, "filing_date"):
             if col not in source.column_names:
                 raise InputError("the new-technology table needs columns procedure_code and "

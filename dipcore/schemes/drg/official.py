@@ -53,6 +53,9 @@ def load_weights(path: Path, rules: DrgRules | None = None, mean_cost: float | N
     if mean_cost is None:
         raise InputError("a DRG weight table needs the all-case mean cost M (mean_cost=..., or "
                          f"\"mean_cost\" in {sidecar.name})", source=str(path))
+    if not float(mean_cost) > 0:
+        raise InputError(f"the all-case mean cost M must be positive, not {mean_cost!r}",
+                         source=str(path))
     try:
         t = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
             column_types={"drg": pa.string(), "name_zh": pa.string(), "stable": pa.string()}))
