@@ -11,16 +11,19 @@ rules on top of these.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import numpy as np
 
 from dipcore._kernels.aggregate import (
     bucket_by_group,
     cv_by,
+    group_statistics,
     pack_cases,
     sort_buckets,
     sum_count_by2,
     unpack_cases,
+    within_cuts,
 )
 from dipcore._kernels.points import UNITS
 from dipcore.engine.threads import run_threads, threads
@@ -134,6 +137,45 @@ def percentile_sorted(c: np.ndarray, start: np.ndarray, n: np.ndarray, q: float)
     a = c[start + lo].astype(np.float64)
     b = c[start + hi].astype(np.float64)
     return a + (h - lo) * (b - a)
+
+
+def percentile_keep(c: np.ndarray, bounds: np.ndarray, trimmed: np.ndarray,
+                    low: float, high: float) -> np.ndarray:
+    """Rows of groups sorted by cost (``bounds``) kept by percentile trimming: within the
+    [low, high] percentiles of their group for the ``trimmed`` groups, all rows otherwise."""
+    G = len(bounds) - 1
+    n = np.diff(bounds)
+    lo, hi = np.full(G, -np.inf), np.full(G, np.inf)
+    if trimmed.any():
+        start = bounds[:-1]
+        lo[trimmed] = percentile_sorted(c, start[trimmed], n[trimmed], low)
+        hi[trimmed] = percentile_sorted(c, start[trimmed], n[trimmed], high)
+    return within_cuts(c, bounds, lo, hi)
+
+
+@dataclass
+class GroupStats:
+    """Statistics of groups of cases sorted by (group, cost) (``group_statistics``):
+    cases per year, year-weighted means of the kept costs overall and per level (fen), CV
+    of the kept costs and cases at level 1."""
+
+    cases_by_year: np.ndarray   # int64 [G, Y]
+    mean: np.ndarray            # float64 [G]
+    level_mean: np.ndarray      # float64 [G, 4]
+    cv: np.ndarray              # float64 [G]
+    primary: np.ndarray         # int64 [G]
+
+
+def group_stats(c, y, lv, keep, bounds, Y: int, W: np.ndarray) -> GroupStats:
+    """:class:`GroupStats` of sorted cases, ranges of groups on the threads."""
+    G = len(bounds) - 1
+    cnt_year, s_g, k_g = (np.zeros((G, Y), np.int64) for _ in range(3))
+    s_gl, k_gl = np.zeros((G, 4, Y), np.int64), np.zeros((G, 4, Y), np.int64)
+    cv, primary = np.empty(G), np.zeros(G, np.int64)
+    run_threads(lambda r: group_statistics(c, y, lv, keep, bounds, r[0], r[1], cnt_year, s_g,
+                                           k_g, s_gl, k_gl, cv, primary), balanced_cuts(bounds))
+    return GroupStats(cnt_year, weighted_mean(s_g, k_g, W), weighted_mean(s_gl, k_gl, W),
+                      cv, primary)
 
 
 ALL = np.zeros(0, np.bool_)

@@ -40,14 +40,11 @@ import pyarrow.compute as pc
 
 from dipcore._kernels.aggregate import (
     count_by,
-    group_statistics,
     sum_count_by2,
-    within_cuts,
 )
 from dipcore._version import __version__
 from dipcore.catalog import Catalog
 from dipcore.coding.facts import CLASS_NAMES, category_code, procedure_facts
-from dipcore.engine.threads import run_threads
 from dipcore.errors import InputError
 from dipcore.payment.point_value import in_years
 from dipcore.policy import Policy
@@ -55,11 +52,11 @@ from dipcore.schemes.dip.features import SUBTYPE_CODES, Features
 from dipcore.schemes.dip.grouping import group_rows
 from dipcore.schemes.dip.groups import GROUP_SCHEMA, comprehensive_code
 from dipcore.schemes.statistics import (
-    balanced_cuts,
     bed_day_rates,
     cv_of,
+    group_stats,
     level_coefficients,
-    percentile_sorted,
+    percentile_keep,
     present_years,
     round4,
     sorted_by_group_cost,
@@ -367,23 +364,13 @@ def build_catalog(draft: CoreDefinition, state: dict[str, np.ndarray], policy: P
     # sort grouped cases by (group, cost): the canonical order of every statistic below
     g, y, lv, c, sl, bounds = sorted_by_group_cost(group, year, level, cost, slots, G)
     n_g = np.diff(bounds)
-    start = bounds[:-1]
     keep = np.ones(g.size, bool)
     if policy.trim == "percentile":
-        trimmed = n_g >= policy.trim_min_cases
-        lo = np.full(G, -np.inf)
-        hi = np.full(G, np.inf)
-        if trimmed.any():
-            lo[trimmed] = percentile_sorted(c, start[trimmed], n_g[trimmed], policy.trim_low)
-            hi[trimmed] = percentile_sorted(c, start[trimmed], n_g[trimmed], policy.trim_high)
-        keep = within_cuts(c, bounds, lo, hi)
-    cnt_year, s_g, k_g = (np.zeros((G, Y), np.int64) for _ in range(3))
-    s_gl, k_gl = np.zeros((G, 4, Y), np.int64), np.zeros((G, 4, Y), np.int64)
-    cv, primary = np.empty(G), np.zeros(G, np.int64)
-    run_threads(lambda r: group_statistics(c, y, lv, keep, bounds, r[0], r[1], cnt_year, s_g,
-                                           k_g, s_gl, k_gl, cv, primary), balanced_cuts(bounds))
-    mean_g = weighted_mean(s_g, k_g, W)                        # fen
-    mean_gl = weighted_mean(s_gl, k_gl, W)
+        keep = percentile_keep(c, bounds, n_g >= policy.trim_min_cases, policy.trim_low,
+                               policy.trim_high)
+    st = group_stats(c, y, lv, keep, bounds, Y, W)
+    cnt_year, mean_g, mean_gl, cv, primary = (st.cases_by_year, st.mean, st.level_mean,
+                                              st.cv, st.primary)
     primary_share = primary / np.maximum(n_g, 1)
 
     if policy.score_base == "reference_group":

@@ -12,7 +12,12 @@ import numpy as np
 
 from dipcore._kernels import points as P
 from dipcore.catalog import Catalog
-from dipcore.payment.points import Scored, bed_day_rates, level_coefficient_array, point_rules
+from dipcore.payment.points import (
+    Scored,
+    bed_day_rates,
+    level_coefficient_array,
+    point_rules,
+)
 from dipcore.policy import Policy
 from dipcore.schemes.dip.features import Features
 from dipcore.schemes.dip.grouping import assign_positions, index_for

@@ -29,10 +29,9 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from dipcore._kernels.aggregate import group_statistics, within_cuts
+from dipcore._kernels.aggregate import within_cuts
 from dipcore._version import __version__
 from dipcore.catalog import Catalog
-from dipcore.engine.threads import run_threads
 from dipcore.errors import InputError
 from dipcore.payment.point_value import in_years
 from dipcore.policy import Policy
@@ -40,10 +39,10 @@ from dipcore.schemes.drg.features import DrgFeatures
 from dipcore.schemes.drg.rules import STATUSES, DrgRules
 from dipcore.schemes.drg.weights import WEIGHT_SCHEMA
 from dipcore.schemes.statistics import (
-    balanced_cuts,
     bed_day_rates,
+    group_stats,
     level_coefficients,
-    percentile_sorted,
+    percentile_keep,
     round4,
     sorted_by_group_cost,
     stats_by_year,
@@ -135,19 +134,10 @@ def build_catalog(state: dict[str, np.ndarray], rules: DrgRules, policy: Policy,
     keep = np.ones(g.size, bool)
     if policy.drg_trim == "sd" and trimmed.any():
         keep = within_cuts(c, bounds, *sd_cuts(c, bounds, trimmed, policy.drg_trim_sd))
-    elif policy.drg_trim == "percentile" and trimmed.any():
-        start = bounds[:-1]
-        lo, hi = np.full(G, -np.inf), np.full(G, np.inf)
-        lo[trimmed] = percentile_sorted(c, start[trimmed], n_g[trimmed], policy.trim_low)
-        hi[trimmed] = percentile_sorted(c, start[trimmed], n_g[trimmed], policy.trim_high)
-        keep = within_cuts(c, bounds, lo, hi)
-    cnt_year, s_g, k_g = (np.zeros((G, Y), np.int64) for _ in range(3))
-    s_gl, k_gl = np.zeros((G, 4, Y), np.int64), np.zeros((G, 4, Y), np.int64)
-    cv, primary = np.empty(G), np.zeros(G, np.int64)
-    run_threads(lambda r: group_statistics(c, y, lv, keep, bounds, r[0], r[1], cnt_year, s_g,
-                                           k_g, s_gl, k_gl, cv, primary), balanced_cuts(bounds))
-    mean_g = weighted_mean(s_g, k_g, W)                       # fen
-    mean_gl = weighted_mean(s_gl, k_gl, W)
+    elif policy.drg_trim == "percentile":
+        keep = percentile_keep(c, bounds, trimmed, policy.trim_low, policy.trim_high)
+    st = group_stats(c, y, lv, keep, bounds, Y, W)
+    cnt_year, mean_g, mean_gl, cv = st.cases_by_year, st.mean, st.level_mean, st.cv
     present = np.flatnonzero(n_g > 0)
     codes = [rules.drgs[i].drg for i in present]
     rw_raw = mean_g[present] / M
