@@ -6,7 +6,17 @@ Layout of ``OUT``::
     hospitals.csv                                    hospital_id, level, kind, name (UTF-8)
     labels.parquet                                   case_id, hospital_id, year, anomaly,
                                                      related_case_id (ground truth)
-    manifest.json                                    parameters, counts, anomaly hospitals
+    manifest.json                                    parameters, counts, gaming hospitals
+
+Ground truth. ``labels.parquet`` has a row per (case, anomaly) for every case a gaming
+behaviour changed (``anomaly`` = the behaviour: ``split_admission`` (the second stay,
+``related_case_id`` the first), ``low_standard``, ``upcoding_diagnosis``,
+``upcoding_procedure``, ``point_inflation``, ``cost_shifting``) and for injected bad input
+(``bad_input``). ``manifest["gaming"]`` lists the gaming hospitals (``hospital_id``,
+``behaviour``, ``variant``, ``strength``, ``size``, ``cases_last_year``) and
+``manifest["gaming_hospitals"]`` maps each behaviour to its hospital ids. The behaviours
+are described in ``data_gen.gaming``; a case no behaviour changed is exactly the case the
+same province generated honest (``gaming=[]``) has at that index.
 
 Each year's cases are numbered ``0..N-1`` and cut into months by index, then into chunks of
 at most ``chunk_rows`` within a month; a chunk is sampled by the Numba kernel and written
@@ -31,6 +41,7 @@ import pyarrow.parquet as pq
 from dipcore.reports.files import atomic_path
 from dipcore.schema import BED_DAY_CATEGORIES, CASE_SCHEMA, POOLS, money_array
 
+from . import gaming as _gaming
 from . import kernel
 from .drg_pack import write_pack
 from .model import Model, build_model
@@ -83,7 +94,7 @@ def _with_nulls(values: np.ndarray, dtype) -> pa.Array:
 
 
 class Province:
-    """A synthetic province: its model and the writer of its cases.
+    """A synthetic province: its model, its gaming hospitals and the writer of its cases.
 
     Parameters
     ----------
@@ -91,16 +102,32 @@ class Province:
         Everything is a function of the seed.
     hospitals : int
         Number of hospitals (at least 6).
+    gaming : list of dict, optional
+        The gaming behaviours (``data_gen.gaming``): ``{"behaviour", "strength", "size"}``
+        and, for ``upcoding_diagnosis``, ``"variant"``. ``None``: the default list (every
+        behaviour once at a middle strength; in a province with too few general hospitals
+        some share a hospital). ``[]``: an honest province.
+    n_years : int, default 1
+        Number of years generated: behaviours that act in the last year only (or grow to
+        it) need to know which one that is (``year_index == n_years - 1``).
     """
 
-    def __init__(self, seed: int = 0, hospitals: int = 60):
+    def __init__(self, seed: int = 0, hospitals: int = 60, gaming: list[dict] | None = None,
+                 n_years: int = 1):
+        if n_years < 1:
+            raise ValueError("n_years must be at least 1")
         self.seed = seed
+        self.n_years = n_years
         self.model: Model = build_model(seed, hospitals)
         m = self.model
         self.n_hospitals = len(m.hosp_level)
         self.hospital_ids = pa.array(hospital_ids(self.n_hospitals))
         self.dx_codes = pa.array(m.dx_codes)
         self.proc_codes = pa.array(m.proc_codes)
+        self.hosp_cdf = np.cumsum(m.hosp_weight) / m.hosp_weight.sum()
+        default = gaming is None
+        self.behaviours = _gaming.parse_gaming(_gaming.default_gaming() if default else gaming)
+        self.gaming_hosp = _gaming.assign_hospitals(m, seed, self.behaviours, reuse=default)
 
     def registry(self) -> pa.Table:
         m = self.model
@@ -109,15 +136,30 @@ class Province:
                          "kind": pa.array(m.hosp_kind), "name": pa.array(m.hosp_name)})
 
     def gaming_hospitals(self) -> dict[str, list[str]]:
-        m = self.model
+        """Behaviour -> ids of the hospitals gaming it (every behaviour, sorted ids)."""
         ids = self.hospital_ids.to_pylist()
-        return {name: [ids[h] for h in np.flatnonzero(flags)] for name, flags in (
-            ("split_admission", m.hosp_split), ("upcoded_secondary_dx", m.hosp_upcode),
-            ("low_standard_admission", m.hosp_lowstd), ("point_inflation", m.hosp_inflate))}
+        return {name: sorted({ids[h] for b, h in zip(self.behaviours, self.gaming_hosp)
+                              if b.behaviour == name})
+                for name in _gaming.BEHAVIOURS}
+
+    def ground_truth(self, cases_last_year: dict[str, int]) -> list[dict]:
+        """``manifest["gaming"]``: one dict per behaviour list entry, in its order, with its
+        hospital and that hospital's number of cases in the last year generated."""
+        ids = self.hospital_ids.to_pylist()
+        return [{"hospital_id": ids[h], "behaviour": b.behaviour, "variant": b.variant,
+                 "strength": b.strength, "size": b.size,
+                 "cases_last_year": int(cases_last_year.get(ids[h], 0))}
+                for b, h in zip(self.behaviours, self.gaming_hosp)]
+
+    def intensities(self, year_index: int) -> np.ndarray:
+        """The gaming intensities of year ``year_index``, float64[behaviours, hospitals]."""
+        return _gaming.intensities(self.behaviours, self.gaming_hosp, self.n_hospitals,
+                                   year_index, self.n_years)
 
     def cases(self, year: int, year_index: int, n_cases: int, start: int, stop: int,
               p_bed: float = 0.015, bad_share: float = 0.0) -> tuple[pa.Table, pa.Table]:
-        """Cases ``[start, stop)`` of ``year`` (within one month) and their labels."""
+        """Cases ``[start, stop)`` of ``year`` (within one month), year ``year_index`` of
+        the province's ``n_years``, and their labels."""
         m = self.model
         bounds = month_bounds(n_cases)
         month = int(np.searchsorted(bounds, start, side="right")) - 1
@@ -125,8 +167,8 @@ class Province:
             raise ValueError("a chunk must lie within one month")
         first_day = (dt.date(year, month + 1, 1) - _EPOCH).days
         days = calendar.monthrange(year, month + 1)[1]
-        weight = m.hosp_weight * np.where(m.hosp_inflate, 1.25 ** year_index, 1.0)
-        hosp_cdf = np.cumsum(weight) / weight.sum()
+        gaming = self.intensities(year_index)
+        upcode = _gaming.procedure_targets(m, n_cases, max(1, self.n_years - 1))
         n = stop - start
         out = dict(
             patient_o=np.empty(n, np.int64), hosp_o=np.empty(n, np.int32),
@@ -140,13 +182,12 @@ class Province:
             partner_o=np.empty(n, np.int64), bad_o=np.empty(n, np.int8))
         kernel.generate_chunk(
             _key(self.seed, year), _key(self.seed, 0x9E0), start, stop, int(bounds[month]),
-            first_day, days, year, year_index, max(1000, int(n_cases * 0.6)), hosp_cdf,
+            first_day, days, year, year_index, max(1000, int(n_cases * 0.6)), self.hosp_cdf,
             p_bed, bad_share, m.dx_base, m.dx_n_ext, m.dx_cdf, m.dx_common_cdf, m.dx_chapter,
-            m.dx_cost, m.dx_los, m.dx_combo_start, m.dx_combo_count, m.dx_top_combo,
+            m.dx_cost, m.dx_los, m.dx_combo_start, m.dx_combo_count, upcode,
             m.combo_cdf, m.combo_procs, m.combo_cost, m.combo_los, m.extra_procs,
             m.charlson_codes, m.charlson_weight, m.charlson_cdf, m.severe_charlson, m.bed_dx,
-            m.hosp_level, m.hosp_bed_cdf, m.hosp_split, m.hosp_upcode, m.hosp_lowstd,
-            m.hosp_inflate, **out)
+            m.hosp_level, m.hosp_bed_cdf, gaming, **out)
         o = out
         index = np.arange(start, stop, dtype=np.int64)
         case_id = _ids(f"S{year}", index, 9)
@@ -191,7 +232,7 @@ class Province:
             if rows.size == 0:
                 continue
             take = pa.array(rows)
-            related = (_ids(f"S{year}", partner[rows], 9) if bit == kernel.SPLIT
+            related = (_ids(f"S{year}", partner[rows], 9) if bit == 1 << kernel.SPLIT
                        else pa.nulls(rows.size, pa.string()))
             parts.append(pa.table({
                 "case_id": case_id.take(take), "hospital_id": hospital.take(take),
@@ -204,6 +245,7 @@ class Province:
 def generate(out: str | Path, cases_per_year: int, years: tuple[int, int] = (2021, 2024),
              hospitals: int = 60, seed: int = 0, chunk_rows: int = 500_000,
              p_bed: float = 0.015, bad_share: float = 0.0, drg_pack: bool = False,
+             gaming: list[dict] | None = None,
              progress: Callable[[int, int], None] | None = None) -> dict:
     """Write a synthetic province to ``out`` (see the module docstring for the layout).
 
@@ -230,6 +272,11 @@ def generate(out: str | Path, cases_per_year: int, years: tuple[int, int] = (202
         Also write ``out/drg_pack/``: an invented CHS-DRG rule pack over this province's
         codes (:func:`data_gen.drg_pack.write_pack`), to group the cases with
         :func:`dipcore.drg_group`. The cases are the same either way.
+    gaming : list of dict, optional
+        Gaming behaviours and their hospitals' sizes (``data_gen.gaming``), e.g.
+        ``[{"behaviour": "upcoding_diagnosis", "variant": "growth", "strength": 0.25,
+        "size": "large"}]``. ``None``: every behaviour once at a middle strength; ``[]``:
+        an honest province.
     progress : callable, optional
         Called as ``progress(rows_done, rows_total)`` after every chunk.
 
@@ -243,15 +290,18 @@ def generate(out: str | Path, cases_per_year: int, years: tuple[int, int] = (202
     out = Path(out)
     (out / "cases").mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    province = Province(seed, hospitals)
+    first, last = years
+    if last < first:
+        raise ValueError(f"years {years}: the last year is before the first")
+    province = Province(seed, hospitals, gaming, n_years=last - first + 1)
     registry = province.registry()
     import pyarrow.csv as pacsv
     with atomic_path(out / "hospitals.csv") as tmp:
         pacsv.write_csv(registry, tmp)
-    first, last = years
     total = cases_per_year * (last - first + 1)
     done = 0
     labels = []
+    last_counts: dict[str, int] = {}
     for yi, year in enumerate(range(first, last + 1)):
         bounds = month_bounds(cases_per_year)
         for month in range(12):
@@ -265,6 +315,9 @@ def generate(out: str | Path, cases_per_year: int, years: tuple[int, int] = (202
                     pq.write_table(table, tmp, compression="zstd", row_group_size=1 << 17)
                 if lab.num_rows:
                     labels.append(lab)
+                if year == last:
+                    for r in pc.value_counts(table.column("hospital_id")).to_pylist():
+                        last_counts[r["values"]] = last_counts.get(r["values"], 0) + r["counts"]
                 done += stop - start
                 if progress is not None:
                     progress(done, total)
@@ -279,6 +332,7 @@ def generate(out: str | Path, cases_per_year: int, years: tuple[int, int] = (202
         "seed": seed, "cases_per_year": cases_per_year, "years": [first, last],
         "hospitals": province.n_hospitals, "p_bed": p_bed, "bad_share": bad_share,
         "cases": total, "anomaly_cases": {r["anomaly"]: r["case_id_count"] for r in counts},
+        "gaming": province.ground_truth(last_counts),
         "gaming_hospitals": province.gaming_hospitals(),
         "seconds": round(time.perf_counter() - t0, 2),
     }

@@ -4,6 +4,12 @@ Every random number of case ``i`` of a year comes from a counter-based generator
 ``(seed, year, i, stream)`` (splitmix64), so a case is a pure function of its index: the
 output does not depend on how the year is cut into chunks, and a case can look at its
 predecessor (for split admissions) by recomputing that case's draws.
+
+Streams of a case: 0 who, where and what (:func:`_base`); 1 the honest case (patient,
+treatment, stay, diagnoses, procedures, cost); 2 injected bad input; 3 the gaming of its
+hospital (``data_gen.gaming``). Gaming decisions and their draws never touch stream 1, so
+a case that its hospital does not game is exactly the case an honest province would have
+at that index, and every case that gaming changed carries the behaviour's label bit.
 """
 from __future__ import annotations
 
@@ -16,11 +22,27 @@ GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 MAX_SEC = 12
 MAX_PROCS = 5
 
-# anomaly bits of the ``label`` output
-SPLIT, UPCODED, LOW_STANDARD, INFLATED, BAD_INPUT = 1, 2, 4, 8, 16
-ANOMALIES = {SPLIT: "split_admission", UPCODED: "upcoded_secondary_dx",
-             LOW_STANDARD: "low_standard_admission", INFLATED: "point_inflation",
-             BAD_INPUT: "bad_input"}
+#: Gaming behaviours, in the order of the rows of the kernel's ``gaming`` intensity matrix;
+#: behaviour ``k`` sets bit ``1 << k`` of the ``label`` output of the cases it changed.
+BEHAVIOURS = ("split_admission", "low_standard", "upcoding_diagnosis", "upcoding_procedure",
+              "point_inflation", "cost_shifting")
+SPLIT, LOW_STANDARD, UPCODING_DIAGNOSIS, UPCODING_PROCEDURE, POINT_INFLATION, COST_SHIFTING = \
+    range(len(BEHAVIOURS))
+#: Label bit of injected bad input (not a behaviour: a malformed value, see ``generator``).
+BAD_INPUT_BIT = 1 << len(BEHAVIOURS)
+#: Label bit -> anomaly name of ``labels.parquet``.
+ANOMALIES = {**{1 << k: name for k, name in enumerate(BEHAVIOURS)}, BAD_INPUT_BIT: "bad_input"}
+
+#: Probability that a stay of an honest hospital is followed by a readmission of the same
+#: patient for the same diagnosis within days (complications, planned second courses).
+#: These are not gaming and carry no label.
+HONEST_SPLIT = 0.002
+#: Largest split-admission probability. A case whose split draw is below it is never the
+#: first stay of a split, so a second stay is never split again (no chains).
+SPLIT_CAP = 0.15
+#: A point-inflated case's cost is its expected cost (or its drawn cost when dearer) times
+#: a uniform factor in this range, so that its cost ratio lands above the high-cost line.
+INFLATION_FACTOR = (2.4, 3.5)
 
 _LEVEL_COST = np.array([0.0, 0.55, 0.75, 1.0])
 _BED_RATE = np.array([350.0, 750.0, 600.0])       # yuan per day: psychiatric, rehab, hospice
@@ -92,17 +114,27 @@ def _base(st, key, j, n_patients, hosp_cdf, hosp_level, dx_cdf, dx_common_cdf,
 def generate_chunk(key, pop_key, start, stop, month_start, month_first_day, month_days,
                    year, year_index, n_patients, hosp_cdf, p_bed, bad_share,
                    dx_base, dx_n_ext, dx_cdf, dx_common_cdf, dx_chapter, dx_cost, dx_los,
-                   dx_combo_start, dx_combo_count, dx_top_combo, combo_cdf, combo_procs,
+                   dx_combo_start, dx_combo_count, dx_upcode_combo, combo_cdf, combo_procs,
                    combo_cost, combo_los, extra_procs, charlson_codes, charlson_weight,
-                   charlson_cdf, severe_charlson, bed_dx, hosp_level, hosp_bed_cdf,
-                   hosp_split, hosp_upcode, hosp_lowstd, hosp_inflate,
+                   charlson_cdf, severe_charlson, bed_dx, hosp_level, hosp_bed_cdf, gaming,
                    # outputs, one row per case of [start, stop)
                    patient_o, hosp_o, dx_o, sec_o, proc_o, age_o, age_days_o, sex_o, bw_o,
                    adm_o, dis_o, cost_o, fund_o, way_o, bed_o, icu_o, pool_o, label_o,
                    partner_o, bad_o):
+    """Sample cases ``[start, stop)`` of one month of ``year`` into the output arrays.
+
+    ``gaming`` is float64[len(BEHAVIOURS), H]: the intensity of each behaviour at each
+    hospital this year (0 where the hospital does not game); ``data_gen.gaming`` explains
+    each and computes them. ``dx_upcode_combo``: the combination a procedure upcoder
+    records for each diagnosis, -1 where it records none
+    (:func:`data_gen.gaming.procedure_targets`).
+    """
     st = np.empty(1, np.uint64)
     pst = np.empty(1, np.uint64)
+    gst = np.empty(1, np.uint64)
     month_last_day = month_first_day + month_days - 1
+    split_max = max(HONEST_SPLIT, gaming[SPLIT].max())
+    low_f, high_f = INFLATION_FACTOR
     for i in range(start, stop):
         r = i - start
         patient, h, dx, day, u_split, bed = _base(
@@ -112,16 +144,21 @@ def generate_chunk(key, pop_key, start, stop, month_start, month_first_day, mont
         label = 0
         partner = -1
         # ---- split admissions: the second stay of the previous case's patient ----------
+        # decided on the base draws of this case and its predecessor only; the first stay
+        # ends at least two days before the month does, so the second fits in the month
         split_adm = -1
-        if bed < 0 and i > month_start and u_split < 0.08:
+        if bed < 0 and i > month_start and u_split < split_max:
             pp, ph, pdx, pday, pu, pbed = _base(
                 st, key, i - 1, n_patients, hosp_cdf, hosp_level, dx_cdf, dx_common_cdf,
                 p_bed, hosp_bed_cdf, bed_dx, month_days)
-            threshold = 0.08 if hosp_split[ph] else 0.002
-            if pbed < 0 and pu >= 0.08 and u_split < threshold:
+            if (pbed < 0 and pu >= SPLIT_CAP and pday + 2 < month_days
+                    and u_split < max(HONEST_SPLIT, gaming[SPLIT, ph])):
                 split_adm = month_first_day + pday
                 patient, h, dx = pp, ph, pdx
+                if u_split >= HONEST_SPLIT:
+                    label |= 1 << SPLIT
         _seed(st, key, i, 1)
+        _seed(gst, key, i, 3)
         level = hosp_level[h]
         chapter = dx_chapter[dx]
         # ---- the patient -----------------------------------------------------------------
@@ -155,40 +192,41 @@ def generate_chunk(key, pop_key, start, stop, month_start, month_first_day, mont
                 patient = (year_index + 1) * 10_000_000_000 + 5_000_000_000 + src
                 sex = 2
                 age = 20 + int(_uniform(st) * 22)
-        # ---- treatment -----------------------------------------------------------------
+        # ---- treatment: ``combo`` given, ``recorded`` on the claim -------------------------
         combo = -1
+        recorded = -1
         low_std = False
         if bed < 0:
             u = _uniform(st)
             s = dx_combo_start[dx]
-            if hosp_lowstd[h] and u < 0.06:
-                combo = s                      # conservative, cheap, short
-                low_std = True
-                label |= LOW_STANDARD
-            elif hosp_inflate[h] and u < 0.12 + 0.08 * year_index:
-                combo = dx_top_combo[dx]
-                label |= INFLATED
-            elif level == 1 and u < 0.4:
+            if level == 1 and u < 0.4:
                 combo = s
             else:
                 combo = s + _pick(combo_cdf[s:s + dx_combo_count[dx]], _uniform(st))
+            if gaming[LOW_STANDARD, h] > 0.0 and _uniform(gst) < gaming[LOW_STANDARD, h]:
+                combo = s                      # conservative, cheap, short
+                low_std = True
+                label |= 1 << LOW_STANDARD
+            recorded = combo
+            if (combo == s and not low_std and dx_upcode_combo[dx] >= 0
+                    and gaming[UPCODING_PROCEDURE, h] > 0.0
+                    and _uniform(gst) < gaming[UPCODING_PROCEDURE, h]):
+                recorded = dx_upcode_combo[dx]
+                label |= 1 << UPCODING_PROCEDURE
         # ---- length of stay ---------------------------------------------------------------
         if bed >= 0:
             los = max(3, int(_BED_LOS[bed] * math.exp(0.5 * _normal(st))))
-        elif low_std:
-            los = 1 + int(_uniform(st) * 2)
         else:
             lf = 0.85 if level == 1 else 1.0
             los = max(0, int(round(dx_los[dx] * combo_los[combo] * lf * math.exp(0.4 * _normal(st)))))
+            if low_std:
+                los = 1 + int(_uniform(gst) * 2)
         if split_adm >= 0:
-            los = max(1, int(los * 0.6))
-            adm = split_adm + 1 + int(_uniform(st) * 10)
-            if adm + los <= month_last_day:
-                dis = adm + los
-                partner = i - 1
-                label |= SPLIT
-            else:
-                split_adm = -1
+            room = month_last_day - split_adm                    # at least 2 days
+            adm = split_adm + 1 + int(_uniform(st) * min(10, room - 1))
+            los = min(max(1, int(los * 0.6)), month_last_day - adm)
+            dis = adm + los
+            partner = i - 1
         adm = dis - los
         # ---- intensive care, discharge -----------------------------------------------------
         icu = -1
@@ -230,20 +268,22 @@ def generate_chunk(key, pop_key, start, stop, month_start, month_first_day, mont
                 cci += charlson_weight[q]
             else:
                 sec_o[r, k] = dx_base[_pick(dx_cdf, _uniform(st))]
-        if hosp_upcode[h] and bed < 0 and _uniform(st) < 0.3:
-            n_up = 2 + int(_uniform(st) * 2)
+        # upcoded comorbidities are coded, not treated: ``cci`` (and so the cost) ignores them
+        if (bed < 0 and gaming[UPCODING_DIAGNOSIS, h] > 0.0
+                and _uniform(gst) < gaming[UPCODING_DIAGNOSIS, h]):
+            n_up = 1 + int(_uniform(gst) * 3)
+            n_severe = severe_charlson.shape[0]
             for k in range(n_up):
-                sec_o[r, nsec + k] = severe_charlson[min(int(_uniform(st) * severe_charlson.shape[0]),
-                                                         severe_charlson.shape[0] - 1)]
-            label |= UPCODED
+                sec_o[r, nsec + k] = severe_charlson[min(int(_uniform(gst) * n_severe), n_severe - 1)]
+            label |= 1 << UPCODING_DIAGNOSIS
         # ---- procedures -------------------------------------------------------------------
         for k in range(MAX_PROCS):
             proc_o[r, k] = -1
         npr = 0
-        if combo >= 0:
+        if recorded >= 0:
             for k in range(combo_procs.shape[1]):
-                if combo_procs[combo, k] >= 0:
-                    proc_o[r, npr] = combo_procs[combo, k]
+                if combo_procs[recorded, k] >= 0:
+                    proc_o[r, npr] = combo_procs[recorded, k]
                     npr += 1
         if _uniform(st) < 0.5:
             proc_o[r, npr] = extra_procs[min(int(_uniform(st) * extra_procs.shape[0]), extra_procs.shape[0] - 1)]
@@ -261,10 +301,10 @@ def generate_chunk(key, pop_key, start, stop, month_start, month_first_day, mont
             cost = _BED_RATE[bed] * max(los, 1) * (0.8 + 0.2 * level / 3.0) * infl \
                 * math.exp(0.2 * _normal(st))
         else:
-            cost = dx_cost[dx] * combo_cost[combo] * _LEVEL_COST[level] * infl \
+            expected = dx_cost[dx] * combo_cost[combo] * _LEVEL_COST[level] * infl \
                 * (1.15 if age >= 65 else 1.0) * (1.0 + 0.08 * cci) \
-                * (1.5 if way == 5 else 1.0) * (1.0 + 0.35 * max(icu, 0)) \
-                * math.exp(0.3 * _normal(st))
+                * (1.5 if way == 5 else 1.0) * (1.0 + 0.35 * max(icu, 0))
+            cost = expected * math.exp(0.3 * _normal(st))
             ut = _uniform(st)
             if ut < 0.025:
                 cost *= 2.5 + 3.0 * _uniform(st)
@@ -274,19 +314,27 @@ def generate_chunk(key, pop_key, start, stop, month_start, month_first_day, mont
                 cost *= 0.3
             if partner >= 0:
                 cost *= 0.6
+            if (not low_std and recorded == combo and gaming[POINT_INFLATION, h] > 0.0
+                    and _uniform(gst) < gaming[POINT_INFLATION, h]):
+                cost = max(cost, expected) * (low_f + (high_f - low_f) * _uniform(gst))
+                label |= 1 << POINT_INFLATION
         cost_fen = max(10_000, int(round(cost * 100.0)))
         if pool == 0:
             ratio = 0.9 - 0.05 * (level - 1)
         else:
             ratio = 0.8 - 0.1 * (level - 1)
         ratio = min(0.95, max(0.3, ratio + 0.1 * (_uniform(st) - 0.5)))
+        if gaming[COST_SHIFTING, h] > 0.0:
+            # self-paid items on every bill, more on some than on others
+            ratio = max(0.05, ratio - gaming[COST_SHIFTING, h] * (0.5 + _uniform(gst)))
+            label |= 1 << COST_SHIFTING
         fund_fen = int(round(cost_fen * ratio))
         # ---- injected bad input ---------------------------------------------------------
         _seed(st, key, i, 2)
         bad = 0
         if _uniform(st) < bad_share:
             bad = 1 + min(int(_uniform(st) * 5), 4)
-            label |= BAD_INPUT
+            label |= BAD_INPUT_BIT
         patient_o[r] = patient
         hosp_o[r] = h
         dx_o[r] = code

@@ -12,9 +12,11 @@ calibration and audits depend on it:
   each with a cost and length-of-stay multiplier; some add related procedures, a few of
   which raise the cost by less than 10 % (they should merge in calibration);
 * hospitals of three levels (most volume at tertiary ones) and three kinds, with
-  psychiatric and rehabilitation specialty hospitals for bed-day cases;
-* a few hospitals are gaming the system (split admissions, upcoded secondary diagnoses,
-  low-standard admissions, one inflating points); they are the ground truth of the labels.
+  psychiatric and rehabilitation specialty hospitals for bed-day cases.
+
+Which hospitals game the system, and how, is not part of the model: ``data_gen.gaming``
+chooses them from the seed and a behaviour list, so the same province can be generated
+honest or with any mix of gaming.
 """
 from __future__ import annotations
 
@@ -64,7 +66,7 @@ class Model:
     dx_los: np.ndarray             # float64[D] median LOS of a conservative stay
     dx_combo_start: np.ndarray     # int32[D]
     dx_combo_count: np.ndarray     # int32[D]
-    dx_top_combo: np.ndarray       # int32[D] the dearest combination (point inflation)
+    dx_surgery_combo: np.ndarray   # int32[D] most frequent surgical combination, -1 if none
     combo_cdf: np.ndarray          # float64[C] cumulative within its diagnosis
     combo_procs: np.ndarray        # int32[C, MAX_COMBO_PROCS], -1 padded
     combo_cost: np.ndarray         # float64[C] cost multiplier
@@ -81,10 +83,6 @@ class Model:
     hosp_name: list[str]
     hosp_weight: np.ndarray        # float64[H] base share of cases
     hosp_bed_cdf: np.ndarray       # float64[3, H] hospital choice for each bed-day category
-    hosp_split: np.ndarray         # bool[H] gaming: split admissions
-    hosp_upcode: np.ndarray        # bool[H] gaming: upcoded secondary diagnoses
-    hosp_lowstd: np.ndarray        # bool[H] gaming: low-standard admissions
-    hosp_inflate: np.ndarray       # bool[H] gaming: point inflation
 
 
 def _insurance_code(code: str) -> str:
@@ -165,14 +163,13 @@ def build_model(seed: int, hospitals: int, n_diagnoses: int = 3000) -> Model:
     combo_procs, combo_cost, combo_los, combo_p = [], [], [], []
     dx_combo_start = np.empty(D, np.int32)
     dx_combo_count = np.empty(D, np.int32)
-    dx_top_combo = np.empty(D, np.int32)
+    dx_surgery_combo = np.full(D, -1, np.int32)
     for d, code in enumerate(catalogue):
         dx_combo_start[d] = len(combo_procs)
         p_cons = _CONSERVATIVE.get(code[0], 0.6)
-        combos = [([], 1.0, 1.0)]
+        combos = [([], 1.0, 1.0, False)]   # (procedures, cost, LOS, surgical main procedure)
         chapters = _chapters_for(code)
         n_proc = int(rng.choice([1, 1, 2, 2, 3, 4]))
-        mains = []
         for _ in range(n_proc):
             kind = rng.choice(["surgery", "diagnostic", "therapeutic"], p=[0.6, 0.2, 0.2])
             if kind == "surgery":
@@ -188,22 +185,23 @@ def build_model(seed: int, hospitals: int, n_diagnoses: int = 3000) -> Model:
             else:
                 main = _draw_code(rng, int(rng.choice([93, 94, 95, 98, 99])), "therapeutic", used, prefixes)
                 mult, los = rng.uniform(1.2, 2.2), rng.uniform(1.0, 1.4)
-            mains.append(main)
-            combos.append(([main], mult, los))
+            combos.append(([main], mult, los, kind == "surgery"))
             if kind == "surgery" and rng.random() < 0.35:
                 related = _draw_code(rng, int(rng.choice(chapters)), "surgery", used, prefixes)
                 # a third of related procedures add little cost (SPEC 4: they merge)
                 uplift = rng.uniform(1.0, 1.07) if rng.random() < 0.35 else rng.uniform(1.15, 1.7)
-                combos.append(([main, related], mult * uplift, los * 1.1))
+                combos.append(([main, related], mult * uplift, los * 1.1, True))
         weights = np.array([p_cons] + list(rng.dirichlet(np.ones(len(combos) - 1)) * (1 - p_cons)))
-        for (procs, mult, los), w in zip(combos, weights):
+        for (procs, mult, los, _), w in zip(combos, weights):
             row = [proc_id(p) for p in procs] + [-1] * (MAX_COMBO_PROCS - len(procs))
             combo_procs.append(row)
             combo_cost.append(mult)
             combo_los.append(los)
             combo_p.append(w)
         dx_combo_count[d] = len(combos)
-        dx_top_combo[d] = dx_combo_start[d] + int(np.argmax([c[1] for c in combos]))
+        surgical = [k for k, c in enumerate(combos) if c[3]]
+        if surgical:
+            dx_surgery_combo[d] = dx_combo_start[d] + max(surgical, key=lambda k: weights[k])
     combo_p = np.array(combo_p)
     combo_cdf = np.empty_like(combo_p)
     for d in range(D):
@@ -274,21 +272,15 @@ def build_model(seed: int, hospitals: int, n_diagnoses: int = 3000) -> Model:
         if cat == 1:   # rehabilitation also at tertiary general hospitals
             w[(level == 3)] += 0.5
         hosp_bed_cdf[cat] = np.cumsum(w) / w.sum()
-    eligible = [h for h in range(H) if level[h] >= 2 and kind[h] == "general"]
-    rng.shuffle(eligible)
-    eligible += [h for h in range(H) if h not in eligible]
-    flags = np.zeros((4, H), bool)
-    for j in range(4):            # one distinct gaming hospital per behaviour
-        flags[j, eligible[j % len(eligible)]] = True
     return Model(
         dx_codes=dx_codes, dx_base=dx_base, dx_n_ext=dx_n_ext, dx_cdf=dx_cdf,
         dx_common_cdf=dx_common_cdf, dx_chapter=dx_chapter, dx_cost=dx_cost, dx_los=dx_los,
-        dx_combo_start=dx_combo_start, dx_combo_count=dx_combo_count, dx_top_combo=dx_top_combo,
+        dx_combo_start=dx_combo_start, dx_combo_count=dx_combo_count,
+        dx_surgery_combo=dx_surgery_combo,
         combo_cdf=combo_cdf, combo_procs=np.array(combo_procs, np.int32),
         combo_cost=np.array(combo_cost), combo_los=np.array(combo_los), proc_codes=proc_codes,
         extra_procs=extra_procs, charlson_codes=np.array(ch_codes, np.int32),
         charlson_weight=np.array(ch_weight, np.int32), charlson_cdf=charlson_cdf,
         severe_charlson=np.array(severe, np.int32), bed_dx=bed_dx, hosp_level=level,
         hosp_kind=kind, hosp_name=names, hosp_weight=weight, hosp_bed_cdf=hosp_bed_cdf,
-        hosp_split=flags[0], hosp_upcode=flags[1], hosp_lowstd=flags[2], hosp_inflate=flags[3],
     )

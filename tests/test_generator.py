@@ -1,13 +1,43 @@
-"""The synthetic province: determinism, realism checks, labels."""
+"""The synthetic province: determinism, realism checks, gaming behaviours and their ground
+truth."""
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
 import dipcore as dc
-from data_gen import Province, generate, month_bounds
+from data_gen import BEHAVIOURS, STRENGTHS, Province, default_gaming, generate, month_bounds
+from data_gen.gaming import procedure_targets, size_classes
 from dipcore.schema import CASE_SCHEMA, fen
+
+
+#: Every behaviour at its strongest, on hospitals large enough to show it. The procedure
+#: upcoder records an operation on every conservative case it can: in a province this
+#: small, few diagnoses have an operation common enough to be a core group (the only
+#: ones it upcodes), so a realistic strength would hide in the noise.
+STRONG = [{"behaviour": b, **({"variant": v} if v else {}),
+           "strength": 1.0 if b == "upcoding_procedure" else s[2], "size": size}
+          for ((b, v), s), size in zip(STRENGTHS.items(), ("large", "large", "medium", "large",
+                                                            "large", "large", "medium"))]
+STRONG_ARGS = {"cases_per_year": 8000, "years": (2022, 2024), "hospitals": 24, "seed": 5}
+
+
+@pytest.fixture(scope="module")
+def strong(tmp_path_factory):
+    """Every behaviour at its strongest: 3 years x 8000 cases, 24 hospitals; the cases as
+    a pandas frame with what the behaviour checks need."""
+    out = tmp_path_factory.mktemp("strong")
+    manifest = generate(out, gaming=STRONG, **STRONG_ARGS)
+    return out, manifest, _frame(out, manifest)
+
+
+@pytest.fixture(scope="module")
+def strong_honest(tmp_path_factory):
+    """The ``strong`` province generated honest (in other chunks)."""
+    out = tmp_path_factory.mktemp("honest")
+    return out, generate(out, gaming=[], chunk_rows=777, **STRONG_ARGS)
 
 
 def _all_cases(out):
@@ -85,23 +115,136 @@ def test_labels_are_ground_truth(small_province):
     by_id = {r["case_id"]: r for r in cases.select(
         ["case_id", "patient_id", "hospital_id", "primary_dx", "admission_date",
          "discharge_date", "secondary_dx"]).to_pylist()}
+    # too small a province for a procedure upcoder to find an operation with a core group
     kinds = set(labels.column("anomaly").to_pylist())
-    assert {"split_admission", "upcoded_secondary_dx", "low_standard_admission",
-            "point_inflation", "bad_input"} <= kinds
+    assert kinds | {"upcoding_procedure"} == set(BEHAVIOURS) | {"bad_input"}
     gaming = manifest["gaming_hospitals"]
+    assert sorted(gaming) == sorted(BEHAVIOURS)
     corrupted = {r["case_id"] for r in labels.to_pylist() if r["anomaly"] == "bad_input"}
     for r in labels.to_pylist():
         case = by_id[r["case_id"]]
+        if r["anomaly"] == "bad_input":
+            continue
+        if r["case_id"] not in corrupted:
+            assert r["hospital_id"] in gaming[r["anomaly"]]
         if r["anomaly"] == "split_admission" and not {r["case_id"], r["related_case_id"]} & corrupted:
             first = by_id[r["related_case_id"]]
             assert first["patient_id"] == case["patient_id"]
+            assert first["hospital_id"] == case["hospital_id"]
             assert first["primary_dx"][:3] == case["primary_dx"][:3]
             gap = (case["admission_date"] - first["discharge_date"]).days
             assert 1 <= gap <= 10
-        elif r["anomaly"] in ("upcoded_secondary_dx", "low_standard_admission", "point_inflation"):
-            assert r["hospital_id"] in gaming[r["anomaly"]]
-        if r["anomaly"] == "upcoded_secondary_dx":
-            assert len(case["secondary_dx"]) >= 2
+            assert case["discharge_date"].month == first["discharge_date"].month
+        if r["anomaly"] == "upcoding_diagnosis":
+            assert len(case["secondary_dx"]) >= 1
+
+
+def test_manifest_names_the_gaming_hospitals(small_province):
+    out, manifest = small_province
+    entries = manifest["gaming"]
+    assert [(e["behaviour"], e["variant"]) for e in entries] == list(STRENGTHS)
+    assert all(e["size"] == "any" and e["strength"] == STRENGTHS[e["behaviour"], e["variant"]][1]
+               for e in entries)
+    for name, ids in manifest["gaming_hospitals"].items():
+        assert ids == sorted({e["hospital_id"] for e in entries if e["behaviour"] == name})
+    last = _all_cases(out).filter(pc.equal(pc.year(_all_cases(out)["discharge_date"]), 2024))
+    counts = {r["values"]: r["counts"] for r in pc.value_counts(last["hospital_id"]).to_pylist()}
+    assert all(e["cases_last_year"] == counts[e["hospital_id"]] for e in entries)
+
+
+def test_default_list_gives_every_behaviour_its_own_hospital():
+    assert default_gaming() == [
+        {"behaviour": "split_admission", "strength": 0.07, "size": "any"},
+        {"behaviour": "low_standard", "strength": 0.05, "size": "any"},
+        {"behaviour": "upcoding_diagnosis", "variant": "level", "strength": 0.25, "size": "any"},
+        {"behaviour": "upcoding_diagnosis", "variant": "growth", "strength": 0.25, "size": "any"},
+        {"behaviour": "upcoding_procedure", "strength": 0.2, "size": "any"},
+        {"behaviour": "point_inflation", "strength": 0.12, "size": "any"},
+        {"behaviour": "cost_shifting", "strength": 0.12, "size": "any"},
+    ]
+    p = Province(3, 40)
+    general = {h for h, k in enumerate(p.model.hosp_kind) if k == "general"}
+    assert len(set(p.gaming_hosp)) == 7 and set(p.gaming_hosp) <= general
+    assert Province(3, 40).gaming_hosp == p.gaming_hosp          # a function of the seed
+    assert Province(4, 40).gaming_hosp != p.gaming_hosp
+    # a province with fewer general hospitals than behaviours shares them
+    tiny = Province(11, 8)
+    assert len(tiny.gaming_hosp) == 7 and len(set(tiny.gaming_hosp)) < 7
+
+
+def test_sizes_are_volume_terciles_of_general_hospitals():
+    gaming = [{"behaviour": b, "strength": 0.1, "size": size}
+              for b, size in (("split_admission", "small"), ("low_standard", "large"),
+                              ("point_inflation", "medium"), ("cost_shifting", "large"))]
+    p = Province(1, 40, gaming)
+    classes = size_classes(p.model)
+    weight = p.model.hosp_weight
+    assert max(weight[classes["small"]]) <= min(weight[classes["medium"]])
+    assert max(weight[classes["medium"]]) <= min(weight[classes["large"]])
+    assert sorted(classes["small"] + classes["medium"] + classes["large"]) == classes["any"]
+    assert [h in classes[e["size"]] for e, h in zip(gaming, p.gaming_hosp)] == [True] * 4
+    assert len(set(p.gaming_hosp)) == 4
+    # an explicit list never shares a hospital
+    with pytest.raises(ValueError, match="large general hospital"):
+        Province(1, 40, [{"behaviour": "low_standard", "strength": 0.05, "size": "large"}] * 11)
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"behaviour": "upcoding", "strength": 0.2}, "not one of"),
+    ({"behaviour": "low_standard", "strength": 0}, "strength"),
+    ({"behaviour": "low_standard", "strength": 1.5}, "strength"),
+    ({"behaviour": "low_standard", "strength": "0.1"}, "strength"),
+    ({"behaviour": "split_admission", "strength": 0.3}, "strength"),
+    ({"behaviour": "low_standard", "strength": 0.1, "size": "huge"}, "size"),
+    ({"behaviour": "low_standard", "variant": "growth", "strength": 0.1}, "variant"),
+    ({"behaviour": "upcoding_diagnosis", "variant": "trend", "strength": 0.1}, "variant"),
+    ({"behaviour": "low_standard", "strength": 0.1, "hospital": "H00001"}, "unknown keys"),
+])
+def test_a_bad_behaviour_list_is_refused(entry, message):
+    with pytest.raises(ValueError, match=message):
+        Province(1, 40, [entry])
+
+
+def test_intensities_by_year():
+    p = Province(2, 40, [
+        {"behaviour": "upcoding_diagnosis", "strength": 0.2},
+        {"behaviour": "upcoding_diagnosis", "variant": "growth", "strength": 0.3},
+        {"behaviour": "point_inflation", "strength": 0.2},
+        {"behaviour": "upcoding_procedure", "strength": 0.25},
+        {"behaviour": "cost_shifting", "strength": 0.1},
+    ], n_years=4)
+    level, growth, inflation, procedure, shifting = p.gaming_hosp
+    row = {b: k for k, b in enumerate(BEHAVIOURS)}
+    by_year = [p.intensities(y) for y in range(4)]
+    assert [m[row["upcoding_diagnosis"], level] for m in by_year] == [0.2] * 4
+    assert [m[row["upcoding_diagnosis"], growth] for m in by_year] == [0, 0, 0, 0.3]
+    assert [m[row["upcoding_procedure"], procedure] for m in by_year] == [0, 0, 0, 0.25]
+    assert [m[row["cost_shifting"], shifting] for m in by_year] == [0, 0, 0, 0.1]
+    assert [round(m[row["point_inflation"], inflation], 4) for m in by_year] == [0.05, 0.1, 0.15, 0.2]
+    assert sum(int((m > 0).sum()) for m in by_year) == 4 + 1 + 4 + 1 + 1
+    with pytest.raises(ValueError):
+        p.intensities(4)
+
+
+def test_an_honest_province_labels_nothing(strong_honest):
+    out, manifest = strong_honest
+    assert pq.read_table(out / "labels.parquet").num_rows == 0
+    assert manifest["gaming"] == [] and manifest["anomaly_cases"] == {}
+    assert manifest["gaming_hospitals"] == {b: [] for b in BEHAVIOURS}
+
+
+def test_a_case_no_behaviour_changed_is_the_honest_provinces(strong, strong_honest):
+    """Gaming draws never touch a case's honest draws: every case the labels do not name is
+    the honest province's case at the same index, so the labels name every change."""
+    out = strong[0]
+    honest, gamed = _all_cases(strong_honest[0]), _all_cases(out)
+    labelled = pq.read_table(out / "labels.parquet")
+    assert set(labelled.column("anomaly").to_pylist()) == set(BEHAVIOURS)
+    changed = pa.array(sorted(set(labelled.column("case_id").to_pylist())))
+    keep_g = gamed.filter(pc.invert(pc.is_in(gamed["case_id"], changed)))
+    keep_h = honest.filter(pc.invert(pc.is_in(honest["case_id"], changed)))
+    assert keep_g.num_rows == keep_h.num_rows > 0.8 * honest.num_rows
+    assert keep_g.equals(keep_h)
 
 
 def test_registry_is_readable(small_province):
@@ -116,3 +259,157 @@ def test_chunks_must_stay_in_a_month():
     bounds = month_bounds(1200)
     with pytest.raises(ValueError):
         p.cases(2024, 0, 1200, int(bounds[1]) - 5, int(bounds[1]) + 5)
+
+
+def _frame(out, manifest):
+    """Cases as a pandas frame: hospital, year, patient, diagnosis category and subcategory,
+    dates, LOS, cost, fund, bed-day, a severe Charlson secondary diagnosis, the main
+    procedure (after exclusions) and its class, and the case's label set."""
+    import pandas as pd
+
+    from dipcore.coding.refdata import is_excluded_procedure, procedure_class
+    t = _all_cases(out)
+    model = Province(manifest["seed"], manifest["hospitals"], []).model
+    severe = {model.dx_codes[k] for k in model.severe_charlson}
+    main = [next((c for c in procs if not is_excluded_procedure(c)), "")
+            for procs in t["procedures"].to_pylist()]
+    f = pd.DataFrame({
+        "case_id": t["case_id"].to_pylist(), "h": t["hospital_id"].to_pylist(),
+        "year": pc.year(t["discharge_date"]).to_numpy(), "patient": t["patient_id"].to_pylist(),
+        "dx": t["primary_dx"].to_pylist(), "adm": t["admission_date"].to_numpy(),
+        "dis": t["discharge_date"].to_numpy(), "cost": fen(t["total_cost"]) / 100.0,
+        "fund": fen(t["fund_paid"]) / 100.0, "level": t["hospital_level"].to_numpy(),
+        "bed": t["bed_day_category"].is_valid().to_numpy(zero_copy_only=False),
+        "severe": [any(c in severe for c in sec) for sec in t["secondary_dx"].to_pylist()],
+        "main": main, "cls": [procedure_class(c) if c else "conservative" for c in main]})
+    f["los"] = (f.dis - f.adm).dt.days.clip(lower=1)
+    f["cat"], f["sub"] = f.dx.str[:3], f.dx.str[:5]
+    labels = pq.read_table(out / "labels.parquet").to_pandas()
+    for b in BEHAVIOURS:
+        f[b] = f.case_id.isin(set(labels.case_id[labels.anomaly == b]))
+    f["honest_hospital"] = ~f.h.isin({e["hospital_id"] for e in manifest["gaming"]})
+    return f
+
+
+def _gamer(manifest, behaviour, variant=""):
+    return next(e["hospital_id"] for e in manifest["gaming"]
+                if (e["behaviour"], e["variant"]) == (behaviour, variant))
+
+
+def _by_hospital_year(f, column):
+    return f.groupby(["h", "year"])[column].mean().unstack("year")
+
+
+def _honest(table, f):
+    """The rows of ``table`` (indexed by hospital) of honest hospitals with at least 100 DIP
+    cases every year: a smaller hospital's shares are mostly noise."""
+    dip = f[~f.bed]
+    counts = dip.groupby(["h", "year"]).size().unstack("year").min(axis=1)
+    honest = set(dip.h[dip.honest_hospital])
+    return table.loc[[h for h in table.index if h in honest and counts[h] >= 100]]
+
+
+def test_split_admissions_show_as_readmissions(strong):
+    _, manifest, f = strong
+    f = f[~f.bed].sort_values(["patient", "cat", "adm"])
+    gap = (f.adm - f.dis.shift()).dt.days
+    f = f.assign(readmit=(f.patient == f.patient.shift()) & (f.cat == f.cat.shift())
+                 & (f.h == f.h.shift()) & gap.between(1, 15))
+    rate = f.groupby("h").readmit.mean()
+    assert rate[_gamer(manifest, "split_admission")] > 0.05
+    assert _honest(rate, f).max() < 0.015
+
+
+def test_low_standard_admissions_are_short_cheap_and_conservative(strong):
+    _, manifest, f = strong
+    f = f[~f.bed]
+    typical = f[f.cls == "conservative"].groupby(["sub", "year"]).cost.median()
+    ratio = f.cost / typical.reindex(list(zip(f["sub"], f.year))).to_numpy()
+    share = f.assign(low=(f.los <= 2) & (f.cls == "conservative") & (ratio < 0.5)).groupby("h").low.mean()
+    assert share[_gamer(manifest, "low_standard")] > 0.04
+    assert _honest(share, f).max() < 0.02
+
+
+def test_diagnosis_upcoding_by_level_and_by_growth(strong):
+    _, manifest, f = strong
+    severe = _by_hospital_year(f[~f.bed], "severe")
+    honest = _honest(severe, f)
+    level = severe.loc[_gamer(manifest, "upcoding_diagnosis", "level")]
+    growth = severe.loc[_gamer(manifest, "upcoding_diagnosis", "growth")]
+    assert (level > honest.max() + 0.1).all()                 # every year
+    assert growth[2024] > growth[2023] + 0.15 and growth[2024] > honest[2024].max() + 0.1
+    assert (growth[[2022, 2023]] < honest[[2022, 2023]].max() + 0.02).all()
+    # upcoded comorbidities are not treated: the cost does not follow them
+    up = f[f.upcoding_diagnosis]
+    same = f[f.h.isin(up.h.unique()) & ~f.upcoding_diagnosis & ~f.bed]
+    assert up.cost.median() < 1.1 * same.cost.median()
+
+
+def test_procedure_upcoding_raises_the_surgical_share_not_the_cost(strong):
+    _, manifest, f = strong
+    gamer = _gamer(manifest, "upcoding_procedure")
+    model = Province(manifest["seed"], manifest["hospitals"], []).model
+    targets = procedure_targets(model, manifest["cases_per_year"], 2)
+    upcodable = {model.dx_codes[model.dx_base[d]][:5] for d in np.flatnonzero(targets >= 0)}
+    dip = f[~f.bed & f["sub"].isin(upcodable)]
+    surgical = dip.assign(s=dip.cls == "surgery")
+    by_year = surgical[surgical.h == gamer].groupby("year").s.mean()
+    honest = surgical[surgical.honest_hospital].groupby("year").s.mean()
+    assert by_year[2024] > by_year[2023] + 0.25 and abs(by_year[2023] - by_year[2022]) < 0.1
+    assert abs(honest[2024] - honest[2023]) < 0.03
+    # the cost per case does not follow: the operations are not done
+    cost = f[~f.bed & (f.h == gamer)].groupby("year").cost.mean()
+    assert cost[2024] < 1.1 * cost[2023]
+    # its upcoded cases cost much less than its real operations, against the same
+    # operations at honest hospitals
+    ops = f[~f.bed & (f.cls == "surgery") & f.honest_hospital]
+    typical = ops.groupby(["sub", "main"]).cost.median()
+    mine = f[~f.bed & (f.h == gamer) & (f.year == 2024) & (f.cls == "surgery")]
+    ratio = mine.cost / typical.reindex(list(zip(mine["sub"], mine["main"]))).to_numpy()
+    assert ratio[mine.upcoding_procedure].median() < 0.5 * ratio[~mine.upcoding_procedure].median()
+    assert (mine.upcoding_procedure.sum() == f.upcoding_procedure.sum()
+            == (f.upcoding_procedure & f["sub"].isin(upcodable)).sum() > 30)
+
+
+def test_point_inflation_pushes_a_growing_share_over_the_high_cost_line(strong):
+    _, manifest, f = strong
+    dip = f[~f.bed]
+    # a case's typical cost: the mean (at 2022 prices) of honest hospitals' cases of the same
+    # diagnosis subcategory, main procedure and hospital level, where they have 5 or more
+    real = dip.cost / 1.045 ** (dip.year - 2022)
+    cell = [dip["sub"], dip["main"], dip.level]
+    honest = real[dip.honest_hospital].groupby([c[dip.honest_hospital] for c in cell])
+    typical = honest.mean()[honest.size() >= 5]
+    ratio = real / typical.reindex(list(zip(*cell))).to_numpy()
+    dip = dip.assign(high=ratio > 2)[ratio.notna()]
+    high = _by_hospital_year(dip, "high")
+    gamer = high.loc[_gamer(manifest, "point_inflation")]
+    assert gamer[2022] + 0.03 < gamer[2023] < gamer[2024] - 0.03
+    assert gamer[2024] > _honest(high, f)[2024].max() + 0.1
+    assert dip.high[dip.point_inflation].mean() > 0.85
+
+
+def test_cost_shifting_lowers_the_fund_share_in_the_last_year_only(strong):
+    _, manifest, f = strong
+    sums = f.groupby(["h", "year"])[["fund", "cost"]].sum()
+    share = (sums.fund / sums.cost).unstack("year")
+    change = share.diff(axis=1)
+    gamer = change.loc[_gamer(manifest, "cost_shifting")]
+    assert gamer[2024] < -0.1 and abs(gamer[2023]) < 0.02
+    assert _honest(change, f)[[2023, 2024]].abs().max().max() < 0.03
+
+
+def test_procedure_upcoding_moves_cases_to_surgical_dip_groups(strong):
+    out, _, f = strong
+    cases, _ = dc.read_cases(out / "cases", hospitals=dc.read_hospitals(out / "hospitals.csv"))
+    year = pc.year(cases["discharge_date"])
+    catalog = dc.calibrate(cases.filter(pc.less(year, 2024)), years=[2022, 2023])
+    result = dc.settle(cases.filter(pc.equal(year, 2024)), catalog,
+                       budget={"employee": 1e7, "resident": 1e7})
+    upcoded = pa.array(f.case_id[f.upcoding_procedure].tolist())
+    settled = result.cases.filter(pc.is_in(result.cases["case_id"], upcoded))
+    assert settled.num_rows == len(upcoded)
+    assert set(settled["case_class"].to_pylist()) == {"surgery"}
+    grouped = settled.filter(pc.is_valid(settled["treatment_class"]))
+    assert set(grouped["treatment_class"].to_pylist()) == {"surgery"}
+    assert grouped.num_rows > 0.8 * settled.num_rows
