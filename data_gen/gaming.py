@@ -10,16 +10,19 @@ A behaviour list is a list of dicts::
 ``behaviour`` is the audit flag that must find it; ``variant`` (``"level"`` or ``"growth"``)
 exists for ``upcoding_diagnosis`` only and defaults to ``"level"``; ``strength`` is the
 behaviour's intensity (below); ``size`` the hospital's size class, ``"small"``,
-``"medium"``, ``"large"`` (terciles of case volume among general hospitals) or ``"any"``.
-Every entry gets a hospital of its own. Each behaviour changes a hospital's cases the way
+``"medium"``, ``"large"`` (terciles of case volume among general hospitals) or ``"any"``
+(the default). Every entry gets a hospital of its own. Each behaviour changes a hospital's cases the way
 the same conduct changes real claims (医保结算清单):
 
 ``split_admission`` (分解住院)
     The hospital discharges a patient and readmits them a few days later for the same
     diagnosis, so that one treatment earns two case payments. A stay of the hospital is
-    followed by such a second stay with probability ``strength`` (0.04-0.10; an honest
-    hospital's readmissions of the same kind, complications and planned second courses, stay
-    at 0.2 % and carry no label). Each part is shorter and cheaper than the whole
+    followed by such a second stay with probability ``strength`` (0.04-0.10; at most
+    ``kernel.SPLIT_CAP``), except the 15 % of stays whose own split draw is below the cap
+    (so that a second stay is never split again) and a stay that ends in the last two days
+    of its month: about 0.8 ``strength`` of its stays are split. An
+    honest hospital's readmissions of the same kind (complications, planned second courses)
+    happen at 0.2 % and carry no label. Each part is shorter and cheaper than the whole
     (0.6 of its LOS and cost), and the second starts 1-10 days after the first ends, within
     the month.
 ``low_standard`` (低标入院)
@@ -174,7 +177,7 @@ def size_classes(model: Model) -> dict[str, list[int]]:
     general = ([h for h, kind in enumerate(model.hosp_kind) if kind == "general"]
                or [h for h, kind in enumerate(model.hosp_kind) if kind == "tcm"])
     by_volume = sorted(general, key=lambda h: (model.hosp_weight[h], h))
-    small, medium, large = (list(part) for part in np.array_split(by_volume, 3))
+    small, medium, large = ([int(h) for h in part] for part in np.array_split(by_volume, 3))
     return {"small": small, "medium": medium, "large": large, "any": general}
 
 

@@ -41,7 +41,8 @@ HONEST_SPLIT = 0.002
 #: first stay of a split, so a second stay is never split again (no chains).
 SPLIT_CAP = 0.15
 #: A point-inflated case's cost is its expected cost (or its drawn cost when dearer) times
-#: a uniform factor in this range, so that its cost ratio lands above the high-cost line.
+#: a uniform factor in this range, so that its cost ratio lands above the high-cost line
+#: (for about nine cases in ten: the factor applies to the case, not to its group's mean).
 INFLATION_FACTOR = (2.4, 3.5)
 
 _LEVEL_COST = np.array([0.0, 0.55, 0.75, 1.0])
