@@ -105,8 +105,10 @@ def province(work: Path, seed: int, hospitals: int, cases: int) -> tuple[Path, d
     return path, manifest, time.perf_counter() - t0
 
 
-def audit_province(path: Path, scheme: str) -> tuple[dict[str, list[str]], list[str], dict]:
-    """Calibrate on the history, audit the last year: ``(flags per hospital, warnings,
+def audit_province(path: Path, scheme: str, settings: dict | None = None
+                   ) -> tuple[dict[str, list[str]], list[str], dict]:
+    """Calibrate on the history, audit the last year (the catalogue's policy with
+    ``settings`` changed, e.g. ``audit_overdispersion``): ``(flags per hospital, warnings,
     seconds per step)``."""
     seconds = {}
     t0 = time.perf_counter()
@@ -123,12 +125,14 @@ def audit_province(path: Path, scheme: str) -> tuple[dict[str, list[str]], list[
                                rules=rules)
         seconds["calibrate"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        found = dc.audit(current, catalog, previous=previous, rules=rules)
+        found = dc.audit(current, catalog, catalog.policy.replace(**(settings or {})),
+                         previous=previous, rules=rules)
     else:
         catalog = dc.calibrate(history, years=HISTORY)
         seconds["calibrate"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        found = dc.audit(current, catalog, previous=previous)
+        found = dc.audit(current, catalog, catalog.policy.replace(**(settings or {})),
+                         previous=previous)
     seconds["audit"] = time.perf_counter() - t0
     flags = {r["hospital_id"]: list(r["flags"] or [])
              for r in found.hospitals.select(["hospital_id", "flags"]).to_pylist()}
@@ -214,7 +218,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=DEFAULT_WORK,
                     help=f"where provinces are generated and reused (default {DEFAULT_WORK})")
     ap.add_argument("--out", type=Path, help="results JSON (default WORK/results-SCHEME.json)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="audit with this policy setting changed (TOML value, e.g. "
+                         "audit_overdispersion='\"none\"' or audit_min_ratio=1.1); repeatable")
     args = ap.parse_args(argv)
+    import tomllib
+    try:
+        settings = {k: v for item in args.set for k, v in tomllib.loads(item).items()}
+    except tomllib.TOMLDecodeError as exc:
+        ap.error(f"--set: {exc}")
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     sizes = []
     for item in args.sizes.split(","):
@@ -227,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         for seed in seeds:
             t0 = time.perf_counter()
             path, manifest, t_gen = province(args.work, seed, hospitals, cases)
-            flags, warnings, seconds = audit_province(path, args.scheme)
+            flags, warnings, seconds = audit_province(path, args.scheme, settings)
             seconds = {"generate": t_gen, **seconds, "total": time.perf_counter() - t0}
             run = {"seed": seed, "hospitals": hospitals, "cases_per_year": cases,
                    "province": f"{hospitals}:{cases}", "path": str(path),
@@ -242,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = report(runs)
     out = args.out or args.work / f"results-{args.scheme}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"scheme": args.scheme, "seeds": seeds,
+    out.write_text(json.dumps({"scheme": args.scheme, "settings": settings, "seeds": seeds,
                                "sizes": [f"{h}:{c}" for h, c in sizes],
                                "behaviours": list(BEHAVIOURS), **summary, "runs": runs},
                               indent=2, ensure_ascii=False), encoding="utf-8")

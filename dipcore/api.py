@@ -136,7 +136,8 @@ def audit(cases: Any, catalog: Catalog, policy: Policy | None = None,
           workers: int | None = None, batch_rows: int = DEFAULT_BATCH_ROWS,
           progress: ProgressFn | None = None, rules: Any = None,
           new_technology: Any = None) -> Audit:
-    """Supervision signals and appraisal indicators of a year (SPEC.md section 8).
+    """Supervision of a year (SPEC.md sections 8 and 11): appraisal indicators, case-mix
+    adjusted indicators with funnel limits, flags with their evidence, and case lists.
 
     Parameters
     ----------
@@ -145,12 +146,15 @@ def audit(cases: Any, catalog: Catalog, policy: Policy | None = None,
     catalog : Catalog
         Scores the cases (CMI, outliers, groups).
     policy : Policy, optional
-        Thresholds (``readmit_days``, ``low_standard_max_los``, ``audit_share_ratio``,
-        ``audit_growth_margin``); defaults to the catalogue's policy.
+        Its supervision section (``readmit_days``, ``low_standard_max_los``,
+        ``audit_control_limit``, ``audit_min_ratio``, ``audit_min_cases``,
+        ``audit_min_events``, ``audit_overdispersion``, ``audit_peer_level``); defaults to
+        the catalogue's policy.
     hospitals : pyarrow.Table, optional
         Hospital registry.
     previous : path, table or stream, optional
-        The previous year's cases, for the year-on-year signals.
+        The previous year's cases, for the growth tests (scored with the same catalogue,
+        so both years' groups mean the same).
     engine : {"local", "dask"}
         ``dask``: ``client`` or ``workers`` as for :func:`calibrate`.
     rules, new_technology : as for :func:`settle` (DRG catalogues).
@@ -158,6 +162,15 @@ def audit(cases: Any, catalog: Catalog, policy: Policy | None = None,
     Returns
     -------
     Audit
+        ``hospitals`` (indicators, O/E, z, ``flags``), ``evidence`` (one row per test
+        behind a flag), ``indicators`` (every test), ``funnel`` and ``funnel_limits``
+        (funnel-plot data), and the case lists ``readmissions``, ``low_standard`` and
+        ``upcoded_cases``.
+
+    Raises
+    ------
+    InputError
+        When the year has no usable case.
     """
     policy = policy or catalog.policy
     with executor(engine, client=client, workers=workers, hospitals=hospitals, encoding=encoding,

@@ -51,6 +51,7 @@ _CHOICES = {
     "drg_trim": ("sd", "percentile", "none"),
     "drg_coefficient": ("level", "hospital", "drg_level"),
     "drg_high_rule": ("additive", "multiplicative"),
+    "audit_overdispersion": ("additive", "none"),
 }
 
 #: The policy's sections and their fields, in declaration order (every field is in one).
@@ -80,9 +81,32 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "budget_point_value", "budget_pv_trim", "pv_mode", "fixed_point_value",
         "elastic_base_share", "elastic_ceiling", "fund_share_method", "surplus_cap", "sharing_bands", "reserve", "allocation"),
     "supervision": (   # SPEC 8, 11
-        "readmit_days", "low_standard_max_los", "audit_share_ratio", "audit_growth_margin"),
+        "readmit_days", "low_standard_max_los", "audit_control_limit", "audit_min_ratio",
+        "audit_min_cases", "audit_min_events", "audit_overdispersion", "audit_peer_level"),
 }
 _SECTION_OF = {name: section for section, names in SECTIONS.items() for name in names}
+
+#: Parameters of earlier versions, and what replaced them.
+RETIRED = {
+    "audit_share_ratio": "supervision flags use funnel limits (SPEC 11): audit_control_limit "
+                         "and audit_min_ratio",
+    "audit_growth_margin": "growth is tested against funnel limits (SPEC 11): "
+                           "audit_control_limit and audit_min_ratio",
+}
+
+
+def _drop_retired(data: dict[str, Any], source: str, mode: str) -> dict[str, Any]:
+    """``data`` without ``RETIRED`` keys (top level or in a section table), or an error
+    naming their replacements."""
+    found = [k for k in data if k in RETIRED] + [
+        k for v in data.values() if isinstance(v, dict) for k in v if k in RETIRED]
+    if not found:
+        return data
+    if mode != "ignore":
+        raise InputError("; ".join(f"policy '{k}' is retired: {RETIRED[k]}" for k in found),
+                         source=source)
+    return {k: ({kk: vv for kk, vv in v.items() if kk not in RETIRED} if isinstance(v, dict)
+                else v) for k, v in data.items() if k not in RETIRED}
 
 
 @dataclass
@@ -252,12 +276,23 @@ class Policy:
     readmit_days: int = 15
     #: Low-standard admission: a low-cost case in a conservative group with LOS <= this.
     low_standard_max_los: int = 2
-    #: A hospital is flagged when its share of an audited kind of case (readmissions,
-    #: low-standard admissions, severe cases) is at least this multiple of the region's.
-    audit_share_ratio: float = 2.0
-    #: Year-on-year: flagged when a hospital's growth (CMI, secondary diagnoses per case,
-    #: severe share, points per case, patient-paid share) exceeds the region's by this much.
-    audit_growth_margin: float = 0.10
+    #: SPEC 11 funnel limits: a hospital is flagged only when its standardised difference
+    #: is beyond this two-sided control limit (0.998: z = 3.09) ...
+    audit_control_limit: float = 0.998
+    #: ... *and* its ratio O/E (or, for growth, this year's O/E over last year's) is at
+    #: least this: a huge hospital is not flagged for a trivial excess.
+    audit_min_ratio: float = 1.2
+    #: Hospitals with fewer cases get indicators but no flags (and a warning naming them).
+    audit_min_cases: int = 30
+    #: An event indicator (readmissions, low-standard, severe cases ...) needs at least this
+    #: many events at a hospital before it can flag: never a flag from one or two cases.
+    audit_min_events: int = 5
+    #: Over-dispersion of the funnel limits (Spiegelhalter 2005): "additive" widens every
+    #: hospital's limits by the spread among its peers beyond chance (tau^2 from winsorised
+    #: z-scores; 0 when there is none), "none" uses chance alone.
+    audit_overdispersion: str = "additive"
+    #: Expected values from hospitals of the same level (同级别医院) within each stratum.
+    audit_peer_level: bool = True
 
     def __post_init__(self) -> None:
         self.validate()
@@ -271,7 +306,7 @@ class Policy:
                                  f"not {getattr(self, name)!r}")
         positive = ("core_min_cases", "score_scale", "high_ratio", "extreme_ratio",
                     "aux_min_group_cases", "aux_min_subtype_cases", "readmit_days",
-                    "audit_share_ratio")
+                    "audit_min_ratio")
         for name in positive:
             if not getattr(self, name) > 0:
                 raise InputError(f"policy '{name}' must be positive, not {getattr(self, name)!r}")
@@ -292,6 +327,12 @@ class Policy:
                 or bands != sorted(bands):
             raise InputError("policy 'sharing_bands' must be [[upto_share, fund_share], ...] "
                              "with increasing limits and shares in [0, 1]")
+        if not 0.5 <= self.audit_control_limit < 1:
+            raise InputError("policy 'audit_control_limit' must be in [0.5, 1) "
+                             f"(two-sided coverage, 0.998 by default), not {self.audit_control_limit!r}")
+        for name in ("audit_min_cases", "audit_min_events"):
+            if getattr(self, name) < 0:
+                raise InputError(f"policy '{name}' must not be negative")
         for key in self.level_coefficients:
             if key not in ("1", "2", "3"):
                 raise InputError(f"policy 'level_coefficients' key must be 1, 2 or 3, not {key!r}")
@@ -337,9 +378,15 @@ class Policy:
             raise InputError("policy 'drg_coefficient = hospital' needs 'hospital_coefficients'")
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "<dict>") -> "Policy":
+    def from_dict(cls, data: dict[str, Any], source: str = "<dict>",
+                  retired: str = "error") -> "Policy":
         """Build a policy from a mapping (keys at top level, or under section tables);
-        unknown keys, and keys under the wrong section, are an error naming them."""
+        unknown keys, and keys under the wrong section, are an error naming them.
+
+        ``retired``: what to do with keys of ``RETIRED`` (parameters earlier versions had):
+        ``"error"`` names the parameters that replace them; ``"ignore"`` drops them (a
+        catalogue saved by an earlier version records its whole policy)."""
+        data = _drop_retired(data, source, retired)
         data = _flatten_sections(data, source)
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)

@@ -1,4 +1,5 @@
 """The Dask engine gives the local engine's answers bit for bit, and survives a lost worker."""
+import dataclasses
 import os
 import threading
 import time
@@ -72,20 +73,22 @@ def test_settle_matches_local(client, data, rows_per_part):
 
 
 def same_audit(a, b):
-    assert a.hospitals.equals(b.hospitals)
-    assert a.readmissions.equals(b.readmissions)
-    assert a.low_standard.equals(b.low_standard)
-    assert a.region == b.region and a.warnings == b.warnings
+    for name in a.TABLES:
+        assert getattr(a, name).equals(getattr(b, name)), name
+    assert a.region == b.region and a.warnings == b.warnings and a.tests == b.tests
 
 
 @pytest.mark.parametrize("rows_per_part", [350, 4000])
 def test_audit_matches_local(client, data, rows_per_part):
-    kwargs = dict(hospitals=data["hospitals"], previous=data["history"])
+    # loose limits, so that this small year has flags, evidence and upcoded-case lists to compare
+    loose = dataclasses.replace(POLICY, audit_control_limit=0.9, audit_min_ratio=1.05)
+    kwargs = dict(hospitals=data["hospitals"], previous=data["history"], policy=loose)
     local = dc.audit(data["current"], data["catalog"], **kwargs)
     dist = dc.audit(data["current"], data["catalog"], engine="dask", client=client,
                     batch_rows=rows_per_part, **kwargs)
     same_audit(dist, local)
     assert local.readmissions.num_rows > 0        # the comparison covers real signals
+    assert local.evidence.num_rows > 0 and local.upcoded_cases.num_rows > 0
 
 
 def _state_equal(a, b):
@@ -156,6 +159,9 @@ def test_every_pass_gives_the_same_state_on_both_executors(client, data):
     dsum = pa.concat_tables(da.sums).group_by("hospital_id").aggregate(
         [(c, "sum") for c in da.sums[0].column_names[1:]]).sort_by(by_h)
     assert lsum.equals(dsum)
+    from dipcore.supervision.facts import strata_totals
+    lt, dt = strata_totals(la), strata_totals(da)
+    assert lt.keys() == dt.keys() and all(lt[k].equals(dt[k]) for k in lt)
 
 
 def test_shuffled_in_memory_cases(client, data):

@@ -233,6 +233,34 @@ def cmd_settle(args) -> int:
     return 0
 
 
+def audit_lines(result) -> list[str]:
+    """What an audit found, for the terminal: the case lists' sizes, then each flagged
+    hospital with the strongest evidence of each flag (indicator, test, O/E, z)."""
+    same = sum(result.readmissions.column("same_hospital").to_pylist())
+    lines = [f"readmissions within the window: {result.readmissions.num_rows:,} "
+             f"({same:,} at the same hospital: suspected split admissions); low-standard "
+             f"admissions: {result.low_standard.num_rows:,}; cases behind upcoding flags: "
+             f"{result.upcoded_cases.num_rows:,}"]
+    flagged = result.flagged()
+    best: dict[tuple[str, str], dict] = {}
+    for r in result.evidence.to_pylist():
+        key = (r["hospital_id"], r["flag"])
+        if r["z"] is not None and (key not in best or r["z"] > best[key]["z"]):
+            best[key] = r
+    lines.append(f"{len(flagged)} of {result.hospitals.num_rows} hospitals flagged "
+                 f"(funnel limit z >= {result.tests[0]['z_limit']:.2f} and O/E >= the policy's "
+                 "minimum; evidence.csv has every test behind a flag)")
+    for h, flags in flagged.items():
+        parts = []
+        for f in flags:
+            r = best.get((h, f))
+            parts.append(f"{f} ({r['indicator']} {r['test']}: O/E {r['ratio']:.2f}"
+                         + (f", x{r['effect']:.2f} on last year" if r["test"] == "growth" else "")
+                         + f", z {r['z']:.1f})" if r else f)
+        lines.append(f"  {h}: " + "; ".join(parts))
+    return lines
+
+
 def cmd_audit(args) -> int:
     from dipcore.api import audit
     from dipcore.ingest.reader import read_hospitals
@@ -249,11 +277,8 @@ def cmd_audit(args) -> int:
     result.save(args.out)
     print(f"audited {int(sum(result.hospitals.column('cases').to_pylist())):,} cases of "
           f"{result.hospitals.num_rows} hospitals in {time.perf_counter() - t0:.1f} s")
-    print(f"suspected split admissions (readmissions): {result.readmissions.num_rows:,}; "
-          f"low-standard admissions: {result.low_standard.num_rows:,}")
-    for r in result.hospitals.to_pylist():
-        if r["flags"]:
-            print(f"  {r['hospital_id']}: {', '.join(r['flags'])}")
+    for line in audit_lines(result):
+        print(line)
     for w in result.warnings:
         print(f"warning: {w}")
     print(f"audit written to {args.out}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from dipcore.cli.commands import _read, _settle_summary, drg_top_lines
+from dipcore.cli.commands import _read, _settle_summary, audit_lines, drg_top_lines
 from dipcore.cli.progress import Progress, StagedProgress
 
 #: The DRG demo files one new-technology procedure on this day (SPEC 10.4): its cases
@@ -131,14 +131,20 @@ def _print_settlement(result, current, t0: float, scheme: str) -> None:
 
 
 def _print_audit(found, manifest, t0: float) -> None:
-    print(f"audited 2024 against 2023 in {time.perf_counter() - t0:.1f} s: "
-          f"{found.readmissions.num_rows:,} suspected split admissions, "
-          f"{found.low_standard.num_rows:,} low-standard admissions")
-    flagged = {r["hospital_id"]: r["flags"] for r in found.hospitals.to_pylist() if r["flags"]}
-    for kind, ids in manifest["gaming_hospitals"].items():
-        hits = [f"{h} flagged {', '.join(flagged.get(h, [])) or 'nothing'}" for h in ids]
-        print(f"  the generator made {kind.replace('_', ' ')} at: {'; '.join(hits)}")
-    print(f"  {len(flagged)} hospitals flagged in all (audit/hospitals.csv)")
+    """The audit's findings beside the generator's ground truth (``manifest["gaming"]``)."""
+    print(f"audited 2024 against 2023 in {time.perf_counter() - t0:.1f} s:")
+    for line in audit_lines(found):
+        print("  " + line)
+    flagged = found.flagged()
+    gaming = manifest["gaming_hospitals"]
+    for kind, ids in gaming.items():
+        hits = [f"{h} {'found' if kind in flagged.get(h, []) else 'MISSED'}" for h in ids]
+        print(f"  the generator injected {kind.replace('_', ' ')} at: {'; '.join(hits)}")
+    injected = {h for ids in gaming.values() for h in ids}
+    honest = [h for h in found.hospitals.column("hospital_id").to_pylist() if h not in injected]
+    false = [h for h in honest if h in flagged]
+    print(f"  honest hospitals flagged: {len(false)} of {len(honest)}"
+          + (f" ({', '.join(false)})" if false else ""))
 
 
 def _file_new_technology(current, rules, target: Path) -> tuple[str, int]:

@@ -69,5 +69,5 @@ def audit(ex: Executor, cases: Any, catalog: Catalog, policy: Policy,
     before = None
     if previous is not None:
         before = ex.scan(previous, AuditSums(catalog, policy, stage="audit: previous year",
-                                             scheme=scheme))
-    return supervision.finish(current, before, policy, scheme.scale(policy))
+                                             scheme=scheme, candidates=False))
+    return supervision.finish(current, before, policy, scheme.scale(policy), scheme.name)

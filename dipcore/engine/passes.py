@@ -251,6 +251,8 @@ class AuditState:
     stays: list[pa.Table] = field(default_factory=list)
     low_standard: list[pa.Table] = field(default_factory=list)
     sums: list[pa.Table] = field(default_factory=list)
+    strata: list[dict] = field(default_factory=list)
+    candidates: list[pa.Table] = field(default_factory=list)
 
 
 class AuditSums(ScoredCasesPass[AuditState, tuple]):
@@ -259,9 +261,10 @@ class AuditSums(ScoredCasesPass[AuditState, tuple]):
     what = "the audit"
 
     def __init__(self, catalog: Catalog, policy: Policy, stage: str = "audit",
-                 scheme: Scheme | None = None):
+                 scheme: Scheme | None = None, candidates: bool = True):
         super().__init__(catalog, policy, scheme)
         self.stage = stage
+        self.candidates = candidates
 
     def empty(self) -> AuditState:
         return AuditState()
@@ -270,15 +273,21 @@ class AuditSums(ScoredCasesPass[AuditState, tuple]):
         if b.n == 0:
             return None
         f, s = self.scored(b)
-        return audit_facts.batch_facts(b, f, s, self.catalog, self.policy)
+        return audit_facts.batch_facts(b, f, s, self.catalog, self.policy, self.scheme,
+                                       self.candidates)
 
     def fold(self, state, b, result, write=None):
         if result is not None:
-            stays, lows, sums = result
+            stays, lows, sums, strata, candidates = result
             state.stays.append(stays)
             if lows is not None:
                 state.low_standard.append(lows)
             state.sums.append(sums)
+            state.strata.append(strata)
+            if len(state.strata) >= audit_facts.COMPACT_EVERY:
+                state.strata = [audit_facts.merge_strata(state.strata)]
+            if candidates is not None:
+                state.candidates.append(candidates)
         return state
 
     def combine(self, states):

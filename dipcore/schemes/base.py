@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import pyarrow as pa
 
+from dipcore._kernels.points import DIP
 from dipcore.errors import InputError
 
 if TYPE_CHECKING:   # annotations only: the seam imports no implementation
@@ -91,6 +92,12 @@ class Scheme(abc.ABC):
         low-cost short stay is a suspected low-standard admission (SPEC 8)."""
         return np.array([c == "conservative"
                          for c in catalog.groups.column("treatment_class").to_pylist()], bool)
+
+    def severity_strata(self, features: Any, scored: "Scored") -> np.ndarray:
+        """Per case, the group *before* severity, within which supervision compares
+        severity coding (SPEC 11; -1: not compared). DIP's severity raises a case's
+        auxiliary subtype, not its group, so it is the group of a case paid by its weight."""
+        return np.where(scored.kind == DIP, scored.row, -1)
 
     def scale(self, policy: "Policy") -> float:
         """The score scale of this scheme's weights (DIP ``score_scale``)."""

@@ -1,24 +1,24 @@
-"""Supervision signals and appraisal indicators (SPEC.md section 8).
+"""Supervision signals and appraisal indicators (SPEC.md sections 8 and 11).
 
 ``dipcore.audit`` scores a year's cases against a catalogue (the same scheme scoring as
 settlement, so groups, outlier classes and CMI are the settlement's; the per-batch facts
 are ``dipcore.supervision.facts``) and :func:`finish` reports:
 
-* **readmissions** (suspected split admissions, 分解住院): the same patient admitted again
-  within ``readmit_days`` of the previous discharge, for the same diagnosis category;
-* **low-standard admissions** (低标入院): low-cost cases in conservative groups with
-  LOS <= ``low_standard_max_los``;
-* per hospital, the appraisal indicators (cases, CMI, mean cost, mean LOS, outlier share,
-  readmission rate, operation rate, severe-case share, patient-paid share, death rate,
-  secondary diagnoses per case, points per case) beside the region's, with flags where a
-  share is ``audit_share_ratio`` times the region's;
-* with the previous year's cases, growth of CMI, secondary diagnoses per case and severe
-  share (upcoding, 高套编码), of points per case (point inflation, 冲点数) and of the
-  patient-paid share (cost shifting), flagged where a hospital's growth exceeds the
-  region's by ``audit_growth_margin``.
+* per hospital, the appraisal indicators of SPEC 8 (cases, CMI, mean cost, mean LOS,
+  outlier share, readmission rate, operation rate, severe-case share, patient-paid share,
+  death rate, secondary diagnoses per case, points per case) beside the region's;
+* per hospital and indicator of ``dipcore.supervision.measures``, the case-mix adjusted
+  observed and expected values, O/E and its z-score this year (level) and against the
+  previous year's O/E (growth) -- ``dipcore.supervision.statistics``;
+* the flags those tests raise, each with its evidence (``Audit.evidence``), and the
+  funnel-plot data behind them (``Audit.funnel``, ``Audit.funnel_limits``);
+* the case lists a reviewer starts from: readmission pairs (suspected split admissions,
+  分解住院), low-standard admissions (低标入院), and the cases behind an upcoding flag
+  (``Audit.upcoded_cases``, kept as candidates while the year is scored).
 
-A severe case is one with a Charlson index of 3 or more. Shares need at least
-``MIN_EVENTS`` events at a hospital before they are flagged, so one odd case does not.
+A flag needs the hospital to have at least ``audit_min_cases`` cases (and the year before,
+for growth) and an event indicator at least ``audit_min_events`` events, so nothing is
+flagged from a handful of cases.
 """
 from __future__ import annotations
 
@@ -33,15 +33,17 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from dipcore._kernels.stays import readmission_pairs
+from dipcore._kernels.strings import hash_strings
 from dipcore.errors import InputError
 from dipcore.payment.points import UNITS
 from dipcore.policy import Policy
 from dipcore.reports.files import atomic_path
-from dipcore.supervision.facts import AUDIT_SUMS, year_tables
+from dipcore.supervision import statistics as st
+from dipcore.supervision.cases import case_list
+from dipcore.supervision.facts import AUDIT_SUMS, squares, strata_totals, year_tables
 from dipcore.supervision.indicators import hospital_indicators
-
-#: Shares need at least this many events at a hospital before they are flagged.
-MIN_EVENTS = 5
+from dipcore.supervision.measures import FLAGS, Measure, measures_for
 
 
 @dataclass
@@ -50,77 +52,134 @@ class Audit:
 
     Attributes
     ----------
+    hospitals : pyarrow.Table
+        Per hospital: appraisal indicators (SPEC 8); per supervision indicator
+        ``{name}_oe`` and ``{name}_z`` (this year's case-mix adjusted ratio and its z),
+        with a previous year ``{name}_oe_previous`` and ``{name}_z_growth``; and
+        ``flags`` (list of str, ``measures.FLAGS``).
+    evidence : pyarrow.Table
+        One row per flag and each test behind it: hospital, flag, indicator, test
+        (level|growth), year, the indicator's cases (its denominator: grouped cases for
+        most), observed and expected (totals and per case), ratio O/E, effect (the ratio,
+        or for growth this year's ratio over last year's), z and its limit, whether the
+        test passed, and last year's cases, ratio and per-case value. ``effect`` and ``z``
+        are what the flag rule compares with ``audit_min_ratio`` and the limit.
+    indicators : pyarrow.Table
+        Every test of every indicator at every hospital (the long form of the above).
+    funnel : pyarrow.Table
+        Funnel-plot points: per indicator, test and hospital, the indicator's cases,
+        expected, the plotted value (O/E, or the change of O/E), its null value, and the
+        hospital's own 95 % and control limits (with over-dispersion).
+    funnel_limits : pyarrow.Table
+        Smooth control limits against cases, per indicator and test, to draw behind them.
     readmissions : pyarrow.Table
-        One row per readmission: case and previous case, patient, hospitals, category, days.
+        One row per readmission (suspected split admission when ``same_hospital``): case and
+        previous case, patient, hospitals, category, days.
     low_standard : pyarrow.Table
         One row per low-standard admission: case, hospital, group, LOS, ratio.
-    hospitals : pyarrow.Table
-        Indicators per hospital, the region's, growth (with a previous year) and flags.
+    upcoded_cases : pyarrow.Table
+        The cases behind each upcoding flag at its hospital (``dipcore.supervision.cases``).
+    region : dict
+        The region's appraisal indicators.
+    tests : list of dict
+        Per indicator and test: hospitals tested, over-dispersion ``tau2``, z limit.
+    year : int or None
+        The audited year (most cases' discharge year).
     warnings : list of str
     """
 
     readmissions: pa.Table
     low_standard: pa.Table
     hospitals: pa.Table
+    evidence: pa.Table = None
+    indicators: pa.Table = None
+    funnel: pa.Table = None
+    funnel_limits: pa.Table = None
+    upcoded_cases: pa.Table = None
     region: dict[str, float] = field(default_factory=dict)
+    tests: list[dict] = field(default_factory=list)
+    year: int | None = None
     warnings: list[str] = field(default_factory=list)
 
+    #: Tables written by :meth:`save` (CSV, and Parquet for the hospitals).
+    TABLES = ("hospitals", "evidence", "indicators", "funnel", "funnel_limits", "readmissions",
+              "low_standard", "upcoded_cases")
+
+    def flagged(self) -> dict[str, list[str]]:
+        """``{hospital_id: flags}`` of the hospitals with a flag."""
+        return {h: f for h, f in zip(self.hospitals.column("hospital_id").to_pylist(),
+                                     self.hospitals.column("flags").to_pylist()) if f}
+
     def save(self, directory: str | os.PathLike) -> None:
-        """Write ``readmissions.csv``, ``low_standard.csv``, ``hospitals.csv`` and
-        ``summary.json`` (each atomically)."""
+        """Write each table of ``TABLES`` as CSV (lists joined by ``;``),
+        ``hospitals.parquet`` and ``summary.json``, each atomically."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         hospitals = self.hospitals.set_column(
             self.hospitals.schema.get_field_index("flags"), "flags",
             pc.binary_join(self.hospitals.column("flags"), ";"))
-        for name, table in (("readmissions", self.readmissions), ("low_standard", self.low_standard),
-                            ("hospitals", hospitals)):
+        for name in self.TABLES:
+            table = hospitals if name == "hospitals" else getattr(self, name)
+            if table is None:
+                continue
             with atomic_path(d / f"{name}.csv") as tmp:
                 pacsv.write_csv(table, tmp)
         with atomic_path(d / "hospitals.parquet") as tmp:
             pq.write_table(self.hospitals, tmp)
-        flagged = {r["hospital_id"]: r["flags"] for r in self.hospitals.to_pylist() if r["flags"]}
         with atomic_path(d / "summary.json") as tmp:
-            Path(tmp).write_text(json.dumps({"region": self.region, "flagged": flagged,
-                                             "readmissions": self.readmissions.num_rows,
-                                             "low_standard": self.low_standard.num_rows,
-                                             "warnings": self.warnings},
-                                            indent=2, ensure_ascii=False), encoding="utf-8")
+            Path(tmp).write_text(json.dumps({
+                "year": self.year, "region": self.region, "flagged": self.flagged(),
+                "flags": {f: sum(f in v for v in self.flagged().values()) for f in FLAGS},
+                "readmissions": self.readmissions.num_rows,
+                "low_standard": self.low_standard.num_rows, "tests": self.tests,
+                "warnings": self.warnings}, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
 def find_readmissions(stays: pa.Table, days: int) -> pa.Table:
-    """Readmissions of the same patient for the same category within ``days`` of discharge."""
+    """Readmissions of the same patient for the same category within ``days`` of discharge
+    (SPEC 8), attributed to the hospital of the readmission; sorted by hospital and case.
+
+    Each stay is compared with the previous stay of the same patient *and category* (stays
+    of other categories in between do not hide a split admission), in the order (admission,
+    discharge, case id hash) -- ``dipcore._kernels.stays``. Patients, categories and case
+    ids are compared by 64-bit hashes (fast, and the order depends only on the stays, not on
+    how they were read: stays of one patient and category on the same days, duplicates in
+    practice, are ordered by their id's hash); a hit is confirmed on the strings."""
     t = stays.filter(pc.is_valid(stays.column("patient_id")))
-    # the previous stay *of the same category*: stays of other categories in between do not
-    # hide a split admission
-    t = t.sort_by([("patient_id", "ascending"), ("category", "ascending"),
-                   ("admission", "ascending"), ("case_id", "ascending")])
-    patient = t.column("patient_id").to_numpy(zero_copy_only=False)
-    cat = t.column("category").to_numpy(zero_copy_only=False)
+    patient = t.column("patient_id").combine_chunks()
+    category = t.column("category").combine_chunks()
     adm = t.column("admission").to_numpy()
     dis = t.column("discharge").to_numpy()
-    gap = adm[1:] - dis[:-1]
-    hit = np.flatnonzero((patient[1:] == patient[:-1]) & (cat[1:] == cat[:-1])
-                         & (gap >= 0) & (gap <= days)) + 1
-    cur, prev = pa.array(hit), pa.array(hit - 1)
-    same = pc.equal(t.column("hospital_id").take(cur), t.column("hospital_id").take(prev))
-    return pa.table({
-        "case_id": t.column("case_id").take(cur), "previous_case_id": t.column("case_id").take(prev),
-        "patient_id": t.column("patient_id").take(cur),
-        "hospital_id": t.column("hospital_id").take(cur),
-        "previous_hospital_id": t.column("hospital_id").take(prev),
-        "category": t.column("category").take(cur),
-        "days": pa.array(gap[hit - 1].astype(np.int32)), "same_hospital": same,
+    ph = hash_strings(patient)
+    cur, prev = readmission_pairs(np.argsort(ph, kind="stable"), ph, hash_strings(category),
+                                  adm, dis, hash_strings(t.column("case_id").combine_chunks()),
+                                  days)
+    cur, prev = pa.array(cur), pa.array(prev)
+    # the hashes put equal strings together; the strings decide
+    real = pc.and_(pc.equal(patient.take(cur), patient.take(prev)),
+                   pc.equal(category.take(cur), category.take(prev)))
+    cur, prev = cur.filter(real), prev.filter(real)
+    hospital = t.column("hospital_id")
+    out = pa.table({
+        "case_id": t.column("case_id").take(cur),
+        "previous_case_id": t.column("case_id").take(prev),
+        "patient_id": patient.take(cur),
+        "hospital_id": hospital.take(cur), "previous_hospital_id": hospital.take(prev),
+        "level": t.column("level").take(cur), "category": category.take(cur),
+        "days": pc.subtract(pa.array(adm).take(cur), pa.array(dis).take(prev)).cast(pa.int32()),
+        "same_hospital": pc.equal(hospital.take(cur), hospital.take(prev)),
     })
+    return out.sort_by([("hospital_id", "ascending"), ("case_id", "ascending")])
 
 
-#: Column order of the audit's indicators.
+#: Column order of the audit's appraisal indicators (SPEC 8).
 INDICATORS = ("cmi", "mean_cost", "mean_los", "outlier_share", "readmission_rate",
               "operation_rate", "severe_share", "patient_paid_share", "death_rate",
               "low_standard_share", "secondary_per_case", "points_per_case")
 
 
-def _indicators(sums: dict[str, np.ndarray], readmits: np.ndarray, scale: float) -> dict[str, np.ndarray]:
+def _appraisal(sums: dict[str, np.ndarray], readmits: np.ndarray, scale: float
+               ) -> dict[str, np.ndarray]:
     """The statements' indicators (``dipcore.supervision.indicators``) and supervision's."""
     n = np.maximum(sums["cases"], 1).astype(float)
     ind = hospital_indicators(sums, scale)
@@ -134,78 +193,238 @@ def _indicators(sums: dict[str, np.ndarray], readmits: np.ndarray, scale: float)
     return {k: ind[k] for k in INDICATORS}
 
 
-def _columns(table: pa.Table) -> dict[str, np.ndarray]:
-    return {c: table.column(c).to_numpy() for c in AUDIT_SUMS}
+def _readmission_strata(stays: pa.Table, readmissions: pa.Table, peer_level: bool) -> pa.Table:
+    """Stays and same-hospital readmissions per (hospital, diagnosis category[, level]):
+    the ``readmission`` stratification (a readmission counts at the hospital that
+    readmitted, in its category)."""
+    keys = ["hospital_id", "category"] + (["level"] if peer_level else [])
+    cases = stays.group_by(keys).aggregate([("case_id", "count")]) \
+        .rename_columns(keys + ["cases"])
+    same = readmissions.filter(pc.equal(readmissions.column("same_hospital"), True))
+    events = same.group_by(keys).aggregate([("case_id", "count")]) \
+        .rename_columns(keys + ["readmissions"])
+    t = cases.join(events, keys, join_type="left outer").sort_by(
+        [(k, "ascending") for k in keys])
+    stratum = pc.binary_join_element_wise(
+        t.column("category"), pc.cast(t.column("level"), pa.string()) if peer_level
+        else pa.array([""] * t.num_rows), "\x1f")
+    return pa.table({"hospital_id": t.column("hospital_id"), "stratum": stratum,
+                     "cases": t.column("cases"),
+                     "readmissions": pc.fill_null(t.column("readmissions"), 0)})
 
 
-def finish(current, previous, policy: Policy, scale: float | None = None) -> Audit:
+def _indexed(tables: dict[str, pa.Table], ids: list[str]) -> dict[str, tuple]:
+    """Per stratification: ``(table, dense hospital index into ids, dense stratum index,
+    number of strata)``, rows of hospitals not in ``ids`` dropped."""
+    out = {}
+    value_set = pa.array(ids, pa.string())
+    for name, t in tables.items():
+        hospital = pc.index_in(t.column("hospital_id"), value_set=value_set)
+        t = t.filter(pc.is_valid(hospital))
+        hospital = hospital.drop_null().to_numpy().astype(np.int64)
+        _, stratum = np.unique(t.column("stratum").to_numpy(zero_copy_only=False),
+                               return_inverse=True)
+        out[name] = (t, hospital, stratum.astype(np.int64),
+                     int(stratum.max()) + 1 if len(stratum) else 0)
+    return out
+
+
+def _standardised(indexed: dict[str, tuple], n_hospitals: int, m: Measure) -> st.Standardised:
+    """Indirect standardisation of one measure over a year's strata tables
+    (:func:`_indexed`), per hospital (one without cases in the strata has O = E = 0)."""
+    t, hospital, stratum, n_strata = indexed[m.strata]
+    col = lambda c: t.column(c).to_numpy().astype(np.float64)   # noqa: E731
+    sq = None
+    if not m.event:
+        sq = squares(t.column(f"{m.column}_sq_hi").to_numpy(),
+                     t.column(f"{m.column}_sq_lo").to_numpy()) * (m.sq_unit / m.unit) ** 2
+    return st.standardise(hospital, stratum, col("cases"), col(m.column) / m.unit, sq,
+                          n_hospitals, n_strata)
+
+
+def _year_of(stays: pa.Table) -> int | None:
+    years = pc.value_counts(stays.column("year")).to_pylist()
+    return max(years, key=lambda r: (r["counts"], r["values"]))["values"] if years else None
+
+
+def _year_measures(state, policy: Policy, measures) -> tuple:
+    """``(stays, low-standard, sums, readmissions, strata tables)`` of a merged audit state."""
+    stays, low, sums_t = year_tables(state)
+    readmissions = find_readmissions(stays, policy.readmit_days)
+    tables = strata_totals(state)
+    tables["readmission"] = _readmission_strata(stays, readmissions, policy.audit_peer_level)
+    return stays, low, sums_t, readmissions, tables
+
+
+def finish(current, previous, policy: Policy, scale: float | None = None,
+           scheme: str = "dip") -> Audit:
     """The audit of merged audit states (``dipcore.engine.passes.AuditSums``) of a year and,
-    optionally, of the year before; ``scale``: the scheme's score scale (CMI = mean weight
-    over it; DIP's ``score_scale`` when not given)."""
+    optionally, of the year before (scored with the same catalogue); ``scale``: the
+    scheme's score scale (CMI = mean weight over it; DIP's ``score_scale`` when not given);
+    ``scheme``: the catalogue's scheme (which measures apply)."""
     scale = float(policy.score_scale if scale is None else scale)
-    stays, low, sums_t = year_tables(current)
-    warnings: list[str] = []
+    measures = measures_for(scheme)
+    stays, low, sums_t, readmissions, tables = _year_measures(current, policy, measures)
     if sums_t.num_rows == 0:
         raise InputError("no usable cases to audit")
-    readmissions = find_readmissions(stays, policy.readmit_days)
+    warnings: list[str] = []
+    year = _year_of(stays)
     ids = sums_t.column("hospital_id").to_pylist()
     pos = {h: i for i, h in enumerate(ids)}
     counts = np.zeros(len(ids))
     for h in readmissions.column("hospital_id").to_pylist():
         counts[pos[h]] += 1
-    sums = _columns(sums_t)
-    ind = _indicators(sums, counts, scale)
-    region_sums = {k: np.array([v.sum()]) for k, v in sums.items()}
-    region = {k: float(v[0]) for k, v in _indicators(region_sums, np.array([counts.sum()]),
-                                                      scale).items()}
-    flags: list[list[str]] = [[] for _ in ids]
-    events = {"readmission_rate": counts, "low_standard_share": sums["low_standard"],
-              "severe_share": sums["severe"]}
-    names = {"readmission_rate": "readmissions", "low_standard_share": "low_standard",
-             "severe_share": "severity"}
-    for key, n_events in events.items():
-        if region[key] > 0:
-            hit = (ind[key] >= policy.audit_share_ratio * region[key]) & (n_events >= MIN_EVENTS)
-            for i in np.flatnonzero(hit):
-                flags[i].append(names[key])
-    growth_cols: dict[str, np.ndarray] = {}
-    if previous is not None:
-        _, _, prev_t = year_tables(previous)
-        prev_ids = prev_t.column("hospital_id").to_pylist()
-        prev_pos = {h: i for i, h in enumerate(prev_ids)}
-        prev_sums = _columns(prev_t)
-        prev_ind = _indicators(prev_sums, np.zeros(len(prev_ids)), scale)
-        prev_region = {k: float(v[0]) for k, v in _indicators(
-            {k: np.array([v.sum()]) for k, v in prev_sums.items()}, np.zeros(1),
-            scale).items()}
-        idx = np.array([prev_pos.get(h, -1) for h in ids])
-        have = idx >= 0
-        checks = {"cmi": "upcoding_cmi", "secondary_per_case": "upcoding_secondary_dx",
-                  "severe_share": "upcoding_severity", "points_per_case": "point_inflation"}
-        for key, name in checks.items():
-            before = np.where(have, prev_ind[key][np.maximum(idx, 0)], np.nan)
+    sums = {c: sums_t.column(c).to_numpy() for c in AUDIT_SUMS}
+    appraisal = _appraisal(sums, counts, scale)
+    region = {k: float(v[0]) for k, v in _appraisal(
+        {k: np.array([v.sum()]) for k, v in sums.items()}, np.array([counts.sum()]),
+        scale).items()}
+
+    indexed = _indexed(tables, ids)
+    now = {m.name: _standardised(indexed, len(ids), m) for m in measures}
+    before: dict[str, st.Standardised] = {}
+    if previous is not None and not previous.sums:
+        warnings.append("the previous year has no usable cases: no growth tests")
+    elif previous is not None:
+        _, _, p_sums, _, p_tables = _year_measures(previous, policy, measures)
+        p_ids = set(p_sums.column("hospital_id").to_pylist())
+        p_indexed = _indexed(p_tables, ids)
+        before = {m.name: _standardised(p_indexed, len(ids), m) for m in measures}
+        missing = [h for h in ids if h not in p_ids]
+        if len(missing) == len(ids):
+            warnings.append("the previous year has none of this year's hospitals: no growth "
+                            "tests")
+            before = {}
+        elif missing:
+            warnings.append(f"{len(missing)} hospitals have no cases in the previous year, "
+                            f"no growth tests for them: {', '.join(missing[:10])}"
+                            + (" ..." if len(missing) > 10 else ""))
+    small = [h for h, n in zip(ids, sums["cases"]) if n < policy.audit_min_cases]
+    if small:
+        warnings.append(f"{len(small)} hospitals have fewer than {policy.audit_min_cases} cases "
+                        f"and are not flagged: {', '.join(small[:10])}"
+                        + (" ..." if len(small) > 10 else ""))
+
+    zlim = st.z_limit(policy.audit_control_limit)
+    z95 = st.z_limit(0.95)
+    results: list[tuple[Measure, str, st.Test, np.ndarray, np.ndarray]] = []
+    tests: list[dict] = []
+    wide: dict[str, np.ndarray] = {}
+    for m in measures:
+        s = now[m.name]
+        wide[f"{m.name}_oe"] = s.ratio
+        kinds = [("level", st.level_test(s, policy.audit_overdispersion), s.ratio)]
+        if before:
+            b = before[m.name]
             with np.errstate(invalid="ignore", divide="ignore"):
-                g = ind[key] / before - 1.0
-                region_g = region[key] / prev_region[key] - 1.0
-            growth_cols[f"{key}_growth"] = g
-            for i in np.flatnonzero(have & (g - region_g >= policy.audit_growth_margin)):
-                flags[i].append(name)
-        # cost shifting: the patient-paid share rising (percentage points) faster than the region's
-        before = np.where(have, prev_ind["patient_paid_share"][np.maximum(idx, 0)], np.nan)
-        change = ind["patient_paid_share"] - before
-        region_change = region["patient_paid_share"] - prev_region["patient_paid_share"]
-        growth_cols["patient_paid_share_change"] = change
-        for i in np.flatnonzero(have & (change - region_change >= policy.audit_growth_margin / 2)):
-            flags[i].append("cost_shifting")
-        missing = int((~have).sum())
-        if missing:
-            warnings.append(f"{missing} hospitals have no cases in the previous year: no growth")
+                growth = np.where(b.ratio > 0, s.ratio / b.ratio, np.nan)
+            kinds.append(("growth", st.growth_test(s, b, policy.audit_overdispersion), growth))
+            wide[f"{m.name}_oe_previous"] = b.ratio
+        for test, t, effect in kinds:
+            wide[f"{m.name}_z" if test == "level" else f"{m.name}_z_growth"] = t.z
+            # the indicator's own cases (grouped cases, for most) in both years
+            testable = (s.cases >= policy.audit_min_cases) & np.isfinite(t.z)
+            if test == "growth":
+                testable &= before[m.name].cases >= policy.audit_min_cases
+            if m.event:
+                testable &= s.observed >= policy.audit_min_events
+            with np.errstate(invalid="ignore"):
+                hit = testable & (t.z >= zlim) & (effect >= policy.audit_min_ratio)
+            results.append((m, test, t, effect, hit))
+            tests.append({"indicator": m.name, "test": test,
+                          "hospitals": int(np.isfinite(t.z).sum()), "tau2": t.tau2,
+                          "z_limit": zlim, "passed": int(hit.sum())})
+    flags, evidence_of = _flags(ids, results, zlim)
+    indicators, funnel, limits = [], [], []
+    n = len(ids)
+    for m, test, t, effect, hit in results:
+        s, b = now[m.name], before.get(m.name)
+        nan = np.full(n, np.nan)
+        label = {"indicator": pa.array([m.name] * n), "test": pa.array([test] * n)}
+        indicators.append(pa.table({
+            "hospital_id": ids,
+            "flag": pa.array([evidence_of.get((h, m.name, test)) for h in ids], pa.string()),
+            **label, "year": pa.array([year] * n, pa.int32()),
+            "cases": s.cases.astype(np.int64),
+            "observed": s.observed, "expected": s.expected,
+            "observed_per_case": _masked(_per_case(s.observed, s.cases)),
+            "expected_per_case": _masked(_per_case(s.expected, s.cases)),
+            "ratio": _masked(s.ratio), "effect": _masked(effect), "z": _masked(t.z),
+            "z_limit": np.full(n, zlim), "passed": hit,
+            "previous_cases": pa.array(b.cases.astype(np.int64) if b is not None
+                                       else [None] * n, pa.int64()),
+            "previous_ratio": _masked(b.ratio if b is not None else nan),
+            "previous_per_case": _masked(_per_case(b.observed, b.cases) if b is not None
+                                         else nan)}))
+        funnel.append(pa.table({
+            **label, "hospital_id": ids, "cases": s.cases.astype(np.int64),
+            "expected": s.expected,
+            "value": _masked(t.y), "null": np.full(n, t.null),
+            "lower_95": _masked(t.null - z95 * t.se), "upper_95": _masked(t.null + z95 * t.se),
+            "lower_limit": _masked(t.null - zlim * t.se),
+            "upper_limit": _masked(t.null + zlim * t.se), "z": _masked(t.z)}))
+        grid = st.funnel_grid(s.cases, t.se, t.tau2, t.null, (z95, zlim))
+        k = len(grid["cases"])
+        if k:
+            limits.append(pa.table({
+                "indicator": pa.array([m.name] * k), "test": pa.array([test] * k),
+                "cases": grid["cases"].astype(np.int64), "lower_95": grid["lower0"],
+                "upper_95": grid["upper0"], "lower_limit": grid["lower1"],
+                "upper_limit": grid["upper1"]}))
+    indicators = pa.concat_tables(indicators)
+    evidence = indicators.filter(pc.is_valid(indicators.column("flag")))
     table = pa.table({
         "hospital_id": ids, "cases": sums["cases"], "readmissions": counts.astype(np.int64),
         "low_standard_cases": sums["low_standard"],
-        **{k: pa.array(v, mask=np.isnan(v)) for k, v in ind.items()},
-        **{k: pa.array(v, mask=np.isnan(v)) for k, v in growth_cols.items()},
-        "flags": pa.array(flags, pa.list_(pa.string())),
+        **{k: _masked(v) for k, v in appraisal.items()},
+        **{k: _masked(v) for k, v in wide.items()},
+        "flags": pa.array([flags[h] for h in ids], pa.list_(pa.string())),
     })
-    return Audit(readmissions=readmissions, low_standard=low, hospitals=table, region=region,
-                 warnings=warnings)
+    return Audit(readmissions=readmissions, low_standard=low, hospitals=table,
+                 upcoded_cases=case_list(current.candidates, flags),
+                 evidence=evidence, indicators=indicators.drop_columns(["flag"]),
+                 funnel=pa.concat_tables(funnel),
+                 funnel_limits=pa.concat_tables(limits) if limits else None, region=region,
+                 tests=tests, year=year, warnings=warnings)
+
+
+def _flags(ids: list[str], results, zlim: float
+           ) -> tuple[dict[str, list[str]], dict[tuple[str, str, str], str]]:
+    """Each hospital's flags (``FLAGS`` order) from the tests that passed, and which
+    ``(hospital, indicator, test)`` rows stand as evidence for which flag.
+
+    A flag is raised by any test of ``Measure.tests`` of its measures, except a test whose
+    ``Measure.unless`` measure rose beyond the limit in the same test (a surgical share
+    rising *with* cost per case is a real shift to surgery); otherwise that measure's row
+    joins the evidence."""
+    z = {(m.name, test): t.z for m, test, t, _, _ in results}
+    flags: dict[str, list[str]] = {}
+    evidence: dict[tuple[str, str, str], str] = {}
+    for i, h in enumerate(ids):
+        mine: dict[str, list[tuple[str, str]]] = {}
+        for m, test, _, _, hit in results:
+            if not (m.flag and test in m.tests and hit[i]):
+                continue
+            items = [(m.name, test)]
+            if m.unless is not None:
+                other = z.get((m.unless, test))
+                if other is not None and np.isfinite(other[i]) and other[i] >= zlim:
+                    continue
+                items.append((m.unless, test))
+            mine.setdefault(m.flag, []).extend(items)
+        flags[h] = [f for f in FLAGS if f in mine]
+        for flag, items in mine.items():
+            for name, test in items:
+                evidence[(h, name, test)] = flag
+    return flags, evidence
+
+
+def _per_case(total: np.ndarray, n: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, total / np.maximum(n, 1), np.nan)
+
+
+def _masked(v: np.ndarray) -> pa.Array:
+    """A float array with NaN as null."""
+    v = np.asarray(v, dtype=np.float64)
+    return pa.array(v, mask=np.isnan(v))

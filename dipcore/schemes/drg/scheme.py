@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from dipcore._kernels.points import DIP, UNSTABLE
 from dipcore.catalog import Catalog
 from dipcore.engine.passes import HistoryPoints
 from dipcore.errors import InputError
@@ -68,6 +69,12 @@ class DrgScheme(Scheme):
 
     def group_codes(self, catalog):
         return catalog.groups.column("drg").combine_chunks()
+
+    def severity_strata(self, features, scored):
+        """The ADRG: CC/MCC moves a case to a dearer DRG of its ADRG (SPEC 10.1), so severity
+        coding is compared within ADRGs; cases paid by a DRG's points (stable or not)."""
+        paid = (scored.kind == DIP) | (scored.kind == UNSTABLE)
+        return np.where(paid & (features.adrg >= 0), features.adrg, -1)
 
     def conservative_rows(self, catalog):
         """Medical DRGs (ADRG second letter R-Z, ``features.adrg_classes``)."""
