@@ -139,7 +139,8 @@ def test_honest_province_flags_almost_nobody(tmp_path):
     assert result.evidence.num_rows == len(result.evidence.to_pylist())
 
 
-def test_drg_audit_finds_the_injected_behaviours(gaming_province):
+@pytest.fixture(scope="module")
+def drg_audited(gaming_province):
     out, manifest, hospitals, years = gaming_province
     rules = dc.DrgRules.load(out / "drg_pack")
     policy = dc.Policy.builtin("national_drg")
@@ -147,6 +148,12 @@ def test_drg_audit_finds_the_injected_behaviours(gaming_province):
                            hospitals=hospitals, rules=rules)
     result = dc.audit(years[2024], catalog, hospitals=hospitals, previous=years[2023],
                       rules=rules)
+    return rules, catalog, result
+
+
+def test_drg_audit_finds_the_injected_behaviours(gaming_province, drg_audited):
+    _, manifest, _, _ = gaming_province
+    _, _, result = drg_audited
     assert "cc_mcc_share_oe" in result.hospitals.column_names
     flagged = result.flagged()
     for behaviour, ids in manifest["gaming_hospitals"].items():
@@ -154,6 +161,19 @@ def test_drg_audit_finds_the_injected_behaviours(gaming_province):
             assert behaviour in flagged.get(h, []), (behaviour, h, flagged.get(h))
     false, honest = _honest_flagged(result, manifest)
     assert len(false) <= 0.05 * len(honest), false
+    # CC/MCC cases behind the diagnosis upcoders' flags
+    up = result.upcoded_cases.filter(pc.equal(result.upcoded_cases["flag"], "upcoding_diagnosis"))
+    assert up.num_rows and all(r["cci"] >= 3 or r["cc"] for r in up.to_pylist())
+
+
+def test_drg_audit_on_dask_gives_the_same_answers(gaming_province, drg_audited):
+    _, _, hospitals, years = gaming_province
+    rules, catalog, local = drg_audited
+    dist = dc.audit(years[2024], catalog, hospitals=hospitals, previous=years[2023],
+                    rules=rules, engine="dask", workers=2, batch_rows=9000)
+    for name in local.TABLES:
+        assert getattr(dist, name).equals(getattr(local, name)), name
+    assert (dist.tests, dist.warnings, dist.region) == (local.tests, local.warnings, local.region)
 
 
 def test_no_flags_from_a_handful_of_cases(gaming_province, audited):

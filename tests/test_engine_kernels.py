@@ -9,7 +9,7 @@ import naive
 from dipcore.coding import refdata
 from dipcore._kernels import points as P
 from dipcore.payment.points import HIGH_RULES, LOW_RULES
-from dipcore._kernels.aggregate import sum_by
+from dipcore._kernels.aggregate import sum_by, sum_by_key
 from dipcore._kernels.group import canonical_combinations, key_candidates, pick_groups
 from dipcore._kernels.severity import cci_scores
 from dipcore.schemes.dip.groups import group_tiers
@@ -180,6 +180,24 @@ def test_sum_by_is_exact(rows):
     # any order gives the same sums
     perm = np.random.default_rng(0).permutation(len(rows))
     assert (sum_by(codes[perm], 7, vals[perm]) == got).all()
+
+
+@given(st.lists(st.tuples(st.integers(-2**62, 2**62), st.integers(-10**12, 10**12),
+                          st.integers(0, 10**6)), max_size=80),
+       st.integers(0, 5))
+def test_sum_by_key_matches_a_dict(rows, repeat):
+    # keys drawn from a handful, so most repeat (and collide in the table), or from all int64
+    rows = [(r[0] % (repeat + 1) if repeat else r[0], r[1], r[2]) for r in rows]
+    keys = np.array([r[0] for r in rows], np.int64)
+    vals = np.array([[r[1], r[2]] for r in rows], np.int64).reshape(len(rows), 2)
+    got_keys, got = sum_by_key(keys, vals)
+    want = {}
+    for k, a, b in rows:
+        acc = want.setdefault(k, [0, 0])
+        acc[0] += a
+        acc[1] += b
+    assert list(got_keys) == list(want)                  # first appearance order
+    assert [list(r) for r in got] == list(want.values())
 
 
 def test_round_units_half_up():

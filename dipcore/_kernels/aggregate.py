@@ -201,3 +201,39 @@ def group_statistics(cost, year, level, keep, starts, g_lo, g_hi, cnt_year, s_g,
                 dev += d * d
         cv[g] = np.sqrt(dev / n) / mean if n > 0 and mean != 0 else np.nan
     return 0
+
+
+@kernel
+def sum_by_key(keys, values):
+    """Sums of ``values`` rows by int64 ``keys`` through an open-addressing hash table:
+    ``(distinct keys in order of first appearance, int64 sums [k, m])``.
+
+    No sort, so a batch's (hospital, stratum) sums cost one pass; the order of the output
+    follows the input, and callers sort when the order matters.
+    """
+    n = keys.shape[0]
+    m = values.shape[1]
+    size = 16
+    while size < 2 * n:
+        size *= 2
+    mask = size - 1
+    slot_key = np.empty(size, np.int64)
+    slot_pos = np.full(size, -1, np.int64)
+    out_keys = np.empty(n, np.int64)
+    sums = np.zeros((n, m), np.int64)
+    k = 0
+    for i in range(n):
+        key = keys[i]
+        h = (np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(17)
+        j = np.int64(h & np.uint64(mask))
+        while slot_pos[j] >= 0 and slot_key[j] != key:
+            j = (j + 1) & mask
+        if slot_pos[j] < 0:
+            slot_pos[j] = k
+            slot_key[j] = key
+            out_keys[k] = key
+            k += 1
+        p = slot_pos[j]
+        for c in range(m):
+            sums[p, c] += values[i, c]
+    return out_keys[:k], sums[:k]

@@ -62,7 +62,9 @@ def batch_candidates(b: CheckedBatch, f, s: Scored, catalog: Catalog, scheme
             "cci": pa.array(f.cci[idx], pa.int16()),
             "secondary": pa.array(np.diff(b.sec_off)[idx], pa.int32()),
             "cc": pa.array(cc[idx]), "raised": pa.array(raised),
-            "ratio": pa.array(s.ratio[idx]), "points": pa.array(s.units[idx] / UNITS)},
+            # no ratio (NaN) where the case has no comparison mean: null
+            "ratio": pa.array(s.ratio[idx], mask=np.isnan(s.ratio[idx])),
+            "points": pa.array(s.units[idx] / UNITS)},
             schema=SCHEMA))
     return pa.concat_tables(parts) if parts else None
 

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dipcore._kernels import points as P
-from dipcore._kernels.aggregate import sum_by
+from dipcore._kernels.aggregate import sum_by, sum_by_key
 from dipcore._kernels.group import SURGERY
 from dipcore.catalog import Catalog
 from dipcore.ingest.validate import CheckedBatch
@@ -113,40 +113,50 @@ def measure_values(b: CheckedBatch, f, s: Scored, low: np.ndarray) -> dict[str, 
     }
 
 
+def _stacked(columns: tuple[str, ...], values: dict[str, np.ndarray], keep: np.ndarray
+             ) -> list[np.ndarray]:
+    """The int64 per-case columns behind sum columns (a value, or the halves of its
+    squares in its measure's coarse unit)."""
+    by_column = {m.column: m for m in MEASURES}
+    out = []
+    for c in columns:
+        if c.endswith("_sq_hi"):
+            m = by_column[c[:-6]]
+            out += list(square_halves(_coarse(values[m.column][keep], m.sq_unit)))
+        elif not c.endswith("_sq_lo"):
+            out.append(values[c][keep])
+    return out
+
+
 def strata_tables(b: CheckedBatch, f, s: Scored, scheme, policy: Policy,
                   low: np.ndarray) -> dict[str, pa.Table]:
-    """Per stratification, the exact sums per (hospital, stratum) of one batch."""
+    """Per stratification, the exact sums per (hospital, stratum) of one batch (rows in no
+    particular order: merging sorts)."""
     strata = strata_of(b, f, s, scheme, policy)
     values = measure_values(b, f, s, low)
-    by_column = {m.column: m for m in MEASURES}
     hosp = f.hospital.astype(np.int64)
-    out = {}
-    keyed: list[tuple[np.ndarray, tuple]] = []
+    # stratifications with the same strata (DIP's severity is its group) are summed at once
+    groups: list[tuple[np.ndarray, list[str]]] = []
     for name, stratum in strata.items():
-        columns = sum_columns(name)
-        # the same strata as an earlier stratification (DIP's severity is its group): the
-        # keys are sorted once
-        same = next((k for st, k in keyed if np.array_equal(st, stratum)), None)
+        same = next((g for g in groups if np.array_equal(g[0], stratum)), None)
         if same is None:
-            keep = np.flatnonzero(stratum >= 0)
-            uniq, inverse = np.unique((hosp[keep] << 34) | stratum[keep], return_inverse=True)
-            same = (keep, uniq, inverse)
-            keyed.append((stratum, same))
-        keep, uniq, inverse = same
+            groups.append((stratum, [name]))
+        else:
+            same[1].append(name)
+    out = {}
+    for stratum, names in groups:
+        keep = np.flatnonzero(stratum >= 0)
         if not len(keep):
             continue
-        stack = [np.ones(len(keep), np.int64)]
-        for c in columns:
-            if c.endswith("_sq_hi"):
-                m = by_column[c[:-6]]
-                stack += list(square_halves(_coarse(values[m.column][keep], m.sq_unit)))
-            elif not c.endswith("_sq_lo"):
-                stack.append(values[c][keep])
-        sums = sum_by(inverse.astype(np.int64), len(uniq), np.stack(stack, axis=1))
-        out[name] = pa.table({
-            "hospital_id": b.codebook.hospital.canon.take(pa.array(uniq >> 34)),
-            "stratum": pa.array(uniq & ((1 << 34) - 1)),
-            "cases": sums[:, 0], **{c: sums[:, j + 1] for j, c in enumerate(columns)}})
+        columns = list(dict.fromkeys(c for name in names for c in sum_columns(name)))
+        keys, sums = sum_by_key((hosp[keep] << 34) | stratum[keep], np.stack(
+            [np.ones(len(keep), np.int64)] + _stacked(tuple(columns), values, keep), axis=1))
+        hospital_id = b.codebook.hospital.canon.take(pa.array(keys >> 34))
+        position = {c: j + 1 for j, c in enumerate(columns)}
+        for name in names:
+            out[name] = pa.table({
+                "hospital_id": hospital_id, "stratum": pa.array(keys & ((1 << 34) - 1)),
+                "cases": sums[:, 0], **{c: sums[:, position[c]] for c in sum_columns(name)}})
     return out
 
 
@@ -232,11 +242,11 @@ def merge_strata(parts_list: list[dict[str, pa.Table]]) -> dict[str, pa.Table]:
         t = pa.concat_tables(parts)
         hospitals = pc.unique(t.column("hospital_id")).sort()
         h = pc.index_in(t.column("hospital_id"), value_set=hospitals).to_numpy().astype(np.int64)
-        key = (h << 34) | t.column("stratum").to_numpy()
-        uniq, inverse = np.unique(key, return_inverse=True)
-        sums = sum_by(inverse.astype(np.int64), len(uniq),
-                      np.stack([t.column(c).to_numpy() for c in columns], axis=1))
-        out[name] = pa.table({"hospital_id": hospitals.take(pa.array(uniq >> 34)),
-                              "stratum": pa.array(uniq & ((1 << 34) - 1)),
+        keys, sums = sum_by_key((h << 34) | t.column("stratum").to_numpy(),
+                                np.stack([t.column(c).to_numpy() for c in columns], axis=1))
+        order = np.argsort(keys)
+        keys, sums = keys[order], sums[order]
+        out[name] = pa.table({"hospital_id": hospitals.take(pa.array(keys >> 34)),
+                              "stratum": pa.array(keys & ((1 << 34) - 1)),
                               **{c: sums[:, j] for j, c in enumerate(columns)}})
     return out
