@@ -82,8 +82,7 @@ def test_every_flag_has_its_evidence(audited):
     for r in ev:
         assert r["flag"] in FLAGS and r["year"] == 2024
         assert r["ratio"] == pytest.approx(r["observed"] / r["expected"])
-        assert r["observed_per_case"] == pytest.approx(r["observed"] / r["cases"]) \
-            or r["indicator"] in ("readmission_rate",)
+        assert r["observed_per_case"] == pytest.approx(r["observed"] / r["cases"])
         if r["test"] == "growth":
             assert r["effect"] == pytest.approx(r["ratio"] / r["previous_ratio"])
     # the wide table repeats the long one
@@ -257,6 +256,30 @@ def test_readmission_rule_by_hand():
     assert find_readmissions(stays, 9).num_rows == 0
 
 
+def _stays(rows):
+    return pa.table({
+        "case_id": [r[0] for r in rows], "patient_id": [r[1] for r in rows],
+        "hospital_id": [r[2] for r in rows], "level": pa.array([3] * len(rows), pa.int8()),
+        "category": [r[3] for r in rows],
+        "admission": pa.array([r[4] for r in rows], pa.int32()),
+        "discharge": pa.array([r[5] for r in rows], pa.int32()),
+        "year": pa.array([2024] * len(rows), pa.int16())})
+
+
+def test_a_stay_elsewhere_does_not_hide_a_split_and_december_counts():
+    # P3: K35 at H1 (days 100-105), at H2 (107-110), at H1 again (112-115): the last is a
+    # readmission after H2's stay (2 days, elsewhere) and after H1's first (7 days, same
+    # hospital); H2's is one after H1's first (2 days, elsewhere).
+    # P4: discharged from H1 on day -3 of last year's file, back at H1 on day 5: 8 days.
+    now = _stays([("s1", "P3", "H1", "K35", 100, 105), ("s2", "P3", "H2", "K35", 107, 110),
+                  ("s3", "P3", "H1", "K35", 112, 115), ("t1", "P4", "H1", "K35", 5, 9)])
+    last = _stays([("t0", "P4", "H1", "K35", -10, -3), ("old", "P4", "H1", "K35", -300, -290)])
+    r = find_readmissions(now, 15, last).to_pylist()
+    assert sorted((x["case_id"], x["previous_case_id"], x["days"], x["same_hospital"])
+                  for x in r) == [("s2", "s1", 2, False), ("s3", "s1", 7, True),
+                                  ("s3", "s2", 2, False), ("t1", "t0", 8, True)]
+
+
 def test_cli_audit(gaming_province, audited, tmp_path):
     out, manifest, _, _ = gaming_province
     _, catalog, result = audited
@@ -269,7 +292,7 @@ def test_cli_audit(gaming_province, audited, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "suspected split admissions" in r.stdout
     split = manifest["gaming_hospitals"]["split_admission"][0]
-    assert any(line.strip().startswith(f"{split}: ") and "split_admission (readmission_rate level"
+    assert any(line.strip().startswith(f"{split}: ") and "split_admission (same_hospital_readmission_rate level"
                in line for line in r.stdout.splitlines())
     summary = json.loads((tmp_path / "audit" / "summary.json").read_text())
     assert summary["flagged"] == result.flagged() and summary["year"] == 2024

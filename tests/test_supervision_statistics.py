@@ -26,50 +26,84 @@ def _binomial_example():
     stratum = np.array([0, 1, 0, 1])
     n = np.array([100.0, 50, 300, 150])
     events = np.array([10.0, 20, 15, 30])
-    return st.standardise(hospital, stratum, n, events, None, 2, 2)
+    return st.standardise(hospital, stratum, stratum, n, events, None, 2)
 
 
 def test_binomial_standardisation_by_hand():
-    # region: p1 = 25/400 = 0.0625, p2 = 50/200 = 0.25
-    # A: O = 30; E = 100*0.0625 + 50*0.25 = 18.75;
-    #    V = 100*0.0625*0.9375 + 50*0.25*0.75 = 5.859375 + 9.375 = 15.234375 (= 975/64)
-    #    O/E = 1.6; z = (30 - 18.75) / sqrt(975/64) = 90 / sqrt(975) = 2.8823
+    # A's peers are B: p1 = 15/300 = 0.05, p2 = 30/150 = 0.2
+    # A: O = 30; E = 100*0.05 + 50*0.2 = 15; V = 100*0.05*0.95 + 50*0.2*0.8 = 12.75
+    #    O/E = 2; z = (30 - 15) / sqrt(12.75) = 4.2008
     s = _binomial_example()
-    assert s.observed[0] == 30 and s.expected[0] == pytest.approx(18.75)
-    assert s.variance[0] == pytest.approx(15.234375)
-    assert s.ratio[0] == pytest.approx(1.6)
+    assert s.observed[0] == 30 and s.expected[0] == pytest.approx(15.0)
+    assert s.variance[0] == pytest.approx(12.75)
+    assert s.ratio[0] == pytest.approx(2.0)
     t = st.level_test(s, "none")
-    assert t.z[0] == pytest.approx(90 / math.sqrt(975), rel=1e-12)
-    assert t.z[0] == pytest.approx(2.8823, abs=1e-4)
-    # B: O = 45, E = 300*0.0625 + 150*0.25 = 56.25: O/E 0.8, below expectation
-    assert s.expected[1] == pytest.approx(56.25) and s.ratio[1] == pytest.approx(0.8)
+    assert t.z[0] == pytest.approx(15 / math.sqrt(12.75), rel=1e-12)
+    assert t.z[0] == pytest.approx(4.2008, abs=1e-4)
+    # B's peers are A: p1 = 0.1, p2 = 0.4: E = 300*0.1 + 150*0.4 = 90, O = 45, O/E = 0.5
+    assert s.expected[1] == pytest.approx(90.0) and s.ratio[1] == pytest.approx(0.5)
     assert t.z[1] < 0
-    # region's E equals its O: indirect standardisation keeps the total
-    assert s.expected.sum() == pytest.approx(s.observed.sum())
+
+
+def test_peers_of_another_level_when_alone_at_its_own():
+    # strata carry the level: A is the only level-3 hospital in stratum "K35" (fine
+    # stratum 0), B and C are level 2 (fine stratum 1); all three share coarse stratum 0.
+    # A: 200 cases, 40 events; B: 100 cases, 5 events; C: 300 cases, 15 events.
+    # A's peers at its level: none -> B and C: p = 20/400 = 0.05; E = 10, V = 9.5, O/E = 4.
+    # B's peers at its level: C: p = 0.05; E = 5, O/E = 1 (A, at another level, not used).
+    hospital = np.array([0, 1, 2])
+    fine = np.array([0, 1, 1])
+    coarse = np.array([0, 0, 0])
+    s = st.standardise(hospital, fine, coarse, np.array([200.0, 100, 300]),
+                       np.array([40.0, 5, 15]), None, 3)
+    assert s.expected[0] == pytest.approx(10.0) and s.variance[0] == pytest.approx(9.5)
+    assert s.ratio[0] == pytest.approx(4.0)
+    assert s.expected[1] == pytest.approx(5.0) and s.ratio[1] == pytest.approx(1.0)
+    # one hospital alone in the whole stratum: nothing to compare with, left out
+    alone = st.standardise(np.array([0, 1]), np.array([0, 1]), np.array([0, 1]),
+                           np.array([50.0, 80]), np.array([5.0, 4]), None, 2)
+    assert alone.cases.tolist() == [0, 0] and np.isnan(alone.ratio).all()
 
 
 def test_amount_standardisation_by_hand():
     # one stratum; A's cases have values 2 and 4, B's 1, 1, 3, 3.
-    # region: N 6, mean 14/6 = 7/3, variance 40/6 - 49/9 = 11/9.
-    # A: O 6, E 2*7/3 = 14/3, V 2*11/9 = 22/9; z = (6 - 14/3)/sqrt(22/9) = 4/sqrt(22)
+    # A's peers (B): mean 8/4 = 2, variance 20/4 - 4 = 1.
+    # A: O 6, E 2*2 = 4, V 2*1 = 2; O/E 1.5; z = (6 - 4)/sqrt(2) = sqrt(2)
     hospital, stratum = np.array([0, 1]), np.array([0, 0])
     n, total, sq = np.array([2.0, 4]), np.array([6.0, 8]), np.array([20.0, 20])
-    s = st.standardise(hospital, stratum, n, total, sq, 2, 1)
-    assert s.expected[0] == pytest.approx(14 / 3) and s.variance[0] == pytest.approx(22 / 9)
-    assert s.ratio[0] == pytest.approx(9 / 7)
-    assert st.level_test(s, "none").z[0] == pytest.approx(4 / math.sqrt(22), rel=1e-12)
+    s = st.standardise(hospital, stratum, stratum, n, total, sq, 2)
+    assert s.expected[0] == pytest.approx(4.0) and s.variance[0] == pytest.approx(2.0)
+    assert s.ratio[0] == pytest.approx(1.5)
+    assert st.level_test(s, "none").z[0] == pytest.approx(math.sqrt(2), rel=1e-12)
 
 
 def test_growth_test_by_hand():
-    # last year A had O 20, E 20, V 16: O/E 1, se 0.2. This year (above) O/E 1.6 with
-    # se^2 = (975/64) / 18.75^2 = 13/300. z = 0.6 / sqrt(13/300 + 0.04) = 0.6 * sqrt(12)
+    # last year A had O 20, E 20, V 16: O/E 1, se^2 0.04. This year (above) O/E 2 with
+    # se^2 = 12.75 / 15^2 = 17/300. For an event the variance scales by the pooled ratio
+    # rho = (30 + 20) / (15 + 20) = 10/7: z = 1 / sqrt(10/7 * (17/300 + 12/300)) = 2.6910
     now = _binomial_example()
-    before = st.Standardised(observed=np.array([20.0, 45]), expected=np.array([20.0, 56.25]),
+    before = st.Standardised(observed=np.array([20.0, 45]), expected=np.array([20.0, 90.0]),
                              variance=np.array([16.0, 30.0]), cases=np.array([150.0, 450]))
-    g = st.growth_test(now, before, "none")
-    assert g.y[0] == pytest.approx(0.6)
-    assert g.z[0] == pytest.approx(0.6 * math.sqrt(12), rel=1e-12)
-    assert g.z[0] == pytest.approx(2.0785, abs=1e-4)
+    g = st.growth_test(now, before, "none", event=True)
+    assert g.y[0] == pytest.approx(1.0)
+    assert g.z[0] == pytest.approx(1 / math.sqrt(10 / 7 * 29 / 300), rel=1e-12)
+    assert g.z[0] == pytest.approx(2.6910, abs=1e-4)
+    # an amount: no rho; z = 1 / sqrt(29/300) = 3.2163
+    assert st.growth_test(now, before, "none", event=False).z[0] == pytest.approx(3.2163, abs=1e-4)
+
+
+def test_exact_tails_by_hand():
+    # Poisson(2): P(X >= 5) = 1 - e^-2 (1 + 2 + 2 + 4/3 + 2/3) = 1 - 7 e^-2 = 0.052653
+    assert st.poisson_upper_tail(5, 2.0) == pytest.approx(1 - 7 * math.exp(-2), rel=1e-9)
+    assert st.poisson_upper_tail(1, 2.0) == 1.0          # at or below the mean: no excess
+    # Bin(4, 0.5): P(X >= 3) = (4 + 1) / 16
+    assert st.binomial_upper_tail(3, 4, 0.5) == pytest.approx(5 / 16, rel=1e-12)
+    # the conditional growth test: O1 = 9, O0 = 1, E1 = E0: Bin(10, 0.5) >= 9 = 11/1024
+    now = st.Standardised(np.array([9.0]), np.array([5.0]), np.array([4.0]), np.array([100.0]))
+    before = st.Standardised(np.array([1.0]), np.array([5.0]), np.array([4.0]), np.array([100.0]))
+    assert st.exact_growth_p(now, before, 0) == pytest.approx(11 / 1024, rel=1e-12)
+    # a normal z of 3.27 at E = 1.3, O = 5 is not beyond the 99.8 % limit exactly
+    assert st.poisson_upper_tail(5, 1.3) > 0.001
 
 
 def test_additive_overdispersion_by_hand():
@@ -99,6 +133,13 @@ def test_funnel_grid_narrows_with_cases():
     assert list(g["cases"]) == [100, 400, 1600]
     np.testing.assert_allclose(g["upper1"], 1 + 3.09 * np.array([0.2, 0.1, 0.05]))
     np.testing.assert_allclose(g["lower0"], 1 - 1.96 * np.array([0.2, 0.1, 0.05]))
+    # with over-dispersion tau^2 = 0.01 the limits widen once: sd at n = 400 is
+    # sqrt(4/400 + 0.01) = sqrt(0.02)
+    g = st.funnel_grid(cases, se, 0.01, 1.0, (3.09,), points=3)
+    assert g["upper0"][1] == pytest.approx(1 + 3.09 * math.sqrt(0.02))
+    # and the test's chance-only se is what a grid is drawn from
+    t = st.funnel_test(np.array([1.0] * 3), se, 1.0, "none")
+    np.testing.assert_array_equal(t.se_chance, se)
 
 
 @settings(max_examples=200, deadline=None)
@@ -111,17 +152,18 @@ def test_squares_are_exact(values):
 
 
 def _naive(cases):
-    """Per-case reference: region mean and population variance of x per stratum, then
-    each hospital's O, E and V by looping over its cases."""
-    strata = {}
-    for h, g, x in cases:
-        strata.setdefault(g, []).append(x)
-    mean = {g: sum(v) / len(v) for g, v in strata.items()}
-    var = {g: sum(x * x for x in v) / len(v) - mean[g] ** 2 for g, v in strata.items()}
+    """Per-case reference: for each case, the mean and population variance of x among the
+    cases of *other* hospitals in its stratum (its peers); a case without peers is left
+    out. Each hospital's O, E and V by looping over its cases."""
     out = {}
     for h, g, x in cases:
+        peers = [y for hh, gg, y in cases if gg == g and hh != h]
+        if not peers:
+            continue
+        mean = sum(peers) / len(peers)
+        var = max(sum(y * y for y in peers) / len(peers) - mean ** 2, 0.0)
         o, e, v = out.get(h, (0.0, 0.0, 0.0))
-        out[h] = (o + x, e + mean[g], v + max(var[g], 0.0))
+        out[h] = (o + x, e + mean, v + var)
     return out
 
 
@@ -141,8 +183,10 @@ def test_standardise_matches_per_case_reference(cases):
         sq[i] += x * x
     hospital = np.array([k[0] for k in keys])
     stratum = np.array([k[1] for k in keys])
-    s = st.standardise(hospital, stratum, n, total, sq, 5, 6)
-    for h, (o, e, v) in _naive(cases).items():
+    s = st.standardise(hospital, stratum, stratum, n, total, sq, 5)
+    naive = _naive(cases)
+    for h in range(5):
+        o, e, v = naive.get(h, (0.0, 0.0, 0.0))
         assert s.observed[h] == pytest.approx(o)
         assert s.expected[h] == pytest.approx(e, rel=1e-9, abs=1e-9)
         assert s.variance[h] == pytest.approx(v, rel=1e-6, abs=1e-6)
@@ -161,14 +205,16 @@ def test_event_variance_is_binomial(cases):
         n[index[(h, g)]] += 1
         total[index[(h, g)]] += x
     hospital, stratum = np.array([k[0] for k in keys]), np.array([k[1] for k in keys])
-    a = st.standardise(hospital, stratum, n, total, None, 4, 4)
-    b = st.standardise(hospital, stratum, n, total, total.copy(), 4, 4)
+    a = st.standardise(hospital, stratum, stratum, n, total, None, 4)
+    b = st.standardise(hospital, stratum, stratum, n, total, total.copy(), 4)
     np.testing.assert_allclose(a.variance, b.variance, atol=1e-9)
 
 
-def _result(name, test, z, hit):
+def _result(name, test, z, hit, effect=None):
     m = next(m for m in MEASURES if m.name == name)
-    return (m, test, st.Test(y=z, null=0.0, se=np.ones_like(z), z=z, tau2=0.0), z, hit)
+    effect = z if effect is None else effect
+    return (m, test, st.Test(y=z, null=0.0, se_chance=np.ones_like(z), se=np.ones_like(z), z=z,
+                             tau2=0.0), effect, hit)
 
 
 def test_procedure_upcoding_needs_cost_that_did_not_rise():
@@ -178,40 +224,70 @@ def test_procedure_upcoding_needs_cost_that_did_not_rise():
                _result("cost_per_case", "growth", np.array([0.4, 4.0]), np.array([False, True]))]
     flags, evidence = _flags(["H1", "H2"], results, 3.09)
     assert flags == {"H1": ["upcoding_procedure"], "H2": []}
-    assert evidence == {("H1", "surgical_share", "growth"): "upcoding_procedure",
-                        ("H1", "cost_per_case", "growth"): "upcoding_procedure"}
+    assert evidence == [(0, 0, "upcoding_procedure"), (0, 1, "upcoding_procedure")]
+
+
+def test_points_must_rise_faster_than_cost():
+    # points per case grew x1.3 at both; cost per case grew x1.1 at H1 (significantly) and
+    # x1.3 at H2: only H1's points rose faster than its cost
+    results = [_result("points_per_case", "growth", np.array([5.0, 5.0]), np.array([True, True]),
+                       effect=np.array([1.3, 1.3])),
+               _result("cost_per_case", "growth", np.array([4.0, 6.0]), np.array([True, True]),
+                       effect=np.array([1.1, 1.3]))]
+    flags, evidence = _flags(["H1", "H2"], results, 3.09)
+    assert flags == {"H1": ["point_inflation"], "H2": []}
+    assert evidence == [(0, 0, "point_inflation"), (0, 1, "point_inflation")]
+
+
+def test_a_row_backing_two_flags_is_evidence_for_both():
+    # cost per case growth backs both the surgical-share and the points-per-case flags
+    results = [_result("surgical_share", "growth", np.array([5.0]), np.array([True])),
+               _result("points_per_case", "growth", np.array([5.0]), np.array([True]),
+                       effect=np.array([1.5])),
+               _result("cost_per_case", "growth", np.array([1.0]), np.array([False]),
+                       effect=np.array([1.02]))]
+    flags, evidence = _flags(["H1"], results, 3.09)
+    assert flags == {"H1": ["upcoding_procedure", "point_inflation"]}
+    assert evidence == [(0, 0, "upcoding_procedure"), (0, 2, "upcoding_procedure"),
+                        (0, 1, "point_inflation"), (0, 2, "point_inflation")]
 
 
 def test_a_test_raises_only_the_flag_its_measure_names():
-    # a level excess of points per case is reported but raises nothing (point inflation is
-    # a growth signal); a growth of the high-outlier share raises point_inflation
+    # a level excess of points per case is reported but raises nothing (point inflation by
+    # points is a growth signal); a level excess of the high-outlier share raises it
     results = [_result("points_per_case", "level", np.array([9.0]), np.array([True])),
-               _result("high_outlier_share", "growth", np.array([9.0]), np.array([True])),
+               _result("high_outlier_share", "level", np.array([9.0]), np.array([True])),
                _result("cmi", "level", np.array([9.0]), np.array([True]))]
     flags, evidence = _flags(["H1"], results, 3.09)
     assert flags == {"H1": ["point_inflation"]}
-    assert list(evidence) == [("H1", "high_outlier_share", "growth")]
+    assert evidence == [(0, 1, "point_inflation")]
 
 
 def _naive_readmissions(stays, days):
     """Each stay against the stay just before it among the same patient's stays of the same
-    category, ordered by (admission, discharge, case id hash): stays on the same days are
-    ordered by a hash of their id, which depends on nothing but the id."""
+    category (a row when that stay is at another hospital), and against the one just before
+    it at the same hospital; stays ordered by (admission, discharge, case id hash): stays
+    on the same days are ordered by a hash of their id, which depends on nothing but the id."""
     import pyarrow as pa
     from dipcore._kernels.strings import hash_strings
     rank = dict(zip([s["case_id"] for s in stays],
                     hash_strings(pa.array([s["case_id"] for s in stays], pa.string()))))
+    order = lambda s: (s["admission"], s["discharge"], rank[s["case_id"]])   # noqa: E731
     out = set()
-    groups = {}
-    for s in stays:
-        if s["patient_id"] is not None:
-            groups.setdefault((s["patient_id"], s["category"]), []).append(s)
-    for members in groups.values():
-        members.sort(key=lambda s: (s["admission"], s["discharge"], rank[s["case_id"]]))
-        for a, b in zip(members, members[1:]):
-            if 0 <= b["admission"] - a["discharge"] <= days:
-                out.add((b["case_id"], a["case_id"], b["admission"] - a["discharge"],
-                         b["hospital_id"] == a["hospital_id"]))
+
+    def scan(key, keep):
+        groups = {}
+        for s in stays:
+            if s["patient_id"] is not None:
+                groups.setdefault(key(s), []).append(s)
+        for members in groups.values():
+            members.sort(key=order)
+            for a, b in zip(members, members[1:]):
+                same = a["hospital_id"] == b["hospital_id"]
+                if keep(same) and 0 <= b["admission"] - a["discharge"] <= days:
+                    out.add((b["case_id"], a["case_id"], b["admission"] - a["discharge"], same))
+    scan(lambda s: (s["patient_id"], s["category"]), lambda same: not same)
+    scan(lambda s: (s["patient_id"], s["category"], s["hospital_id"]), lambda same: True)
     return out
 
 
@@ -273,3 +349,17 @@ def test_merged_strata_do_not_depend_on_grouping(batches, rnd):
                 acc[j] += v + j
     got = {(r["hospital_id"], r["stratum"]): [r[c] for c in columns] for r in whole.to_pylist()}
     assert got == want
+
+
+def test_points_per_case_only_backs_a_rising_high_cost_share():
+    # points per case rose faster than cost at both; only H2's high-cost share rose too
+    results = [_result("high_outlier_share", "growth", np.array([1.0, 5.0]),
+                       np.array([False, True])),
+               _result("points_per_case", "growth", np.array([5.0, 5.0]), np.array([True, True]),
+                       effect=np.array([1.4, 1.4])),
+               _result("cost_per_case", "growth", np.array([0.5, 0.5]), np.array([False, False]),
+                       effect=np.array([1.0, 1.0]))]
+    flags, evidence = _flags(["H1", "H2"], results, 3.09)
+    assert flags == {"H1": [], "H2": ["point_inflation"]}
+    assert evidence == [(1, 0, "point_inflation"), (1, 1, "point_inflation"),
+                        (1, 2, "point_inflation")]

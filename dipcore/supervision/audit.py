@@ -135,41 +135,68 @@ class Audit:
                 "warnings": self.warnings}, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
-def find_readmissions(stays: pa.Table, days: int) -> pa.Table:
-    """Readmissions of the same patient for the same category within ``days`` of discharge
-    (SPEC 8), attributed to the hospital of the readmission; sorted by hospital and case.
-
-    Each stay is compared with the previous stay of the same patient *and category* (stays
-    of other categories in between do not hide a split admission), in the order (admission,
-    discharge, case id hash) -- ``dipcore._kernels.stays``. Patients, categories and case
-    ids are compared by 64-bit hashes (fast, and the order depends only on the stays, not on
-    how they were read: stays of one patient and category on the same days, duplicates in
-    practice, are ordered by their id's hash); a hit is confirmed on the strings."""
-    t = stays.filter(pc.is_valid(stays.column("patient_id")))
+def _pairs(t: pa.Table, key: pa.Array, days: int) -> tuple[pa.Array, pa.Array]:
+    """``(readmission, previous)`` row positions of ``t``: each stay against the previous
+    stay of the same patient and ``key`` (``dipcore._kernels.stays``), confirmed on the
+    strings."""
     patient = t.column("patient_id").combine_chunks()
-    category = t.column("category").combine_chunks()
-    adm = t.column("admission").to_numpy()
-    dis = t.column("discharge").to_numpy()
     ph = hash_strings(patient)
-    cur, prev = readmission_pairs(np.argsort(ph, kind="stable"), ph, hash_strings(category),
-                                  adm, dis, hash_strings(t.column("case_id").combine_chunks()),
-                                  days)
+    cur, prev = readmission_pairs(np.argsort(ph, kind="stable"), ph, hash_strings(key),
+                                  t.column("admission").to_numpy(),
+                                  t.column("discharge").to_numpy(),
+                                  hash_strings(t.column("case_id").combine_chunks()), days)
     cur, prev = pa.array(cur), pa.array(prev)
-    # the hashes put equal strings together; the strings decide
     real = pc.and_(pc.equal(patient.take(cur), patient.take(prev)),
-                   pc.equal(category.take(cur), category.take(prev)))
-    cur, prev = cur.filter(real), prev.filter(real)
-    hospital = t.column("hospital_id")
+                   pc.equal(key.take(cur), key.take(prev)))
+    return cur.filter(real), prev.filter(real)
+
+
+def find_readmissions(stays: pa.Table, days: int, before: pa.Table | None = None) -> pa.Table:
+    """Readmissions of the same patient for the same diagnosis category within ``days`` of
+    the previous discharge (SPEC 8), attributed to the hospital of the readmission; sorted
+    by hospital and case.
+
+    A stay is compared with the previous stay of the same patient and category (stays of
+    other categories in between do not hide a split admission) at any hospital, and with
+    the previous such stay *at the same hospital* (a stay elsewhere in between does not
+    hide it either): a readmission has a row for each (``same_hospital`` tells which),
+    one when they are the same stay. Stays are ordered by (admission, discharge, case id
+    hash) -- ``dipcore._kernels.stays`` compares 64-bit hashes (fast, and the order depends
+    only on the stays, not on how they were read); hits are confirmed on the strings.
+
+    ``before``: stays of the previous year, which may be the earlier stay of a readmission
+    early in this year (only this year's stays are reported as readmissions)."""
+    t = stays.filter(pc.is_valid(stays.column("patient_id")))
+    t = t.append_column("_now", pa.array(np.ones(t.num_rows, bool)))
+    if before is not None and before.num_rows and t.num_rows:
+        first = pc.min(t.column("admission")).as_py()
+        early = before.filter(pc.and_(pc.is_valid(before.column("patient_id")),
+                                      pc.greater_equal(before.column("discharge"), first - days)))
+        early = early.select(stays.column_names)
+        t = pa.concat_tables([t, early.append_column(
+            "_now", pa.array(np.zeros(early.num_rows, bool)))]).combine_chunks()
+    category = t.column("category").combine_chunks()
+    hospital = t.column("hospital_id").combine_chunks()
+    any_cur, any_prev = _pairs(t, category, days)
+    elsewhere = pc.not_equal(hospital.take(any_cur), hospital.take(any_prev))
+    same_cur, same_prev = _pairs(t, pc.binary_join_element_wise(category, hospital, "\x1f"),
+                                 days)
+    cur = pa.concat_arrays([any_cur.filter(elsewhere), same_cur])
+    prev = pa.concat_arrays([any_prev.filter(elsewhere), same_prev])
+    now = t.column("_now").combine_chunks().take(cur)
+    cur, prev = cur.filter(now), prev.filter(now)
+    adm, dis = t.column("admission").combine_chunks(), t.column("discharge").combine_chunks()
     out = pa.table({
         "case_id": t.column("case_id").take(cur),
         "previous_case_id": t.column("case_id").take(prev),
-        "patient_id": patient.take(cur),
+        "patient_id": t.column("patient_id").take(cur),
         "hospital_id": hospital.take(cur), "previous_hospital_id": hospital.take(prev),
         "level": t.column("level").take(cur), "category": category.take(cur),
-        "days": pc.subtract(pa.array(adm).take(cur), pa.array(dis).take(prev)).cast(pa.int32()),
+        "days": pc.subtract(adm.take(cur), dis.take(prev)).cast(pa.int32()),
         "same_hospital": pc.equal(hospital.take(cur), hospital.take(prev)),
     })
-    return out.sort_by([("hospital_id", "ascending"), ("case_id", "ascending")])
+    return out.sort_by([("hospital_id", "ascending"), ("case_id", "ascending"),
+                        ("same_hospital", "ascending")])
 
 
 #: Column order of the audit's appraisal indicators (SPEC 8).
@@ -194,52 +221,54 @@ def _appraisal(sums: dict[str, np.ndarray], readmits: np.ndarray, scale: float
 
 
 def _readmission_strata(stays: pa.Table, readmissions: pa.Table, peer_level: bool) -> pa.Table:
-    """Stays and same-hospital readmissions per (hospital, diagnosis category[, level]):
-    the ``readmission`` stratification (a readmission counts at the hospital that
-    readmitted, in its category)."""
-    keys = ["hospital_id", "category"] + (["level"] if peer_level else [])
+    """Stays with a patient id and their same-hospital readmissions per (hospital, diagnosis
+    category, level): the ``readmission`` stratification (a readmission counts at the
+    hospital that readmitted, in its category; a stay without a patient id could never be
+    one, so it is not in the denominator). Strata are ``category code * 4 + level``."""
+    keys = ["hospital_id", "category", "level"]
+    stays = stays.filter(pc.is_valid(stays.column("patient_id")))
     cases = stays.group_by(keys).aggregate([("case_id", "count")]) \
         .rename_columns(keys + ["cases"])
     same = readmissions.filter(pc.equal(readmissions.column("same_hospital"), True))
-    events = same.group_by(keys).aggregate([("case_id", "count")]) \
+    events = same.group_by(keys).aggregate([("case_id", "count_distinct")]) \
         .rename_columns(keys + ["readmissions"])
     t = cases.join(events, keys, join_type="left outer").sort_by(
         [(k, "ascending") for k in keys])
-    stratum = pc.binary_join_element_wise(
-        t.column("category"), pc.cast(t.column("level"), pa.string()) if peer_level
-        else pa.array([""] * t.num_rows), "\x1f")
-    return pa.table({"hospital_id": t.column("hospital_id"), "stratum": stratum,
+    code = pc.index_in(t.column("category"), value_set=pc.unique(t.column("category")).sort())
+    level = t.column("level").to_numpy().astype(np.int64) & 3 if peer_level else 0
+    return pa.table({"hospital_id": t.column("hospital_id"),
+                     "stratum": code.to_numpy().astype(np.int64) * 4 + level,
                      "cases": t.column("cases"),
                      "readmissions": pc.fill_null(t.column("readmissions"), 0)})
 
 
 def _indexed(tables: dict[str, pa.Table], ids: list[str]) -> dict[str, tuple]:
-    """Per stratification: ``(table, dense hospital index into ids, dense stratum index,
-    number of strata)``, rows of hospitals not in ``ids`` dropped."""
+    """Per stratification: ``(table, hospital index into ids (-1: not reported, still a
+    peer), dense stratum index, dense index of the stratum without its level)``. Strata
+    carry the level in their two low bits."""
     out = {}
     value_set = pa.array(ids, pa.string())
     for name, t in tables.items():
-        hospital = pc.index_in(t.column("hospital_id"), value_set=value_set)
-        t = t.filter(pc.is_valid(hospital))
-        hospital = hospital.drop_null().to_numpy().astype(np.int64)
-        _, stratum = np.unique(t.column("stratum").to_numpy(zero_copy_only=False),
-                               return_inverse=True)
-        out[name] = (t, hospital, stratum.astype(np.int64),
-                     int(stratum.max()) + 1 if len(stratum) else 0)
+        hospital = pc.fill_null(pc.index_in(t.column("hospital_id"), value_set=value_set), -1)
+        raw = t.column("stratum").to_numpy().astype(np.int64)
+        _, stratum = np.unique(raw, return_inverse=True)
+        _, coarse = np.unique(raw >> 2, return_inverse=True)
+        out[name] = (t, hospital.to_numpy().astype(np.int64), stratum.astype(np.int64),
+                     coarse.astype(np.int64))
     return out
 
 
 def _standardised(indexed: dict[str, tuple], n_hospitals: int, m: Measure) -> st.Standardised:
     """Indirect standardisation of one measure over a year's strata tables
     (:func:`_indexed`), per hospital (one without cases in the strata has O = E = 0)."""
-    t, hospital, stratum, n_strata = indexed[m.strata]
+    t, hospital, stratum, coarse = indexed[m.strata]
     col = lambda c: t.column(c).to_numpy().astype(np.float64)   # noqa: E731
     sq = None
     if not m.event:
         sq = squares(t.column(f"{m.column}_sq_hi").to_numpy(),
                      t.column(f"{m.column}_sq_lo").to_numpy()) * (m.sq_unit / m.unit) ** 2
-    return st.standardise(hospital, stratum, col("cases"), col(m.column) / m.unit, sq,
-                          n_hospitals, n_strata)
+    return st.standardise(hospital, stratum, coarse, col("cases"), col(m.column) / m.unit, sq,
+                          n_hospitals)
 
 
 def _year_of(stays: pa.Table) -> int | None:
@@ -247,10 +276,11 @@ def _year_of(stays: pa.Table) -> int | None:
     return max(years, key=lambda r: (r["counts"], r["values"]))["values"] if years else None
 
 
-def _year_measures(state, policy: Policy, measures) -> tuple:
-    """``(stays, low-standard, sums, readmissions, strata tables)`` of a merged audit state."""
+def _year_measures(state, policy: Policy, before: pa.Table | None = None) -> tuple:
+    """``(stays, low-standard, sums, readmissions, strata tables)`` of a merged audit state
+    (``before``: the previous year's stays, earlier stays of readmissions)."""
     stays, low, sums_t = year_tables(state)
-    readmissions = find_readmissions(stays, policy.readmit_days)
+    readmissions = find_readmissions(stays, policy.readmit_days, before)
     tables = strata_totals(state)
     tables["readmission"] = _readmission_strata(stays, readmissions, policy.audit_peer_level)
     return stays, low, sums_t, readmissions, tables
@@ -264,15 +294,22 @@ def finish(current, previous, policy: Policy, scale: float | None = None,
     ``scheme``: the catalogue's scheme (which measures apply)."""
     scale = float(policy.score_scale if scale is None else scale)
     measures = measures_for(scheme)
-    stays, low, sums_t, readmissions, tables = _year_measures(current, policy, measures)
+    warnings: list[str] = []
+    last = None
+    if previous is not None and not previous.sums:
+        warnings.append("the previous year has no usable cases: no growth tests")
+    elif previous is not None:
+        last = _year_measures(previous, policy)
+    stays, low, sums_t, readmissions, tables = _year_measures(
+        current, policy, last[0] if last else None)
     if sums_t.num_rows == 0:
         raise InputError("no usable cases to audit")
-    warnings: list[str] = []
     year = _year_of(stays)
     ids = sums_t.column("hospital_id").to_pylist()
     pos = {h: i for i, h in enumerate(ids)}
-    counts = np.zeros(len(ids))
-    for h in readmissions.column("hospital_id").to_pylist():
+    counts = np.zeros(len(ids))          # readmitted cases (a case may have two rows)
+    for h in readmissions.group_by(["hospital_id", "case_id"]).aggregate([]) \
+            .column("hospital_id").to_pylist():
         counts[pos[h]] += 1
     sums = {c: sums_t.column(c).to_numpy() for c in AUDIT_SUMS}
     appraisal = _appraisal(sums, counts, scale)
@@ -283,10 +320,8 @@ def finish(current, previous, policy: Policy, scale: float | None = None,
     indexed = _indexed(tables, ids)
     now = {m.name: _standardised(indexed, len(ids), m) for m in measures}
     before: dict[str, st.Standardised] = {}
-    if previous is not None and not previous.sums:
-        warnings.append("the previous year has no usable cases: no growth tests")
-    elif previous is not None:
-        _, _, p_sums, _, p_tables = _year_measures(previous, policy, measures)
+    if last is not None:
+        _, _, p_sums, _, p_tables = last
         p_ids = set(p_sums.column("hospital_id").to_pylist())
         p_indexed = _indexed(p_tables, ids)
         before = {m.name: _standardised(p_indexed, len(ids), m) for m in measures}
@@ -317,8 +352,12 @@ def finish(current, previous, policy: Policy, scale: float | None = None,
         if before:
             b = before[m.name]
             with np.errstate(invalid="ignore", divide="ignore"):
-                growth = np.where(b.ratio > 0, s.ratio / b.ratio, np.nan)
-            kinds.append(("growth", st.growth_test(s, b, policy.audit_overdispersion), growth))
+                # from nothing to something is an unbounded rise (min events and z still
+                # decide)
+                growth = np.where(b.ratio > 0, s.ratio / b.ratio,
+                                  np.where((b.ratio == 0) & (s.ratio > 0), np.inf, np.nan))
+            kinds.append(("growth", st.growth_test(s, b, policy.audit_overdispersion, m.event),
+                          growth))
             wide[f"{m.name}_oe_previous"] = b.ratio
         for test, t, effect in kinds:
             wide[f"{m.name}_z" if test == "level" else f"{m.name}_z_growth"] = t.z
@@ -330,6 +369,16 @@ def finish(current, previous, policy: Policy, scale: float | None = None,
                 testable &= s.observed >= policy.audit_min_events
             with np.errstate(invalid="ignore"):
                 hit = testable & (t.z >= zlim) & (effect >= policy.audit_min_ratio)
+                if test == "growth":
+                    # a rise that ends at or below the peers' rate (back from a low year)
+                    # is no excess to defend a flag with
+                    hit &= s.ratio > 1.0
+            if m.event:      # rare events: the exact tail must be beyond the limit too
+                alpha = (1.0 - policy.audit_control_limit) / 2.0
+                for i in np.flatnonzero(hit):
+                    p_value = st.exact_level_p(s, i) if test == "level" else \
+                        st.exact_growth_p(s, before[m.name], i)
+                    hit[i] = p_value <= alpha
             results.append((m, test, t, effect, hit))
             tests.append({"indicator": m.name, "test": test,
                           "hospitals": int(np.isfinite(t.z).sum()), "tau2": t.tau2,
@@ -342,9 +391,7 @@ def finish(current, previous, policy: Policy, scale: float | None = None,
         nan = np.full(n, np.nan)
         label = {"indicator": pa.array([m.name] * n), "test": pa.array([test] * n)}
         indicators.append(pa.table({
-            "hospital_id": ids,
-            "flag": pa.array([evidence_of.get((h, m.name, test)) for h in ids], pa.string()),
-            **label, "year": pa.array([year] * n, pa.int32()),
+            "hospital_id": ids, **label, "year": pa.array([year] * n, pa.int32()),
             "cases": s.cases.astype(np.int64),
             "observed": s.observed, "expected": s.expected,
             "observed_per_case": _masked(_per_case(s.observed, s.cases)),
@@ -363,7 +410,7 @@ def finish(current, previous, policy: Policy, scale: float | None = None,
             "lower_95": _masked(t.null - z95 * t.se), "upper_95": _masked(t.null + z95 * t.se),
             "lower_limit": _masked(t.null - zlim * t.se),
             "upper_limit": _masked(t.null + zlim * t.se), "z": _masked(t.z)}))
-        grid = st.funnel_grid(s.cases, t.se, t.tau2, t.null, (z95, zlim))
+        grid = st.funnel_grid(s.cases, t.se_chance, t.tau2, t.null, (z95, zlim))
         k = len(grid["cases"])
         if k:
             limits.append(pa.table({
@@ -372,7 +419,10 @@ def finish(current, previous, policy: Policy, scale: float | None = None,
                 "upper_95": grid["upper0"], "lower_limit": grid["lower1"],
                 "upper_limit": grid["upper1"]}))
     indicators = pa.concat_tables(indicators)
-    evidence = indicators.filter(pc.is_valid(indicators.column("flag")))
+    # a row of indicators per (result, hospital): result k, hospital i is row k * n + i
+    evidence = indicators.take(pa.array([k * n + i for i, k, _ in evidence_of], pa.int64()))
+    evidence = evidence.add_column(1, "flag", pa.array([f for _, _, f in evidence_of],
+                                                       pa.string()))
     table = pa.table({
         "hospital_id": ids, "cases": sums["cases"], "readmissions": counts.astype(np.int64),
         "low_standard_cases": sums["low_standard"],
@@ -382,40 +432,51 @@ def finish(current, previous, policy: Policy, scale: float | None = None,
     })
     return Audit(readmissions=readmissions, low_standard=low, hospitals=table,
                  upcoded_cases=case_list(current.candidates, flags),
-                 evidence=evidence, indicators=indicators.drop_columns(["flag"]),
+                 evidence=evidence, indicators=indicators,
                  funnel=pa.concat_tables(funnel),
                  funnel_limits=pa.concat_tables(limits) if limits else None, region=region,
                  tests=tests, year=year, warnings=warnings)
 
 
 def _flags(ids: list[str], results, zlim: float
-           ) -> tuple[dict[str, list[str]], dict[tuple[str, str, str], str]]:
-    """Each hospital's flags (``FLAGS`` order) from the tests that passed, and which
-    ``(hospital, indicator, test)`` rows stand as evidence for which flag.
+           ) -> tuple[dict[str, list[str]], list[tuple[int, int, str]]]:
+    """Each hospital's flags (``FLAGS`` order) from the tests that passed, and the evidence:
+    ``(hospital index, result index, flag)`` for each test behind each flag, in hospital,
+    flag and result order.
 
-    A flag is raised by any test of ``Measure.tests`` of its measures, except a test whose
-    ``Measure.unless`` measure rose beyond the limit in the same test (a surgical share
-    rising *with* cost per case is a real shift to surgery); otherwise that measure's row
-    joins the evidence."""
-    z = {(m.name, test): t.z for m, test, t, _, _ in results}
+    A flag is raised by any test of ``Measure.tests`` of its measures (of a measure with
+    ``Measure.requires``, only beside that measure's same test), unless the test's
+    ``Measure.unless`` measure explains it in the same test (``Measure.unless_rule``):
+    ``"rises"`` when that measure rose beyond the limit (a surgical share rising *with* cost
+    per case is a real shift to surgery), ``"as_fast"`` when its effect is at least as large
+    (points per case rising no faster than cost per case are paying for cost). Otherwise
+    that measure's row joins the evidence."""
+    index = {(m.name, test): k for k, (m, test, _, _, _) in enumerate(results)}
     flags: dict[str, list[str]] = {}
-    evidence: dict[tuple[str, str, str], str] = {}
+    evidence: list[tuple[int, int, str]] = []
     for i, h in enumerate(ids):
-        mine: dict[str, list[tuple[str, str]]] = {}
-        for m, test, _, _, hit in results:
+        mine: dict[str, list[int]] = {}
+        for k, (m, test, t, effect, hit) in enumerate(results):
             if not (m.flag and test in m.tests and hit[i]):
                 continue
-            items = [(m.name, test)]
-            if m.unless is not None:
-                other = z.get((m.unless, test))
-                if other is not None and np.isfinite(other[i]) and other[i] >= zlim:
+            if m.requires is not None and (m.requires, test) in index \
+                    and not results[index[(m.requires, test)]][4][i]:
+                continue
+            rows = [k]
+            if m.unless is not None and (m.unless, test) in index:
+                j = index[(m.unless, test)]
+                _, _, other, other_effect, _ = results[j]
+                if m.unless_rule == "rises":
+                    explained = np.isfinite(other.z[i]) and other.z[i] >= zlim
+                else:
+                    explained = np.isfinite(other_effect[i]) and other_effect[i] >= effect[i]
+                if explained:
                     continue
-                items.append((m.unless, test))
-            mine.setdefault(m.flag, []).extend(items)
+                rows.append(j)
+            mine.setdefault(m.flag, []).extend(rows)
         flags[h] = [f for f in FLAGS if f in mine]
-        for flag, items in mine.items():
-            for name, test in items:
-                evidence[(h, name, test)] = flag
+        for f in flags[h]:
+            evidence += [(i, k, f) for k in dict.fromkeys(mine[f])]
     return flags, evidence
 
 

@@ -18,7 +18,9 @@ says which cases are alike:
     group, but not to another diagnosis);
 ``payment``
     the group and the pool -- the patient-paid share depends on the pool's reimbursement
-    ratio as much as on the group;
+    ratio as much as on the group (the measure is the mean of the cases' own shares, so a
+    case counts once whatever its cost; the appraisal column ``patient_paid_share`` is the
+    share of the hospital's whole cost);
 ``readmission``
     the diagnosis category of every stay (the readmission rule of SPEC 8 is by category).
 
@@ -26,9 +28,11 @@ Peer comparison: with ``audit_peer_level`` (default) each stratum is also split 
 hospital level, so a hospital is compared with hospitals of its own level (同级别医院), as
 bureaus compare them; the outlier classes are already relative to level means.
 
-Flags (SPEC 11 "signals, with the behaviour behind them"):
+Flags (SPEC 11 "signals, with the behaviour behind them"); a growth test also needs the
+hospital above its peers this year (O/E > 1: a rise back from a low year is not an excess):
 
-* ``split_admission``: readmission rate, by level;
+* ``split_admission``: the rate of readmissions to the same hospital (of stays with a
+  patient id), by level;
 * ``low_standard``: low-standard share, by level;
 * ``upcoding_diagnosis``: severe share, secondary diagnoses per case, CC/MCC share (DRG),
   by level and by growth;
@@ -38,11 +42,13 @@ Flags (SPEC 11 "signals, with the behaviour behind them"):
   cost of one: what "cost per case does not rise" looks like within a group), by level and
   by growth;
 * ``point_inflation``: high-cost outlier share by level and by growth (a hospital padding
-  bills over the high-cost threshold year after year shows as a level), points per case by
-  growth *faster than cost per case* (points that rise with cost are paying for cost; a
-  few dear cases at a small hospital raise both) -- growth is against the previous year's
-  own ratio, so a hospital is compared with its past and, through E, with the region's
-  change; not by level, where hospital coefficients differ;
+  bills over the high-cost threshold year after year shows as a level); beside a rising
+  high-cost share, points per case rising *faster than cost per case* join the evidence
+  (points that rise with cost are paying for cost; alone, points per case is too
+  heavy-tailed at a small hospital -- a few dear cases -- to accuse anyone with). Growth is
+  against the previous year's own ratio, so a hospital is compared with its past and,
+  through E, with the region's change; points per case is not tested by level, where
+  hospital coefficients differ;
 * ``cost_shifting``: patient-paid share, by growth.
 
 CMI and cost per case are reported (O/E, z) but raise no flag of their own: a high CMI or
@@ -86,7 +92,14 @@ class Measure:
         Which tests raise the flag: ``"level"``, ``"growth"``.
     unless : str or None
         A test of this measure does not raise the flag when the same test of the measure
-        named here rose beyond the control limit (its row then joins the evidence).
+        named here explains it (``unless_rule``); otherwise its row joins the evidence.
+    requires : str or None
+        A test of this measure counts only where the same test of the measure named here
+        passed too (it adds its evidence to that measure's, and raises nothing alone).
+    unless_rule : {"rises", "as_fast"}
+        ``"rises"``: explained when that measure rose beyond the control limit;
+        ``"as_fast"``: explained when its effect (O/E, or growth of O/E) is at least this
+        measure's.
     schemes : tuple of str
         Schemes it applies to.
     """
@@ -99,7 +112,9 @@ class Measure:
     sq_unit: float = 1.0
     flag: str | None = None
     tests: tuple[str, ...] = ()
+    requires: str | None = None
     unless: str | None = None
+    unless_rule: str = "rises"
     schemes: tuple[str, ...] = ("dip", "drg")
 
 
@@ -111,14 +126,15 @@ MEASURES = (
             tests=("level", "growth")),
     Measure("cc_mcc_share", "severity", "cc", True, flag="upcoding_diagnosis",
             tests=("level", "growth"), schemes=("drg",)),
-    Measure("readmission_rate", "readmission", "readmissions", True, flag="split_admission",
-            tests=("level",)),
+    Measure("same_hospital_readmission_rate", "readmission", "readmissions", True,
+            flag="split_admission", tests=("level",)),
     Measure("low_standard_share", "group", "low_standard", True, flag="low_standard",
             tests=("level",)),
     Measure("high_outlier_share", "group", "high", True, flag="point_inflation",
             tests=("level", "growth")),
     Measure("points_per_case", "group", "points", False, unit=1e4, sq_unit=1e2,
-            flag="point_inflation", tests=("growth",), unless="cost_per_case"),
+            flag="point_inflation", tests=("growth",), requires="high_outlier_share",
+            unless="cost_per_case", unless_rule="as_fast"),
     Measure("patient_paid_share", "payment", "patient_paid", False, unit=1e6,
             flag="cost_shifting", tests=("growth",)),
     Measure("surgical_share", "diagnosis", "surgical", True, flag="upcoding_procedure",

@@ -7,17 +7,32 @@ the hospital's level); the region's mean ``m_g`` and variance ``s2_g`` of ``x`` 
 stratum give the hospital's
 
 * observed ``O = sum of x`` over its cases,
-* expected ``E = sum over strata of n_hg * m_g`` (indirect standardisation: what the region
+* expected ``E = sum over strata of n_hg * m_g`` (indirect standardisation: what its peers
   would have had with this hospital's case mix),
-* variance of ``O`` under the region's behaviour: ``V = sum over strata of n_hg * s2_g``.
+* variance of ``O`` under its peers' behaviour: ``V = sum over strata of n_hg * s2_g``.
   For an event ``s2_g = p_g (1 - p_g)`` (the binomial variance of a sum of Bernoulli cases
-  with the stratum's rate); for an amount it is the stratum's variance among the region's
+  with the stratum's rate); for an amount it is the stratum's variance among the peers'
   cases ("the group variance").
+
+The peers are the *other* hospitals of the stratum (leave-one-out): a hospital that is most
+of a stratum -- the only tertiary hospital of a county, say -- is compared with the others,
+not mostly with itself (which would pull O/E towards 1 and hide it). Where no other hospital
+of its level has cases in the stratum, its peers are the other hospitals of any level
+(``coarse`` stratum); where there are none at all, the stratum's cases are left out of O, E
+and the indicator's cases (nothing to compare them with).
 
 The ratio ``R = O / E`` has standard error ``sqrt(V) / E`` under the null hypothesis ``R = 1``;
 the standardised difference is ``z = (R - 1) / se`` (Spiegelhalter 2005, funnel plots).
 Growth compares this year's ``R1`` with last year's ``R0`` (each against its own year's
-region): ``z = (R1 - R0) / sqrt(se1^2 + se0^2)``.
+region): ``z = (R1 - R0) / sqrt(rho * (se1^2 + se0^2))``, where for an event ``rho`` is the
+hospital's pooled ratio ``(O1 + O0) / (E1 + E0)`` when above 1 (a hospital that is
+persistently high has the larger Poisson variance of its own rate), else 1.
+
+Counts of rare events are far from normal: an event indicator also needs its exact tail
+beyond the limit -- Poisson ``P(X >= O | E)`` for a level, and for growth the conditional
+binomial test of two Poisson rates, ``P(X >= O1)`` with ``X ~ Bin(O1 + O0, E1 / (E1 + E0))``
+(a sum of Bernoulli cases is less spread than a Poisson of the same mean, so both are
+conservative).
 
 Real hospitals differ more than chance allows (coding habits, patients the strata do not
 capture); Spiegelhalter's *additive* random-effects correction estimates that spread
@@ -31,6 +46,7 @@ partitioning.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import math
 from statistics import NormalDist
 
 import numpy as np
@@ -43,7 +59,7 @@ MIN_HOSPITALS_FOR_TAU = 10
 
 
 def z_limit(control_limit: float) -> float:
-    """The one-sided normal quantile of a control limit (0.998 -> 2.878; 0.999 -> 3.090).
+    """The one-sided normal quantile of a control limit (0.998 -> 3.090; 0.95 -> 1.960).
 
     SPEC 11's "99.8 % limit, z = 3.09" is the two-sided 99.8 % band, i.e. the one-sided
     99.9 % point; ``control_limit`` is read as that two-sided coverage."""
@@ -73,48 +89,59 @@ class Standardised:
             return np.where(self.expected > 0, np.sqrt(self.variance) / self.expected, np.nan)
 
 
-def stratum_moments(stratum: np.ndarray, n: np.ndarray, total: np.ndarray, sq: np.ndarray | None,
-                    n_strata: int) -> tuple[np.ndarray, np.ndarray]:
-    """The region's mean and variance of ``x`` per stratum, from per-(hospital, stratum)
-    cases ``n``, sums ``total`` and sums of squares ``sq`` (``None``: ``x`` is an event, so
-    its variance is ``p (1 - p)``). Population variance (divisor N): the region is the
-    population the hospital is compared with."""
-    N = np.bincount(stratum, weights=n, minlength=n_strata)
-    S = np.bincount(stratum, weights=total, minlength=n_strata)
+def _moments(N: np.ndarray, S: np.ndarray, Q: np.ndarray | None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(has cases, mean, population variance)`` from cases, sums and sums of squares
+    (``Q`` None: an event, variance ``p (1 - p)``)."""
+    some = N > 0
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(N > 0, S / N, 0.0)
-        if sq is None:
-            var = mean * (1.0 - mean)
-        else:
-            Q = np.bincount(stratum, weights=sq, minlength=n_strata)
-            var = np.where(N > 0, Q / N - mean * mean, 0.0)
-    return mean, np.maximum(var, 0.0)
+        mean = np.where(some, S / np.where(some, N, 1.0), 0.0)
+        var = mean * (1.0 - mean) if Q is None else \
+            np.where(some, Q / np.where(some, N, 1.0) - mean * mean, 0.0)
+    return some, mean, np.maximum(var, 0.0)
 
 
-def standardise(hospital: np.ndarray, stratum: np.ndarray, n: np.ndarray, total: np.ndarray,
-                sq: np.ndarray | None, n_hospitals: int, n_strata: int) -> Standardised:
-    """Indirect standardisation of one indicator.
+def standardise(hospital: np.ndarray, stratum: np.ndarray, coarse: np.ndarray, n: np.ndarray,
+                total: np.ndarray, sq: np.ndarray | None, n_hospitals: int) -> Standardised:
+    """Indirect standardisation of one indicator against each hospital's peers.
 
     Parameters
     ----------
-    hospital, stratum : int arrays
-        Dense hospital and stratum index of each (hospital, stratum) row.
+    hospital : int array
+        Dense hospital index of each (hospital, stratum) row; -1 for a row of a hospital
+        that is not reported (it still counts among the peers).
+    stratum, coarse : int arrays
+        Dense stratum index of each row, and of the stratum without the level split (a
+        hospital has one level, so its row in ``coarse`` is its row in ``stratum``).
     n, total : arrays
         Cases and the sum of ``x`` of each row.
     sq : array or None
         Sum of ``x**2`` of each row (``None`` for an event indicator: binomial variance).
-    n_hospitals, n_strata : int
+    n_hospitals : int
 
     Returns
     -------
     Standardised
     """
-    mean, var = stratum_moments(stratum, n, total, sq, n_strata)
+    def others(keys):
+        # the stratum's sums without the row's own: its peers
+        m = int(keys.max()) + 1 if len(keys) else 0
+        N = np.bincount(keys, weights=n, minlength=m)[keys] - n
+        S = np.bincount(keys, weights=total, minlength=m)[keys] - total
+        Q = None if sq is None else np.bincount(keys, weights=sq, minlength=m)[keys] - sq
+        return _moments(N, S, Q)
+
+    fine_ok, fine_mean, fine_var = others(stratum)
+    coarse_ok, coarse_mean, coarse_var = others(coarse)
+    mean = np.where(fine_ok, fine_mean, coarse_mean)
+    var = np.where(fine_ok, fine_var, coarse_var)
+    keep = (hospital >= 0) & (fine_ok | coarse_ok)       # no peers at all: left out
+    h = hospital[keep]
     return Standardised(
-        observed=np.bincount(hospital, weights=total, minlength=n_hospitals),
-        expected=np.bincount(hospital, weights=n * mean[stratum], minlength=n_hospitals),
-        variance=np.bincount(hospital, weights=n * var[stratum], minlength=n_hospitals),
-        cases=np.bincount(hospital, weights=n, minlength=n_hospitals))
+        observed=np.bincount(h, weights=total[keep], minlength=n_hospitals),
+        expected=np.bincount(h, weights=(n * mean)[keep], minlength=n_hospitals),
+        variance=np.bincount(h, weights=(n * var)[keep], minlength=n_hospitals),
+        cases=np.bincount(h, weights=n[keep], minlength=n_hospitals))
 
 
 def additive_tau2(y: np.ndarray, se: np.ndarray, target: float = 0.0) -> float:
@@ -143,11 +170,12 @@ def additive_tau2(y: np.ndarray, se: np.ndarray, target: float = 0.0) -> float:
 @dataclass
 class Test:
     """A funnel test per hospital: the estimate ``y`` (a ratio, or a change of ratio), its
-    null value, standard error (with over-dispersion) and ``z``; ``tau2`` the
-    over-dispersion used."""
+    null value, its standard error by chance alone (``se_chance``) and with
+    over-dispersion (``se``), and ``z``; ``tau2`` the over-dispersion used."""
 
     y: np.ndarray
     null: float
+    se_chance: np.ndarray
     se: np.ndarray
     z: np.ndarray
     tau2: float
@@ -160,7 +188,7 @@ def funnel_test(y: np.ndarray, se: np.ndarray, null: float, overdispersion: str)
     total = np.sqrt(se * se + tau2)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.where(total > 0, (y - null) / total, np.nan)
-    return Test(y=y, null=null, se=total, z=z, tau2=tau2)
+    return Test(y=y, null=null, se_chance=se, se=total, z=z, tau2=tau2)
 
 
 def level_test(s: Standardised, overdispersion: str) -> Test:
@@ -168,11 +196,81 @@ def level_test(s: Standardised, overdispersion: str) -> Test:
     return funnel_test(s.ratio, s.se, 1.0, overdispersion)
 
 
-def growth_test(now: Standardised, before: Standardised, overdispersion: str) -> Test:
+def growth_test(now: Standardised, before: Standardised, overdispersion: str,
+                event: bool) -> Test:
     """This year's O/E against last year's: the difference ``R1 - R0`` with standard error
-    ``sqrt(se1^2 + se0^2)`` (the two years' cases are independent)."""
-    return funnel_test(now.ratio - before.ratio, np.sqrt(now.se ** 2 + before.se ** 2), 0.0,
-                       overdispersion)
+    ``sqrt(rho * (se1^2 + se0^2))`` (the two years' cases are independent; ``rho``, for an
+    event, the pooled ratio when above 1, see the module docstring)."""
+    rho = 1.0
+    if event:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pooled = (now.observed + before.observed) / (now.expected + before.expected)
+        rho = np.where(np.isfinite(pooled), np.maximum(pooled, 1.0), 1.0)
+    return funnel_test(now.ratio - before.ratio, np.sqrt(rho * (now.se ** 2 + before.se ** 2)),
+                       0.0, overdispersion)
+
+
+def _log_pmf_poisson(k: np.ndarray, mean: float) -> np.ndarray:
+    return k * math.log(mean) - mean - np.array([math.lgamma(x + 1.0) for x in k])
+
+
+def _upper_tail(log_pmf, start: int, stop: int) -> float:
+    """``sum of exp(log_pmf(k))`` for ``k`` from ``start`` (past the mode) until the terms
+    no longer count (or ``stop``, inclusive)."""
+    total = 0.0
+    k = start
+    while k <= stop:
+        chunk = np.arange(k, min(k + 256, stop + 1), dtype=np.float64)
+        terms = np.exp(log_pmf(chunk))
+        total += float(terms.sum())
+        if terms[-1] <= total * 1e-17:
+            break
+        k += 256
+    return total
+
+
+def poisson_upper_tail(observed: float, expected: float) -> float:
+    """``P(X >= observed)`` for ``X ~ Poisson(expected)`` (summed from ``observed`` up; for
+    ``observed`` above the mean, where the test looks)."""
+    o = int(round(observed))
+    if expected <= 0:
+        return 0.0 if o > 0 else 1.0
+    if o <= expected:
+        return 1.0            # not in the upper tail: no evidence of excess
+    return _upper_tail(lambda k: _log_pmf_poisson(k, expected), o, o + 10_000_000)
+
+
+def binomial_upper_tail(observed: float, trials: float, p: float) -> float:
+    """``P(X >= observed)`` for ``X ~ Bin(trials, p)``."""
+    o, n = int(round(observed)), int(round(trials))
+    if o <= n * p:
+        return 1.0
+    if p <= 0:
+        return 0.0
+    if p >= 1:
+        return 1.0
+    lp, lq, lgn = math.log(p), math.log1p(-p), math.lgamma(n + 1.0)
+
+    def log_pmf(k):
+        return lgn - np.array([math.lgamma(x + 1.0) + math.lgamma(n - x + 1.0) for x in k]) \
+            + k * lp + (n - k) * lq
+    return _upper_tail(log_pmf, o, n)
+
+
+def exact_level_p(s: Standardised, i: int) -> float:
+    """One-sided exact p-value of hospital ``i``'s event count against its expectation."""
+    return poisson_upper_tail(s.observed[i], s.expected[i])
+
+
+def exact_growth_p(now: Standardised, before: Standardised, i: int) -> float:
+    """One-sided exact p-value of a rise in hospital ``i``'s event rate: this year's count
+    given both years', against the share of the two years' expectation that is this
+    year's (the conditional test of two Poisson rates)."""
+    e = now.expected[i] + before.expected[i]
+    if e <= 0:
+        return 1.0
+    return binomial_upper_tail(now.observed[i], now.observed[i] + before.observed[i],
+                               now.expected[i] / e)
 
 
 def funnel_grid(cases: np.ndarray, se: np.ndarray, tau2: float, null: float,
