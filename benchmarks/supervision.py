@@ -5,10 +5,13 @@ Usage, from the project root::
 
     python benchmarks/supervision.py [--seeds 1,2,3] [--sizes 60:150000,120:300000]
                                      [--scheme dip|drg] [--out results.json]
-                                     [--work /tmp/dipcore-sup]
+                                     [--work /tmp/dipcore-sup] [--heterogeneity H]
+                                     [--set KEY=VALUE ...]
 
 For each seed and province size (``hospitals:cases_per_year``) the script generates a
-province for 2021-2024 under ``WORK/s<seed>-h<hospitals>-c<cases>/`` (reused when its
+province for 2021-2024 under ``WORK/s<seed>-h<hospitals>-c<cases>/`` (``...-het<H>/`` with
+honest hospital heterogeneity ``H`` > 0, ``data_gen.heterogeneity``: 1 is realistic, 0,
+the default, makes every honest hospital of a level alike in distribution; reused when its
 manifest and the generator's source are what this run asks for), with 14 gaming
 hospitals: every behaviour of ``data_gen.gaming`` (both diagnosis-upcoding variants) once
 weak and once strong (the weak and strong ends of ``data_gen.STRENGTHS``), one of the two
@@ -27,7 +30,8 @@ pack), audits 2024 against 2023 with the default settings, and compares the flag
 * **cross-flags**: per gaming hospital, the flags other than its own behaviour's.
 
 It prints the tables and writes everything, with the timings of each province, as JSON
-(``--out``, default ``WORK/results-<scheme>.json``).
+(``--out``, default ``WORK/results-<scheme>.json``, ``WORK/results-<scheme>-het<H>.json``
+with heterogeneity).
 """
 from __future__ import annotations
 
@@ -79,13 +83,19 @@ def _generator_digest() -> str:
     return h.hexdigest()
 
 
-def province(work: Path, seed: int, hospitals: int, cases: int) -> tuple[Path, dict, float]:
+def _het_suffix(heterogeneity: float) -> str:
+    return f"-het{heterogeneity:g}" if heterogeneity else ""
+
+
+def province(work: Path, seed: int, hospitals: int, cases: int, heterogeneity: float = 0.0
+             ) -> tuple[Path, dict, float]:
     """The province's directory and manifest, generated unless an identical one is there;
     ``(path, manifest, seconds spent generating)`` (0 when reused)."""
-    path = work / f"s{seed}-h{hospitals}-c{cases}"
+    path = work / f"s{seed}-h{hospitals}-c{cases}{_het_suffix(heterogeneity)}"
     gaming = gaming_list(seed)
     wanted = {"seed": seed, "cases_per_year": cases, "years": list(YEARS),
               "hospitals": hospitals, "drg_pack": "drg_pack",
+              "heterogeneity": float(heterogeneity),
               "gaming": [{"behaviour": g["behaviour"], "variant": g.get("variant", ""),
                           "strength": g["strength"], "size": g["size"]} for g in gaming]}
     digest = _generator_digest()
@@ -94,13 +104,14 @@ def province(work: Path, seed: int, hospitals: int, cases: int) -> tuple[Path, d
     if manifest_path.exists() and stamp.exists() and stamp.read_text() == digest:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         have = {k: manifest.get(k) for k in wanted}
+        have["heterogeneity"] = manifest.get("heterogeneity", 0.0)
         have["gaming"] = [{k: e[k] for k in ("behaviour", "variant", "strength", "size")}
                           for e in manifest.get("gaming", [])]
         if have == wanted:
             return path, manifest, 0.0
     t0 = time.perf_counter()
     manifest = generate(path, cases, YEARS, hospitals=hospitals, seed=seed, drg_pack=True,
-                        gaming=gaming)
+                        gaming=gaming, heterogeneity=heterogeneity)
     stamp.write_text(digest)
     return path, manifest, time.perf_counter() - t0
 
@@ -168,7 +179,7 @@ def _cell(found: int, injected: int) -> str:
     return f"{found}/{injected}" if injected else "-"
 
 
-def report(runs: list[dict]) -> dict:
+def report(runs: list[dict], heterogeneity: float = 0.0) -> dict:
     """Print recall, false-flag and cross-flag tables; return the recall summary."""
     columns = [(s, z) for s in STRENGTH_LABELS for z in SIZES]
     recall = defaultdict(lambda: [0, 0])
@@ -181,8 +192,8 @@ def report(runs: list[dict]) -> dict:
                 "found": n[0], "injected": n[1]} for (p, b, v, s, z), n in sorted(recall.items())]
     for prov in sorted({r["province"] for r in runs}, key=lambda p: [int(x) for x in p.split(":")]):
         hosp, cases = prov.split(":")
-        print(f"\nrecall, {hosp} hospitals x {int(cases):,} cases a year "
-              f"(found / injected over seeds)")
+        print(f"\nrecall, {hosp} hospitals x {int(cases):,} cases a year, heterogeneity "
+              f"{heterogeneity:g} (found / injected over seeds)")
         print(f"  {'behaviour':<32}" + "".join(f"{s + '/' + z:>14}" for s, z in columns)
               + f"{'all':>9}")
         for behaviour, variant in STRENGTHS:
@@ -218,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=DEFAULT_WORK,
                     help=f"where provinces are generated and reused (default {DEFAULT_WORK})")
     ap.add_argument("--out", type=Path, help="results JSON (default WORK/results-SCHEME.json)")
+    ap.add_argument("--heterogeneity", type=float, default=0.0, metavar="H",
+                    help="honest hospitals' stable differences (data_gen.heterogeneity): "
+                         "0, alike (default); 1, realistic")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="audit with this policy setting changed (TOML value, e.g. "
                          "audit_overdispersion='\"none\"' or audit_min_ratio=1.1); repeatable")
@@ -227,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = {k: v for item in args.set for k, v in tomllib.loads(item).items()}
     except tomllib.TOMLDecodeError as exc:
         ap.error(f"--set: {exc}")
+    if not args.heterogeneity >= 0:
+        ap.error("--heterogeneity must be a number >= 0")
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     sizes = []
     for item in args.sizes.split(","):
@@ -238,11 +254,13 @@ def main(argv: list[str] | None = None) -> int:
     for hospitals, cases in sizes:
         for seed in seeds:
             t0 = time.perf_counter()
-            path, manifest, t_gen = province(args.work, seed, hospitals, cases)
+            path, manifest, t_gen = province(args.work, seed, hospitals, cases,
+                                             args.heterogeneity)
             flags, warnings, seconds = audit_province(path, args.scheme, settings)
             seconds = {"generate": t_gen, **seconds, "total": time.perf_counter() - t0}
             run = {"seed": seed, "hospitals": hospitals, "cases_per_year": cases,
                    "province": f"{hospitals}:{cases}", "path": str(path),
+                   "heterogeneity": args.heterogeneity,
                    "seconds": {k: round(v, 1) for k, v in seconds.items()},
                    "warnings": warnings, **score(manifest, flags)}
             runs.append(run)
@@ -251,10 +269,11 @@ def main(argv: list[str] | None = None) -> int:
                   + f"; {sum(e['found'] for e in run['gaming'])} of {len(run['gaming'])} gaming "
                   f"hospitals found, {run['honest_flagged']} of {run['honest_hospitals']} "
                   "honest flagged", flush=True)
-    summary = report(runs)
-    out = args.out or args.work / f"results-{args.scheme}.json"
+    summary = report(runs, args.heterogeneity)
+    out = args.out or args.work / f"results-{args.scheme}{_het_suffix(args.heterogeneity)}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"scheme": args.scheme, "settings": settings, "seeds": seeds,
+    out.write_text(json.dumps({"scheme": args.scheme, "settings": settings,
+                               "heterogeneity": args.heterogeneity, "seeds": seeds,
                                "sizes": [f"{h}:{c}" for h, c in sizes],
                                "behaviours": list(BEHAVIOURS), **summary, "runs": runs},
                               indent=2, ensure_ascii=False), encoding="utf-8")

@@ -16,7 +16,12 @@ behaviour changed (``anomaly`` = the behaviour: ``split_admission`` (the second 
 ``behaviour``, ``variant``, ``strength``, ``size``, ``cases_last_year``) and
 ``manifest["gaming_hospitals"]`` maps each behaviour to its hospital ids. The behaviours
 are described in ``data_gen.gaming``; a case no behaviour changed is exactly the case the
-same province generated honest (``gaming=[]``) has at that index.
+same province generated honest (``gaming=[]``, the same ``heterogeneity``) has at that index.
+
+Honest hospitals differ stably with ``heterogeneity`` > 0 (``data_gen.heterogeneity``:
+coding depth and comorbidity, cost and LOS levels, surgical propensity, fund share,
+readmissions, very costly cases); ``manifest["heterogeneity"]`` and
+``manifest["heterogeneity_drift"]`` record it.
 
 Each year's cases are numbered ``0..N-1`` and cut into months by index, then into chunks of
 at most ``chunk_rows`` within a month; a chunk is sampled by the Numba kernel and written
@@ -42,6 +47,7 @@ from dipcore.reports.files import atomic_path
 from dipcore.schema import BED_DAY_CATEGORIES, CASE_SCHEMA, POOLS, money_array
 
 from . import gaming as _gaming
+from . import heterogeneity as _heterogeneity
 from . import kernel
 from .drg_pack import write_pack
 from .model import Model, build_model
@@ -110,14 +116,23 @@ class Province:
     n_years : int, default 1
         Number of years generated: behaviours that act in the last year only (or grow to
         it) need to know which one that is (``year_index == n_years - 1``).
+    heterogeneity : float, default 0
+        Scale of the honest hospitals' stable differences (``data_gen.heterogeneity``):
+        0, every hospital of a level alike in distribution; 1, realistic.
+    heterogeneity_drift : float, default 1/3
+        Their year-to-year drift: a random walk whose steps are this share of each effect.
     """
 
     def __init__(self, seed: int = 0, hospitals: int = 60, gaming: list[dict] | None = None,
-                 n_years: int = 1):
+                 n_years: int = 1, heterogeneity: float = 0.0,
+                 heterogeneity_drift: float = _heterogeneity.DRIFT):
         if n_years < 1:
             raise ValueError("n_years must be at least 1")
+        _heterogeneity.check(heterogeneity, heterogeneity_drift)
         self.seed = seed
         self.n_years = n_years
+        self.heterogeneity = float(heterogeneity)
+        self.heterogeneity_drift = float(heterogeneity_drift)
         self.model: Model = build_model(seed, hospitals)
         m = self.model
         self.n_hospitals = len(m.hosp_level)
@@ -128,6 +143,9 @@ class Province:
         default = gaming is None
         self.behaviours = _gaming.parse_gaming(_gaming.default_gaming() if default else gaming)
         self.gaming_hosp = _gaming.assign_hospitals(m, seed, self.behaviours, reuse=default)
+        #: float64[n_years, effects, hospitals]: the honest effects, year by year
+        self.effects = _heterogeneity.hospital_effects(
+            seed, self.n_hospitals, n_years, self.heterogeneity, self.heterogeneity_drift)
 
     def registry(self) -> pa.Table:
         m = self.model
@@ -187,7 +205,8 @@ class Province:
             m.dx_cost, m.dx_los, m.dx_combo_start, m.dx_combo_count, upcode,
             m.combo_cdf, m.combo_procs, m.combo_cost, m.combo_los, m.extra_procs,
             m.charlson_codes, m.charlson_weight, m.charlson_cdf, m.severe_charlson, m.bed_dx,
-            m.hosp_level, m.hosp_bed_cdf, gaming, **out)
+            m.hosp_level, m.hosp_bed_cdf, gaming,
+            np.ascontiguousarray(self.effects[year_index]), **out)
         o = out
         index = np.arange(start, stop, dtype=np.int64)
         case_id = _ids(f"S{year}", index, 9)
@@ -245,7 +264,8 @@ class Province:
 def generate(out: str | Path, cases_per_year: int, years: tuple[int, int] = (2021, 2024),
              hospitals: int = 60, seed: int = 0, chunk_rows: int = 500_000,
              p_bed: float = 0.015, bad_share: float = 0.0, drg_pack: bool = False,
-             gaming: list[dict] | None = None,
+             gaming: list[dict] | None = None, heterogeneity: float = 0.0,
+             heterogeneity_drift: float = _heterogeneity.DRIFT,
              progress: Callable[[int, int], None] | None = None) -> dict:
     """Write a synthetic province to ``out`` (see the module docstring for the layout).
 
@@ -277,6 +297,15 @@ def generate(out: str | Path, cases_per_year: int, years: tuple[int, int] = (202
         ``[{"behaviour": "upcoding_diagnosis", "variant": "growth", "strength": 0.25,
         "size": "large"}]``. ``None``: every behaviour once at a middle strength; ``[]``:
         an honest province.
+    heterogeneity : float, default 0
+        Stable differences between honest hospitals of one level (coding habits, cost and
+        LOS levels, surgical propensity, fund share, readmissions, very costly cases),
+        scaled by this: 0 (every hospital of a level alike in distribution; the cases are
+        those of a province generated without it), 1 (realistic) or more
+        (``data_gen.heterogeneity`` gives the effects and their sizes). Gaming acts on top.
+    heterogeneity_drift : float, default 1/3
+        The effects' year-to-year drift, a random walk whose yearly step is this share of
+        each effect's size (0: the same every year).
     progress : callable, optional
         Called as ``progress(rows_done, rows_total)`` after every chunk.
 
@@ -293,7 +322,8 @@ def generate(out: str | Path, cases_per_year: int, years: tuple[int, int] = (202
     first, last = years
     if last < first:
         raise ValueError(f"years {years}: the last year is before the first")
-    province = Province(seed, hospitals, gaming, n_years=last - first + 1)
+    province = Province(seed, hospitals, gaming, n_years=last - first + 1,
+                        heterogeneity=heterogeneity, heterogeneity_drift=heterogeneity_drift)
     registry = province.registry()
     import pyarrow.csv as pacsv
     with atomic_path(out / "hospitals.csv") as tmp:
@@ -331,6 +361,8 @@ def generate(out: str | Path, cases_per_year: int, years: tuple[int, int] = (202
         "generator": "dipcore data_gen",
         "seed": seed, "cases_per_year": cases_per_year, "years": [first, last],
         "hospitals": province.n_hospitals, "p_bed": p_bed, "bad_share": bad_share,
+        "heterogeneity": province.heterogeneity,
+        "heterogeneity_drift": province.heterogeneity_drift,
         "cases": total, "anomaly_cases": {r["anomaly"]: r["case_id_count"] for r in counts},
         "gaming": province.ground_truth(last_counts),
         "gaming_hospitals": province.gaming_hospitals(),

@@ -7,9 +7,15 @@ predecessor (for split admissions) by recomputing that case's draws.
 
 Streams of a case: 0 who, where and what (:func:`_base`); 1 the honest case (patient,
 treatment, stay, diagnoses, procedures, cost); 2 injected bad input; 3 the gaming of its
-hospital (``data_gen.gaming``). Gaming decisions and their draws never touch stream 1, so
-a case that its hospital does not game is exactly the case an honest province would have
-at that index, and every case that gaming changed carries the behaviour's label bit.
+hospital (``data_gen.gaming``); 4 the extra draws of its hospital's honest heterogeneity
+(``data_gen.heterogeneity``: a surgical propensity other than the province's). Gaming
+decisions and their draws never touch stream 1, so a case that its hospital does not game
+is exactly the case an honest province would have at that index, and every case that gaming
+changed carries the behaviour's label bit.
+
+The hospital effects of ``data_gen.heterogeneity`` (``hosp_fx``) multiply or shift the
+honest case's parameters; neutral effects (1.0, 0.0) leave every value and every draw
+exactly as without them.
 """
 from __future__ import annotations
 
@@ -44,6 +50,12 @@ SPLIT_CAP = 0.15
 #: a uniform factor in this range, so that its cost ratio lands above the high-cost line
 #: (for about nine cases in ten: the factor applies to the case, not to its group's mean).
 INFLATION_FACTOR = (2.4, 3.5)
+
+#: Rows of the kernel's ``hosp_fx`` (``data_gen.heterogeneity.EFFECTS``, in this order).
+FX_CODING_DEPTH, FX_COMORBIDITY, FX_COST, FX_LOS, FX_SURGERY, FX_FUND, FX_READMISSION, \
+    FX_TAIL = range(8)
+#: Share of very costly cases at a hospital without a costly-tail effect.
+COSTLY_TAIL = 0.025
 
 _LEVEL_COST = np.array([0.0, 0.55, 0.75, 1.0])
 _BED_RATE = np.array([350.0, 750.0, 600.0])       # yuan per day: psychiatric, rehab, hospice
@@ -118,6 +130,7 @@ def generate_chunk(key, pop_key, start, stop, month_start, month_first_day, mont
                    dx_combo_start, dx_combo_count, dx_upcode_combo, combo_cdf, combo_procs,
                    combo_cost, combo_los, extra_procs, charlson_codes, charlson_weight,
                    charlson_cdf, severe_charlson, bed_dx, hosp_level, hosp_bed_cdf, gaming,
+                   hosp_fx,
                    # outputs, one row per case of [start, stop)
                    patient_o, hosp_o, dx_o, sec_o, proc_o, age_o, age_days_o, sex_o, bw_o,
                    adm_o, dis_o, cost_o, fund_o, way_o, bed_o, icu_o, pool_o, label_o,
@@ -128,13 +141,15 @@ def generate_chunk(key, pop_key, start, stop, month_start, month_first_day, mont
     hospital this year (0 where the hospital does not game); ``data_gen.gaming`` explains
     each and computes them. ``dx_upcode_combo``: the combination a procedure upcoder
     records for each diagnosis, -1 where it records none
-    (:func:`data_gen.gaming.procedure_targets`).
+    (:func:`data_gen.gaming.procedure_targets`). ``hosp_fx`` is float64[8, H]: the honest
+    effects of each hospital this year (rows ``FX_*``; ``data_gen.heterogeneity``).
     """
     st = np.empty(1, np.uint64)
     pst = np.empty(1, np.uint64)
     gst = np.empty(1, np.uint64)
+    hst = np.empty(1, np.uint64)
     month_last_day = month_first_day + month_days - 1
-    split_max = max(HONEST_SPLIT, gaming[SPLIT].max())
+    split_max = max(HONEST_SPLIT * hosp_fx[FX_READMISSION].max(), gaming[SPLIT].max())
     low_f, high_f = INFLATION_FACTOR
     for i in range(start, stop):
         r = i - start
@@ -152,11 +167,12 @@ def generate_chunk(key, pop_key, start, stop, month_start, month_first_day, mont
             pp, ph, pdx, pday, pu, pbed = _base(
                 st, key, i - 1, n_patients, hosp_cdf, hosp_level, dx_cdf, dx_common_cdf,
                 p_bed, hosp_bed_cdf, bed_dx, month_days)
+            honest_split = HONEST_SPLIT * hosp_fx[FX_READMISSION, ph]
             if (pbed < 0 and pu >= SPLIT_CAP and pday + 2 < month_days
-                    and u_split < max(HONEST_SPLIT, gaming[SPLIT, ph])):
+                    and u_split < max(honest_split, gaming[SPLIT, ph])):
                 split_adm = month_first_day + pday
                 patient, h, dx = pp, ph, pdx
-                if u_split >= HONEST_SPLIT:
+                if u_split >= honest_split:
                     label |= 1 << SPLIT
         _seed(st, key, i, 1)
         _seed(gst, key, i, 3)
@@ -204,6 +220,20 @@ def generate_chunk(key, pop_key, start, stop, month_start, month_first_day, mont
                 combo = s
             else:
                 combo = s + _pick(combo_cdf[s:s + dx_combo_count[dx]], _uniform(st))
+            m = hosp_fx[FX_SURGERY, h]
+            n_combo = dx_combo_count[dx]
+            if m != 1.0 and n_combo > 1:
+                # the hospital's probability of a procedure is m times the province's
+                # (at most 1): drop a procedure, or add one drawn as the province would
+                _seed(hst, key, i, 4)
+                p_cons = combo_cdf[s]
+                q = (1.0 - p_cons) * (0.6 if level == 1 else 1.0)
+                if m < 1.0:
+                    if combo != s and _uniform(hst) >= m:
+                        combo = s
+                elif combo == s and q < 1.0 and _uniform(hst) < (min(1.0, q * m) - q) / (1.0 - q):
+                    combo = s + max(1, _pick(combo_cdf[s:s + n_combo],
+                                             p_cons + (1.0 - p_cons) * _uniform(hst)))
             if gaming[LOW_STANDARD, h] > 0.0 and _uniform(gst) < gaming[LOW_STANDARD, h]:
                 combo = s                      # conservative, cheap, short
                 low_std = True
@@ -216,10 +246,11 @@ def generate_chunk(key, pop_key, start, stop, month_start, month_first_day, mont
                 label |= 1 << UPCODING_PROCEDURE
         # ---- length of stay ---------------------------------------------------------------
         if bed >= 0:
-            los = max(3, int(_BED_LOS[bed] * math.exp(0.5 * _normal(st))))
+            los = max(3, int(_BED_LOS[bed] * hosp_fx[FX_LOS, h] * math.exp(0.5 * _normal(st))))
         else:
             lf = 0.85 if level == 1 else 1.0
-            los = max(0, int(round(dx_los[dx] * combo_los[combo] * lf * math.exp(0.4 * _normal(st)))))
+            los = max(0, int(round(dx_los[dx] * combo_los[combo] * lf * hosp_fx[FX_LOS, h]
+                                   * math.exp(0.4 * _normal(st)))))
             if low_std:
                 los = 1 + int(_uniform(gst) * 2)
         if split_adm >= 0:
@@ -251,7 +282,7 @@ def generate_chunk(key, pop_key, start, stop, month_start, month_first_day, mont
         # ---- secondary diagnoses --------------------------------------------------------
         for k in range(MAX_SEC):
             sec_o[r, k] = -1
-        lam = min(6.0, 0.5 + age / 28.0)
+        lam = min(6.0, 0.5 + age / 28.0) * hosp_fx[FX_CODING_DEPTH, h]
         nsec = 0
         u = _uniform(st)
         p = math.exp(-lam)
@@ -261,7 +292,7 @@ def generate_chunk(key, pop_key, start, stop, month_start, month_first_day, mont
             p *= lam / nsec
             c += p
         cci = 0
-        p_ch = 0.12 + age / 250.0
+        p_ch = (0.12 + age / 250.0) * hosp_fx[FX_COMORBIDITY, h]
         for k in range(nsec):
             if _uniform(st) < p_ch:
                 q = _pick(charlson_cdf, _uniform(st))
@@ -300,14 +331,14 @@ def generate_chunk(key, pop_key, start, stop, month_start, month_first_day, mont
         infl = 1.045 ** year_index
         if bed >= 0:
             cost = _BED_RATE[bed] * max(los, 1) * (0.8 + 0.2 * level / 3.0) * infl \
-                * math.exp(0.2 * _normal(st))
+                * math.exp(0.2 * _normal(st)) * hosp_fx[FX_COST, h]
         else:
             expected = dx_cost[dx] * combo_cost[combo] * _LEVEL_COST[level] * infl \
                 * (1.15 if age >= 65 else 1.0) * (1.0 + 0.08 * cci) \
-                * (1.5 if way == 5 else 1.0) * (1.0 + 0.35 * max(icu, 0))
+                * (1.5 if way == 5 else 1.0) * (1.0 + 0.35 * max(icu, 0)) * hosp_fx[FX_COST, h]
             cost = expected * math.exp(0.3 * _normal(st))
             ut = _uniform(st)
-            if ut < 0.025:
+            if ut < COSTLY_TAIL * hosp_fx[FX_TAIL, h]:
                 cost *= 2.5 + 3.0 * _uniform(st)
             if way == 2 or way == 4:
                 cost *= 0.2 + 0.4 * _uniform(st)
@@ -324,7 +355,7 @@ def generate_chunk(key, pop_key, start, stop, month_start, month_first_day, mont
             ratio = 0.9 - 0.05 * (level - 1)
         else:
             ratio = 0.8 - 0.1 * (level - 1)
-        ratio = min(0.95, max(0.3, ratio + 0.1 * (_uniform(st) - 0.5)))
+        ratio = min(0.95, max(0.3, ratio + hosp_fx[FX_FUND, h] + 0.1 * (_uniform(st) - 0.5)))
         if gaming[COST_SHIFTING, h] > 0.0:
             # self-paid items on every bill, more on some than on others
             ratio = max(0.05, ratio - gaming[COST_SHIFTING, h] * (0.5 + _uniform(gst)))

@@ -413,3 +413,119 @@ def test_procedure_upcoding_moves_cases_to_surgical_dip_groups(strong):
     grouped = settled.filter(pc.is_valid(settled["treatment_class"]))
     assert set(grouped["treatment_class"].to_pylist()) == {"surgery"}
     assert grouped.num_rows > 0.8 * settled.num_rows
+
+
+# ---- honest hospital heterogeneity --------------------------------------------------------
+
+HET_ARGS = {"cases_per_year": 12000, "years": (2024, 2024), "hospitals": 40, "seed": 3,
+            "gaming": []}
+
+
+@pytest.fixture(scope="module")
+def heterogeneous(tmp_path_factory):
+    """One honest province generated without heterogeneity (no argument) and with
+    ``heterogeneity=1``: 12000 cases, 40 hospitals."""
+    out = tmp_path_factory.mktemp("het")
+    plain = generate(out / "plain", **HET_ARGS)
+    het = generate(out / "het1", heterogeneity=1.0, **HET_ARGS)
+    return out, plain, het
+
+
+def _het_frame(out):
+    import pandas as pd
+    t = _all_cases(out)
+    return pd.DataFrame({
+        "h": t["hospital_id"].to_pylist(), "level": t["hospital_level"].to_numpy(),
+        "secondary": pc.list_value_length(t["secondary_dx"]).to_numpy(),
+        "log_cost": np.log(fen(t["total_cost"]) / 100.0),
+        "bed": t["bed_day_category"].is_valid().to_numpy(zero_copy_only=False)})
+
+
+def test_no_heterogeneity_is_the_province_as_before(heterogeneous, tmp_path):
+    out, plain, _ = heterogeneous
+    assert plain["heterogeneity"] == 0.0
+    # explicitly 0 (whatever the drift, in other chunks): the same cases and labels
+    zero = generate(tmp_path / "zero", heterogeneity=0, heterogeneity_drift=0.8,
+                    chunk_rows=1111, **HET_ARGS)
+    assert zero["heterogeneity"] == 0.0 and zero["heterogeneity_drift"] == 0.8
+    assert _all_cases(tmp_path / "zero").equals(_all_cases(out / "plain"))
+    p = Province(3, 40, [])
+    assert (p.effects[:, [0, 1, 2, 3, 4, 6, 7]] == 1.0).all() and (p.effects[:, 5] == 0.0).all()
+
+
+def test_heterogeneity_is_deterministic_and_changes_the_cases(heterogeneous, tmp_path):
+    out, _, het = heterogeneous
+    assert het["heterogeneity"] == 1.0 and het["heterogeneity_drift"] == pytest.approx(1 / 3)
+    again = generate(tmp_path / "again", heterogeneity=1.0, chunk_rows=997, **HET_ARGS)
+    one = _all_cases(out / "het1")
+    assert _all_cases(tmp_path / "again").equals(one)
+    assert again["anomaly_cases"] == het["anomaly_cases"] == {}
+    plain = _all_cases(out / "plain")
+    # who is admitted where for what does not move (but for honest readmissions, whose
+    # rate is a hospital effect); how they are treated and coded does
+    assert one["case_id"].equals(plain["case_id"])
+    same = pc.and_(pc.equal(one["patient_id"], plain["patient_id"]),
+                   pc.equal(one["hospital_id"], plain["hospital_id"]))
+    assert 0.99 * one.num_rows < pc.sum(same).as_py() < one.num_rows
+    assert not one["total_cost"].equals(plain["total_cost"])
+    assert not one["secondary_dx"].equals(plain["secondary_dx"])
+
+
+def test_heterogeneity_makes_hospitals_of_a_level_differ(heterogeneous):
+    out, _, _ = heterogeneous
+    plain, het = _het_frame(out / "plain"), _het_frame(out / "het1")
+    plain, het = plain[~plain.bed], het[~het.bed]
+    counts = plain.groupby("h").size()
+    big = counts[counts >= 150].index
+    assert len(big) >= 15
+
+    def spread(f):
+        """Between-hospital spread, within levels, of secondary diagnoses per case (relative
+        to the level's mean)."""
+        mean = f[f.h.isin(big)].groupby(["level", "h"]).secondary.mean()
+        return (mean / mean.groupby(level="level").transform("mean")).std()
+    assert spread(het) > 1.5 * spread(plain)
+    # the same cases at the same hospitals: the hospital's effects show in its cases
+    from data_gen.heterogeneity import EFFECTS, NAMES
+    effects = Province(3, 40, [], heterogeneity=1.0).effects[0]
+    index = [int(h[1:]) for h in big]
+    assert [e[1] for e in EFFECTS] == [0.10, 0.10, 0.08, 0.08, 0.10, 0.02, 0.30, 0.20]
+    secondary = np.log(het.groupby("h").secondary.mean()[big]
+                       / plain.groupby("h").secondary.mean()[big])
+    depth = np.log(effects[NAMES.index("coding_depth"), index])
+    assert np.corrcoef(secondary, depth)[0, 1] > 0.95
+    cost = het.groupby("h").log_cost.mean()[big] - plain.groupby("h").log_cost.mean()[big]
+    level = np.log(effects[NAMES.index("cost"), index])
+    assert np.corrcoef(cost, level)[0, 1] > 0.5
+    assert 0.5 < np.polyfit(level, cost, 1)[0] < 1.5
+    assert 0.04 < np.std(level) < 0.14      # about 0.08 at heterogeneity 1
+
+
+def test_hospital_effects_are_stable_scaled_and_drift():
+    from data_gen.heterogeneity import EFFECTS, hospital_effects
+    sizes = np.array([s for _, s, _ in EFFECTS])
+    mult = np.array([m for _, _, m in EFFECTS])
+
+    def log(e):
+        return np.where(mult[:, None], np.log(np.where(mult[:, None], e, 1.0)), e)
+    one = hospital_effects(7, 300, 4, 1.0)
+    assert one.shape == (4, len(EFFECTS), 300)
+    # the same standard normals, scaled by heterogeneity (readmission and tail are capped)
+    two = hospital_effects(7, 300, 4, 2.0)
+    np.testing.assert_allclose(log(two)[:, :6], 2 * log(one)[:, :6], rtol=1e-12, atol=1e-15)
+    # a year's effects do not depend on how many years follow
+    np.testing.assert_array_equal(hospital_effects(7, 300, 2, 1.0), one[:2])
+    # stable: the first year's spread is each effect's size; without drift, every year alike
+    first = log(one)[0]
+    np.testing.assert_allclose(first.std(axis=1), sizes, rtol=0.2)
+    still = hospital_effects(7, 300, 4, 1.0, drift=0.0)
+    assert (still == still[:1]).all() and (still[0] == one[0]).all()
+    # drift: a random walk, a third of the size a year
+    steps = np.diff(log(one), axis=0)
+    np.testing.assert_allclose(steps.std(axis=(0, 2)), sizes / 3, rtol=0.2)
+    assert not (hospital_effects(8, 300, 4, 1.0) == one).all()
+    for bad in (-0.5, float("nan"), "1", True):
+        with pytest.raises(ValueError, match="heterogeneity"):
+            Province(1, 8, [], heterogeneity=bad)
+    with pytest.raises(ValueError, match="heterogeneity_drift"):
+        Province(1, 8, [], heterogeneity=1.0, heterogeneity_drift=-1)
