@@ -52,6 +52,7 @@ _CHOICES = {
     "drg_coefficient": ("level", "hospital", "drg_level"),
     "drg_high_rule": ("additive", "multiplicative"),
     "audit_overdispersion": ("additive", "none"),
+    "audit_scale": ("log", "ratio"),
 }
 
 #: The policy's sections and their fields, in declaration order (every field is in one).
@@ -82,7 +83,8 @@ SECTIONS: dict[str, tuple[str, ...]] = {
         "elastic_base_share", "elastic_ceiling", "fund_share_method", "surplus_cap", "sharing_bands", "reserve", "allocation"),
     "supervision": (   # SPEC 8, 11
         "readmit_days", "low_standard_max_los", "audit_control_limit", "audit_min_ratio",
-        "audit_min_cases", "audit_min_events", "audit_overdispersion", "audit_peer_level"),
+        "audit_min_cases", "audit_min_events", "audit_overdispersion", "audit_scale",
+        "audit_peer_level"),
 }
 _SECTION_OF = {name: section for section, names in SECTIONS.items() for name in names}
 
@@ -291,6 +293,9 @@ class Policy:
     #: hospital's limits by the spread among its peers beyond chance (tau^2 from winsorised
     #: z-scores; 0 when there is none), "none" uses chance alone.
     audit_overdispersion: str = "additive"
+    #: The scale of the funnel tests: "log" tests log(O/E) (hospitals differ from their
+    #: peers by factors, so their spread is symmetric there), "ratio" tests O/E itself.
+    audit_scale: str = "log"
     #: Expected values from hospitals of the same level (同级别医院) within each stratum.
     audit_peer_level: bool = True
 

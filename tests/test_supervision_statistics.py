@@ -37,9 +37,17 @@ def test_binomial_standardisation_by_hand():
     assert s.observed[0] == 30 and s.expected[0] == pytest.approx(15.0)
     assert s.variance[0] == pytest.approx(12.75)
     assert s.ratio[0] == pytest.approx(2.0)
-    t = st.level_test(s, "none")
+    t = st.level_test(s, "none", "ratio")
     assert t.z[0] == pytest.approx(15 / math.sqrt(12.75), rel=1e-12)
     assert t.z[0] == pytest.approx(4.2008, abs=1e-4)
+    # on the log scale: log(2) / (sqrt(12.75) / 15) = 2.9118
+    lt = st.level_test(s, "none", "log")
+    assert lt.z[0] == pytest.approx(math.log(2) * 15 / math.sqrt(12.75), rel=1e-12)
+    assert lt.z[0] == pytest.approx(2.9118, abs=1e-4)
+    # its limits are ratios: exp(+-3.09 * 0.2380) = 0.479 .. 2.087
+    lo, hi = lt.limits(3.09)
+    assert (lo[0], hi[0]) == pytest.approx((math.exp(-3.09 * math.sqrt(12.75) / 15),
+                                            math.exp(3.09 * math.sqrt(12.75) / 15)))
     # B's peers are A: p1 = 0.1, p2 = 0.4: E = 300*0.1 + 150*0.4 = 90, O = 45, O/E = 0.5
     assert s.expected[1] == pytest.approx(90.0) and s.ratio[1] == pytest.approx(0.5)
     assert t.z[1] < 0
@@ -74,7 +82,7 @@ def test_amount_standardisation_by_hand():
     s = st.standardise(hospital, stratum, stratum, n, total, sq, 2)
     assert s.expected[0] == pytest.approx(4.0) and s.variance[0] == pytest.approx(2.0)
     assert s.ratio[0] == pytest.approx(1.5)
-    assert st.level_test(s, "none").z[0] == pytest.approx(math.sqrt(2), rel=1e-12)
+    assert st.level_test(s, "none", "ratio").z[0] == pytest.approx(math.sqrt(2), rel=1e-12)
 
 
 def test_growth_test_by_hand():
@@ -84,12 +92,40 @@ def test_growth_test_by_hand():
     now = _binomial_example()
     before = st.Standardised(observed=np.array([20.0, 45]), expected=np.array([20.0, 90.0]),
                              variance=np.array([16.0, 30.0]), cases=np.array([150.0, 450]))
-    g = st.growth_test(now, before, "none", event=True)
+    g = st.growth_test(now, before, "none", event=True, scale="ratio")
     assert g.y[0] == pytest.approx(1.0)
     assert g.z[0] == pytest.approx(1 / math.sqrt(10 / 7 * 29 / 300), rel=1e-12)
     assert g.z[0] == pytest.approx(2.6910, abs=1e-4)
     # an amount: no rho; z = 1 / sqrt(29/300) = 3.2163
-    assert st.growth_test(now, before, "none", event=False).z[0] == pytest.approx(3.2163, abs=1e-4)
+    assert st.growth_test(now, before, "none", event=False, scale="ratio").z[0] == \
+        pytest.approx(3.2163, abs=1e-4)
+    # log scale, an event: log((30.5 / 15.5) / (20.5 / 20.5)) (half-event correction), its z
+    # that of the exact conditional test: 30 of the 50 events fell this year, where
+    # 15 / (15 + 20) = 3/7 were expected: P(X >= 30) for Bin(50, 3/7)
+    lg = st.growth_test(now, before, "none", event=True, scale="log")
+    tail = sum(math.comb(50, k) * (3 / 7) ** k * (4 / 7) ** (50 - k) for k in range(30, 51))
+    from statistics import NormalDist
+    assert lg.z[0] == pytest.approx(NormalDist().inv_cdf(1 - tail), rel=1e-9)
+    assert lg.y[0] == pytest.approx(math.log(30.5 / 15.5))
+    assert lg.value[0] == pytest.approx(30.5 / 15.5) and lg.plotted_null == 1.0
+    # an amount on the log scale: log(2) / sqrt(29/300) = 2.2294
+    assert st.growth_test(now, before, "none", event=False, scale="log").z[0] == \
+        pytest.approx(2.2294, abs=1e-4)
+
+
+def test_an_event_count_is_tested_by_its_exact_tail():
+    # 10 cases expected to give 1 event (p = 0.1) gave 5: P(X >= 5) for Bin(10, 0.1)
+    # = sum_k C(10, k) 0.1^k 0.9^(10-k), k = 5..10 = 0.0016349; its one-sided z is 2.94,
+    # where the normal approximation would say (5 - 1) / sqrt(0.9) = 4.2
+    tail = sum(math.comb(10, k) * 0.1 ** k * 0.9 ** (10 - k) for k in range(5, 11))
+    assert tail == pytest.approx(0.0016349, abs=1e-7)
+    s = st.Standardised(np.array([5.0]), np.array([1.0]), np.array([0.9]), np.array([10.0]))
+    t = st.level_test(s, "none", "log", event=True)
+    from statistics import NormalDist
+    assert t.z[0] == pytest.approx(NormalDist().inv_cdf(1 - tail), rel=1e-9)
+    assert t.z[0] == pytest.approx(2.94, abs=0.01)
+    assert t.y[0] == pytest.approx(math.log(5.5 / 1.5))     # half an event each side
+    assert st.level_test(s, "none", "ratio").z[0] == pytest.approx(4 / math.sqrt(0.9))
 
 
 def test_exact_tails_by_hand():

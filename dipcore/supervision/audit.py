@@ -258,9 +258,11 @@ def _indexed(tables: dict[str, pa.Table], ids: list[str]) -> dict[str, tuple]:
     return out
 
 
-def _standardised(indexed: dict[str, tuple], n_hospitals: int, m: Measure) -> st.Standardised:
+def _standardised(indexed: dict[str, tuple], n_hospitals: int, m: Measure,
+                  outlying: np.ndarray | None = None) -> st.Standardised:
     """Indirect standardisation of one measure over a year's strata tables
-    (:func:`_indexed`), per hospital (one without cases in the strata has O = E = 0)."""
+    (:func:`_indexed`), per hospital (one without cases in the strata has O = E = 0);
+    ``outlying`` hospitals are nobody's peers."""
     t, hospital, stratum, coarse = indexed[m.strata]
     col = lambda c: t.column(c).to_numpy().astype(np.float64)   # noqa: E731
     sq = None
@@ -268,7 +270,25 @@ def _standardised(indexed: dict[str, tuple], n_hospitals: int, m: Measure) -> st
         sq = squares(t.column(f"{m.column}_sq_hi").to_numpy(),
                      t.column(f"{m.column}_sq_lo").to_numpy()) * (m.sq_unit / m.unit) ** 2
     return st.standardise(hospital, stratum, coarse, col("cases"), col(m.column) / m.unit, sq,
-                          n_hospitals)
+                          n_hospitals, outlying)
+
+
+def _robust(indexed: dict[str, tuple], n_hospitals: int, m: Measure, policy: Policy,
+            zlim: float) -> tuple[st.Standardised, np.ndarray]:
+    """The standardisation against peers that are not themselves far out: a first pass
+    finds the hospitals beyond the control limit by chance alone with O/E >=
+    ``audit_min_ratio`` (either way: far below too), the second leaves them out of
+    everyone's peers. ``(standardised,
+    outlying)``."""
+    first = _standardised(indexed, n_hospitals, m)
+    # by chance alone: the over-dispersion of a contaminated reference is itself inflated
+    t = st.level_test(first, "none", policy.audit_scale, m.event)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        far = np.isfinite(t.z) & (np.abs(t.z) >= zlim) & (
+            (first.ratio >= policy.audit_min_ratio) | (first.ratio <= 1 / policy.audit_min_ratio))
+    if not far.any():
+        return first, far
+    return _standardised(indexed, n_hospitals, m, far), far
 
 
 def _year_of(stays: pa.Table) -> int | None:
@@ -317,14 +337,18 @@ def finish(current, previous, policy: Policy, scale: float | None = None,
         {k: np.array([v.sum()]) for k, v in sums.items()}, np.array([counts.sum()]),
         scale).items()}
 
+    zlim = st.z_limit(policy.audit_control_limit)
     indexed = _indexed(tables, ids)
-    now = {m.name: _standardised(indexed, len(ids), m) for m in measures}
+    now, outlying = {}, {}
+    for m in measures:
+        now[m.name], outlying[m.name] = _robust(indexed, len(ids), m, policy, zlim)
     before: dict[str, st.Standardised] = {}
     if last is not None:
         _, _, p_sums, _, p_tables = last
         p_ids = set(p_sums.column("hospital_id").to_pylist())
         p_indexed = _indexed(p_tables, ids)
-        before = {m.name: _standardised(p_indexed, len(ids), m) for m in measures}
+        before = {m.name: _standardised(p_indexed, len(ids), m, outlying[m.name])
+                  for m in measures}
         missing = [h for h in ids if h not in p_ids]
         if len(missing) == len(ids):
             warnings.append("the previous year has none of this year's hospitals: no growth "
@@ -340,7 +364,6 @@ def finish(current, previous, policy: Policy, scale: float | None = None,
                         f"and are not flagged: {', '.join(small[:10])}"
                         + (" ..." if len(small) > 10 else ""))
 
-    zlim = st.z_limit(policy.audit_control_limit)
     z95 = st.z_limit(0.95)
     results: list[tuple[Measure, str, st.Test, np.ndarray, np.ndarray]] = []
     tests: list[dict] = []
@@ -348,7 +371,8 @@ def finish(current, previous, policy: Policy, scale: float | None = None,
     for m in measures:
         s = now[m.name]
         wide[f"{m.name}_oe"] = s.ratio
-        kinds = [("level", st.level_test(s, policy.audit_overdispersion), s.ratio)]
+        kinds = [("level", st.level_test(s, policy.audit_overdispersion, policy.audit_scale,
+                                          m.event), s.ratio)]
         if before:
             b = before[m.name]
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -356,8 +380,8 @@ def finish(current, previous, policy: Policy, scale: float | None = None,
                 # decide)
                 growth = np.where(b.ratio > 0, s.ratio / b.ratio,
                                   np.where((b.ratio == 0) & (s.ratio > 0), np.inf, np.nan))
-            kinds.append(("growth", st.growth_test(s, b, policy.audit_overdispersion, m.event),
-                          growth))
+            kinds.append(("growth", st.growth_test(s, b, policy.audit_overdispersion, m.event,
+                                                   policy.audit_scale), growth))
             wide[f"{m.name}_oe_previous"] = b.ratio
         for test, t, effect in kinds:
             wide[f"{m.name}_z" if test == "level" else f"{m.name}_z_growth"] = t.z
@@ -393,7 +417,8 @@ def finish(current, previous, policy: Policy, scale: float | None = None,
         indicators.append(pa.table({
             "hospital_id": ids, **label, "year": pa.array([year] * n, pa.int32()),
             "cases": s.cases.astype(np.int64),
-            "observed": s.observed, "expected": s.expected,
+            "observed": s.observed.astype(np.float64),
+            "expected": s.expected.astype(np.float64),
             "observed_per_case": _masked(_per_case(s.observed, s.cases)),
             "expected_per_case": _masked(_per_case(s.expected, s.cases)),
             "ratio": _masked(s.ratio), "effect": _masked(effect), "z": _masked(t.z),
@@ -405,12 +430,11 @@ def finish(current, previous, policy: Policy, scale: float | None = None,
                                          else nan)}))
         funnel.append(pa.table({
             **label, "hospital_id": ids, "cases": s.cases.astype(np.int64),
-            "expected": s.expected,
-            "value": _masked(t.y), "null": np.full(n, t.null),
-            "lower_95": _masked(t.null - z95 * t.se), "upper_95": _masked(t.null + z95 * t.se),
-            "lower_limit": _masked(t.null - zlim * t.se),
-            "upper_limit": _masked(t.null + zlim * t.se), "z": _masked(t.z)}))
-        grid = st.funnel_grid(s.cases, t.se_chance, t.tau2, t.null, (z95, zlim))
+            "expected": s.expected.astype(np.float64),
+            "value": _masked(t.value), "null": np.full(n, t.plotted_null),
+            **_bounds(t, z95, zlim), "z": _masked(t.z)}))
+        grid = st.funnel_grid(s.cases, t.se_chance, t.tau2, t.null, (z95, zlim),
+                              scale=t.scale)
         k = len(grid["cases"])
         if k:
             limits.append(pa.table({
@@ -478,6 +502,14 @@ def _flags(ids: list[str], results, zlim: float
         for f in flags[h]:
             evidence += [(i, k, f) for k in dict.fromkeys(mine[f])]
     return flags, evidence
+
+
+def _bounds(t: st.Test, z95: float, zlim: float) -> dict[str, pa.Array]:
+    """A hospital's own 95 % and control limits on the plotted scale."""
+    lo95, hi95 = t.limits(z95)
+    lo, hi = t.limits(zlim)
+    return {"lower_95": _masked(lo95), "upper_95": _masked(hi95), "lower_limit": _masked(lo),
+            "upper_limit": _masked(hi)}
 
 
 def _per_case(total: np.ndarray, n: np.ndarray) -> np.ndarray:

@@ -14,25 +14,31 @@ stratum give the hospital's
   with the stratum's rate); for an amount it is the stratum's variance among the peers'
   cases ("the group variance").
 
-The peers are the *other* hospitals of the stratum (leave-one-out): a hospital that is most
+The peers are the *other* hospitals of the stratum (leave-one-out), and not those already
+far beyond their own peers (``outlying``, found by a first pass): a hospital that is most
 of a stratum -- the only tertiary hospital of a county, say -- is compared with the others,
 not mostly with itself (which would pull O/E towards 1 and hide it). Where no other hospital
 of its level has cases in the stratum, its peers are the other hospitals of any level
 (``coarse`` stratum); where there are none at all, the stratum's cases are left out of O, E
 and the indicator's cases (nothing to compare them with).
 
-The ratio ``R = O / E`` has standard error ``sqrt(V) / E`` under the null hypothesis ``R = 1``;
-the standardised difference is ``z = (R - 1) / se`` (Spiegelhalter 2005, funnel plots).
-Growth compares this year's ``R1`` with last year's ``R0`` (each against its own year's
-region): ``z = (R1 - R0) / sqrt(rho * (se1^2 + se0^2))``, where for an event ``rho`` is the
-hospital's pooled ratio ``(O1 + O0) / (E1 + E0)`` when above 1 (a hospital that is
-persistently high has the larger Poisson variance of its own rate), else 1.
+The ratio ``R = O / E`` has standard error ``sqrt(V) / E`` under the null hypothesis
+``R = 1``. The tests run on the log scale by default (``audit_scale``): ``z = log(R) / se``.
+Hospitals differ from their peers by factors -- a price level, a coding habit -- so their
+spread is symmetric in ``log(R)``; on the ratio scale (``z = (R - 1) / se``, as in
+Spiegelhalter 2005's funnel plots) it is skewed, and a dear honest hospital's count beyond
+a fixed line (the high-cost share) stands out further than the funnel's spread allows.
+Growth compares this year's ``R1`` with last year's ``R0``, each against its own year's
+peers: ``log(R1 / R0)`` with standard error ``sqrt(se1^2 + se0^2)``.
 
-Counts of rare events are far from normal: an event indicator also needs its exact tail
-beyond the limit -- Poisson ``P(X >= O | E)`` for a level, and for growth the conditional
-binomial test of two Poisson rates, ``P(X >= O1)`` with ``X ~ Bin(O1 + O0, E1 / (E1 + E0))``
-(a sum of Bernoulli cases is less spread than a Poisson of the same mean, so both are
-conservative).
+Counts of rare events are far from normal. An event count uses half an event each side
+(``log((O + 1/2) / (E + 1/2))``) and, above its expectation, the standard error that gives
+the z of its exact tail: for a level ``P(X >= O)`` with ``X ~ Bin(n, E / n)`` (Poisson where
+``n`` is unknown), for growth the conditional binomial test of two Poisson rates,
+``P(X >= O1)`` with ``X ~ Bin(O1 + O0, E1 / (E1 + E0))`` (a sum of Bernoulli cases of
+different rates is less spread than these, so both are conservative). On the ratio scale
+the growth variance of an event is scaled by the pooled ratio ``(O1 + O0) / (E1 + E0)``
+when above 1, and a flag also needs the exact tail beyond the limit.
 
 Real hospitals differ more than chance allows (coding habits, patients the strata do not
 capture); Spiegelhalter's *additive* random-effects correction estimates that spread
@@ -45,8 +51,8 @@ partitioning.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 import math
+from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
@@ -102,7 +108,8 @@ def _moments(N: np.ndarray, S: np.ndarray, Q: np.ndarray | None
 
 
 def standardise(hospital: np.ndarray, stratum: np.ndarray, coarse: np.ndarray, n: np.ndarray,
-                total: np.ndarray, sq: np.ndarray | None, n_hospitals: int) -> Standardised:
+                total: np.ndarray, sq: np.ndarray | None, n_hospitals: int,
+                outlying: np.ndarray | None = None) -> Standardised:
     """Indirect standardisation of one indicator against each hospital's peers.
 
     Parameters
@@ -118,17 +125,26 @@ def standardise(hospital: np.ndarray, stratum: np.ndarray, coarse: np.ndarray, n
     sq : array or None
         Sum of ``x**2`` of each row (``None`` for an event indicator: binomial variance).
     n_hospitals : int
+    outlying : bool array, optional
+        Hospitals (by index) left out of everyone's peers: a hospital far beyond its
+        peers would otherwise raise the rate its peers are compared with (one gaming
+        tertiary hospital among five makes the other four look low).
 
     Returns
     -------
     Standardised
     """
+    peer = np.ones(len(n), bool) if outlying is None else \
+        ~((hospital >= 0) & outlying[np.maximum(hospital, 0)])
+
     def others(keys):
-        # the stratum's sums without the row's own: its peers
+        # the stratum's sums over peer rows, without the row's own: its peers
         m = int(keys.max()) + 1 if len(keys) else 0
-        N = np.bincount(keys, weights=n, minlength=m)[keys] - n
-        S = np.bincount(keys, weights=total, minlength=m)[keys] - total
-        Q = None if sq is None else np.bincount(keys, weights=sq, minlength=m)[keys] - sq
+        own = np.where(peer, 1.0, 0.0)
+        N = np.bincount(keys, weights=n * peer, minlength=m)[keys] - n * own
+        S = np.bincount(keys, weights=total * peer, minlength=m)[keys] - total * own
+        Q = None if sq is None else \
+            np.bincount(keys, weights=sq * peer, minlength=m)[keys] - sq * own
         return _moments(N, S, Q)
 
     fine_ok, fine_mean, fine_var = others(stratum)
@@ -167,11 +183,19 @@ def additive_tau2(y: np.ndarray, se: np.ndarray, target: float = 0.0) -> float:
     return float((I * phi - (I - 1)) / (w.sum() - (w * w).sum() / w.sum()))
 
 
+#: Ratios below this are taken as this on the log scale (an O of 0): only the lower tail,
+#: which no flag looks at and the over-dispersion estimate winsorises, is affected.
+LOG_FLOOR = 0.05
+
+
 @dataclass
 class Test:
-    """A funnel test per hospital: the estimate ``y`` (a ratio, or a change of ratio), its
-    null value, its standard error by chance alone (``se_chance``) and with
-    over-dispersion (``se``), and ``z``; ``tau2`` the over-dispersion used."""
+    """A funnel test per hospital.
+
+    ``y`` is the estimate on the test's scale -- ``"ratio"``: O/E (level) or the change
+    ``R1 - R0`` (growth); ``"log"``: ``log(O/E)`` or ``log(R1/R0)`` -- with its null value,
+    standard error by chance alone (``se_chance``) and with over-dispersion (``se``), and
+    ``z``; ``tau2`` is the over-dispersion used, on that scale."""
 
     y: np.ndarray
     null: float
@@ -179,35 +203,124 @@ class Test:
     se: np.ndarray
     z: np.ndarray
     tau2: float
+    scale: str = "ratio"
+
+    @property
+    def value(self) -> np.ndarray:
+        """The plotted value: O/E, or for growth this year's O/E over last year's (log
+        scale) or their difference (ratio scale)."""
+        return np.exp(self.y) if self.scale == "log" else self.y
+
+    @property
+    def plotted_null(self) -> float:
+        return 1.0 if self.scale == "log" else self.null
+
+    def limits(self, z: float, se: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper limits at ``z`` on the plotted scale (``se``: default the test's
+        own, with over-dispersion)."""
+        se = self.se if se is None else se
+        lo, hi = self.null - z * se, self.null + z * se
+        return (np.exp(lo), np.exp(hi)) if self.scale == "log" else (lo, hi)
 
 
-def funnel_test(y: np.ndarray, se: np.ndarray, null: float, overdispersion: str) -> Test:
+def funnel_test(y: np.ndarray, se: np.ndarray, null: float, overdispersion: str,
+                scale: str = "ratio", use: np.ndarray | None = None) -> Test:
     """``z = (y - null) / sqrt(se^2 + tau^2)``, ``tau^2`` from :func:`additive_tau2` when
-    ``overdispersion == "additive"`` (0 for ``"none"``)."""
-    tau2 = additive_tau2(y, se, null) if overdispersion == "additive" else 0.0
+    ``overdispersion == "additive"`` (0 for ``"none"``), estimated from the hospitals of
+    ``use`` (default all)."""
+    tau2 = 0.0
+    if overdispersion == "additive":
+        tau2 = additive_tau2(y, se, null) if use is None else additive_tau2(y[use], se[use], null)
     total = np.sqrt(se * se + tau2)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.where(total > 0, (y - null) / total, np.nan)
-    return Test(y=y, null=null, se_chance=se, se=total, z=z, tau2=tau2)
+    return Test(y=y, null=null, se_chance=se, se=total, z=z, tau2=tau2, scale=scale)
 
 
-def level_test(s: Standardised, overdispersion: str) -> Test:
-    """This year's ratio O/E against 1."""
-    return funnel_test(s.ratio, s.se, 1.0, overdispersion)
+#: Expected events below which a hospital's count says too little about its peers' spread
+#: to enter the over-dispersion estimate of an event measure (its own test still runs).
+MIN_EXPECTED_FOR_TAU = 5.0
+
+
+def _log_ratio(s: Standardised, event: bool) -> np.ndarray:
+    """``log(O/E)``; for an event ``log((O + 1/2) / (E + 1/2))``, so that a count of 0 is a
+    finite value near its chance (the usual half-event correction); ratios floored at
+    ``LOG_FLOOR``."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if event:
+            ratio = np.where(s.expected > 0, (s.observed + 0.5) / (s.expected + 0.5), np.nan)
+        else:
+            ratio = s.ratio
+        return np.log(np.maximum(ratio, LOG_FLOOR))
+
+
+def _tau_sample(s: Standardised, event: bool) -> np.ndarray | None:
+    return s.expected >= MIN_EXPECTED_FOR_TAU if event else None
+
+
+def _z_of_p(p: float) -> float:
+    """The one-sided normal z of an upper-tail probability."""
+    return -NormalDist().inv_cdf(min(max(p, 1e-300), 1.0 - 1e-16))
+
+
+def _exact_se(y: np.ndarray, se: np.ndarray, p_value) -> np.ndarray:
+    """Standard errors on the log scale that give each hospital above its null the z of its
+    exact tail (``p_value(i)``): a count's chance is read off its own distribution, not a
+    normal curve, before peers' spread is added. Elsewhere ``se`` (the delta method at the
+    null), which only the lower tail and the spread estimate see."""
+    out = se.copy()
+    for i in np.flatnonzero(np.isfinite(y) & (y > 0)):
+        z = _z_of_p(p_value(i))
+        if z > 0:
+            out[i] = y[i] / z
+    return out
+
+
+def level_test(s: Standardised, overdispersion: str, scale: str = "log",
+               event: bool = False) -> Test:
+    """This year's ratio O/E against 1: on the log scale ``log(O/E)`` (:func:`_log_ratio`)
+    against 0 with standard error ``sqrt(V)/E`` (the delta method at the null); for an event
+    count above its expectation, the standard error that gives the z of its exact tail
+    (:func:`exact_level_p`: a count of rare events is far from normal, and a large excess in
+    a small expected count would otherwise be compressed out of sight). Hospitals differ
+    from their peers by factors (a price level, a coding habit), so their spread is
+    symmetric on the log scale; on the ratio scale it is skewed, and a dear honest
+    hospital's O/E of a count beyond a fixed line (the high-cost share) stands out further
+    than its peers' spread estimated from the whole funnel."""
+    if scale == "log":
+        y = _log_ratio(s, event)
+        se = _exact_se(y, s.se, lambda i: exact_level_p(s, i)) if event else s.se
+        return funnel_test(y, se, 0.0, overdispersion, "log", _tau_sample(s, event))
+    return funnel_test(s.ratio, s.se, 1.0, overdispersion, use=_tau_sample(s, event))
 
 
 def growth_test(now: Standardised, before: Standardised, overdispersion: str,
-                event: bool) -> Test:
-    """This year's O/E against last year's: the difference ``R1 - R0`` with standard error
-    ``sqrt(rho * (se1^2 + se0^2))`` (the two years' cases are independent; ``rho``, for an
-    event, the pooled ratio when above 1, see the module docstring)."""
-    rho = 1.0
+                event: bool, scale: str = "log") -> Test:
+    """This year's O/E against last year's (the two years' cases are independent).
+
+    Ratio scale: ``R1 - R0`` with standard error ``sqrt(rho * (se1^2 + se0^2))``, ``rho`` for
+    an event the pooled ratio when above 1. Log scale: ``log(R1 / R0)`` with standard error
+    ``sqrt(se1^2 + se0^2)`` for an amount; for an event rising, the standard error that
+    gives the z of the exact conditional test (:func:`exact_growth_p`), else
+    ``sqrt((se1^2 + se0^2) / rho)`` (a count's relative variance falls as its rate rises;
+    ``rho`` at least 1/4)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pooled = (now.observed + before.observed) / (now.expected + before.expected)
+    pooled = np.where(np.isfinite(pooled), pooled, 1.0)
+    chance = now.se ** 2 + before.se ** 2
+    use = None
     if event:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            pooled = (now.observed + before.observed) / (now.expected + before.expected)
-        rho = np.where(np.isfinite(pooled), np.maximum(pooled, 1.0), 1.0)
-    return funnel_test(now.ratio - before.ratio, np.sqrt(rho * (now.se ** 2 + before.se ** 2)),
-                       0.0, overdispersion)
+        use = _tau_sample(now, event) & _tau_sample(before, event)
+    if scale == "log":
+        y = _log_ratio(now, event) - _log_ratio(before, event)
+        se = np.sqrt(chance)
+        if event:
+            se = _exact_se(y, np.sqrt(chance / np.maximum(pooled, 0.25)),
+                           lambda i: exact_growth_p(now, before, i))
+        return funnel_test(y, se, 0.0, overdispersion, "log", use)
+    if event:
+        chance = chance * np.maximum(pooled, 1.0)
+    return funnel_test(now.ratio - before.ratio, np.sqrt(chance), 0.0, overdispersion, use=use)
 
 
 def _log_pmf_poisson(k: np.ndarray, mean: float) -> np.ndarray:
@@ -258,8 +371,13 @@ def binomial_upper_tail(observed: float, trials: float, p: float) -> float:
 
 
 def exact_level_p(s: Standardised, i: int) -> float:
-    """One-sided exact p-value of hospital ``i``'s event count against its expectation."""
-    return poisson_upper_tail(s.observed[i], s.expected[i])
+    """One-sided exact p-value of hospital ``i``'s event count against its expectation: the
+    binomial of its cases at its expected rate (a sum of Bernoulli cases of different rates
+    is less spread, so this is conservative; Poisson where the cases are unknown)."""
+    n, e = s.cases[i], s.expected[i]
+    if n >= 1 and 0 < e < n:
+        return binomial_upper_tail(s.observed[i], n, e / n)
+    return poisson_upper_tail(s.observed[i], e)
 
 
 def exact_growth_p(now: Standardised, before: Standardised, i: int) -> float:
@@ -274,14 +392,16 @@ def exact_growth_p(now: Standardised, before: Standardised, i: int) -> float:
 
 
 def funnel_grid(cases: np.ndarray, se: np.ndarray, tau2: float, null: float,
-                z_values: tuple[float, ...], points: int = 60) -> dict[str, np.ndarray]:
+                z_values: tuple[float, ...], points: int = 60,
+                scale: str = "ratio") -> dict[str, np.ndarray]:
     """Smooth control limits to draw behind a funnel plot with cases on the x axis.
 
     A hospital's standard error falls as ``c / sqrt(n)``; ``c^2`` is the median of
     ``se^2 * n`` over the hospitals (its case mix makes each hospital's own ``c`` differ a
     little: the per-hospital limits are in the funnel table). Returns ``cases`` on a
     log-spaced grid from the smallest to the largest hospital and ``lower_{z}`` /
-    ``upper_{z}`` for each ``z`` in ``z_values``."""
+    ``upper_{z}`` for each ``z`` in ``z_values`` (on the log scale, ``se``, ``tau2`` and
+    ``null`` are of ``log(O/E)`` and the limits are returned as ratios)."""
     ok = np.isfinite(se) & (cases > 0)
     if not ok.any():
         return {"cases": np.zeros(0)}
@@ -291,6 +411,7 @@ def funnel_grid(cases: np.ndarray, se: np.ndarray, tau2: float, null: float,
     sd = np.sqrt(c2 / grid + tau2)
     out = {"cases": grid}
     for i, z in enumerate(z_values):
-        out[f"lower{i}"] = null - z * sd
-        out[f"upper{i}"] = null + z * sd
+        lo, hi = null - z * sd, null + z * sd
+        out[f"lower{i}"], out[f"upper{i}"] = (np.exp(lo), np.exp(hi)) if scale == "log" \
+            else (lo, hi)
     return out
