@@ -135,19 +135,20 @@ class Audit:
                 "warnings": self.warnings}, indent=2, ensure_ascii=False), encoding="utf-8")
 
 
-def _pairs(t: pa.Table, key: pa.Array, days: int) -> tuple[pa.Array, pa.Array]:
+def _pairs(t: pa.Table, hashes: dict[str, np.ndarray], key: np.ndarray, same: list[str],
+           days: int) -> tuple[pa.Array, pa.Array]:
     """``(readmission, previous)`` row positions of ``t``: each stay against the previous
-    stay of the same patient and ``key`` (``dipcore._kernels.stays``), confirmed on the
-    strings."""
-    patient = t.column("patient_id").combine_chunks()
-    ph = hash_strings(patient)
-    cur, prev = readmission_pairs(np.argsort(ph, kind="stable"), ph, hash_strings(key),
+    stay of the same patient and ``key`` (a hash: ``dipcore._kernels.stays``), confirmed on
+    the strings of ``same`` (and the patient)."""
+    cur, prev = readmission_pairs(hashes["order"], hashes["patient"], key,
                                   t.column("admission").to_numpy(),
-                                  t.column("discharge").to_numpy(),
-                                  hash_strings(t.column("case_id").combine_chunks()), days)
+                                  t.column("discharge").to_numpy(), hashes["case"], days)
     cur, prev = pa.array(cur), pa.array(prev)
-    real = pc.and_(pc.equal(patient.take(cur), patient.take(prev)),
-                   pc.equal(key.take(cur), key.take(prev)))
+    real = None
+    for name in ["patient_id"] + same:
+        column = t.column(name).combine_chunks()
+        equal = pc.equal(column.take(cur), column.take(prev))
+        real = equal if real is None else pc.and_(real, equal)
     return cur.filter(real), prev.filter(real)
 
 
@@ -177,10 +178,15 @@ def find_readmissions(stays: pa.Table, days: int, before: pa.Table | None = None
             "_now", pa.array(np.zeros(early.num_rows, bool)))]).combine_chunks()
     category = t.column("category").combine_chunks()
     hospital = t.column("hospital_id").combine_chunks()
-    any_cur, any_prev = _pairs(t, category, days)
+    ph = hash_strings(t.column("patient_id").combine_chunks())
+    hashes = {"patient": ph, "order": np.argsort(ph, kind="stable"),
+              "case": hash_strings(t.column("case_id").combine_chunks())}
+    ch = hash_strings(category)
+    any_cur, any_prev = _pairs(t, hashes, ch, ["category"], days)
     elsewhere = pc.not_equal(hospital.take(any_cur), hospital.take(any_prev))
-    same_cur, same_prev = _pairs(t, pc.binary_join_element_wise(category, hospital, "\x1f"),
-                                 days)
+    # category and hospital in one key: the category's hash mixed with the hospital's
+    both = ch * np.uint64(0x9E3779B97F4A7C15) ^ hash_strings(hospital)
+    same_cur, same_prev = _pairs(t, hashes, both, ["category", "hospital_id"], days)
     cur = pa.concat_arrays([any_cur.filter(elsewhere), same_cur])
     prev = pa.concat_arrays([any_prev.filter(elsewhere), same_prev])
     now = t.column("_now").combine_chunks().take(cur)

@@ -242,10 +242,11 @@ def merge_strata(parts_list: list[dict[str, pa.Table]]) -> dict[str, pa.Table]:
         t = pa.concat_tables(parts)
         hospitals = pc.unique(t.column("hospital_id")).sort()
         h = pc.index_in(t.column("hospital_id"), value_set=hospitals).to_numpy().astype(np.int64)
-        keys, sums = sum_by_key((h << 34) | t.column("stratum").to_numpy(),
-                                np.stack([t.column(c).to_numpy() for c in columns], axis=1))
-        order = np.argsort(keys)
-        keys, sums = keys[order], sums[order]
+        # sorting beats a hash table here: merged tables are large and their keys repeat
+        keys, inverse = np.unique((h << 34) | t.column("stratum").to_numpy(),
+                                  return_inverse=True)
+        sums = sum_by(inverse.astype(np.int64), len(keys),
+                      np.stack([t.column(c).to_numpy() for c in columns], axis=1))
         out[name] = pa.table({"hospital_id": hospitals.take(pa.array(keys >> 34)),
                               "stratum": pa.array(keys & ((1 << 34) - 1)),
                               **{c: sums[:, j] for j, c in enumerate(columns)}})

@@ -220,7 +220,10 @@ class Test:
         own, with over-dispersion)."""
         se = self.se if se is None else se
         lo, hi = self.null - z * se, self.null + z * se
-        return (np.exp(lo), np.exp(hi)) if self.scale == "log" else (lo, hi)
+        if self.scale != "log":
+            return lo, hi
+        with np.errstate(over="ignore"):       # a limit beyond any ratio is infinite
+            return np.exp(lo), np.exp(hi)
 
 
 def funnel_test(y: np.ndarray, se: np.ndarray, null: float, overdispersion: str,
