@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from pathlib import Path
 
 import dipcore as dc
 from dipcore.schema import CASE_SCHEMA, QUARANTINE_SCHEMA, fen
@@ -321,3 +322,25 @@ def test_generated_province_invariant(small_province):
     # rows are numbered within their own file, 1-based
     rows = np.asarray(quarantine.column("row"))
     assert rows.min() >= 1 and rows.max() <= 1000
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027, 0o077])
+def test_written_files_respect_the_umask(tmp_path, mask):
+    # files come out of a private temporary; after the rename they carry what a new file
+    # would under the process umask: 0644 under 022, 0640 under 027, 0600 under 077
+    import os
+    import stat
+
+    from dipcore.reports.files import atomic_path, normal_mode, umask
+    old = os.umask(mask)
+    try:
+        assert umask() == mask
+        with atomic_path(tmp_path / "out.csv") as tmp:
+            Path(tmp).write_text("a\n")
+        assert stat.S_IMODE(os.stat(tmp_path / "out.csv").st_mode) == 0o666 & ~mask
+        d = tmp_path / "dir"
+        d.mkdir(mode=0o700)
+        normal_mode(d)
+        assert stat.S_IMODE(os.stat(d).st_mode) == 0o777 & ~mask
+    finally:
+        os.umask(old)

@@ -44,6 +44,7 @@ from dipcore.errors import DipcoreError
 from dipcore.ingest.checking import Checking
 from dipcore.ingest.reader import case_id_hashes, case_ids_at, part_pieces
 from dipcore.ingest.sources import DEFAULT_BATCH_ROWS, Part, plan_parts
+from dipcore.reports.files import normal_mode
 
 SPLIT_EVERY = 8
 
@@ -305,6 +306,7 @@ class DaskExecutor(Executor):
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        normal_mode(staging)
         if target.is_dir():
             shutil.rmtree(target)
         elif target.exists():

@@ -1,11 +1,40 @@
-"""Writing result files safely: a temporary name in the same directory, then a rename."""
+"""Writing result files safely: a temporary name in the same directory, then a rename.
+
+Temporary files and directories are created private (0600 / 0700); before the rename they
+get the permissions any new file would (0666 / 0777 less the process umask), so results
+are readable by whoever the site's umask lets read them.
+"""
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
+import threading
 from pathlib import Path
 from typing import Iterator
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def umask() -> int:
+    """The process umask (read from ``/proc`` where there is one, so no thread ever sees it
+    changed; elsewhere set and restored under a lock)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def normal_mode(path: str | os.PathLike) -> None:
+    """Give ``path`` the permissions of a newly created file or directory."""
+    full = 0o777 if stat.S_ISDIR(os.stat(path).st_mode) else 0o666
+    os.chmod(path, full & ~umask())
 
 
 @contextlib.contextmanager
@@ -21,6 +50,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
+        normal_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
