@@ -278,6 +278,11 @@ def test_a_stay_elsewhere_does_not_hide_a_split_and_december_counts():
     assert sorted((x["case_id"], x["previous_case_id"], x["days"], x["same_hospital"])
                   for x in r) == [("s2", "s1", 2, False), ("s3", "s1", 7, True),
                                   ("s3", "s2", 2, False), ("t1", "t0", 8, True)]
+    # last year's file overlapping this year's: a case is not its own readmission
+    overlap = pa.concat_tables([last, now.filter(pc.equal(now["case_id"], "t1"))])
+    again = find_readmissions(now, 15, overlap).to_pylist()
+    assert sorted((x["case_id"], x["previous_case_id"]) for x in again) == [
+        ("s2", "s1"), ("s3", "s1"), ("s3", "s2"), ("t1", "t0")]
 
 
 def test_cli_audit(gaming_province, audited, tmp_path):

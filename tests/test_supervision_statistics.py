@@ -132,6 +132,10 @@ def test_exact_tails_by_hand():
     # Poisson(2): P(X >= 5) = 1 - e^-2 (1 + 2 + 2 + 4/3 + 2/3) = 1 - 7 e^-2 = 0.052653
     assert st.poisson_upper_tail(5, 2.0) == pytest.approx(1 - 7 * math.exp(-2), rel=1e-9)
     assert st.poisson_upper_tail(1, 2.0) == 1.0          # at or below the mean: no excess
+    # Poisson(5): P(X <= 0) = e^-5 = 0.0067379 (not beyond a one-sided 0.001: no hospital is
+    # "far below" for having none of 5 expected events); P(X <= 1) = 6 e^-5
+    assert st.poisson_lower_tail(0, 5.0) == pytest.approx(math.exp(-5), rel=1e-12)
+    assert st.poisson_lower_tail(1, 5.0) == pytest.approx(6 * math.exp(-5), rel=1e-12)
     # Bin(4, 0.5): P(X >= 3) = (4 + 1) / 16
     assert st.binomial_upper_tail(3, 4, 0.5) == pytest.approx(5 / 16, rel=1e-12)
     # the conditional growth test: O1 = 9, O0 = 1, E1 = E0: Bin(10, 0.5) >= 9 = 11/1024
@@ -233,7 +237,9 @@ def test_standardise_matches_per_case_reference(cases):
                 min_size=1, max_size=120))
 def test_event_variance_is_binomial(cases):
     # for 0/1 events the population variance of the stratum is p (1 - p): with or without
-    # squares the standardisation is the same
+    # squares the standardisation is the same (hospital 9 gives every stratum an event and a
+    # non-event, so no hospital of 0-3 has peers without events)
+    cases = cases + [(9, g, True) for g in range(4)] + [(9, g, False) for g in range(4)]
     keys = sorted({(h, g) for h, g, _ in cases})
     index = {k: i for i, k in enumerate(keys)}
     n, total = np.zeros(len(keys)), np.zeros(len(keys))
@@ -241,9 +247,43 @@ def test_event_variance_is_binomial(cases):
         n[index[(h, g)]] += 1
         total[index[(h, g)]] += x
     hospital, stratum = np.array([k[0] for k in keys]), np.array([k[1] for k in keys])
-    a = st.standardise(hospital, stratum, stratum, n, total, None, 4)
-    b = st.standardise(hospital, stratum, stratum, n, total, total.copy(), 4)
-    np.testing.assert_allclose(a.variance, b.variance, atol=1e-9)
+    a = st.standardise(hospital, stratum, stratum, n, total, None, 10)
+    b = st.standardise(hospital, stratum, stratum, n, total, total.copy(), 10)
+    np.testing.assert_allclose(a.variance[:4], b.variance[:4], atol=1e-9)
+
+
+def test_far_hospitals_are_nobody_s_peers():
+    # one stratum, one level: a hospital of 1000 cases at 20 % and four of 200 at 5 %.
+    # Among everyone's peers the gamer makes the others look low (peers' rate for one of
+    # them: (200 + 30) / 1600 = 0.14375, E = 28.75 for O = 10); left out of the peers it is
+    # compared with the four (E = 1000 * 0.05 = 50, O/E 4) and they with each other (O/E 1)
+    hospital = np.arange(5)
+    stratum = np.zeros(5, np.int64)
+    n = np.array([1000.0, 200, 200, 200, 200])
+    events = np.array([200.0, 10, 10, 10, 10])
+    plain = st.standardise(hospital, stratum, stratum, n, events, None, 5)
+    assert plain.expected[1] == pytest.approx(28.75)
+    far = np.array([True, False, False, False, False])
+    robust = st.standardise(hospital, stratum, stratum, n, events, None, 5, far)
+    assert robust.expected[0] == pytest.approx(50.0) and robust.ratio[0] == pytest.approx(4.0)
+    np.testing.assert_allclose(robust.ratio[1:], 1.0)
+    # two far hospitals alone at their level keep each other as peers rather than none
+    both = st.standardise(np.arange(2), np.zeros(2, np.int64), np.zeros(2, np.int64),
+                          np.array([100.0, 100]), np.array([30.0, 10]), None, 2,
+                          np.array([True, True]))
+    assert both.expected.tolist() == pytest.approx([10.0, 30.0])
+
+
+def test_events_where_peers_have_none():
+    # 12 events in 100 cases where the 400 peer cases had none: E = 0, the log ratio takes
+    # half an event each side (log(12.5 / 0.5)) and the exact tail (P(X >= 12) = 0 under a
+    # rate of 0) gives the largest z: such a count is judged, not dropped
+    s = st.standardise(np.arange(2), np.zeros(2, np.int64), np.zeros(2, np.int64),
+                       np.array([100.0, 400]), np.array([12.0, 0]), None, 2)
+    assert s.expected[0] == 0 and np.isnan(s.ratio[0])
+    t = st.level_test(s, "none", "log", event=True)
+    assert t.y[0] == pytest.approx(math.log(25.0))
+    assert np.isfinite(t.z[0]) and t.z[0] > 30
 
 
 def _result(name, test, z, hit, effect=None):

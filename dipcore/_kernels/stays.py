@@ -53,7 +53,8 @@ def readmission_pairs(by_patient, patient, category, admission, discharge, case,
         for i in range(start + 1, end):
             a, b = order[i - 1], order[i]
             gap = admission[b] - discharge[a]
-            if category[a] == category[b] and gap >= 0 and gap <= days:
+            # the same case twice (last year's file overlapping this year's) is no readmission
+            if category[a] == category[b] and case[a] != case[b] and gap >= 0 and gap <= days:
                 cur[k] = b
                 prev[k] = a
                 k += 1

@@ -233,6 +233,11 @@ def cmd_settle(args) -> int:
     return 0
 
 
+def _ratio(x) -> str:
+    """A ratio for the terminal: none where the peers had no event (E = 0)."""
+    return "n/a (peers had none)" if x is None else ("inf" if x == float("inf") else f"{x:.2f}")
+
+
 def audit_lines(result) -> list[str]:
     """What an audit found, for the terminal: the case lists' sizes, then each flagged
     hospital with the strongest evidence of each flag (indicator, test, O/E, z)."""
@@ -254,9 +259,9 @@ def audit_lines(result) -> list[str]:
         parts = []
         for f in flags:
             r = best.get((h, f))
-            parts.append(f"{f} ({r['indicator']} {r['test']}: O/E {r['ratio']:.2f}"
-                         + (f", x{r['effect']:.2f} on last year" if r["test"] == "growth" else "")
-                         + f", z {r['z']:.1f})" if r else f)
+            parts.append(f"{f} ({r['indicator']} {r['test']}: O/E {_ratio(r['ratio'])}"
+                         + (f", x{_ratio(r['effect'])} on last year" if r["test"] == "growth"
+                            else "") + f", z {r['z']:.1f})" if r else f)
         lines.append(f"  {h}: " + "; ".join(parts))
     return lines
 

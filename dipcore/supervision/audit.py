@@ -282,16 +282,26 @@ def _standardised(indexed: dict[str, tuple], n_hospitals: int, m: Measure,
 def _robust(indexed: dict[str, tuple], n_hospitals: int, m: Measure, policy: Policy,
             zlim: float) -> tuple[st.Standardised, np.ndarray]:
     """The standardisation against peers that are not themselves far out: a first pass
-    finds the hospitals beyond the control limit by chance alone with O/E >=
-    ``audit_min_ratio`` (either way: far below too), the second leaves them out of
-    everyone's peers. ``(standardised,
+    finds the hospitals beyond the control limit by chance alone (an event count below its
+    expectation by its exact tail) with O/E at least ``audit_min_ratio`` or at most its
+    inverse, the second leaves them out of everyone's peers (where that leaves a hospital no
+    peer at its level, its peers keep them: ``statistics.standardise``). ``(standardised,
     outlying)``."""
     first = _standardised(indexed, n_hospitals, m)
     # by chance alone: the over-dispersion of a contaminated reference is itself inflated
     t = st.level_test(first, "none", policy.audit_scale, m.event)
+    alpha = (1.0 - policy.audit_control_limit) / 2.0
     with np.errstate(invalid="ignore", divide="ignore"):
-        far = np.isfinite(t.z) & (np.abs(t.z) >= zlim) & (
-            (first.ratio >= policy.audit_min_ratio) | (first.ratio <= 1 / policy.audit_min_ratio))
+        high = np.isfinite(t.z) & (t.z >= zlim) & (first.ratio >= policy.audit_min_ratio)
+        low = np.isfinite(t.z) & (t.z <= -zlim) & (first.ratio <= 1.0 / policy.audit_min_ratio)
+    if m.event:
+        # a small count far below by the normal curve is often just chance (0 events where
+        # 5 were expected has P = 0.007): far below only by its exact lower tail
+        for i in np.flatnonzero(low):
+            low[i] = st.poisson_lower_tail(first.observed[i], first.expected[i]) <= alpha
+    # both tails, as a trimmed mean trims both: leaving out only the excesses would lower
+    # every expectation and make honest hospitals look high
+    far = high | low
     if not far.any():
         return first, far
     return _standardised(indexed, n_hospitals, m, far), far
@@ -377,8 +387,12 @@ def finish(current, previous, policy: Policy, scale: float | None = None,
     for m in measures:
         s = now[m.name]
         wide[f"{m.name}_oe"] = s.ratio
+        with np.errstate(invalid="ignore"):
+            # events where the peers had none: an unbounded excess (the exact tail and the
+            # minimum events decide)
+            level = np.where((s.expected == 0) & (s.observed > 0), np.inf, s.ratio)
         kinds = [("level", st.level_test(s, policy.audit_overdispersion, policy.audit_scale,
-                                          m.event), s.ratio)]
+                                          m.event), level)]
         if before:
             b = before[m.name]
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -437,7 +451,9 @@ def finish(current, previous, policy: Policy, scale: float | None = None,
         funnel.append(pa.table({
             **label, "hospital_id": ids, "cases": s.cases.astype(np.int64),
             "expected": s.expected.astype(np.float64),
-            "value": _masked(t.value), "null": np.full(n, t.plotted_null),
+            # the raw O/E (or its growth) on the log scale, not the half-event corrected one
+            "value": _masked(effect if t.scale == "log" else t.value),
+            "null": np.full(n, t.plotted_null),
             **_bounds(t, z95, zlim), "z": _masked(t.z)}))
         grid = st.funnel_grid(s.cases, t.se_chance, t.tau2, t.null, (z95, zlim),
                               scale=t.scale)

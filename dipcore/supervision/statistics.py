@@ -134,24 +134,39 @@ def standardise(hospital: np.ndarray, stratum: np.ndarray, coarse: np.ndarray, n
     -------
     Standardised
     """
-    peer = np.ones(len(n), bool) if outlying is None else \
+    everyone = np.ones(len(n), bool)
+    peer = everyone if outlying is None else \
         ~((hospital >= 0) & outlying[np.maximum(hospital, 0)])
 
-    def others(keys):
-        # the stratum's sums over peer rows, without the row's own: its peers
+    def others(keys, rows):
+        # the stratum's sums over the ``rows`` that are peers, less the hospital's own in
+        # it (a hospital without a registry may have cases at two levels, so its own sum in
+        # a coarse stratum may span rows): its peers
         m = int(keys.max()) + 1 if len(keys) else 0
-        own = np.where(peer, 1.0, 0.0)
-        N = np.bincount(keys, weights=n * peer, minlength=m)[keys] - n * own
-        S = np.bincount(keys, weights=total * peer, minlength=m)[keys] - total * own
-        Q = None if sq is None else \
-            np.bincount(keys, weights=sq * peer, minlength=m)[keys] - sq * own
-        return _moments(N, S, Q)
+        h = np.maximum(hospital, 0) if len(hospital) else hospital
+        mine = h * max(m, 1) + keys
+        mine = np.where(hospital >= 0, mine, -1 - np.arange(len(keys)))   # unreported: own row
+        _, owner = np.unique(mine, return_inverse=True)
 
-    fine_ok, fine_mean, fine_var = others(stratum)
-    coarse_ok, coarse_mean, coarse_var = others(coarse)
-    mean = np.where(fine_ok, fine_mean, coarse_mean)
-    var = np.where(fine_ok, fine_var, coarse_var)
-    keep = (hospital >= 0) & (fine_ok | coarse_ok)       # no peers at all: left out
+        def less_own(x):
+            if x is None:
+                return None
+            own = np.bincount(owner, weights=x * rows)[owner]
+            return np.bincount(keys, weights=x * rows, minlength=m)[keys] - own
+        return _moments(less_own(n), less_own(total), less_own(sq))
+
+    # peers at its level without the hospitals far beyond theirs; else at any level; only
+    # where the exclusion leaves none at all, the far ones too (never an empty comparison
+    # because of the exclusion)
+    choices = [others(stratum, peer), others(coarse, peer),
+               others(stratum, everyone), others(coarse, everyone)]
+    mean, var = np.zeros(len(n)), np.zeros(len(n))
+    found = np.zeros(len(n), bool)
+    for ok, m_, v_ in choices:
+        take = ok & ~found
+        mean[take], var[take] = m_[take], v_[take]
+        found |= ok
+    keep = (hospital >= 0) & found       # no peers at all: left out
     h = hospital[keep]
     return Standardised(
         observed=np.bincount(h, weights=total[keep], minlength=n_hospitals),
@@ -251,7 +266,7 @@ def _log_ratio(s: Standardised, event: bool) -> np.ndarray:
     ``LOG_FLOOR``."""
     with np.errstate(invalid="ignore", divide="ignore"):
         if event:
-            ratio = np.where(s.expected > 0, (s.observed + 0.5) / (s.expected + 0.5), np.nan)
+            ratio = np.where(s.cases > 0, (s.observed + 0.5) / (s.expected + 0.5), np.nan)
         else:
             ratio = s.ratio
         return np.log(np.maximum(ratio, LOG_FLOOR))
@@ -354,6 +369,15 @@ def poisson_upper_tail(observed: float, expected: float) -> float:
     if o <= expected:
         return 1.0            # not in the upper tail: no evidence of excess
     return _upper_tail(lambda k: _log_pmf_poisson(k, expected), o, o + 10_000_000)
+
+
+def poisson_lower_tail(observed: float, expected: float) -> float:
+    """``P(X <= observed)`` for ``X ~ Poisson(expected)`` (for ``observed`` below the mean)."""
+    o = int(round(observed))
+    if expected <= 0 or o >= expected:
+        return 1.0
+    k = np.arange(0, o + 1, dtype=np.float64)
+    return float(np.exp(_log_pmf_poisson(k, expected)).sum())
 
 
 def binomial_upper_tail(observed: float, trials: float, p: float) -> float:
