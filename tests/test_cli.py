@@ -1,4 +1,5 @@
 """The command line, run as a user runs it: a subprocess, exit codes, one-line errors."""
+import json
 import os
 import subprocess
 import sys
@@ -26,10 +27,11 @@ def assert_one_line_error(result, *needles):
 def test_generate_then_validate(tmp_path):
     out = tmp_path / "prov"
     r = run("generate", out, "--cases-per-year", 2400, "--years", "2023-2024", "--hospitals", 8,
-            "--seed", 5, "--bad-share", 0.01)
+            "--seed", 5, "--bad-share", 0.01, "--heterogeneity", 1)
     assert r.returncode == 0, r.stderr
     assert "wrote 4,800 cases" in r.stdout
     assert (out / "labels.parquet").exists() and (out / "manifest.json").exists()
+    assert json.loads((out / "manifest.json").read_text())["heterogeneity"] == 1.0
     r = run("validate", out / "cases", "--hospitals", out / "hospitals.csv",
             "--quarantine", tmp_path / "q.parquet")
     assert r.returncode == 0, r.stderr

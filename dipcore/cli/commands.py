@@ -12,7 +12,8 @@ def cmd_generate(args) -> int:
     from data_gen import generate
     manifest = generate(args.out, args.cases_per_year, args.years, hospitals=args.hospitals,
                         seed=args.seed, chunk_rows=args.chunk_rows, bad_share=args.bad_share,
-                        drg_pack=args.drg_pack, progress=Progress("generate"))
+                        drg_pack=args.drg_pack, heterogeneity=args.heterogeneity,
+                        progress=Progress("generate"))
     print(f"wrote {manifest['cases']:,} cases of {manifest['hospitals']} hospitals "
           f"({args.years[0]}-{args.years[1]}) to {args.out} in {manifest['seconds']} s")
     for name, n in sorted(manifest["anomaly_cases"].items()):

@@ -20,6 +20,7 @@ from dipcore.cli.options import (
     add_threads_option,
     add_year_options,
     budget,
+    nonnegative,
     positive,
     share,
     years,
@@ -62,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--drg-pack", action="store_true",
                    help="also write OUT/drg_pack/, an invented CHS-DRG rule pack over the "
                         "province's codes (for drg-group)")
+    g.add_argument("--heterogeneity", type=nonnegative, default=0.0,
+                   help="honest hospitals differ stably from each other (coding habits, price "
+                        "level, LOS, ...: data_gen/heterogeneity.py); 1 is realistic, 0 none")
     g.set_defaults(func=cmd_generate)
 
     c = sub.add_parser("calibrate", help="build a catalogue (DIP scores or DRG weights) "

@@ -31,6 +31,16 @@ def positive(text: str) -> int:
     return value
 
 
+def nonnegative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not '{text}'") from None
+    if not value >= 0.0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, not '{text}'")
+    return value
+
+
 def share(text: str) -> float:
     try:
         value = float(text)
