@@ -16,7 +16,7 @@ import dipcore as dc
 from data_gen import STRENGTHS
 from dipcore.errors import InputError
 from dipcore.supervision.audit import find_readmissions
-from dipcore.supervision.measures import FLAGS
+from dipcore.supervision.measures import FLAGS, MEASURES
 
 
 def _years(out):
@@ -183,6 +183,24 @@ def test_no_flags_from_a_handful_of_cases(gaming_province, audited):
                       previous=years[2023])
     assert result.flagged() == {} and result.evidence.num_rows == 0
     assert any("fewer than 1000000 cases and are not flagged" in w for w in result.warnings)
+
+
+def test_untestable_indicators_are_named(audited):
+    # a hospital with enough cases but too few of an indicator's own (grouped cases, stays
+    # with a patient id ...) is named in a warning for that indicator, never silently skipped
+    _, _, result = audited
+    rows = result.indicators.filter(pc.equal(result.indicators["test"], "level")).to_pylist()
+    cases = dict(zip(result.hospitals["hospital_id"].to_pylist(),
+                     result.hospitals["cases"].to_pylist()))
+    flagging = {m.name for m in MEASURES if m.flag}
+    few = {}
+    for r in rows:
+        if r["indicator"] in flagging and r["cases"] < 30 and cases[r["hospital_id"]] >= 30:
+            few.setdefault(r["hospital_id"], []).append(r["indicator"])
+    named = [w for w in result.warnings if "of an indicator's own cases" in w]
+    assert len(named) == (1 if few else 0)
+    for h, names in list(few.items())[:10]:
+        assert f"{h} ({', '.join(names)})" in named[0]
 
 
 def test_previous_year_without_the_same_hospitals(gaming_province, audited):

@@ -427,6 +427,19 @@ def finish(current, previous, policy: Policy, scale: float | None = None,
             tests.append({"indicator": m.name, "test": test,
                           "hospitals": int(np.isfinite(t.z).sum()), "tau2": t.tau2,
                           "z_limit": zlim, "passed": int(hit.sum())})
+    # hospitals big enough to audit but with too few of an indicator's own cases (grouped
+    # cases, stays with a patient id ...) to test it: say so rather than stay silent
+    big = sums["cases"] >= policy.audit_min_cases
+    untested: dict[str, list[str]] = {}
+    for m in measures:
+        for i in np.flatnonzero(big & (now[m.name].cases < policy.audit_min_cases)):
+            if m.flag is not None:
+                untested.setdefault(ids[i], []).append(m.name)
+    if untested:
+        listed = [f"{h} ({', '.join(names)})" for h, names in untested.items()]
+        warnings.append(f"{len(untested)} hospitals have fewer than {policy.audit_min_cases} "
+                        "of an indicator's own cases and are not tested on it: "
+                        + "; ".join(listed[:10]) + (" ..." if len(listed) > 10 else ""))
     flags, evidence_of = _flags(ids, results, zlim)
     indicators, funnel, limits = [], [], []
     n = len(ids)
