@@ -59,14 +59,19 @@ def _honest_flagged(result, manifest):
     return [h for h in honest if h in flagged], honest
 
 
-def test_every_injected_behaviour_is_found_at_its_hospital(audited):
-    manifest, _, result = audited
+def _assert_found(result, manifest):
+    """Every injected behaviour flagged at its hospital; at most 5 % of honest ones flagged."""
     flagged = result.flagged()
     for behaviour, ids in manifest["gaming_hospitals"].items():
         for h in ids:
             assert behaviour in flagged.get(h, []), (behaviour, h, flagged.get(h))
     false, honest = _honest_flagged(result, manifest)
     assert len(false) <= 0.05 * len(honest), false
+
+
+def test_every_injected_behaviour_is_found_at_its_hospital(audited):
+    manifest, _, result = audited
+    _assert_found(result, manifest)
 
 
 def test_every_flag_has_its_evidence(audited):
@@ -154,12 +159,7 @@ def test_drg_audit_finds_the_injected_behaviours(gaming_province, drg_audited):
     _, manifest, _, _ = gaming_province
     _, _, result = drg_audited
     assert "cc_mcc_share_oe" in result.hospitals.column_names
-    flagged = result.flagged()
-    for behaviour, ids in manifest["gaming_hospitals"].items():
-        for h in ids:
-            assert behaviour in flagged.get(h, []), (behaviour, h, flagged.get(h))
-    false, honest = _honest_flagged(result, manifest)
-    assert len(false) <= 0.05 * len(honest), false
+    _assert_found(result, manifest)
     # CC/MCC cases behind the diagnosis upcoders' flags
     up = result.upcoded_cases.filter(pc.equal(result.upcoded_cases["flag"], "upcoding_diagnosis"))
     assert up.num_rows and all(r["cci"] >= 3 or r["cc"] for r in up.to_pylist())

@@ -417,7 +417,10 @@ def finish(current, previous, policy: Policy, scale: float | None = None,
                     # a rise that ends at or below the peers' rate (back from a low year)
                     # is no excess to defend a flag with
                     hit &= s.ratio > 1.0
-            if m.event:      # rare events: the exact tail must be beyond the limit too
+            # rare events on the ratio scale: the exact tail must be beyond the limit too (on
+            # the log scale an event's z already comes from its exact tail, tau^2 only
+            # lowering it)
+            if m.event and policy.audit_scale == "ratio":
                 alpha = (1.0 - policy.audit_control_limit) / 2.0
                 for i in np.flatnonzero(hit):
                     p_value = st.exact_level_p(s, i) if test == "level" else \
