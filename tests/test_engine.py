@@ -220,3 +220,20 @@ def test_cli_calibrate_and_settle(small_province, tmp_path):
     r = run("settle", out / "cases", "--catalog", tmp_path / "cat.parquet",
             "--budget", "employee:1", "--out", tmp_path / "x")
     assert r.returncode == 2 and "budget must look like" in r.stderr
+
+
+def test_statements_carry_the_registry_names(province, catalog):
+    """A statement names its hospital and level from the registry; without a registry those
+    columns are there but empty."""
+    named = dc.settle(province["current"], catalog, budget=_budget(province["current"]),
+                      hospitals=province["hospitals"])
+    registry = {r["hospital_id"]: (r["name"], r["level"])
+                for r in province["hospitals"].to_pylist()}
+    rows = named.hospitals.to_pylist()
+    assert rows and all((r["hospital_name"], r["hospital_level"]) == registry[r["hospital_id"]]
+                        for r in rows)
+    assert named.hospitals.column_names[:3] == ["hospital_id", "hospital_name", "hospital_level"]
+    bare = dc.settle(province["current"], catalog, budget=_budget(province["current"]))
+    assert bare.hospitals.column("hospital_name").null_count == bare.hospitals.num_rows
+    assert bare.hospitals.drop_columns(["hospital_name", "hospital_level"]).equals(
+        named.hospitals.drop_columns(["hospital_name", "hospital_level"]))

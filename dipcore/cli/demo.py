@@ -49,12 +49,13 @@ def cmd_demo(args) -> int:
     for p in sorted(set(pools)):
         budget[p] = float(paid[np.array(pools, dtype=object) == p].sum()) / 100.0
     year_of = _drg_year if drg else _dip_year
-    year_of(out, data, manifest, history, current, previous, budget)
+    year_of(out, data, manifest, history, current, previous, budget, hospitals)
     print(f"demo finished in {time.perf_counter() - t_start:.1f} s")
     return 0
 
 
-def _dip_year(out: Path, data: Path, manifest, history, current, previous, budget) -> None:
+def _dip_year(out: Path, data: Path, manifest, history, current, previous, budget,
+              hospitals) -> None:
     """Calibrate 2021-2023, settle and audit 2024 by DIP; the same year grouped by CHS-DRG."""
     from dipcore.api import audit, calibrate, settle
     t0 = time.perf_counter()
@@ -66,7 +67,8 @@ def _dip_year(out: Path, data: Path, manifest, history, current, previous, budge
           f"M = {catalog.mean_cost:,.2f} yuan; level coefficients "
           + ", ".join(f"{k}: {v}" for k, v in sorted(catalog.level_coefficients.items())))
     t0 = time.perf_counter()
-    result = settle(current, catalog, budget=budget, progress=StagedProgress())
+    result = settle(current, catalog, budget=budget, hospitals=hospitals,
+                    progress=StagedProgress())
     result.save(out / "settlement")
     _print_settlement(result, current, t0, "dip")
     t0 = time.perf_counter()
@@ -78,7 +80,8 @@ def _dip_year(out: Path, data: Path, manifest, history, current, previous, budge
           f"monthly.csv, pools.csv, summary.json), audit/, quarantine.csv, drg_grouped.parquet")
 
 
-def _drg_year(out: Path, data: Path, manifest, history, current, previous, budget) -> None:
+def _drg_year(out: Path, data: Path, manifest, history, current, previous, budget,
+              hospitals) -> None:
     """The DRG year (SPEC 10): weights from 2021-2023 under the national DRG policy with the
     province's rule pack, one new-technology procedure filed mid-2024, then 2024 settled
     and audited with them."""
@@ -107,8 +110,8 @@ def _drg_year(out: Path, data: Path, manifest, history, current, previous, budge
     for w in catalog.warnings:
         print(f"  warning: {w}")
     t0 = time.perf_counter()
-    result = settle(current, catalog, budget=budget, rules=rules, new_technology=new_technology,
-                    progress=StagedProgress())
+    result = settle(current, catalog, budget=budget, hospitals=hospitals, rules=rules,
+                    new_technology=new_technology, progress=StagedProgress())
     result.save(out / "settlement")
     _print_settlement(result, current, t0, "drg")
     t0 = time.perf_counter()

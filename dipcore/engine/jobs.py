@@ -51,7 +51,7 @@ def settle(ex: Executor, cases: Any, catalog: Catalog, budget: dict, policy: Pol
     with ex.rows_sink(out) as sink:
         state = ex.scan(cases, p, rows=sink)
         result = settlement.finish(state, catalog, policy, budget, special, appraisal,
-                                   deductions, prepaid)
+                                   deductions, prepaid, registry=ex.hospitals)
     if out is not None:
         result.cases_path = sink.path
         result.save(out)

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -308,6 +309,21 @@ def _statement_table(rows: list[dict], sums: dict, pv: dict, scheme: Scheme,
     return table.sort_by([("pool", "ascending"), ("hospital_id", "ascending")])
 
 
+def named(statements: pa.Table, registry: pa.Table | None) -> pa.Table:
+    """The statements with each hospital's ``hospital_name`` and ``hospital_level`` from the
+    registry, beside ``hospital_id`` (null for a hospital the registry lacks, and without a
+    registry), so a statement can be handed out as it is."""
+    ids = statements.column("hospital_id")
+    if registry is not None and registry.num_rows:
+        at = pc.index_in(ids, value_set=registry.column("hospital_id").cast(pa.string()))
+        name = registry.column("name").cast(pa.string()).take(at) \
+            if "name" in registry.column_names else pa.nulls(len(ids), pa.string())
+        level = registry.column("level").cast(pa.int8()).take(at)
+    else:
+        name, level = pa.nulls(len(ids), pa.string()), pa.nulls(len(ids), pa.int8())
+    return statements.add_column(1, "hospital_name", name).add_column(2, "hospital_level", level)
+
+
 def policy_warnings(catalog: Catalog, policy: Policy) -> list[str]:
     """A warning when the settling policy differs from the catalogue's in a section the
     catalogue depends on (its scores would not be this policy's)."""
@@ -330,7 +346,8 @@ def note_warnings(notes: set[tuple[str, str]], shown: int = 10) -> list[str]:
 
 
 def finish(state, catalog: Catalog, policy: Policy, budget: dict, special: set[str],
-           appraisal: Any, deductions: Any, prepaid: Any) -> Settlement:
+           appraisal: Any, deductions: Any, prepaid: Any,
+           registry: pa.Table | None = None) -> Settlement:
     """The settlement of a merged settlement state: warnings, then :func:`finalize`."""
     if not state.hospital_sums:
         raise InputError("no usable cases to settle")
@@ -359,6 +376,7 @@ def finish(state, catalog: Catalog, policy: Policy, budget: dict, special: set[s
                       budget, appraisal=small_table(appraisal, "appraisal"),
                       deductions=small_table(deductions, "deductions"),
                       prepaid=small_table(prepaid, "prepaid"), warnings=warnings)
+    result.hospitals = named(result.hospitals, registry)
     result.quarantine = quar
     result.cases_count = state.n_cases
     return result
