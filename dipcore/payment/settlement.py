@@ -82,23 +82,23 @@ class Settlement:
         return self.cases_table
 
     def save(self, directory: str | os.PathLike) -> None:
-        """Write ``cases.parquet``, ``hospitals.parquet``/``.csv``, ``monthly.csv``,
-        ``pools.csv``, ``quarantine.csv`` and ``summary.json`` (each atomically)."""
+        """Write ``cases.parquet``; ``hospitals``, ``monthly``, ``pools`` and ``quarantine``
+        each as Parquet (the machine copy reports read) and CSV; and ``summary.json`` (each
+        atomically)."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         target = d / "cases.parquet"
         if self.cases_path is None or target.resolve() != Path(self.cases_path).resolve():
             with atomic_path(target) as tmp:
                 pq.write_table(self.cases, tmp, compression="zstd")
-        with atomic_path(d / "hospitals.parquet") as tmp:
-            pq.write_table(self.hospitals, tmp)
-        for name, table in (("hospitals", self.hospitals), ("monthly", self.monthly),
-                            ("pools", self.pools)):
+        tables = [("hospitals", self.hospitals), ("monthly", self.monthly), ("pools", self.pools)]
+        if self.quarantine is not None:
+            tables.append(("quarantine", self.quarantine))
+        for name, table in tables:
+            with atomic_path(d / f"{name}.parquet") as tmp:
+                pq.write_table(table, tmp)
             with atomic_path(d / f"{name}.csv") as tmp:
                 pacsv.write_csv(table, tmp)
-        if self.quarantine is not None:
-            with atomic_path(d / "quarantine.csv") as tmp:
-                pacsv.write_csv(self.quarantine, tmp)
         summary = {"point_value": self.point_value, "warnings": self.warnings,
                    "pools": self.pools.to_pylist()}
         with atomic_path(d / "summary.json") as tmp:

@@ -111,21 +111,21 @@ class Audit:
                                      self.hospitals.column("flags").to_pylist()) if f}
 
     def save(self, directory: str | os.PathLike) -> None:
-        """Write each table of ``TABLES`` as CSV (lists joined by ``;``),
-        ``hospitals.parquet`` and ``summary.json``, each atomically."""
+        """Write each table of ``TABLES`` as Parquet (the machine copy reports read) and as
+        CSV (lists joined by ``;``), and ``summary.json``, each atomically."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         hospitals = self.hospitals.set_column(
             self.hospitals.schema.get_field_index("flags"), "flags",
             pc.binary_join(self.hospitals.column("flags"), ";"))
         for name in self.TABLES:
-            table = hospitals if name == "hospitals" else getattr(self, name)
+            table = getattr(self, name)
             if table is None:
                 continue
+            with atomic_path(d / f"{name}.parquet") as tmp:
+                pq.write_table(table, tmp)
             with atomic_path(d / f"{name}.csv") as tmp:
-                pacsv.write_csv(table, tmp)
-        with atomic_path(d / "hospitals.parquet") as tmp:
-            pq.write_table(self.hospitals, tmp)
+                pacsv.write_csv(hospitals if name == "hospitals" else table, tmp)
         with atomic_path(d / "summary.json") as tmp:
             Path(tmp).write_text(json.dumps({
                 "year": self.year, "region": self.region, "flagged": self.flagged(),
