@@ -21,7 +21,8 @@ from dipcore.schema import CASE_SCHEMA, HOSPITAL_SCHEMA, QUARANTINE_SCHEMA
 from dipcore.policy import Policy
 from dipcore.catalog import Catalog
 from dipcore.payment.settlement import Settlement
-from dipcore.api import audit, calibrate, settle
+from dipcore.api import audit, calibrate, settle, sweep
+from dipcore.payment.sweep import Sweep, grid
 from dipcore.supervision.audit import Audit
 from dipcore.engine.threads import set_threads
 from dipcore.schemes.drg import DrgRules, drg_group
@@ -30,5 +31,5 @@ __all__ = [
     "__version__", "DipcoreError", "InputError", "read_cases", "read_hospitals",
     "save_quarantine", "scan_cases", "CASE_SCHEMA", "HOSPITAL_SCHEMA", "QUARANTINE_SCHEMA",
     "Policy", "Catalog", "Settlement", "calibrate", "settle", "Audit", "audit", "set_threads",
-    "DrgRules", "drg_group", "CodeList", "UnknownCodes",
+    "DrgRules", "drg_group", "CodeList", "UnknownCodes", "sweep", "Sweep", "grid",
 ]

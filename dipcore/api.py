@@ -1,4 +1,5 @@
-"""The public entry points: ``calibrate``, ``settle`` and ``audit`` (DESIGN.md section 4).
+"""The public entry points: ``calibrate``, ``settle``, ``audit`` and ``sweep`` (DESIGN.md
+section 4).
 
 Each is a thin wrapper: it chooses an executor (``dipcore.engine.local.LocalExecutor`` or
 ``dipcore.engine.distributed.DaskExecutor``) and runs the job written once in
@@ -19,6 +20,7 @@ from dipcore.errors import InputError
 from dipcore.ingest.sources import DEFAULT_BATCH_ROWS
 from dipcore.payment.inputs import case_id_set
 from dipcore.payment.settlement import Settlement
+from dipcore.payment.sweep import Sweep
 from dipcore.policy import Policy
 from dipcore.supervision.audit import Audit
 
@@ -177,3 +179,67 @@ def audit(cases: Any, catalog: Catalog, policy: Policy | None = None,
                   mapping=mapping, batch_rows=batch_rows, progress=progress) as ex:
         return ex.run("the audit", jobs.audit, cases, catalog, policy, previous, rules,
                       new_technology)
+
+
+def sweep(cases: Any, catalog: Catalog, variants: dict[str, dict[str, Any]],
+          budget: dict[str, Any], policy: Policy | None = None,
+          hospitals: pa.Table | None = None, special_cases: Any = None, appraisal: Any = None,
+          deductions: Any = None, prepaid: Any = None, *, history: Any = None,
+          encoding: str = "utf-8", mapping: dict | None = None, engine: str = "local",
+          client: Any = None, workers: int | None = None,
+          batch_rows: int = DEFAULT_BATCH_ROWS, progress: ProgressFn | None = None,
+          rules: Any = None, new_technology: Any = None) -> Sweep:
+    """Settle one year under many policy variants (what-if), preparing the cases once.
+
+    Each variant's settlement is what :func:`settle` gives with that variant's policy
+    (the same functions on the same sums), but the cases are read, checked and prepared
+    once, scored once per distinct scoring, and a variant that changes only the
+    settlement section (point-value mode, sharing, reserve, ...) reuses the scoring of
+    the others. See ``dipcore.payment.sweep`` for what each kind of change costs.
+
+    Parameters
+    ----------
+    cases : path, table or stream
+        The year's cases; anything :func:`dipcore.read_cases` accepts.
+    catalog : Catalog
+        The catalogue the baseline settles with.
+    variants : dict
+        ``{name: {policy field: value, ...}}`` (section tables allowed, as in a policy
+        file); :func:`dipcore.payment.sweep.grid` builds every combination of lists of
+        values. The policy as given is settled too, as variant ``"baseline"``.
+    budget : dict
+        Fund budget per pool, yuan (the same for every variant).
+    policy : Policy, optional
+        The baseline policy; defaults to the catalogue's.
+    hospitals, special_cases, appraisal, deductions, prepaid :
+        As for :func:`settle`, the same for every variant.
+    history : path, table or stream, optional
+        The calibration history: needed when a variant changes a grouping or calibration
+        field, whose catalogue is then calibrated anew under the variant (``recalibrated``)
+        over the years of ``catalog``.
+    engine : {"local", "dask"}
+        ``dask``: ``client`` or ``workers`` as for :func:`calibrate`.
+    progress : callable, optional
+        ``progress(stage, done, total)``; the variants report as stage ``"sweep: variants"``.
+    rules, new_technology : as for :func:`settle` (DRG catalogues).
+
+    Returns
+    -------
+    Sweep
+        ``settlements`` (variant -> Settlement), ``totals`` (per variant and pool: point
+        values, totals, outlier counts, the fund's payment against the baseline) and
+        ``hospitals`` (per variant and hospital: payment, baseline, difference).
+
+    Raises
+    ------
+    InputError
+        A variant that is not a valid policy, changes supervision fields or the scheme,
+        or needs recalibration without ``history``; no usable case.
+    """
+    policy = policy or catalog.policy
+    special = case_id_set(special_cases, "special review")
+    with executor(engine, client=client, workers=workers, hospitals=hospitals, encoding=encoding,
+                  mapping=mapping, batch_rows=batch_rows, progress=progress) as ex:
+        return ex.run("the sweep", jobs.sweep, cases, catalog, budget, policy, variants,
+                      special, appraisal, deductions, prepaid, history, rules, new_technology,
+                      progress)

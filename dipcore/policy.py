@@ -392,7 +392,7 @@ class Policy:
         ``"error"`` names the parameters that replace them; ``"ignore"`` drops them (a
         catalogue saved by an earlier version records its whole policy)."""
         data = _drop_retired(data, source, retired)
-        data = _flatten_sections(data, source)
+        data = flatten_sections(data, source)
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -473,7 +473,7 @@ class Policy:
         return Policy.from_dict({**self.to_dict(), **changes}, source="<replace>")
 
 
-def _flatten_sections(data: dict[str, Any], source: str) -> dict[str, Any]:
+def flatten_sections(data: dict[str, Any], source: str) -> dict[str, Any]:
     """Top-level keys as they are; a section table's keys lifted to the top, each checked
     to belong to that section."""
     out: dict[str, Any] = {}

@@ -248,6 +248,32 @@ def hospital_sums(codes, n_codes, kind, outlier, units, rw, cost, fund, los, way
     return out
 
 
+#: The ``HOSPITAL_SUMS`` columns that depend on the point rules (points, the outlier
+#: counts and new-technology points); the others depend only on the cases and the terms.
+RULE_COLUMNS = np.array([2, 6, 7, 8, 9, 18], np.int64)
+
+
+@kernel
+def rule_sums(codes, month_codes, n_codes, kind, outlier, units):
+    """The ``RULE_COLUMNS`` of :func:`hospital_sums` by code, and the points by month code
+    (``code * 12 + month - 1``), in one pass: what changes between policies that share the
+    terms of the points (a what-if sweep). Returns ``(int64 [n_codes, 6], int64
+    [n_codes * 12])``."""
+    out = np.zeros((n_codes, 6), np.int64)
+    months = np.zeros(n_codes * 12, np.int64)
+    for i in range(codes.shape[0]):
+        c = codes[i]
+        if c < 0:
+            continue
+        out[c, 0] += units[i]
+        if outlier[i] != NONE:               # low, normal, high, extreme: columns 1-4
+            out[c, outlier[i]] += 1
+        if kind[i] == NEW_TECH:
+            out[c, 5] += units[i]
+        months[month_codes[i]] += units[i]
+    return out, months
+
+
 # -- CHS-DRG points (SPEC 10.3) ------------------------------------------------------------------
 DRG_HIGH_ADDITIVE, DRG_HIGH_MULTIPLICATIVE = 0, 1
 

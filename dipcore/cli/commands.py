@@ -234,6 +234,58 @@ def cmd_settle(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from dipcore.api import sweep
+    from dipcore.ingest.reader import read_hospitals
+    from dipcore.payment.sweep import load_variants
+    policy = policy_arg(args.policy)
+    rules, new_technology = drg_inputs(args)
+    catalog = _catalog(args.catalog, policy, rules)
+    variants = load_variants(args.variants)
+    hospitals = read_hospitals(args.hospitals, encoding=args.encoding) if args.hospitals else None
+    t0 = time.perf_counter()
+    with engine_of(args) as (engine, client):
+        result = sweep(args.cases, catalog, variants, budget=args.budget, policy=policy,
+                       hospitals=hospitals, special_cases=args.special_cases,
+                       appraisal=args.appraisal, deductions=args.deductions,
+                       prepaid=args.prepaid, history=args.history, encoding=args.encoding,
+                       engine=engine, client=client, progress=StagedProgress(), rules=rules,
+                       new_technology=new_technology)
+    result.save(args.out)
+    print(f"swept {len(result.variants) - 1} variants of {result.baseline.cases_count:,} cases "
+          f"in {time.perf_counter() - t0:.1f} s ({result.counts['preparations']} preparation"
+          f"{'s' if result.counts['preparations'] > 1 else ''} of the cases, "
+          f"{result.counts['scorings']} scorings, {result.counts['catalogues'] - 1} "
+          "recalibrated catalogues)")
+    for line in sweep_lines(result):
+        print(line)
+    for w in result.warnings:
+        print(f"warning: {w}")
+    print(f"results written to {args.out} (variants, hospitals and statements per variant)")
+    return 0
+
+
+def sweep_lines(result, shown: int = 20) -> list[str]:
+    """Per variant and pool: the point value and the fund's payment against the baseline,
+    the outlier counts, and how many hospitals gain or lose; the first ``shown`` rows."""
+    import pyarrow.compute as pc
+    h = result.hospitals
+    rows = result.totals.to_pylist()
+    lines = [f"{'variant':<28} {'pool':<9} {'point value':>12} {'fund payable':>18} "
+             f"{'vs baseline':>15} {'high':>8} {'low':>8}  hospitals +/-"]
+    for r in rows[:shown]:
+        mine = h.filter(pc.and_(pc.equal(h["variant"], r["variant"]), pc.equal(h["pool"], r["pool"])))
+        diff = [float(x) for x in mine["difference"].to_pylist()]
+        name = r["variant"] + (" (recalibrated)" if r["recalibrated"] else "")
+        lines.append(f"{name[:28]:<28} {r['pool']:<9} {r['point_value']:>12.4f} "
+                     f"{float(r['fund_payable']):>18,.2f} {float(r['difference']):>+15,.2f} "
+                     f"{r['high_cases']:>8,} {r['low_cases']:>8,}  "
+                     f"{sum(d > 0 for d in diff)}/{sum(d < 0 for d in diff)}")
+    if len(rows) > shown:
+        lines.append(f"... {len(rows) - shown} more rows in variants.csv")
+    return lines
+
+
 def _ratio(x) -> str:
     """A ratio for the terminal: none where the peers had no event (E = 0)."""
     return "n/a (peers had none)" if x is None else ("inf" if x == float("inf") else f"{x:.2f}")

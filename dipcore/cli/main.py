@@ -11,15 +11,15 @@ import os
 import sys
 
 from dipcore.cli.commands import (cmd_audit, cmd_calibrate, cmd_drg_group, cmd_generate, cmd_settle,
-                                  cmd_validate)
+                                  cmd_sweep, cmd_validate)
 from dipcore.cli.demo import cmd_demo
 from dipcore.cli.options import (
     add_drg_options,
     add_engine_options,
     add_input_options,
+    add_settlement_inputs,
     add_threads_option,
     add_year_options,
-    budget,
     nonnegative,
     positive,
     share,
@@ -80,14 +80,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("settle", help="points, point value and statements for a year")
     add_year_options(t, "results directory")
-    t.add_argument("--budget", type=budget, required=True,
-                   help="fund budget per pool in yuan: employee=7.2e7,resident=5e7")
-    t.add_argument("--special-cases", help="case ids approved by special review (CSV)")
-    t.add_argument("--appraisal", help="CSV: hospital_id[,pool],coefficient")
-    t.add_argument("--deductions", help="CSV: hospital_id[,pool],amount (yuan)")
-    t.add_argument("--prepaid", help="CSV: hospital_id[,pool],amount[,advance] (yuan)")
+    add_settlement_inputs(t)
     add_engine_options(t)
     t.set_defaults(func=cmd_settle)
+
+    w = sub.add_parser("sweep", help="what-if: a year settled under many policy variants, "
+                       "the cases prepared once")
+    add_year_options(w, "sweep results directory")
+    w.add_argument("--variants", required=True,
+                   help="TOML file: one [name] table of policy fields per variant, and/or a "
+                        "[grid] table of lists (every combination)")
+    add_settlement_inputs(w)
+    w.add_argument("--history", help="calibration history (Parquet, CSV, Arrow): needed by "
+                   "variants that change grouping or calibration fields (recalibrated)")
+    add_engine_options(w)
+    w.set_defaults(func=cmd_sweep)
 
     a = sub.add_parser("audit", help="supervision signals and appraisal indicators")
     add_year_options(a, "audit directory")
@@ -120,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --code-list: quarantine such rows (default) or keep and count them")
     add_threads_option(v)
     v.set_defaults(func=cmd_validate)
+    for command in sub.choices.values():
+        command.add_argument("--quiet", "-q", action="store_true",
+                             help="no progress lines on standard error (results and "
+                                  "warnings still go to standard output)")
     return p
 
 
@@ -132,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as exc:   # the compiled extensions are missing
         print(f"dipcore: error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return EXIT_INTERNAL
+    from dipcore.cli.progress import set_quiet
+    set_quiet(args.quiet)
     try:
         if getattr(args, "threads", None):
             from dipcore.engine.threads import set_threads

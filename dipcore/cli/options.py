@@ -100,7 +100,9 @@ def engine_of(args):
             client = stack.enter_context(Client(cluster))
         n = len(client.scheduler_info().get("workers", {}))
         link = getattr(client, "dashboard_link", None)
-        print(f"Dask: {n} workers" + (f", dashboard {link}" if link else ""), file=sys.stderr)
+        from dipcore.cli.progress import quiet
+        if not quiet():
+            print(f"Dask: {n} workers" + (f", dashboard {link}" if link else ""), file=sys.stderr)
         yield "dask", client
 
 
@@ -131,6 +133,16 @@ def drg_inputs(args):
         from dipcore.schemes.drg import DrgRules
         rules = DrgRules.load(args.rules)
     return rules, getattr(args, "new_technology", None)
+
+
+def add_settlement_inputs(p) -> None:
+    """The inputs of a settlement besides the cases (settle, sweep)."""
+    p.add_argument("--budget", type=budget, required=True,
+                   help="fund budget per pool in yuan: employee=7.2e7,resident=5e7")
+    p.add_argument("--special-cases", help="case ids approved by special review (CSV)")
+    p.add_argument("--appraisal", help="CSV: hospital_id[,pool],coefficient")
+    p.add_argument("--deductions", help="CSV: hospital_id[,pool],amount (yuan)")
+    p.add_argument("--prepaid", help="CSV: hospital_id[,pool],amount[,advance] (yuan)")
 
 
 def add_threads_option(p) -> None:

@@ -1,8 +1,26 @@
-"""Progress of long steps on standard error: rows done, rate and time left."""
+"""Progress of long steps on standard error: rows done, rate and time left.
+
+On a terminal each stage is one line redrawn in place; in a log (standard error not a
+terminal) it is a plain line every ~10 %. ``--quiet`` (:func:`set_quiet`) turns both off;
+results and warnings still go to standard output.
+"""
 from __future__ import annotations
 
 import sys
 import time
+
+_quiet = False
+
+
+def set_quiet(quiet: bool) -> None:
+    """No progress lines at all (``--quiet``)."""
+    global _quiet
+    _quiet = bool(quiet)
+
+
+def quiet() -> bool:
+    """Whether progress is switched off."""
+    return _quiet
 
 
 class Progress:
@@ -18,6 +36,8 @@ class Progress:
         self.last_share = -1.0
 
     def __call__(self, done: int, total: int) -> None:
+        if _quiet:
+            return
         now = time.perf_counter()
         if not total:   # size unknown in advance (CSV): rows and rate only, on a terminal
             if self.tty and now - self.last >= 0.2:

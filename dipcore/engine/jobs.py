@@ -5,19 +5,26 @@
   ``dipcore.payment.settlement.finish`` (point values, statements, prepayments).
 * :func:`audit`: one :class:`~dipcore.engine.passes.AuditSums` pass per year, then
   ``dipcore.supervision.audit.finish`` (signals, indicators, flags).
+* :func:`sweep`: one :class:`~dipcore.engine.passes.PreparedCases` pass keeping the
+  prepared cases, one :class:`~dipcore.engine.passes.VariantSums` pass over them per
+  distinct scoring, then ``settlement.finish`` per variant (``dipcore.payment.sweep``).
 """
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import pyarrow as pa
 
 from dipcore.catalog import Catalog
-from dipcore.engine.executor import Executor
-from dipcore.engine.passes import AuditSums, SettlementSums
+from dipcore.engine.executor import Executor, ProgressFn
+from dipcore.engine.passes import (AuditSums, PreparedCases, SettlementState, SettlementSums,
+                                   VariantSums)
 from dipcore.errors import InputError
 from dipcore.payment import settlement
+from dipcore.payment import sweep as sweeps
+from dipcore.payment.inputs import small_table
 from dipcore.policy import Policy
 from dipcore.schemes.base import Scheme, get_scheme, scheme_for
 from dipcore.supervision import audit as supervision
@@ -71,3 +78,73 @@ def audit(ex: Executor, cases: Any, catalog: Catalog, policy: Policy,
         before = ex.scan(previous, AuditSums(catalog, policy, stage="audit: previous year",
                                              scheme=scheme, candidates=False))
     return supervision.finish(current, before, policy, scheme.scale(policy), scheme.name)
+
+
+def sweep(ex: Executor, cases: Any, catalog: Catalog, budget: dict, policy: Policy,
+          variants: dict[str, dict], special: set[str], appraisal: Any, deductions: Any,
+          prepaid: Any, history: Any = None, rules: Any = None, new_technology: Any = None,
+          progress: ProgressFn | None = None) -> sweeps.Sweep:
+    """A year settled under the baseline policy and each variant: the cases read and
+    prepared once per distinct preparation, scored once per distinct scoring, each
+    variant finalised on its own (``dipcore.payment.sweep``)."""
+    planned = sweeps.plan(policy, variants)
+    scheme = bound_scheme(catalog, policy, rules, new_technology)
+    keys = [v.keys(scheme) for v in planned]
+    t0 = time.perf_counter()
+    # catalogues: the one given, and one calibrated anew per distinct catalogue policy
+    catalogs = {keys[0][0]: catalog}
+    for v, (ck, *_) in zip(planned, keys):
+        if ck in catalogs:
+            continue
+        if history is None:
+            changed = [k for k in v.changed if k in Policy.catalogue_fields(policy.scheme)]
+            raise InputError(f"variant {v.name!r} changes {', '.join(changed)}, which the "
+                             "catalogue depends on: give the calibration history to "
+                             "recalibrate it (history=..., --history)")
+        catalogs[ck] = calibrate(ex, history, v.policy, catalog.years, rules, new_technology)
+    schemes = {ck: bound_scheme(c, policy, rules, new_technology) for ck, c in catalogs.items()}
+    t1 = time.perf_counter()
+    special_ids = pa.array(sorted(special), pa.string())
+    prepared: dict[str, tuple] = {}
+    for v, (ck, pk, _, _) in zip(planned, keys):
+        if pk not in prepared:
+            prepared[pk] = ex.scan(cases, PreparedCases(catalogs[ck], v.policy, special_ids,
+                                                        schemes[ck]), keep=True)
+    if not next(iter(prepared.values()))[0].n_cases:
+        raise InputError("no usable cases to settle")
+    t2 = time.perf_counter()
+    # one pass over the prepared cases per distinct terms, scoring each distinct policy
+    scorings: dict[str, dict[str, Policy]] = {}
+    for v, (_, _, tk, sk) in zip(planned, keys):
+        scorings.setdefault(tk, {}).setdefault(sk, v.policy)
+    sums: dict[str, Any] = {}
+    for v, (ck, pk, tk, _) in zip(planned, keys):
+        if tk in scorings:
+            policies = scorings.pop(tk)
+            states = ex.over(prepared[pk][1], VariantSums(catalogs[ck], list(policies.values()),
+                                                          schemes[ck]))
+            sums.update(zip(policies, states))
+    t3 = time.perf_counter()
+    tables = {name: small_table(source, name) for name, source in
+              (("appraisal", appraisal), ("deductions", deductions), ("prepaid", prepaid))}
+    results = {}
+    for i, (v, (ck, pk, _, sk)) in enumerate(zip(planned, keys)):
+        state = prepared[pk][0]
+        merged_state = SettlementState(
+            hospital_sums=sums[sk].hospital_sums, monthly_sums=sums[sk].monthly_sums,
+            quarantine=state.quarantine, special_found=state.special_found,
+            missing_rates=state.bed_categories - set(catalogs[ck].bed_day_rates),
+            notes=sums[sk].notes, non_bed_day_cases=state.non_bed_day_cases,
+            n_cases=state.n_cases)
+        results[v.name] = settlement.finish(merged_state, catalogs[ck], v.policy, budget,
+                                            special, tables["appraisal"],
+                                            tables["deductions"], tables["prepaid"],
+                                            registry=ex.hospitals)
+        if progress is not None:
+            progress("sweep: variants", i + 1, len(planned))
+    t4 = time.perf_counter()
+    return sweeps.Sweep(planned, results, seconds={
+        "calibration": t1 - t0, "preparation": t2 - t1, "scoring": t3 - t2,
+        "settling": t4 - t3},
+        counts={"catalogues": len(catalogs), "preparations": len(prepared),
+                "scorings": len(sums)})

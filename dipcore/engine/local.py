@@ -31,7 +31,7 @@ from dipcore.engine.executor import (
 )
 from dipcore.engine.passes import FeaturePass, SourcePass
 from dipcore.engine.store import FeatureStore
-from dipcore.engine.threads import run_threads
+from dipcore.engine.threads import ordered_map, threads
 from dipcore.ingest.checking import Checking
 from dipcore.ingest.reader import pieces
 from dipcore.ingest.sources import DEFAULT_BATCH_ROWS, Piece, count_rows
@@ -60,9 +60,19 @@ def run_source_pass(p: SourcePass, source: Iterable[Piece], checking: Checking,
     return p.done(state)
 
 
+#: A feature pass merges its chunks' results this many at a time as they come, so what it
+#: holds does not grow with the number of batches (``combine`` is associative).
+COMBINE_EVERY = 16
+
+
 def run_feature_pass(p: FeaturePass, store: Iterable) -> Any:
     """Feature pass ``p`` over kept features, on the configured threads."""
-    return p.combine(run_threads(p.chunk, (f for f in store if f.n)))
+    parts: list = []
+    for result in ordered_map(p.chunk, (f for f in store if f.n), threads()):
+        parts.append(result)
+        if len(parts) >= COMBINE_EVERY:
+            parts = [p.combine(parts)]
+    return p.combine(parts)
 
 
 class LocalExecutor(Executor):

@@ -33,6 +33,7 @@ import abc
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Generic, TypeVar
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -42,6 +43,7 @@ from dipcore.payment import sums as payment_sums
 from dipcore.payment.point_value import history_points
 from dipcore.payment.points import bed_rates_missing
 from dipcore.policy import Policy
+from dipcore.schema import BED_DAY_CATEGORIES
 from dipcore.schemes import scheme_for
 from dipcore.schemes.base import Scheme
 from dipcore.supervision import facts as audit_facts
@@ -155,6 +157,16 @@ class SettlementState:
     n_cases: int = 0
 
 
+def special_review(b: CheckedBatch, special: pa.Array) -> tuple[np.ndarray | None, set[str]]:
+    """The cases of a batch approved by special review (SPEC 5.5; None when no case id is
+    approved at all) and the ids found."""
+    if not len(special):
+        return None, set()
+    is_special = pc.is_in(b.case_id, value_set=special).to_numpy(zero_copy_only=False)
+    found = set(b.case_id.filter(pa.array(is_special)).to_pylist()) if is_special.any() else set()
+    return is_special, found
+
+
 class SettlementSums(ScoredCasesPass[SettlementState, tuple]):
     """Each case scored by the catalogue's scheme; per-case rows; sums behind statements.
 
@@ -180,13 +192,10 @@ class SettlementSums(ScoredCasesPass[SettlementState, tuple]):
     def chunk(self, b: CheckedBatch):
         if b.n == 0:
             return None
-        is_special = pc.is_in(b.case_id, value_set=self.special) \
-            .to_numpy(zero_copy_only=False) if len(self.special) else None
-        found = set(b.case_id.filter(pa.array(is_special)).to_pylist()) \
-            if is_special is not None and is_special.any() else set()
+        is_special, found = special_review(b, self.special)
         f, s = self.scored(b, is_special)
         return (found, set(bed_rates_missing(self.catalog, f)), int((f.bed < 0).sum()),
-                self.scheme.case_table(b, f, s, self.catalog), payment_sums.partial_sums(b, f, s),
+                self.scheme.case_table(b, f, s, self.catalog), payment_sums.partial_sums(b.codebook, f, s),
                 s.notes)
 
     def fold(self, state, b, result, write=None):
@@ -216,6 +225,135 @@ class SettlementSums(ScoredCasesPass[SettlementState, tuple]):
 
     def combine(self, states):
         return self.done(merged(SettlementState, states))
+
+
+# ---------------------------------------------------------------------------------------------
+# what-if sweeps: cases prepared once, then the settlement sums per scoring of a variant
+# ---------------------------------------------------------------------------------------------
+class Marked:
+    """A batch's prepared features with its special-review mask (SPEC 5.5), kept between
+    the passes of a sweep (``dipcore.engine.store.KeptFeatures``)."""
+
+    def __init__(self, features: Any, special: np.ndarray | None):
+        self.features, self.special = features, special
+        self.n = features.n
+
+    @property
+    def nbytes(self) -> int:
+        return self.features.nbytes + (0 if self.special is None else self.special.nbytes)
+
+    def context(self) -> tuple:
+        return (type(self.features), self.features.context())
+
+    def to_batch(self) -> pa.RecordBatch:
+        batch = self.features.to_batch()
+        if self.special is not None:
+            batch = batch.append_column("special", pa.array(self.special))
+        return batch
+
+    @classmethod
+    def from_batch(cls, batch: pa.RecordBatch, kind: type, context: tuple) -> "Marked":
+        special = None
+        if "special" in batch.schema.names:
+            special = batch.column("special").to_numpy(zero_copy_only=False)
+            batch = batch.drop_columns(["special"])
+        return cls(kind.from_batch(batch, *context), special)
+
+
+@dataclass
+class PreparedState:
+    """What a sweep's settlements share whatever the variant: the quarantine, the
+    special-review ids found, the bed-day categories present and the counts."""
+    quarantine: list[pa.Table] = field(default_factory=list)
+    special_found: set[str] = field(default_factory=set)
+    bed_categories: set[str] = field(default_factory=set)
+    non_bed_day_cases: int = 0
+    n_cases: int = 0
+
+
+class PreparedCases(ScoredCasesPass[PreparedState, tuple]):
+    """Every case checked and prepared once (kept with its special-review mask); the
+    scoring is left to :class:`VariantSums`, once per variant's scoring."""
+
+    stage = "sweep: prepare"
+    what = "the sweep"
+    keeps_features = True
+
+    def __init__(self, catalog: Catalog, policy: Policy, special: pa.Array,
+                 scheme: Scheme | None = None):
+        super().__init__(catalog, policy, scheme)
+        self.special = special
+
+    def empty(self) -> PreparedState:
+        return PreparedState()
+
+    def chunk(self, b: CheckedBatch):
+        if b.n == 0:
+            return None
+        is_special, found = special_review(b, self.special)
+        f = self.scheme.prepare(b, self.policy)
+        beds = {BED_DAY_CATEGORIES[c] for c in np.unique(f.bed).tolist() if c >= 0}
+        return found, beds, int((f.bed < 0).sum()), Marked(f, is_special)
+
+    def kept(self, result):
+        return None if result is None else result[3]
+
+    def fold(self, state, b, result, write=None):
+        if b.quarantine.num_rows:
+            state.quarantine.append(b.quarantine)
+        if result is not None:
+            found, beds, grouped, marked = result
+            state.special_found |= found
+            state.bed_categories |= beds
+            state.non_bed_day_cases += grouped
+            state.n_cases += marked.n
+        return state
+
+    def combine(self, states):
+        return merged(PreparedState, states)
+
+
+@dataclass
+class VariantState:
+    hospital_sums: list[pa.Table] = field(default_factory=list)
+    monthly_sums: list[pa.Table] = field(default_factory=list)
+    notes: set[tuple[str, str]] = field(default_factory=set)
+
+
+class VariantSums(FeaturePass[list, list]):
+    """The settlement sums of prepared cases under several policies that share a
+    catalogue and the terms of the points (``Scheme.terms``): the terms worked out once
+    per batch, then each policy's point rules and the same sums as
+    :class:`SettlementSums` (no per-case rows). The state is one :class:`VariantState`
+    per policy, in order."""
+
+    stage = "sweep: variants"
+    what = "the sweep"
+
+    def __init__(self, catalog: Catalog, policies: list[Policy], scheme: Scheme):
+        self.catalog, self.policies, self.scheme = catalog, policies, scheme
+
+    def chunk(self, m: Marked) -> list[VariantState]:
+        f = m.features
+        terms = self.scheme.terms(f, self.catalog, self.policies[0], m.special)
+        partials = payment_sums.RulePartials(f.codebook, f)
+        out = []
+        for policy in self.policies:
+            s = self.scheme.points(terms, f, self.catalog, policy)
+            h, monthly = partials(s)
+            out.append(VariantState([h], [monthly], set(s.notes)))
+        return out
+
+    def combine(self, parts):
+        out = []
+        for states in zip(*parts):
+            state = merged(VariantState, states)
+            if len(state.hospital_sums) > 1:   # small whatever the number of batches
+                state.hospital_sums = [payment_sums.merge_sums(state.hospital_sums, ["key"])]
+                state.monthly_sums = [payment_sums.merge_sums(state.monthly_sums,
+                                                              ["key", "month"])]
+            out.append(state)
+        return out
 
 
 # ---------------------------------------------------------------------------------------------

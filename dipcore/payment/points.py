@@ -43,6 +43,30 @@ HIGH_RULES = {"national_2020": P.HIGH_NATIONAL, "shandong": P.HIGH_SHANDONG,
 
 
 @dataclass
+class Terms:
+    """The terms of each case's points that do not depend on the point rules of SPEC 5:
+    group, kind, score, coefficients, comparison mean (NumPy arrays, one entry per case).
+    A scheme's ``terms``; its ``points`` applies the rules to them (:class:`Scored`)."""
+
+    row: np.ndarray        # int32 catalogue row (-1 none)
+    reason: np.ndarray     # int8 why ungrouped (index into the scheme's reasons)
+    kind: np.ndarray       # int8 points kind (kernels.points DIP/UNGROUPED/SPECIAL/BED_DAY)
+    rw: np.ndarray         # float64 group score (0 where none)
+    k: np.ndarray          # float64 hospital coefficient
+    a: np.ndarray          # float64 auxiliary coefficient
+    aux_slot: np.ndarray   # int8 subtype slot taken (-1 none)
+    base: np.ndarray       # float64 comparison mean m_L, fen
+    bed_rate: np.ndarray   # float64 points per day
+    notes: set = field(default_factory=set)
+
+    def scored(self, units: np.ndarray, outlier: np.ndarray, ratio: np.ndarray) -> "Scored":
+        """These terms with the points the rules gave."""
+        return Scored(row=self.row, reason=self.reason, kind=self.kind, rw=self.rw, k=self.k,
+                      a=self.a, aux_slot=self.aux_slot, base=self.base, bed_rate=self.bed_rate,
+                      units=units, outlier=outlier, ratio=ratio, notes=set(self.notes))
+
+
+@dataclass
 class Scored:
     """Per-case results of a scheme's scoring (NumPy arrays, one entry per case)."""
 

@@ -34,7 +34,7 @@ from dipcore.payment import statements as rules
 from dipcore.payment.allocation import allocate, fen, round_fen
 from dipcore.payment.inputs import by_hospital, lookup, small_table
 from dipcore.payment.point_value import PoolValue, pool_point_value
-from dipcore.payment.points import UNITS
+from dipcore.payment.points import OUTLIER_NAMES, UNITS
 from dipcore.payment.prepayment import monthly_prepayment, pool_factor
 from dipcore.payment.sums import HOSPITAL_SUMS, merge_sums, split_key
 from dipcore.policy import Policy
@@ -294,6 +294,7 @@ def _statement_table(rows: list[dict], sums: dict, pv: dict, scheme: Scheme,
         "mean_cost": pa.array(ind["mean_cost"]),
         "mean_los": pa.array(ind["mean_los"]),
         "outlier_share": nullable("outlier_share"),
+        **{f"{c}_cases": pa.array(mine[c], pa.int64()) for c in OUTLIER_NAMES[1:]},
         "ungrouped_cases": pa.array(mine["ungrouped"], pa.int64()),
         "special_cases": pa.array(mine["special"], pa.int64()),
         "bed_day_cases": pa.array(mine["bed_day"], pa.int64()),

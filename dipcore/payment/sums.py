@@ -8,6 +8,7 @@ on how the cases were cut).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
@@ -16,7 +17,7 @@ import pyarrow.compute as pc
 
 from dipcore._kernels import points as P
 from dipcore._kernels.aggregate import sum_by
-from dipcore.ingest.validate import CheckedBatch
+from dipcore.ingest.codebook import Codebook
 from dipcore.payment.points import Scored
 from dipcore.schema import POOLS
 from dipcore.schemes.base import CaseFeatures
@@ -51,28 +52,83 @@ def hospital_sums(codes: np.ndarray, n_codes: int, f: CaseFeatures, s: Scored) -
                            f.los, f.way, f.treatment_class)
 
 
-def hospital_keys(b: CheckedBatch, present: np.ndarray) -> pa.Array:
+def hospital_keys(codebook: Codebook, present: np.ndarray) -> pa.Array:
     """``hospital_id + SEP + pool`` of packed keys (:func:`pool_keys`): the partial states'
     key, as strings, so partials of any thread or worker merge."""
-    names = b.codebook.hospital.canon.take(present // N_POOLS)
+    names = codebook.hospital.canon.take(present // N_POOLS)
     return pc.binary_join_element_wise(names, _POOL_NAMES.take(pa.array(present % N_POOLS)), SEP)
 
 
-def partial_sums(b: CheckedBatch, f: CaseFeatures, s: Scored) -> tuple[pa.Table, pa.Table]:
-    """Exact int64 sums per (hospital, pool) and per (hospital, pool, month)."""
-    n = f.n
+@dataclass
+class SumKeys:
+    """Where the cases of a batch go in its partial sums: the (hospital, pool) code of each
+    case and the (hospital, pool, month) code, the codes present and their string keys.
+    None of it depends on how the cases are scored, so a sweep works it out once per
+    batch for all its variants."""
+
+    codes: np.ndarray          # int64 (hospital, pool) code of each case (pool_keys)
+    n_codes: int
+    present: np.ndarray        # codes with cases, ascending
+    keys: pa.Array             # their hospital_keys
+    month_codes: np.ndarray    # int64 code * 12 + month - 1 of each case
+    months_present: np.ndarray  # month codes with cases, ascending
+    month_keys: pa.Array       # hospital_keys of their (hospital, pool)
+    month_cases: np.ndarray    # int64 cases of each present month code
+
+
+def sum_keys(codebook: Codebook, f: CaseFeatures) -> SumKeys:
+    """The :class:`SumKeys` of a batch; ``codebook`` is the one the features' hospital ids
+    belong to."""
     codes = pool_keys(f.hospital, f.pool)
-    K = int(codes.max()) + 1 if n else 0
-    sums = hospital_sums(codes, K, f, s)
-    present = np.flatnonzero(sums[:, 0])
-    hosp = pa.table({"key": hospital_keys(b, present),
-                     **{name: sums[present, j] for j, name in enumerate(HOSPITAL_SUMS)}})
+    K = int(codes.max()) + 1 if f.n else 0
+    present = np.flatnonzero(np.bincount(codes, minlength=K))
     mkey = codes * 12 + (f.month.astype(np.int64) - 1)
-    msums = sum_by(mkey, K * 12, np.stack([s.units, np.ones(n, np.int64)], axis=1))
-    nz = np.flatnonzero(msums[:, 1])
-    monthly = pa.table({"key": hospital_keys(b, nz // 12),
-                        "month": pa.array((nz % 12 + 1).astype(np.int8)),
-                        "points": msums[nz, 0], "cases": msums[nz, 1]})
+    mcount = np.bincount(mkey, minlength=K * 12).astype(np.int64)
+    nz = np.flatnonzero(mcount)
+    return SumKeys(codes, K, present, hospital_keys(codebook, present), mkey, nz,
+                   hospital_keys(codebook, nz // 12), mcount[nz])
+
+
+def partial_sums(codebook: Codebook, f: CaseFeatures, s: Scored,
+                 keys: SumKeys | None = None) -> tuple[pa.Table, pa.Table]:
+    """Exact int64 sums per (hospital, pool) and per (hospital, pool, month); ``codebook``
+    is the one the features' hospital ids belong to (``keys``: the batch's
+    :func:`sum_keys`, when already worked out)."""
+    k = keys or sum_keys(codebook, f)
+    sums = hospital_sums(k.codes, k.n_codes, f, s)
+    points = sum_by(k.month_codes, k.n_codes * 12, s.units.reshape(-1, 1))[:, 0]
+    return _tables(k, sums[k.present], points[k.months_present])
+
+
+class RulePartials:
+    """The partial sums of one batch under several sets of point rules that share the
+    terms of the points (``Scheme.terms``): the sums that do not depend on the rules are
+    taken once, from the first scoring; for each scoring only the ``RULE_COLUMNS`` and the
+    monthly points are summed again (``dipcore._kernels.points.rule_sums``). The tables
+    are those :func:`partial_sums` gives for that scoring."""
+
+    def __init__(self, codebook: Codebook, f: CaseFeatures):
+        self.f, self.keys = f, sum_keys(codebook, f)
+        self.fixed: np.ndarray | None = None
+
+    def __call__(self, s: Scored) -> tuple[pa.Table, pa.Table]:
+        k = self.keys
+        if self.fixed is None:
+            self.fixed = hospital_sums(k.codes, k.n_codes, self.f, s)[k.present]
+        rule, months = P.rule_sums(k.codes, k.month_codes, k.n_codes, s.kind, s.outlier,
+                                   s.units)
+        sums = self.fixed.copy()
+        sums[:, P.RULE_COLUMNS] = rule[k.present]
+        return _tables(k, sums, months[k.months_present])
+
+
+def _tables(k: SumKeys, sums: np.ndarray, month_points: np.ndarray) -> tuple[pa.Table, pa.Table]:
+    """The partial-sum tables of a batch: ``sums`` of its present (hospital, pool) codes,
+    ``month_points`` of its present month codes."""
+    hosp = pa.table({"key": k.keys, **{name: sums[:, j] for j, name in enumerate(HOSPITAL_SUMS)}})
+    monthly = pa.table({"key": k.month_keys,
+                        "month": pa.array((k.months_present % 12 + 1).astype(np.int8)),
+                        "points": month_points, "cases": k.month_cases})
     return hosp, monthly
 
 

@@ -32,7 +32,7 @@ from dipcore.errors import InputError
 if TYPE_CHECKING:   # annotations only: the seam imports no implementation
     from dipcore.catalog import Catalog
     from dipcore.ingest.validate import CheckedBatch
-    from dipcore.payment.points import Scored
+    from dipcore.payment.points import Scored, Terms
     from dipcore.policy import Policy
 
 
@@ -69,6 +69,12 @@ class Scheme(abc.ABC):
     raw_codes: bool = False
     #: Statement columns renamed for this scheme (``dip_amount`` -> ``drg_amount``, ...).
     statement_renames: dict[str, str] = {}
+    #: Policy fields :meth:`prepare` reads (a what-if sweep prepares the cases again for a
+    #: variant that changes one of them, ``dipcore.payment.sweep``).
+    prepare_fields: tuple[str, ...] = ()
+    #: Policy fields outside the catalogue's sections that :meth:`terms` reads (a sweep
+    #: works out the terms once for the variants that agree on them).
+    terms_fields: tuple[str, ...] = ()
     #: ``HOSPITAL_SUMS`` counts and points the scheme's statements add.
     statement_counts: tuple[str, ...] = ()
     statement_points: tuple[str, ...] = ()
@@ -107,11 +113,23 @@ class Scheme(abc.ABC):
     def prepare(self, batch: "CheckedBatch", policy: "Policy") -> CaseFeatures:
         """Kernel-ready features of a checked batch (shared columns plus the scheme's own)."""
 
-    @abc.abstractmethod
     def score(self, features: Any, catalog: "Catalog", policy: "Policy",
               special: Any = None) -> "Scored":
         """Group each case and compute its points (``special``: bool array of cases
-        approved by special review)."""
+        approved by special review): :meth:`points` of :meth:`terms`."""
+        return self.points(self.terms(features, catalog, policy, special), features,
+                           catalog, policy)
+
+    @abc.abstractmethod
+    def terms(self, features: Any, catalog: "Catalog", policy: "Policy",
+              special: Any = None) -> "Terms":
+        """Group each case and work out the terms of its points (kind, score,
+        coefficients, comparison mean): everything before the point rules."""
+
+    @abc.abstractmethod
+    def points(self, terms: "Terms", features: Any, catalog: "Catalog",
+               policy: "Policy") -> "Scored":
+        """The point rules (the policy's ``points`` section) applied to the terms."""
 
     @abc.abstractmethod
     def case_table(self, batch: "CheckedBatch", features: Any, scored: "Scored",

@@ -13,7 +13,7 @@ from typing import Any
 from dipcore.catalog import Catalog
 from dipcore.engine.passes import HistoryPoints
 from dipcore.payment.point_value import budget_point_values
-from dipcore.policy import Policy
+from dipcore.policy import SECTIONS, Policy
 from dipcore.schemes.base import Scheme, register
 from dipcore.schemes.dip import calibration as cal
 from dipcore.schemes.dip.case_table import case_table
@@ -21,7 +21,7 @@ from dipcore.schemes.dip.features import features
 from dipcore.schemes.dip.groups import GROUP_SCHEMA
 from dipcore.schemes.dip.official import load_csv
 from dipcore.schemes.dip.passes import GroupAssignments, KeysState, PrepareKeys
-from dipcore.schemes.dip.scoring import score_batch
+from dipcore.schemes.dip.scoring import case_points, case_terms
 from dipcore.schemes.statistics import calibration_years, fingerprint_text, year_weights
 
 
@@ -41,12 +41,17 @@ class DipScheme(Scheme):
     name = "dip"
     group_schema = GROUP_SCHEMA
     catalogue_sections = ("grouping", "calibration")
+    #: ``features`` reads the grouping section and the auxiliary dimensions and ICU bands.
+    prepare_fields = SECTIONS["grouping"] + ("aux_dimensions", "icu_bands")
 
     def prepare(self, batch, policy):
         return features(batch, policy)
 
-    def score(self, f, catalog, policy, special=None):
-        return score_batch(f, catalog, policy, special)
+    def terms(self, f, catalog, policy, special=None):
+        return case_terms(f, catalog, policy, special)
+
+    def points(self, terms, f, catalog, policy):
+        return case_points(terms, f, catalog, policy)
 
     def case_table(self, batch, f, scored, catalog):
         return case_table(batch, f, scored, catalog)

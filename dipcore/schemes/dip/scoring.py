@@ -14,6 +14,7 @@ from dipcore._kernels import points as P
 from dipcore.catalog import Catalog
 from dipcore.payment.points import (
     Scored,
+    Terms,
     bed_day_rates,
     level_coefficient_array,
     point_rules,
@@ -23,18 +24,19 @@ from dipcore.schemes.dip.features import Features
 from dipcore.schemes.dip.grouping import assign_positions, index_for
 
 
-def score_batch(f: Features, catalog: Catalog, policy: Policy,
-                special: np.ndarray | None = None) -> Scored:
-    """Group the cases, apply coefficients and compute points (SPEC 3, 5).
+def case_terms(f: Features, catalog: Catalog, policy: Policy,
+               special: np.ndarray | None = None) -> Terms:
+    """Group the cases and work out the terms of their points: kind, score, level and
+    auxiliary coefficients, comparison mean, bed-day rate (SPEC 3, 5).
 
     Parameters
     ----------
     f : Features
         Prepared cases.
     catalog : Catalog
-        Groups, scores, comparison means, coefficients, bed-day rates, M.
+        Groups, scores, comparison means, coefficients, bed-day rates.
     policy : Policy
-        Point rules (outliers, ungrouped discount, bed-day cap and taper, priorities).
+        Group priorities and tie-break (the grouping section).
     special : bool array, optional
         Cases approved by special review (paid at actual cost, SPEC 5.5).
     """
@@ -45,8 +47,21 @@ def score_batch(f: Features, catalog: Catalog, policy: Policy,
         pos, idx.perm, f.bed, special, f.level, f.slots, idx.score, idx.basic, idx.level_mean,
         idx.aux, level_coefficient_array(catalog), bed_day_rates(catalog))
     reason = np.where(f.bed >= 0, 0, reason).astype(np.int8)
-    units, outlier, ratio = P.case_points(kind, rw, k, a, base, f.cost.astype(np.float64),
-                                          bed_rate, f.los.astype(np.int64),
-                                          point_rules(policy, catalog))
-    return Scored(row=row, reason=reason, kind=kind, rw=rw, k=k, a=a, aux_slot=aux_slot,
-                  base=base, bed_rate=bed_rate, units=units, outlier=outlier, ratio=ratio)
+    return Terms(row=row, reason=reason, kind=kind, rw=rw, k=k, a=a, aux_slot=aux_slot,
+                 base=base, bed_rate=bed_rate)
+
+
+def case_points(t: Terms, f: Features, catalog: Catalog, policy: Policy) -> Scored:
+    """The point rules of SPEC 5 applied to the terms (the ``points`` section of the
+    policy, M from the catalogue)."""
+    units, outlier, ratio = P.case_points(t.kind, t.rw, t.k, t.a, t.base,
+                                          f.cost.astype(np.float64), t.bed_rate,
+                                          f.los.astype(np.int64), point_rules(policy, catalog))
+    return t.scored(units, outlier, ratio)
+
+
+def score_batch(f: Features, catalog: Catalog, policy: Policy,
+                special: np.ndarray | None = None) -> Scored:
+    """Group the cases, apply coefficients and compute points (SPEC 3, 5):
+    :func:`case_points` of :func:`case_terms`."""
+    return case_points(case_terms(f, catalog, policy, special), f, catalog, policy)

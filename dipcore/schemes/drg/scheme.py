@@ -25,7 +25,7 @@ from dipcore.schemes.drg.newtech import NewTechnology
 from dipcore.schemes.drg.official import load_weights
 from dipcore.schemes.drg.passes import DrgHistory
 from dipcore.schemes.drg.rules import DrgRules
-from dipcore.schemes.drg.scoring import score_batch
+from dipcore.schemes.drg.scoring import case_points, case_terms
 from dipcore.schemes.drg.weights import WEIGHT_SCHEMA
 from dipcore.schemes.statistics import calibration_years, fingerprint_text, year_weights
 
@@ -40,6 +40,10 @@ class DrgScheme(Scheme):
     statement_renames = {"dip_cases": "drg_cases", "dip_amount": "drg_amount"}
     statement_counts = ("unstable", "new_technology")
     statement_points = ("new_technology_points",)
+    #: Grouping is the rule pack's; ``features`` reads only the new-technology window.
+    prepare_fields = ("new_technology_days",)
+    #: The hospital coefficient k is a term of a case's points (SPEC 10.3).
+    terms_fields = ("drg_coefficient", "hospital_coefficients")
 
     def __init__(self, rules: DrgRules | None = None,
                  new_technology: NewTechnology | None = None):
@@ -87,8 +91,11 @@ class DrgScheme(Scheme):
     def prepare(self, batch, policy):
         return features(batch, self._rules(), self.new_technology, policy.new_technology_days)
 
-    def score(self, f, catalog, policy, special=None):
-        return score_batch(f, catalog, policy, self._rules(), special)
+    def terms(self, f, catalog, policy, special=None):
+        return case_terms(f, catalog, policy, self._rules(), special)
+
+    def points(self, terms, f, catalog, policy):
+        return case_points(terms, f, catalog, policy)
 
     def case_table(self, batch, f, scored, catalog):
         return case_table(batch, f, scored, catalog, self._rules())

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from dipcore._kernels import points as P
 from dipcore.catalog import Catalog
-from dipcore.payment.points import Scored, bed_day_rates, level_coefficient_array
+from dipcore.payment.points import Scored, Terms, bed_day_rates, level_coefficient_array
 from dipcore.policy import Policy
 from dipcore.schemes.drg.features import DrgFeatures
 from dipcore.schemes.drg.rules import STATUSES, DrgRules
@@ -65,9 +65,10 @@ def hospital_coefficients(f: DrgFeatures, policy: Policy, level_k: np.ndarray
     return k, notes
 
 
-def score_batch(f: DrgFeatures, catalog: Catalog, policy: Policy, rules: DrgRules,
-                special: np.ndarray | None = None) -> Scored:
-    """Kind, base points, coefficient, comparison mean and points of each case (SPEC 10.3).
+def case_terms(f: DrgFeatures, catalog: Catalog, policy: Policy, rules: DrgRules,
+               special: np.ndarray | None = None) -> Terms:
+    """Kind, base points, coefficient, comparison mean and bed-day rate of each case
+    (SPEC 10.3), before the point rules.
 
     Parameters
     ----------
@@ -76,7 +77,7 @@ def score_batch(f: DrgFeatures, catalog: Catalog, policy: Policy, rules: DrgRule
     catalog : Catalog
         A DRG catalogue (weights, M, level coefficients, bed-day rates).
     policy : Policy
-        SPEC 10.3 parameters.
+        The hospital coefficient (``drg_coefficient``, ``hospital_coefficients``).
     rules : DrgRules
         The rule pack the cases were grouped with (DRG positions -> catalogue rows).
     special : bool array, optional
@@ -108,9 +109,23 @@ def score_batch(f: DrgFeatures, catalog: Catalog, policy: Policy, rules: DrgRule
     base = np.where(has, idx.level_mean[safe, f.level], 1.0)
     rates = bed_day_rates(catalog)
     bed_rate = np.where(f.bed >= 0, rates[np.maximum(f.bed, 0)], 0.0)
+    return Terms(row=row.astype(np.int32), reason=f.status, kind=kind, rw=b, k=k,
+                 a=np.ones(f.n), aux_slot=np.full(f.n, -1, np.int8), base=base,
+                 bed_rate=bed_rate, notes=notes)
+
+
+def case_points(t: Terms, f: DrgFeatures, catalog: Catalog, policy: Policy) -> Scored:
+    """The point rules of SPEC 10.3 applied to the terms (base points ``t.rw``): the
+    high-cost bands and rule, the low-cost ratio, bed-day caps and the ungrouped
+    discount."""
     units, outlier, ratio = P.drg_case_points(
-        kind, b, k, base, f.cost.astype(np.float64), bed_rate, f.los.astype(np.int64),
-        *high_bands(policy), point_rules(policy, catalog))
-    return Scored(row=row.astype(np.int32), reason=f.status, kind=kind, rw=b, k=k,
-                  a=np.ones(f.n), aux_slot=np.full(f.n, -1, np.int8), base=base,
-                  bed_rate=bed_rate, units=units, outlier=outlier, ratio=ratio, notes=notes)
+        t.kind, t.rw, t.k, t.base, f.cost.astype(np.float64), t.bed_rate,
+        f.los.astype(np.int64), *high_bands(policy), point_rules(policy, catalog))
+    return t.scored(units, outlier, ratio)
+
+
+def score_batch(f: DrgFeatures, catalog: Catalog, policy: Policy, rules: DrgRules,
+                special: np.ndarray | None = None) -> Scored:
+    """Kind, base points, coefficient, comparison mean and points of each case (SPEC 10.3):
+    :func:`case_points` of :func:`case_terms`."""
+    return case_points(case_terms(f, catalog, policy, rules, special), f, catalog, policy)

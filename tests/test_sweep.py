@@ -1,0 +1,333 @@
+"""What-if sweeps (``dc.sweep``, ``dipcore sweep``): every variant's settlement identical to
+``dc.settle`` under that variant's policy, the work shared between variants as planned,
+the same answer whatever the batches or the row order, and clear errors for bad variants.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from decimal import Decimal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import dipcore as dc
+from dipcore.errors import InputError
+from dipcore.payment import sums as payment_sums
+from dipcore.payment.sweep import BASELINE, load_variants, plan
+from dipcore.schema import fen
+
+
+@pytest.fixture(scope="module")
+def province(tmp_path_factory):
+    from data_gen import generate
+    out = tmp_path_factory.mktemp("sweep")
+    generate(out, 5000, (2023, 2024), hospitals=10, seed=11, drg_pack=True)
+    hospitals = dc.read_hospitals(out / "hospitals.csv")
+    cases, _ = dc.read_cases(out / "cases", hospitals=hospitals)
+    year = pc.year(cases["discharge_date"])
+    current = cases.filter(pc.equal(year, 2024))
+    pools = np.array(current["pool"].to_pylist(), dtype=object)
+    paid = fen(current["fund_paid"])
+    budget = {p: float(paid[pools == p].sum()) / 100.0 for p in sorted(set(pools))}
+    return dict(out=out, hospitals=hospitals, history=cases.filter(pc.equal(year, 2023)),
+                current=current, budget=budget)
+
+
+@pytest.fixture(scope="module")
+def catalog(province):
+    return dc.calibrate(province["history"], policy=dc.Policy(core_min_cases=5))
+
+
+#: Variants of every kind the sweep plans differently (module docstring of
+#: ``dipcore.payment.sweep``): point rules, settlement only, both, recalibration.
+VARIANTS = {
+    "high 2.5": {"high_ratio": 2.5},
+    "low rule": {"points": {"low_ratio": 0.4, "low_rule": "ratio_2020"}},
+    "extreme normal": {"extreme_pay": "normal", "coefficients_on_outliers": False},
+    "ungrouped 0.5": {"ungrouped_discount": 0.5, "bed_day_cap": 30},
+    "reserve 5%": {"reserve": 0.05},
+    "sharing": {"settlement": {"sharing_bands": [[0.1, 0.7], [0.2, 0.5]], "surplus_cap": 0.1}},
+    "patient payments": {"fund_share_method": "patient_payments", "allocation": "round"},
+    "high 2.5 + reserve": {"high_ratio": 2.5, "reserve": 0.2},
+    "no trim": {"trim": "none"},
+}
+
+
+def _settled_alike(a: dc.Settlement, b: dc.Settlement) -> None:
+    assert a.point_value == b.point_value
+    assert a.pools.equals(b.pools)
+    assert a.hospitals.equals(b.hospitals)
+    assert a.monthly.equals(b.monthly)
+    assert a.warnings == b.warnings
+
+
+@pytest.fixture(scope="module")
+def swept(province, catalog):
+    special = province["current"]["case_id"].to_pylist()[:7]
+    appraisal = pa.table({"hospital_id": ["H00001"], "coefficient": [0.97]})
+    deductions = pa.table({"hospital_id": ["H00002"], "amount": [1234.56]})
+    inputs = dict(hospitals=province["hospitals"], special_cases=special, appraisal=appraisal,
+                  deductions=deductions)
+    result = dc.sweep(province["current"], catalog, VARIANTS, province["budget"],
+                      history=province["history"], **inputs)
+    return result, inputs
+
+
+def test_every_variant_is_what_settle_gives(province, catalog, swept):
+    result, inputs = swept
+    assert [v.name for v in result.variants] == [BASELINE] + list(VARIANTS)
+    for v in result.variants:
+        used = catalog
+        if v.recalibrated:
+            used = dc.calibrate(province["history"], policy=v.policy, years=catalog.years)
+        alone = dc.settle(province["current"], used, province["budget"], policy=v.policy,
+                          **inputs)
+        _settled_alike(result.settlements[v.name], alone)
+    # the variants really differ from the baseline where they should
+    base = result.baseline
+    assert result.settlements["high 2.5"].point_value != base.point_value
+    assert result.settlements["reserve 5%"].point_value == base.point_value
+    assert not result.settlements["reserve 5%"].monthly.equals(base.monthly)
+
+
+def test_work_is_shared_as_planned(swept):
+    result, _ = swept
+    by = {v.name: v for v in result.variants}
+    assert [n for n, v in by.items() if v.recalibrated] == ["no trim"]
+    # one catalogue anew; the cases prepared once (no variant changes what DIP's prepare
+    # reads); scorings: the baseline's (shared by the four settlement-only variants),
+    # four point-rule variants, "high 2.5 + reserve" sharing "high 2.5"'s, and "no trim"
+    assert result.counts == {"catalogues": 2, "preparations": 1, "scorings": 6}
+    assert by["high 2.5 + reserve"].changes() == "high_ratio=2.5; reserve=0.2"
+    assert by["low rule"].changed == ["low_ratio", "low_rule"]
+
+
+def test_tables_add_up(swept):
+    result, _ = swept
+    h, totals = result.hospitals, result.totals
+    for v in result.variants:
+        mine = h.filter(pc.equal(h["variant"], v.name))
+        statements = result.settlements[v.name].hospitals
+        assert mine["fund_payable"].to_pylist() == statements["fund_payable"].to_pylist()
+        base = result.baseline.hospitals["fund_payable"].to_pylist()
+        pay = statements["fund_payable"].to_pylist()
+        assert mine["difference"].to_pylist() == [a - b for a, b in zip(pay, base)]
+        rows = totals.filter(pc.equal(totals["variant"], v.name)).to_pylist()
+        assert [r["pool"] for r in rows] == sorted(province_pools(statements))
+        for r in rows:
+            pool = statements.filter(pc.equal(statements["pool"], r["pool"]))
+            assert r["fund_payable"] == sum(pool["fund_payable"].to_pylist())
+            assert r["difference"] == r["fund_payable"] - r["baseline_fund_payable"]
+            assert r["high_cases"] == sum(pool["high_cases"].to_pylist())
+            assert r["point_value"] == result.settlements[v.name].point_value[r["pool"]]
+    # floating point value, shares of the budget by exact allocation: each pool's fund
+    # payments are its budget, plus the appraisal adjustments, less the deductions (a
+    # deduction without a pool applies to each pool of the hospital)
+    deducted = pools_of(result, "H00002")
+    for r in totals.filter(pc.equal(totals["variant"], "high 2.5")).to_pylist():
+        ded = Decimal("1234.56") if r["pool"] in deducted else 0
+        assert r["fund_payable"] + ded - appraisal_of(result, "high 2.5", r["pool"]) == r["budget"]
+
+
+def province_pools(statements: pa.Table) -> set[str]:
+    return set(statements["pool"].to_pylist())
+
+
+def pools_of(result, hospital: str) -> set[str]:
+    t = result.baseline.hospitals
+    return set(t.filter(pc.equal(t["hospital_id"], hospital))["pool"].to_pylist())
+
+
+def appraisal_of(result, variant: str, pool: str):
+    t = result.settlements[variant].hospitals
+    t = t.filter(pc.equal(t["pool"], pool))
+    return sum(t["appraisal_adjustment"].to_pylist())
+
+
+def test_same_answer_whatever_the_batches_and_order(province, catalog, swept):
+    result, inputs = swept
+    rng = np.random.default_rng(3)
+    shuffled = province["current"].take(pa.array(rng.permutation(province["current"].num_rows)))
+    few = {k: VARIANTS[k] for k in ("high 2.5", "sharing", "extreme normal")}
+    again = dc.sweep(shuffled, catalog, few, province["budget"], batch_rows=777, **inputs)
+    for name in [BASELINE] + list(few):
+        _settled_alike(again.settlements[name], result.settlements[name])
+
+
+def test_drg_variants_are_what_settle_gives(province):
+    rules = dc.DrgRules.load(province["out"] / "drg_pack")
+    policy = dc.Policy.builtin("national_drg").replace(drg_min_cases=3)
+    catalog = dc.calibrate(province["history"], policy=policy, rules=rules)
+    variants = {
+        "bands": {"drg_high_bands": [[50.0, 2.5], [200.0, 1.8]], "drg_high_above": 1.3},
+        "low 0.3": {"drg_low_ratio": 0.3, "drg_high_rule": "multiplicative"},
+        "k by DRG level": {"drg_coefficient": "drg_level"},
+        "new technology window": {"new_technology_days": 30},
+        "elastic": {"pv_mode": "elastic", "fixed_point_value": {"employee": 100.0,
+                                                                "resident": 100.0},
+                    "elastic_base_share": 0.7},
+    }
+    code = province["current"]["procedures"].combine_chunks().values[0].as_py()
+    filings = {code: "2024-03-01"}
+    result = dc.sweep(province["current"], catalog, variants, province["budget"],
+                      policy=policy, rules=rules, new_technology=filings)
+    # the new-technology window is read when the cases are prepared: a second preparation;
+    # k is a term of the points: "k by DRG level" scores on terms of its own
+    assert result.counts["preparations"] == 2
+    assert result.counts["scorings"] == 5
+    for v in result.variants:
+        alone = dc.settle(province["current"], catalog, province["budget"], policy=v.policy,
+                          rules=rules, new_technology=filings)
+        _settled_alike(result.settlements[v.name], alone)
+    assert result.settlements["bands"].point_value != result.baseline.point_value
+
+
+def test_bad_variants_are_named(province, catalog):
+    run = lambda variants, **kw: dc.sweep(province["current"], catalog, variants,  # noqa: E731
+                                          province["budget"], **kw)
+    with pytest.raises(InputError, match="variant 'x'.*unknown policy key.*high_rate"):
+        run({"x": {"high_rate": 2.5}})
+    with pytest.raises(InputError, match="variant 'y'.*low_ratio < high_ratio"):
+        run({"y": {"high_ratio": 0.3}})
+    with pytest.raises(InputError, match="variant 'z'.*readmit_days.*supervision"):
+        run({"z": {"readmit_days": 30}})
+    with pytest.raises(InputError, match="variant 's'.*scheme"):
+        run({"s": {"scheme": "drg"}})
+    with pytest.raises(InputError, match="variant 't'.*trim_high.*history"):
+        run({"t": {"trim_high": 95.0}})
+    with pytest.raises(InputError, match="may not be named 'baseline'"):
+        run({"baseline": {"reserve": 0.0}})
+    with pytest.raises(InputError, match="needs variants"):
+        run({})
+    with pytest.raises(InputError, match="variant 'w'.*belongs to section"):
+        run({"w": {"points": {"reserve": 0.1}}})
+
+
+def test_grid_and_variant_files(tmp_path):
+    g = dc.grid(high_ratio=[2.0, 2.5], low_rule=["actual_cost", "ratio_2020"])
+    assert list(g) == ['high_ratio=2.0,low_rule="actual_cost"', 'high_ratio=2.0,low_rule="ratio_2020"',
+                       'high_ratio=2.5,low_rule="actual_cost"', 'high_ratio=2.5,low_rule="ratio_2020"']
+    assert g['high_ratio=2.5,low_rule="ratio_2020"'] == {"high_ratio": 2.5, "low_rule": "ratio_2020"}
+    f = tmp_path / "variants.toml"
+    f.write_text('[t25]\nhigh_ratio = 2.5\n\n[grid]\nreserve = [0.0, 0.05, 0.1]\n'
+                 '\n[banded.settlement]\nsharing_bands = [[0.1, 0.7]]\n', encoding="utf-8")
+    v = load_variants(f)
+    assert list(v) == ["t25", "reserve=0.0", "reserve=0.05", "reserve=0.1", "banded"]
+    planned = plan(dc.Policy(), v)
+    assert [p.name for p in planned][0] == BASELINE and len(planned) == 6
+    assert planned[-1].policy.sharing_bands == [[0.1, 0.7]]
+    bad = tmp_path / "bad.toml"
+    bad.write_text("high_ratio = 2.5\n", encoding="utf-8")
+    with pytest.raises(InputError, match="bad.toml.*'high_ratio' is not a table"):
+        load_variants(bad)
+    bad.write_text("[t\n", encoding="utf-8")
+    with pytest.raises(InputError, match="not a valid TOML"):
+        load_variants(bad)
+    with pytest.raises(InputError, match="non-empty list"):
+        dc.grid(high_ratio=2.5)
+
+
+def test_save_writes_every_table(swept, tmp_path):
+    result, _ = swept
+    result.save(tmp_path / "s")
+    back = pq.read_table(tmp_path / "s" / "hospitals.parquet")
+    assert back.equals(result.hospitals)
+    assert pq.read_table(tmp_path / "s" / "variants.parquet").equals(result.totals)
+    statements = pq.read_table(tmp_path / "s" / "statements.parquet")
+    assert statements.num_rows == sum(s.hospitals.num_rows for s in result.settlements.values())
+    assert (tmp_path / "s" / "summary.json").exists()
+
+
+def test_cli_sweep(province, catalog, tmp_path):
+    catalog.save(tmp_path / "catalog.parquet")
+    pq.write_table(province["current"], tmp_path / "cases.parquet")
+    (tmp_path / "v.toml").write_text("[grid]\nhigh_ratio = [2.0, 3.0]\n", encoding="utf-8")
+    budget = ",".join(f"{k}={v}" for k, v in province["budget"].items())
+    out = subprocess.run(
+        [sys.executable, "-m", "dipcore", "sweep", str(tmp_path / "cases.parquet"),
+         "--catalog", str(tmp_path / "catalog.parquet"), "--variants", str(tmp_path / "v.toml"),
+         "--budget", budget, "--out", str(tmp_path / "out"), "--quiet"],
+        capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "high_ratio=3.0" in out.stdout and out.stderr == ""
+    t = pq.read_table(tmp_path / "out" / "variants.parquet")
+    assert set(t["variant"].to_pylist()) == {BASELINE, "high_ratio=2.0", "high_ratio=3.0"}
+    (tmp_path / "bad.toml").write_text("[x]\nhigh_rate = 1\n", encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, "-m", "dipcore", "sweep", str(tmp_path / "cases.parquet"),
+         "--catalog", str(tmp_path / "catalog.parquet"), "--variants", str(tmp_path / "bad.toml"),
+         "--budget", budget, "--out", str(tmp_path / "out2")], capture_output=True, text=True)
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0 and "variant 'x'" in out.stderr
+
+
+# -- the partial sums a sweep computes once per batch ------------------------------------------
+class _Cases:
+    """The features ``partial_sums`` reads."""
+
+    def __init__(self, hospital, pool, month, rng):
+        n = len(hospital)
+        self.n = n
+        self.hospital = np.asarray(hospital, np.int32)
+        self.pool = np.asarray(pool, np.int8)
+        self.month = np.asarray(month, np.int8)
+        self.cost = rng.integers(100, 10**7, n).astype(np.int64)
+        self.fund = self.cost // 2
+        self.los = rng.integers(1, 30, n).astype(np.int32)
+        self.way = rng.integers(1, 6, n).astype(np.int8)
+        self.treatment_class = rng.integers(0, 4, n).astype(np.int8)
+
+
+class _Codebook:
+    def __init__(self, names):
+        self.hospital = type("H", (), {"canon": pa.array(names)})()
+
+
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 1), st.integers(1, 12),
+                          st.integers(0, 10**8)), min_size=1, max_size=60))
+def test_partial_sums_against_a_naive_sum(rows):
+    from dipcore.payment.points import Scored
+    rng = np.random.default_rng(len(rows))
+    h, p, m, units = (np.array(c) for c in zip(*rows))
+    f = _Cases(h, p, m, rng)
+    n = len(rows)
+    s = Scored(row=np.zeros(n, np.int32), reason=np.zeros(n, np.int8),
+               kind=np.ones(n, np.int8), rw=np.ones(n), k=np.ones(n), a=np.ones(n),
+               aux_slot=np.full(n, -1, np.int8), base=np.ones(n), bed_rate=np.zeros(n),
+               units=units.astype(np.int64), outlier=np.full(n, 2, np.int8), ratio=np.ones(n))
+    codebook = _Codebook([f"H{i}" for i in range(5)])
+    hosp, monthly = payment_sums.partial_sums(codebook, f, s)
+    keys = payment_sums.sum_keys(codebook, f)
+    again = payment_sums.partial_sums(codebook, f, s, keys)
+    assert hosp.equals(again[0]) and monthly.equals(again[1])
+    # under other point rules sharing the terms: only points and outlier classes change
+    partials = payment_sums.RulePartials(codebook, f)
+    other = Scored(**{**s.__dict__, "units": s.units[::-1].copy(),
+                      "outlier": np.arange(n, dtype=np.int8) % 5})
+    for scored in (other, s, other):
+        want = payment_sums.partial_sums(codebook, f, scored)
+        got = partials(scored)
+        assert got[0].equals(want[0]) and got[1].equals(want[1])
+    pools = dc.schema.POOLS
+    want_points: dict = {}
+    want_cases: dict = {}
+    want_month: dict = {}
+    for hh, pp, mm, u in rows:
+        key = f"H{hh}{payment_sums.SEP}{pools[pp]}"
+        want_points[key] = want_points.get(key, 0) + int(u)
+        want_cases[key] = want_cases.get(key, 0) + 1
+        mk = (key, mm)
+        a, b = want_month.get(mk, (0, 0))
+        want_month[mk] = (a + int(u), b + 1)
+    got = {r["key"]: r for r in hosp.to_pylist()}
+    assert set(got) == set(want_points)
+    assert all(got[k]["points"] == want_points[k] and got[k]["cases"] == want_cases[k]
+               for k in got)
+    months = {(r["key"], r["month"]): (r["points"], r["cases"]) for r in monthly.to_pylist()}
+    assert months == want_month
