@@ -72,6 +72,26 @@ def test_settle_matches_local(client, data, rows_per_part):
     assert not [p for p in out.iterdir() if p.name.startswith(".")]     # no staging left
 
 
+@pytest.mark.parametrize("rows_per_part", [400])
+def test_sweep_matches_local(client, data, rows_per_part):
+    variants = {"high": {"high_ratio": 2.5, "low_rule": "ratio_2020"},
+                "sharing": {"sharing_bands": [[0.1, 0.7]], "reserve": 0.05},
+                "no trim": {"trim": "none"}}
+    kwargs = dict(hospitals=data["hospitals"], history=data["history"])
+    local = dc.sweep(data["current"], data["catalog"], variants, data["budget"], **kwargs)
+    dist = dc.sweep(data["current"], data["catalog"], variants, data["budget"], engine="dask",
+                    client=client, batch_rows=rows_per_part, **kwargs)
+    assert dist.counts == local.counts == {"catalogues": 2, "preparations": 1, "scorings": 3}
+    for name, settled in local.settlements.items():
+        other = dist.settlements[name]
+        assert (other.point_value, other.warnings) == (settled.point_value, settled.warnings)
+        for table in ("pools", "hospitals", "monthly"):
+            assert getattr(other, table).equals(getattr(settled, table)), (name, table)
+    assert dist.totals.equals(local.totals) and dist.hospitals.equals(local.hospitals)
+    # and the baseline is the settlement
+    assert local.baseline.hospitals.equals(data["local"].hospitals)
+
+
 def same_audit(a, b):
     for name in a.TABLES:
         assert getattr(a, name).equals(getattr(b, name)), name
