@@ -31,3 +31,13 @@ def monthly_prepayment(point_units: int, factor: Fraction, reserve: Fraction) ->
     gross = round_ratio(point_units * factor.numerator, factor.denominator)
     withheld = round_ratio(gross * reserve.numerator, reserve.denominator)
     return MonthlyPrepayment(gross, withheld, gross - withheld)
+
+
+def monthly_prepayments(units: list[int], factors: list[Fraction],
+                        reserve: Fraction) -> tuple[list[int], list[int], list[int]]:
+    """:func:`monthly_prepayment` of many rows at once (each row's point units and its
+    pool's factor): ``(gross, withheld, prepayment)`` lists, with the same rounding."""
+    rn, rd = reserve.numerator, reserve.denominator
+    gross = [round_ratio(u * f.numerator, f.denominator) for u, f in zip(units, factors)]
+    withheld = [round_ratio(g * rn, rd) for g in gross]
+    return gross, withheld, [g - w for g, w in zip(gross, withheld)]

@@ -35,8 +35,8 @@ from dipcore.payment.allocation import allocate, fen, round_fen
 from dipcore.payment.inputs import by_hospital, lookup, small_table
 from dipcore.payment.point_value import PoolValue, pool_point_value
 from dipcore.payment.points import OUTLIER_NAMES, UNITS
-from dipcore.payment.prepayment import monthly_prepayment, pool_factor
-from dipcore.payment.sums import HOSPITAL_SUMS, merge_sums, split_key
+from dipcore.payment.prepayment import monthly_prepayments, pool_factor
+from dipcore.payment.sums import HOSPITAL_SUMS, merge_sums, split_keys
 from dipcore.policy import Policy
 from dipcore.reports.files import atomic_path
 from dipcore.schema import QUARANTINE_SCHEMA, money_array, points_array
@@ -147,8 +147,7 @@ def finalize(hospital_sums: pa.Table, monthly_sums: pa.Table, cases: pa.Table | 
              prepaid: pa.Table | None = None, warnings: list[str] | None = None) -> Settlement:
     """Point values, statements and the monthly prepayment table (SPEC 6, 7)."""
     warnings = list(warnings or [])
-    keys = hospital_sums.column("key").to_pylist()
-    hosp, pool = (list(x) for x in zip(*map(split_key, keys))) if keys else ([], [])
+    hosp, pool = split_keys(hospital_sums.column("key"))
     sums = {c: hospital_sums.column(c).to_pylist() for c in HOSPITAL_SUMS}
     budget_fen = _budgets(budget, sorted(set(pool)))
     known = set(zip(hosp, pool))
@@ -159,7 +158,7 @@ def finalize(hospital_sums: pa.Table, monthly_sums: pa.Table, cases: pa.Table | 
         if prepaid is not None and "advance" in prepaid.column_names else {}
 
     # SPEC 6: a point value per pool; then D and D x f allocated over its hospitals
-    n = len(keys)
+    n = len(hosp)
     dip_amount, allocated_base = [0] * n, [0] * n
     pool_rows, pv, ratio = [], {}, {}
     for p in sorted(set(pool)):
@@ -205,41 +204,32 @@ def finalize(hospital_sums: pa.Table, monthly_sums: pa.Table, cases: pa.Table | 
     # SPEC 7: monthly prepayments at the budget point value, the reserve withheld
     reserve = Fraction(str(policy.reserve))
     factor = {p: pool_factor(_budget_point_value(catalog, policy, p), f) for p, f in ratio.items()}
-    m_rows = []
+    m_hosp, m_pool = split_keys(monthly_sums.column("key"))
+    units = monthly_sums.column("points").to_pylist()
+    gross, withheld, net = monthly_prepayments(units, [factor[p] for p in m_pool], reserve)
     prepaid_calc: dict[tuple[str, str], tuple[int, int]] = {}
-    for key, month, units in zip(monthly_sums.column("key").to_pylist(),
-                                 monthly_sums.column("month").to_pylist(),
-                                 monthly_sums.column("points").to_pylist()):
-        h, p = split_key(key)
-        m = monthly_prepayment(units, factor[p], reserve)
-        m_rows.append(dict(hospital_id=h, pool=p, month=month, points=units, gross=m.gross,
-                           reserve=m.reserve, prepayment=m.prepayment))
+    for h, p, n_, w in zip(m_hosp, m_pool, net, withheld):
         a, b = prepaid_calc.get((h, p), (0, 0))
-        prepaid_calc[(h, p)] = (a + m.prepayment, b + m.reserve)
+        prepaid_calc[(h, p)] = (a + n_, b + w)
     for r in rows:
-        net, withheld = prepaid_calc.get((r["hospital_id"], r["pool"]), (0, 0))
-        r["reserve_withheld"] = withheld
+        paid, held = prepaid_calc.get((r["hospital_id"], r["pool"]), (0, 0))
+        r["reserve_withheld"] = held
         if r["prepaid"] is None:
-            r["prepaid"] = net
+            r["prepaid"] = paid
         r["balance"] = rules.balance(r["fund_payable"], r["prepaid"], r["advance"])
+    monthly = pa.table({
+        "hospital_id": pa.array(m_hosp, pa.string()), "pool": pa.array(m_pool, pa.string()),
+        "month": monthly_sums.column("month").cast(pa.int8()),
+        "points": points_array(np.array(units, np.int64)),
+        "gross": _money(gross), "reserve": _money(withheld), "prepayment": _money(net),
+    })
     return Settlement(point_value=pv, pools=_pool_table(pool_rows),
                       hospitals=_statement_table(rows, sums, pv, scheme_for(catalog), policy),
-                      monthly=_monthly_table(m_rows), cases_table=cases, warnings=warnings)
+                      monthly=monthly, cases_table=cases, warnings=warnings)
 
 
 def _money(values: list[int]) -> pa.Array:
     return money_array(np.array(values, np.int64), 18)
-
-
-def _monthly_table(m_rows: list[dict]) -> pa.Table:
-    return pa.table({
-        "hospital_id": [r["hospital_id"] for r in m_rows], "pool": [r["pool"] for r in m_rows],
-        "month": pa.array([r["month"] for r in m_rows], pa.int8()),
-        "points": points_array(np.array([r["points"] for r in m_rows], np.int64)),
-        "gross": _money([r["gross"] for r in m_rows]),
-        "reserve": _money([r["reserve"] for r in m_rows]),
-        "prepayment": _money([r["prepayment"] for r in m_rows]),
-    })
 
 
 def _pool_table(pool_rows: list[dict]) -> pa.Table:

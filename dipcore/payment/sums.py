@@ -41,6 +41,12 @@ def split_key(key: str) -> tuple[str, str]:
     return hospital, pool
 
 
+def split_keys(keys: pa.Array | pa.ChunkedArray) -> tuple[list[str], list[str]]:
+    """``(hospital ids, pools)`` of a column of partial-sum keys (:func:`split_key` of each)."""
+    parts = pc.split_pattern(keys, SEP)
+    return pc.list_element(parts, 0).to_pylist(), pc.list_element(parts, 1).to_pylist()
+
+
 def hospital_sums(codes: np.ndarray, n_codes: int, f: CaseFeatures, s: Scored) -> np.ndarray:
     """The ``HOSPITAL_SUMS`` of the cases by code: int64 [n_codes, len(HOSPITAL_SUMS)].
 
