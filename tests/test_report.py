@@ -399,3 +399,44 @@ def test_browser_prints_a4(demo_like, report_zh, tmp_path):
     boxes = re.findall(rb"/MediaBox\s*\[\s*0\s+0\s+([\d.]+)\s+([\d.]+)\s*\]", data)
     assert boxes and all(abs(float(w) - 595.3) < 1 and abs(float(h) - 841.9) < 1
                          for w, h in boxes)
+
+
+def test_formulas_follow_other_policies():
+    """Fund base from patient payments, rounding per hospital, and an elastic point value are
+    explained by their own rules (no engine needed: one statement row)."""
+    from dipcore.reports.html import _pool_views
+    from dipcore.reports.inputs import ReportInputs
+    from dipcore.reports.statement import explain
+    en = Labels("en")
+    row = dict(hospital_id="H1", pool="employee", points=Decimal("1000.0000"), point_value=10.0,
+               dip_amount=Decimal("10000.00"), total_cost=Decimal("12000.00"),
+               gain=Decimal("-2000.00"), patient_paid=Decimal("3000.00"),
+               fund_base=Decimal("7000.00"), appraisal_coefficient=1.0,
+               appraisal_adjustment=Decimal("0.00"), deductions=Decimal("0.00"),
+               sharing=Decimal("0.00"), surplus_clawback=Decimal("0.00"),
+               fund_payable=Decimal("7000.00"), prepaid=Decimal("6000.00"),
+               reserve_withheld=Decimal("600.00"), advance=Decimal("0.00"),
+               balance=Decimal("1000.00"))
+    pool = dict(fund_ratio=0.75)
+    policy = dc.Policy(fund_share_method="patient_payments", allocation="round")
+    lines = {x.key: x for x in explain(row, pool, policy, "dip_amount", (12, 600000, 60000), en)}
+    assert lines["fund_base"].formula == "D − patient payments = 10,000.00 − 3,000.00 = 7,000.00"
+    assert "rounded to the fen" in lines["dip_amount"].formula
+    assert lines["prepaid"].formula == en("fx_prepaid_months", months=12)
+    assert all(x.holds for x in lines.values())
+    lines = explain(row, pool, dc.Policy(), "dip_amount", (12, 1, 1), en)
+    assert "largest remainder" in lines[2].formula
+    assert [x.formula for x in lines if x.key == "prepaid"] == [en("fx_prepaid_given")]
+    pools = pa.table({"pool": ["employee"], "budget": [Decimal("72000000.00")],
+                      "points": [Decimal("10000000.0000")], "total_cost": [Decimal("1.00")],
+                      "fund_paid": [Decimal("0.72")], "fund_ratio": [0.72], "point_value": [9.5],
+                      "base_point_value": [9.0], "floating_point_value": [11.5],
+                      "budget_point_value": [9.0], "mode": ["elastic"]})
+    elastic = dc.Policy(pv_mode="elastic", fixed_point_value={"employee": 9.0},
+                        elastic_ceiling=1.5)
+    inputs = ReportInputs(settlement=None, statements=None, pools=pools, monthly=None,
+                          summary={}, scheme="dip", amount_column="dip_amount", policy=elastic,
+                          policy_source="settlement")
+    [view] = _pool_views(inputs, en)
+    assert "80% of the budget buys base points at the base value 9.000000" in view["formula"]
+    assert "11.500000 (at most 1.50 times the base value)" in view["formula"]

@@ -45,4 +45,5 @@ def ratio(value: Any, digits: int = 2) -> str:
 
 
 def integer(value: Any) -> str:
+    """A count with thousands separators."""
     return DASH if _missing(value) else f"{int(value):,}"
