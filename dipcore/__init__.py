@@ -26,10 +26,11 @@ from dipcore.payment.sweep import Sweep, grid
 from dipcore.supervision.audit import Audit
 from dipcore.engine.threads import set_threads
 from dipcore.schemes.drg import DrgRules, drg_group
+from dipcore.reports.html import write_report as report
 
 __all__ = [
     "__version__", "DipcoreError", "InputError", "read_cases", "read_hospitals",
     "save_quarantine", "scan_cases", "CASE_SCHEMA", "HOSPITAL_SCHEMA", "QUARANTINE_SCHEMA",
     "Policy", "Catalog", "Settlement", "calibrate", "settle", "Audit", "audit", "set_threads",
-    "DrgRules", "drg_group", "CodeList", "UnknownCodes", "sweep", "Sweep", "grid",
+    "DrgRules", "drg_group", "CodeList", "UnknownCodes", "sweep", "Sweep", "grid", "report",
 ]

@@ -77,6 +77,7 @@ def test_demo_runs_small(tmp_path):
     assert grouped.num_rows == settled.num_rows
     assert grouped.column("status").to_pylist().count("ok") >= 0.9 * grouped.num_rows
     assert "grouped 2024 by CHS-DRG" in r.stdout
+    _assert_demo_report(demo, "dip")
 
 
 def test_version():
@@ -273,6 +274,7 @@ def test_demo_drg_runs_small(tmp_path):
     kinds = set(settled.column("kind").to_pylist())
     assert {"drg", "new_technology", "bed_day"} <= kinds
     assert "outliers among DRG cases" in r.stdout and "largest gains (DRG amount" in r.stdout
+    _assert_demo_report(demo, "drg")
     assert "point value" in r.stdout and "audited 2024 against 2023" in r.stdout
     # budgets equal to the fund's 2024 spending, per pool, as the DIP demo
     with open(demo / "settlement" / "pools.csv", newline="") as fh:
@@ -313,3 +315,13 @@ def test_settle_with_official_drg_weight_table(drg_province, drg_catalog, tmp_pa
         run("settle", drg_province / "cases" / "year=2024", "--catalog", bad,
             "--rules", drg_province / "drg_pack", "--budget", "employee=3e7,resident=2e7",
             "--out", tmp_path / "s2"), str(bad), "row 3", "column 'drg'", "ZZ99")
+
+
+def _assert_demo_report(demo, scheme):
+    """The demo's report.html: the scheme's title, every hospital's statement, in Chinese."""
+    from dipcore.reports.i18n import Labels
+    text = (demo / "report.html").read_text(encoding="utf-8")
+    assert Labels("zh")(f"title_{scheme}") in text and 'lang="zh-CN"' in text
+    ids = set(pq.read_table(demo / "settlement" / "hospitals.parquet")
+              .column("hospital_id").to_pylist())
+    assert all(f'<table class="lines" data-hospital="{h}"' in text for h in ids)

@@ -50,6 +50,7 @@ def cmd_demo(args) -> int:
         budget[p] = float(paid[np.array(pools, dtype=object) == p].sum()) / 100.0
     year_of = _drg_year if drg else _dip_year
     year_of(out, data, manifest, history, current, previous, budget, hospitals)
+    _report(out)
     print(f"demo finished in {time.perf_counter() - t_start:.1f} s")
     return 0
 
@@ -77,7 +78,8 @@ def _dip_year(out: Path, data: Path, manifest, history, current, previous, budge
     _print_audit(found, manifest, t0)
     _drg_grouping(current, data / "drg_pack", out / "drg_grouped.parquet")
     print(f"outputs in {out}: catalog.parquet, settlement/ (cases.parquet, hospitals.csv, "
-          f"monthly.csv, pools.csv, summary.json), audit/, quarantine.csv, drg_grouped.parquet")
+          f"monthly.csv, pools.csv, summary.json), audit/, quarantine.csv, drg_grouped.parquet, "
+          f"report.html")
 
 
 def _drg_year(out: Path, data: Path, manifest, history, current, previous, budget,
@@ -121,7 +123,16 @@ def _drg_year(out: Path, data: Path, manifest, history, current, previous, budge
     _print_audit(found, manifest, t0)
     print(f"outputs in {out}: catalog.parquet (DRG weights), settlement/ (cases.parquet, "
           f"hospitals.csv, monthly.csv, pools.csv, summary.json), audit/, quarantine.csv, "
-          f"new_technology.csv")
+          f"new_technology.csv, report.html")
+
+
+def _report(out: Path) -> None:
+    """The HTML report of the demo's year: settlement, audit and catalogue together."""
+    from dipcore.reports.html import write_report
+    t0 = time.perf_counter()
+    path = write_report(out, out / "report.html")
+    print(f"report: {path} ({path.stat().st_size / 1e6:.1f} MB) in "
+          f"{time.perf_counter() - t0:.1f} s; open it in a browser, or print it")
 
 
 def _print_settlement(result, current, t0: float, scheme: str) -> None:

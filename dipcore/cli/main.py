@@ -13,6 +13,7 @@ import sys
 from dipcore.cli.commands import (cmd_audit, cmd_calibrate, cmd_drg_group, cmd_generate, cmd_settle,
                                   cmd_sweep, cmd_validate)
 from dipcore.cli.demo import cmd_demo
+from dipcore.cli.report import cmd_report
 from dipcore.cli.options import (
     add_drg_options,
     add_engine_options,
@@ -115,6 +116,20 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--encoding", default="utf-8", help="encoding of CSV input (utf-8, gbk)")
     add_threads_option(r)
     r.set_defaults(func=cmd_drg_group)
+
+    rp = sub.add_parser("report", help="one self-contained HTML report of a settlement "
+                        "(statements explained line by line, charts, supervision flags)")
+    rp.add_argument("results", help="the directory settle wrote, or a folder holding it as "
+                    "settlement/ (as the demo writes)")
+    rp.add_argument("--out", required=True, help="HTML file to write")
+    rp.add_argument("--lang", choices=("zh", "en"), default="zh",
+                    help="language of the report (default zh)")
+    rp.add_argument("--audit", help="audit directory (default: audit/ inside or beside RESULTS)")
+    rp.add_argument("--catalog", help="catalogue file (default: catalog.parquet inside or "
+                    "beside RESULTS)")
+    rp.add_argument("--sweep", help="what-if sweep directory (default: sweep/ inside or beside "
+                    "RESULTS)")
+    rp.set_defaults(func=cmd_report)
 
     v = sub.add_parser("validate", help="read and validate cases; write the quarantine")
     v.add_argument("cases", help="Parquet file or directory, CSV or Arrow file")

@@ -73,6 +73,10 @@ class Settlement:
     #: Where the per-case table was streamed to (``settle(out=...)``), if it was.
     cases_path: Path | None = None
     cases_count: int = 0
+    #: The policy it was settled under and the catalogue's scheme (recorded in
+    #: ``summary.json`` so a report can state the rules behind each statement line).
+    policy: Policy | None = None
+    scheme: str = "dip"
 
     @property
     def cases(self) -> pa.Table:
@@ -83,8 +87,8 @@ class Settlement:
 
     def save(self, directory: str | os.PathLike) -> None:
         """Write ``cases.parquet``; ``hospitals``, ``monthly``, ``pools`` and ``quarantine``
-        each as Parquet (the machine copy reports read) and CSV; and ``summary.json`` (each
-        atomically)."""
+        each as Parquet (the machine copy reports read) and CSV; and ``summary.json`` (point
+        values, pools, warnings, the scheme and the settlement's policy), each atomically."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         target = d / "cases.parquet"
@@ -100,7 +104,9 @@ class Settlement:
             with atomic_path(d / f"{name}.csv") as tmp:
                 pacsv.write_csv(table, tmp)
         summary = {"point_value": self.point_value, "warnings": self.warnings,
-                   "pools": self.pools.to_pylist()}
+                   "pools": self.pools.to_pylist(), "scheme": self.scheme}
+        if self.policy is not None:
+            summary["policy"] = self.policy.to_dict()
         with atomic_path(d / "summary.json") as tmp:
             Path(tmp).write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str),
                                  encoding="utf-8")
@@ -369,5 +375,6 @@ def finish(state, catalog: Catalog, policy: Policy, budget: dict, special: set[s
                       prepaid=small_table(prepaid, "prepaid"), warnings=warnings)
     result.hospitals = named(result.hospitals, registry)
     result.quarantine = quar
+    result.policy, result.scheme = policy, catalog.scheme
     result.cases_count = state.n_cases
     return result
