@@ -26,7 +26,6 @@ from dipcore.payment.sweep import Sweep, grid
 from dipcore.supervision.audit import Audit
 from dipcore.engine.threads import set_threads
 from dipcore.schemes.drg import DrgRules, drg_group
-from dipcore.reports.html import write_report as report
 
 __all__ = [
     "__version__", "DipcoreError", "InputError", "read_cases", "read_hospitals",
@@ -34,3 +33,12 @@ __all__ = [
     "Policy", "Catalog", "Settlement", "calibrate", "settle", "Audit", "audit", "set_threads",
     "DrgRules", "drg_group", "CodeList", "UnknownCodes", "sweep", "Sweep", "grid", "report",
 ]
+
+
+def __getattr__(name: str):
+    # the report pulls in plotly and Jinja2: imported when first asked for, so that
+    # ``import dipcore`` stays light
+    if name == "report":
+        from dipcore.reports.html import write_report
+        return write_report
+    raise AttributeError(f"module 'dipcore' has no attribute {name!r}")

@@ -440,3 +440,19 @@ def test_formulas_follow_other_policies():
     [view] = _pool_views(inputs, en)
     assert "80% of the budget buys base points at the base value 9.000000" in view["formula"]
     assert "11.500000 (at most 1.50 times the base value)" in view["formula"]
+
+
+def test_sweep_section_of_a_real_sweep(demo_like, small_province, tmp_path):
+    """The report reads what ``dc.sweep`` writes: every variant named with its changes."""
+    out, _ = small_province
+    catalog = dc.Catalog.load(demo_like / "catalog.parquet")
+    pools = pq.read_table(demo_like / "settlement" / "pools.parquet").to_pylist()
+    budget = {p["pool"]: float(p["budget"]) for p in pools}
+    swept = dc.sweep(out / "cases" / "year=2024", catalog,
+                     dc.grid(high_ratio=[1.5, 3.0], reserve=[0.0, 0.2]), budget)
+    swept.save(tmp_path / "sweep")
+    text = dc.report(demo_like, tmp_path / "r.html", lang="en", sweep=tmp_path / "sweep") \
+        .read_text(encoding="utf-8")
+    assert Labels("en")("no_sweep") not in text
+    for v in swept.variants[1:]:
+        assert html.escape(v.changes(), quote=False) in text or v.changes() in text, v.changes()

@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 
 from dipcore.errors import InputError
 from dipcore.payment.settlement import Settlement
-from dipcore.policy import SECTIONS, Policy, flatten_sections
+from dipcore.policy import SECTIONS, Policy, flatten_sections, tomllib
 from dipcore.reports.files import atomic_path
 
 #: The name of the variant every sweep settles first: the policy as given.
@@ -144,7 +144,6 @@ def grid(**values: list[Any]) -> dict[str, dict[str, Any]]:
 def load_variants(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
     """Variants from a TOML file: one table per variant (``[t2_5]`` ``high_ratio = 2.5``),
     and/or a ``[grid]`` table of lists expanded by :func:`grid`."""
-    from dipcore.policy import tomllib
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
