@@ -76,10 +76,11 @@ def _dip_year(out: Path, data: Path, manifest, history, current, previous, budge
     found = audit(current, catalog, previous=previous)
     found.save(out / "audit")
     _print_audit(found, manifest, t0)
+    _sweep(out, current, catalog, budget, hospitals, DIP_VARIANTS)
     _drg_grouping(current, data / "drg_pack", out / "drg_grouped.parquet")
     print(f"outputs in {out}: catalog.parquet, settlement/ (cases.parquet, hospitals.csv, "
-          f"monthly.csv, pools.csv, summary.json), audit/, quarantine.csv, drg_grouped.parquet, "
-          f"report.html")
+          f"monthly.csv, pools.csv, summary.json), audit/, sweep/, quarantine.csv, "
+          f"drg_grouped.parquet, report.html")
 
 
 def _drg_year(out: Path, data: Path, manifest, history, current, previous, budget,
@@ -121,9 +122,41 @@ def _drg_year(out: Path, data: Path, manifest, history, current, previous, budge
                   new_technology=new_technology)
     found.save(out / "audit")
     _print_audit(found, manifest, t0)
+    _sweep(out, current, catalog, budget, hospitals, DRG_VARIANTS, rules=rules,
+           new_technology=new_technology)
     print(f"outputs in {out}: catalog.parquet (DRG weights), settlement/ (cases.parquet, "
-          f"hospitals.csv, monthly.csv, pools.csv, summary.json), audit/, quarantine.csv, "
-          f"new_technology.csv, report.html")
+          f"hospitals.csv, monthly.csv, pools.csv, summary.json), audit/, sweep/, "
+          f"quarantine.csv, new_technology.csv, report.html")
+
+
+#: What-if variants the demo sweeps (``dc.sweep``): point rules and settlement rules.
+DIP_VARIANTS = {
+    "high-cost threshold 2.5": {"high_ratio": 2.5},
+    "high-cost threshold 3.0": {"high_ratio": 3.0},
+    "low-cost paid RW x r": {"low_rule": "ratio_2020"},
+    "reserve 5 %": {"reserve": 0.05},
+    "overspend shared": {"sharing_bands": [[0.1, 0.7], [0.2, 0.5]]},
+}
+DRG_VARIANTS = {
+    "high-cost multiple 2.0 above 300": {"drg_high_above": 2.0},
+    "low-cost ratio 0.3": {"drg_low_ratio": 0.3},
+    "k by DRG and level": {"drg_coefficient": "drg_level"},
+    "reserve 5 %": {"reserve": 0.05},
+}
+
+
+def _sweep(out: Path, current, catalog, budget, hospitals, variants, **drg) -> None:
+    """The year again under a few policy variants (what-if), for the report's chart."""
+    from dipcore.api import sweep
+    from dipcore.cli.commands import sweep_lines
+    t0 = time.perf_counter()
+    result = sweep(current, catalog, variants, budget, hospitals=hospitals,
+                   progress=StagedProgress(), **drg)
+    result.save(out / "sweep")
+    print(f"swept {len(variants)} policy variants of 2024 in {time.perf_counter() - t0:.1f} s "
+          f"(cases prepared once, {result.counts['scorings']} scorings):")
+    for line in sweep_lines(result):
+        print("  " + line)
 
 
 def _report(out: Path) -> None:
