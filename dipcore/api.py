@@ -220,7 +220,8 @@ def sweep(cases: Any, catalog: Catalog, variants: dict[str, dict[str, Any]],
     engine : {"local", "dask"}
         ``dask``: ``client`` or ``workers`` as for :func:`calibrate`.
     progress : callable, optional
-        ``progress(stage, done, total)``; the variants report as stage ``"sweep: variants"``.
+        ``progress(stage, done, total)``; the variants settled report as stage
+        ``"sweep: settle (variants)"``.
     rules, new_technology : as for :func:`settle` (DRG catalogues).
 
     Returns

@@ -53,8 +53,10 @@ class Progress:
             return
         self.last, self.last_share = now, share
         elapsed = now - self.t0
-        unit = "partitions" if self.label.endswith("(partitions)") else "rows"
-        label = self.label.replace(" (partitions)", "")
+        # a stage counted in other units than rows says so: "settle (partitions)"
+        label, unit = self.label, "rows"
+        if label.endswith(")") and " (" in label:
+            label, unit = label[:-1].rsplit(" (", 1)
         text = f"{label}: {done:,}/{total:,} {unit} ({share:.0%})"
         if elapsed >= 0.5:   # too early, the rate says nothing
             rate = done / elapsed

@@ -288,8 +288,10 @@ class DaskExecutor(Executor):
 
     def over(self, kept: list, p: FeaturePass):
         pass_f = self.client.scatter(p, broadcast=True, hash=False)
-        return self._tree([self.client.submit(_task_over, k, pass_f, pure=False) for k in kept],
-                          pass_f, p.what)
+        futs = [self.client.submit(_task_over, k, pass_f, pure=False) for k in kept]
+        if self.progress is not None and p.stage:
+            self._watch(futs, p.stage, self.progress)
+        return self._tree(futs, pass_f, p.what)
 
     @contextlib.contextmanager
     def rows_sink(self, out):

@@ -141,7 +141,7 @@ def sweep(ex: Executor, cases: Any, catalog: Catalog, budget: dict, policy: Poli
                                             tables["deductions"], tables["prepaid"],
                                             registry=ex.hospitals)
         if progress is not None:
-            progress("sweep: variants", i + 1, len(planned))
+            progress("sweep: settle (variants)", i + 1, len(planned))
     t4 = time.perf_counter()
     return sweeps.Sweep(planned, results, seconds={
         "calibration": t1 - t0, "preparation": t2 - t1, "scoring": t3 - t2,

@@ -65,10 +65,15 @@ def run_source_pass(p: SourcePass, source: Iterable[Piece], checking: Checking,
 COMBINE_EVERY = 16
 
 
-def run_feature_pass(p: FeaturePass, store: Iterable) -> Any:
-    """Feature pass ``p`` over kept features, on the configured threads."""
+def run_feature_pass(p: FeaturePass, store: Iterable,
+                     progress: Callable[[int], None] | None = None) -> Any:
+    """Feature pass ``p`` over kept features, on the configured threads (``progress``:
+    called with the rows of each batch done)."""
     parts: list = []
-    for result in ordered_map(p.chunk, (f for f in store if f.n), threads()):
+    for n, result in ordered_map(lambda f: (f.n, p.chunk(f)), (f for f in store if f.n),
+                                 threads()):
+        if progress:
+            progress(n)
         parts.append(result)
         if len(parts) >= COMBINE_EVERY:
             parts = [p.combine(parts)]
@@ -113,7 +118,8 @@ class LocalExecutor(Executor):
         return (state, store) if keep else state
 
     def over(self, kept: FeatureStore, p: FeaturePass):
-        return run_feature_pass(p, kept)
+        return run_feature_pass(p, kept, rows_done(self.progress, p.stage, kept.rows)
+                                if p.stage else None)
 
     def rows_sink(self, out: str | os.PathLike | None):
         return no_sink() if out is None else self._parquet_sink(Path(out) / "cases.parquet")

@@ -327,7 +327,7 @@ class VariantSums(FeaturePass[list, list]):
     :class:`SettlementSums` (no per-case rows). The state is one :class:`VariantState`
     per policy, in order."""
 
-    stage = "sweep: variants"
+    stage = "sweep: score"
     what = "the sweep"
 
     def __init__(self, catalog: Catalog, policies: list[Policy], scheme: Scheme):

@@ -52,12 +52,15 @@ class FeatureStore:
         self._path = None
         self._sink = self._writer = self._schema = None
         self._spilled = 0
+        #: Cases kept (for progress over them).
+        self.rows = 0
 
     @staticmethod
     def _ctx(f: KeptFeatures) -> tuple:
         return (type(f), f.context())
 
     def append(self, f: KeptFeatures) -> None:
+        self.rows += f.n
         if self._compress:
             # zstd-compressed Arrow IPC: a partition's features take a fraction of their
             # in-memory size while they wait on a worker between passes
