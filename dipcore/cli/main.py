@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_calibrate)
 
     t = sub.add_parser("settle", help="points, point value and statements for a year")
-    add_year_options(t, "results directory")
+    add_year_options(t, "results directory", "settlement.xlsx")
     t.add_argument("--budget", type=budget, required=True,
                    help="fund budget per pool in yuan: employee=7.2e7,resident=5e7")
     t.add_argument("--special-cases", help="case ids approved by special review (CSV)")
@@ -90,14 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_settle)
 
     a = sub.add_parser("audit", help="supervision signals and appraisal indicators")
-    add_year_options(a, "audit directory")
+    add_year_options(a, "audit directory", "audit.xlsx")
     a.add_argument("--previous", help="the previous year's cases, for year-on-year signals")
     add_engine_options(a)
     a.set_defaults(func=cmd_audit)
 
     r = sub.add_parser("drg-group", help="CHS-DRG grouping with a rule pack (one row per case)")
     r.add_argument("cases", help="cases: Parquet file or directory, CSV or Arrow file")
-    r.add_argument("--rules", required=True, help="rule pack directory (pack.json + CSV tables)")
+    r.add_argument("--rules", required=True,
+                   help="rule pack directory (pack.json + CSV or .xlsx tables)")
     r.add_argument("--out", required=True, help="grouped cases to write (.parquet or .csv)")
     r.add_argument("--trace", action="store_true",
                    help="add the steps that decided each case (slow: for inspecting cases)")
