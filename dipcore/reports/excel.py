@@ -33,10 +33,11 @@ Name rules apply to numeric columns only (a text column called ``*_rate`` stays 
 
 Values read back equal to the tables:
 
-* Decimals are written as numbers (Excel holds a double): money below 2^53 fen is exact to
-  the fen once read back and rounded to 2 places, points below 2^53 units of 0.0001 likewise
-  to 4 places. A decimal or integer beyond 2^53 (in its last unit) is written as its exact
-  text rather than a rounded number.
+* Decimals are written as numbers (Excel holds a double). A decimal of at most 15
+  significant digits survives the double exactly: read back and rounded to its scale it is
+  the same decimal, so money below 10^13 yuan is exact to the fen and points below 10^11
+  to the 0.0001 point. A larger decimal, and an integer beyond 2^53, is written as its
+  exact text rather than as a rounded number.
 * Floating-point values keep 16 significant digits (XlsxWriter's number text; Excel itself
   shows 15).
 * Nulls are empty cells, and so are empty strings and empty lists. NaN (no value) is an
@@ -99,8 +100,10 @@ MIN_WIDTH, MAX_WIDTH = 6, 60
 #: Rows looked at to size a text column.
 WIDTH_SAMPLE = 2_000
 
-# a double holds every integer up to 2^53 exactly; beyond, a number would be rounded
+# a double holds every integer up to 2^53 exactly, and every decimal of up to 15 significant
+# digits (DBL_DIG) such that it reads back as the same decimal; beyond, a number is rounded
 _EXACT = 2 ** 53
+_DECIMAL_DIGITS = 15
 
 
 def number_format(field: pa.Field) -> str | None:
@@ -312,7 +315,7 @@ def _column(ws, field: pa.Field, column: pa.ChunkedArray
         return _text(ws, r, c, v) if type(v) is str else ws.write_number(r, c, v, f)
 
     if pa.types.is_decimal(t):
-        limit = _EXACT / 10 ** t.scale
+        limit = 10 ** (_DECIMAL_DIGITS - t.scale)
         values = column.cast(pa.float64()).to_pylist()
         big = pc.greater_equal(pc.abs(column.cast(pa.float64())), limit)
         if pc.any(big).as_py():
