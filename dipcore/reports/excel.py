@@ -325,7 +325,7 @@ def _column(ws, field: pa.Field, column: pa.ChunkedArray
         return values, number_or_text, fmt
     if pa.types.is_integer(t):
         values = column.to_pylist()
-        lo, hi = pc.min_max(column).values() if len(column) else (None, None)
+        lo, hi = pc.min_max(column).values()
         if (hi.as_py() or 0) > _EXACT or (lo.as_py() or 0) < -_EXACT:
             values = [None if v is None else (str(v) if abs(v) > _EXACT else v)
                       for v in values]
@@ -367,7 +367,8 @@ def _width(name: str, field: pa.Field, column: pa.ChunkedArray, fmt: str | None)
     sample = column.slice(0, WIDTH_SAMPLE)
     t = field.type
     if pa.types.is_decimal(t) or pa.types.is_integer(t) or pa.types.is_floating(t):
-        finite = sample.cast(pa.float64()) if not pa.types.is_floating(t) else sample
+        # only a width: a rounded value will do
+        finite = sample.cast(pa.float64(), safe=False)
         finite = finite.filter(pc.is_finite(finite)) if len(finite) else finite
         if len(finite):
             lo, hi = pc.min_max(finite).values()

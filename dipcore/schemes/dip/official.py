@@ -48,6 +48,10 @@ def load_csv(path: Path, mean_cost: float | None = None, level_coefficients: dic
     n = t.num_rows
     get = lambda c, default: t.column(c).to_pylist() if c in t.column_names else [default] * n  # noqa: E731
     score = np.array(src.floats("score"), dtype=float)
+    for i in range(n):
+        if not np.isfinite(score[i]):
+            # an empty cell (or n/a) would otherwise score every case of the group NaN
+            raise src.error("a group needs a score", i, "score")
     kinds = get("kind", "core")
     dx = [str(d).strip().upper() for d in get("dx_key", "")]
     procs = [str(p or "").strip() for p in get("procedures", "")]
