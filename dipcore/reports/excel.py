@@ -307,57 +307,61 @@ def _write_sheet(ws, table: pa.Table, formats: _Formats) -> None:
 def _column(ws, field: pa.Field, column: pa.ChunkedArray
             ) -> tuple[list, Callable[..., Any], str | None]:
     """``(values, write(row, col, value, format), number format)`` of one column: values
-    converted once for the whole column, ``None`` for an empty cell."""
+    converted once for the whole column, ``None`` for an empty cell. ``write`` is the
+    worksheet's own method unless the column mixes numbers and text (a cell call is most
+    of the time a workbook takes)."""
     t = field.type
     fmt = number_format(field)
 
     def number_or_text(r, c, v, f):
-        return _text(ws, r, c, v) if type(v) is str else ws.write_number(r, c, v, f)
+        return ws.write_string(r, c, v) if type(v) is str else ws.write_number(r, c, v, f)
 
     if pa.types.is_decimal(t):
         limit = 10 ** (_DECIMAL_DIGITS - t.scale)
         values = column.cast(pa.float64()).to_pylist()
         big = pc.greater_equal(pc.abs(column.cast(pa.float64())), limit)
-        if pc.any(big).as_py():
-            # the exact digits, as text, where a double would round them
-            exact = column.to_pylist()
-            values = [str(e) if b else v for v, e, b in zip(values, exact, big.to_pylist())]
+        if not pc.any(big).as_py():
+            return values, ws.write_number, fmt
+        # the exact digits, as text, where a double would round them
+        exact = column.to_pylist()
+        values = [str(e) if b else v for v, e, b in zip(values, exact, big.to_pylist())]
         return values, number_or_text, fmt
     if pa.types.is_integer(t):
         values = column.to_pylist()
         lo, hi = pc.min_max(column).values()
-        if (hi.as_py() or 0) > _EXACT or (lo.as_py() or 0) < -_EXACT:
-            values = [None if v is None else (str(v) if abs(v) > _EXACT else v)
-                      for v in values]
+        if (hi.as_py() or 0) <= _EXACT and (lo.as_py() or 0) >= -_EXACT:
+            return values, ws.write_number, fmt
+        values = [None if v is None else (str(v) if abs(v) > _EXACT else v) for v in values]
         return values, number_or_text, fmt
     if pa.types.is_floating(t):
+        values = column.to_pylist()
+        if not pc.any(pc.invert(pc.is_finite(column))).as_py():
+            return values, ws.write_number, fmt
         values = [None if v is None or v != v else
                   ("inf" if v > 0 else "-inf") if v in (float("inf"), float("-inf")) else v
-                  for v in column.to_pylist()]
+                  for v in values]
         return values, number_or_text, fmt
     if pa.types.is_boolean(t):
-        return column.to_pylist(), lambda r, c, v, f: ws.write_boolean(r, c, v), fmt
+        return column.to_pylist(), ws.write_boolean, fmt
     if pa.types.is_date(t) or pa.types.is_timestamp(t):
-        return column.to_pylist(), lambda r, c, v, f: ws.write_datetime(r, c, v, f), fmt
+        return column.to_pylist(), ws.write_datetime, fmt
     if pa.types.is_list(t) or pa.types.is_large_list(t):
-        joined = pc.binary_join(column.cast(pa.list_(pa.string())), ";")
-        return _texts(joined), lambda r, c, v, f: _text(ws, r, c, v), fmt
-    if pa.types.is_dictionary(t):
+        column = pc.binary_join(column.cast(pa.list_(pa.string())), ";")
+    elif pa.types.is_dictionary(t):
         column = column.cast(t.value_type)
-    return _texts(column), lambda r, c, v, f: _text(ws, r, c, v), fmt
+    return _texts(column, field.name), ws.write_string, fmt
 
 
-def _texts(column) -> list:
-    """Cell texts; empty strings are empty cells, as nulls are."""
-    values = column.to_pylist()
-    return [None if v is None or v == "" else v if type(v) is str else str(v) for v in values]
-
-
-def _text(ws, r: int, c: int, v: str) -> None:
-    if len(v) > EXCEL_MAX_TEXT:
-        raise ValueError(f"a cell of {len(v):,} characters (row {r + 1}, column {c + 1}) is "
-                         f"longer than Excel's {EXCEL_MAX_TEXT:,}")
-    ws.write_string(r, c, v)
+def _texts(column, name: str) -> list:
+    """Cell texts; empty strings are empty cells, as nulls are. A text longer than a cell
+    holds is an error (Excel would cut it)."""
+    values = [None if v is None or v == "" else v if type(v) is str else str(v)
+              for v in column.to_pylist()]
+    for i, v in enumerate(values):
+        if v is not None and len(v) > EXCEL_MAX_TEXT:
+            raise ValueError(f"a cell of {len(v):,} characters (column {name!r}, row {i + 2}) "
+                             f"is longer than Excel's {EXCEL_MAX_TEXT:,}")
+    return values
 
 
 def _width(name: str, field: pa.Field, column: pa.ChunkedArray, fmt: str | None) -> float:
