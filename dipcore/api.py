@@ -22,6 +22,7 @@ from dipcore.payment.inputs import case_id_set
 from dipcore.payment.settlement import Settlement
 from dipcore.payment.sweep import Sweep
 from dipcore.policy import Policy
+from dipcore.reports.files import human_format
 from dipcore.supervision.audit import Audit
 
 ENGINES = ("local", "dask")
@@ -89,7 +90,8 @@ def settle(cases: Any, catalog: Catalog, budget: dict[str, Any], policy: Policy 
            mapping: dict | None = None, engine: str = "local", client: Any = None,
            workers: int | None = None, out: str | os.PathLike | None = None,
            batch_rows: int = DEFAULT_BATCH_ROWS, progress: ProgressFn | None = None,
-           rules: Any = None, new_technology: Any = None) -> Settlement:
+           rules: Any = None, new_technology: Any = None,
+           out_format: str = "csv") -> Settlement:
     """Settle a year (SPEC.md sections 3, 5, 6, 7; section 10 for DRG).
 
     Parameters
@@ -115,6 +117,9 @@ def settle(cases: Any, catalog: Catalog, budget: dict[str, Any], policy: Policy 
         Results directory. Per-case results are then written batch by batch (partition by
         partition with Dask), so memory does not grow with the year, and every output is
         saved (``Settlement.save``).
+    out_format : {"csv", "xlsx"}
+        With ``out``, the human-readable copy of the result tables: CSV files, or one
+        workbook ``settlement.xlsx`` (``Settlement.save``).
     rules : DrgRules or path, optional
         The CHS-DRG rule pack a DRG catalogue was made with (an error when another).
     new_technology : table, CSV path or dict, optional
@@ -129,7 +134,8 @@ def settle(cases: Any, catalog: Catalog, budget: dict[str, Any], policy: Policy 
     with executor(engine, client=client, workers=workers, hospitals=hospitals, encoding=encoding,
                   mapping=mapping, batch_rows=batch_rows, progress=progress) as ex:
         return ex.run("settlement", jobs.settle, cases, catalog, budget, policy, special,
-                      appraisal, deductions, prepaid, out, rules, new_technology)
+                      appraisal, deductions, prepaid, out, rules, new_technology,
+                      human_format(out_format))
 
 
 def audit(cases: Any, catalog: Catalog, policy: Policy | None = None,

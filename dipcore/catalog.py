@@ -5,7 +5,8 @@ A catalogue is a Parquet file: one row per group (the schema of the scheme that 
 the all-case mean cost M, the level coefficients, the bed-day rates, the budget point
 values, the calibration years, the policy it was built with (canonical JSON), a fingerprint
 of its input and the dipcore version. The same input and policy give a byte-identical file.
-``Catalog.load`` also reads a bureau's official table (its scheme's CSV format).
+``Catalog.load`` also reads a bureau's official table (its scheme's CSV format, or the
+same columns in an Excel sheet).
 
 The scheme is recorded as ``dipcore.scheme`` for every scheme but DIP; a catalogue
 without that key is a DIP catalogue, as every catalogue written before schemes existed is.
@@ -22,6 +23,8 @@ import pyarrow.parquet as pq
 
 from dipcore._version import __version__
 from dipcore.errors import InputError
+from dipcore.ingest.excel import is_workbook
+from dipcore.ingest.tables import header_of
 from dipcore.policy import Policy
 from dipcore.reports.files import atomic_path
 from dipcore.schemes.base import get_scheme
@@ -100,32 +103,39 @@ class Catalog:
     def load(cls, path: str | os.PathLike, *, mean_cost: float | None = None,
              level_coefficients: dict | None = None, bed_day_rates: dict | None = None,
              policy: Policy | None = None, scheme: str | None = None,
-             rules=None) -> "Catalog":
-        """Read a catalogue: dipcore Parquet, an official DIP catalogue as CSV, or an
-        official DRG weight table as CSV (``dipcore.schemes.drg.official``: a ``drg`` column,
-        or ``scheme="drg"``; ``rules`` checks its DRGs against a rule pack).
+             rules=None, sheet: str | int | None = None) -> "Catalog":
+        """Read a catalogue: dipcore Parquet, or a bureau's official table as CSV or as an
+        Excel workbook (``.xlsx``).
 
-        A CSV catalogue (``dipcore.schemes.dip.official``) has columns ``group_code``,
-        ``dx_key`` (diagnosis), ``procedures``
+        An official table is a DIP catalogue (``dipcore.schemes.dip.official``) or, when it
+        has a ``drg`` column or ``scheme="drg"`` is given, a DRG weight table
+        (``dipcore.schemes.drg.official``; ``rules`` checks its DRGs against a rule pack).
+        A DIP catalogue has columns ``group_code``, ``dx_key`` (diagnosis), ``procedures``
         (combination joined by ``+``; empty for conservative) and ``score``; optional
         ``kind`` (core/comprehensive/basic), ``treatment_class``, ``mean_cost`` and
         ``mean_cost_level1..3``. Its region-wide numbers come from the keyword arguments or
         from a JSON file next to it with the same name (``catalog.json``).
+
+        A workbook holds the same columns as the CSV form, in the sheet ``sheet`` (its name
+        or 0-based position; the first sheet by default), header on the first non-empty
+        row. Cells are read as the CSV text would be (``dipcore.ingest.excel``): a code
+        stored as a number comes back as its digits (``1234``, ``12.3``), but only a text
+        cell keeps leading zeros. Errors name the file, the sheet, the sheet's row and the
+        column.
         """
         path = Path(path)
         if not path.exists():
             raise InputError("no such catalogue file", source=str(path))
-        if path.suffix.lower() == ".csv":
+        if path.suffix.lower() == ".csv" or is_workbook(path):
             if scheme is None:
-                with open(path, encoding="utf-8-sig", errors="replace") as fh:
-                    header = [c.strip().strip('"') for c in fh.readline().split(",")]
-                scheme = "drg" if "drg" in header else "dip"
+                scheme = "drg" if "drg" in header_of(path, sheet) else "dip"
             found = get_scheme(scheme)
             if rules is not None:
                 found = found.bind(rules=rules)
+            options = {"sheet": sheet} if sheet is not None else {}
             return found.load_official(
                 path, mean_cost=mean_cost, level_coefficients=level_coefficients,
-                bed_day_rates=bed_day_rates, policy=policy)
+                bed_day_rates=bed_day_rates, policy=policy, **options)
         try:
             table = pq.read_table(path)
         except (pa.ArrowException, OSError) as exc:

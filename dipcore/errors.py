@@ -36,4 +36,6 @@ class InputError(DipcoreError, ValueError):
         if column:
             where.append(f"column '{column}'")
         text = " ".join(message.split())
+        #: The message without the location (to restate it, e.g. as a subclass).
+        self.message = text
         super().__init__(f"{', '.join(where)}: {text}" if where else text)

@@ -224,7 +224,7 @@ def cmd_settle(args) -> int:
                         appraisal=args.appraisal, deductions=args.deductions,
                         prepaid=args.prepaid, encoding=args.encoding, out=args.out,
                         engine=engine, client=client, progress=StagedProgress(),
-                        rules=rules, new_technology=new_technology)
+                        rules=rules, new_technology=new_technology, out_format=args.format)
     print(f"settled {result.cases_count:,} cases in {time.perf_counter() - t0:.1f} s")
     for line in _settle_summary(result, scheme=catalog.scheme):
         print(line)
@@ -332,7 +332,7 @@ def cmd_audit(args) -> int:
                        previous=args.previous, encoding=args.encoding, engine=engine,
                        client=client, progress=StagedProgress(), rules=rules,
                        new_technology=new_technology)
-    result.save(args.out)
+    result.save(args.out, format=args.format, names=hospitals)
     print(f"audited {int(sum(result.hospitals.column('cases').to_pylist())):,} cases of "
           f"{result.hospitals.num_rows} hospitals in {time.perf_counter() - t0:.1f} s")
     for line in audit_lines(result):

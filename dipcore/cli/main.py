@@ -80,14 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_calibrate)
 
     t = sub.add_parser("settle", help="points, point value and statements for a year")
-    add_year_options(t, "results directory")
+    add_year_options(t, "results directory", "settlement.xlsx")
     add_settlement_inputs(t)
     add_engine_options(t)
     t.set_defaults(func=cmd_settle)
 
     w = sub.add_parser("sweep", help="what-if: a year settled under many policy variants, "
                        "the cases prepared once")
-    add_year_options(w, "sweep results directory")
+    add_year_options(w, "sweep results directory", "sweep.xlsx")
     w.add_argument("--variants", required=True,
                    help="TOML file: one [name] table of policy fields per variant, and/or a "
                         "[grid] table of lists (every combination)")
@@ -98,14 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
     w.set_defaults(func=cmd_sweep)
 
     a = sub.add_parser("audit", help="supervision signals and appraisal indicators")
-    add_year_options(a, "audit directory")
+    add_year_options(a, "audit directory", "audit.xlsx")
     a.add_argument("--previous", help="the previous year's cases, for year-on-year signals")
     add_engine_options(a)
     a.set_defaults(func=cmd_audit)
 
     r = sub.add_parser("drg-group", help="CHS-DRG grouping with a rule pack (one row per case)")
     r.add_argument("cases", help="cases: Parquet file or directory, CSV or Arrow file")
-    r.add_argument("--rules", required=True, help="rule pack directory (pack.json + CSV tables)")
+    r.add_argument("--rules", required=True,
+                   help="rule pack directory (pack.json + CSV or .xlsx tables)")
     r.add_argument("--out", required=True, help="grouped cases to write (.parquet or .csv)")
     r.add_argument("--trace", action="store_true",
                    help="add the steps that decided each case (slow: for inspecting cases)")

@@ -118,7 +118,7 @@ def add_input_options(p) -> None:
 def add_drg_options(p) -> None:
     """The CHS-DRG inputs of a DRG policy or catalogue (SPEC 10)."""
     p.add_argument("--rules", metavar="DIR",
-                   help="CHS-DRG rule pack directory (pack.json + CSV tables): required by a "
+                   help="CHS-DRG rule pack directory (pack.json + CSV or .xlsx tables): required by a "
                         "DRG policy or catalogue")
     p.add_argument("--new-technology", metavar="FILE",
                    help="CSV: procedure_code,filing_date of filed new technology (DRG): its "
@@ -150,11 +150,16 @@ def add_threads_option(p) -> None:
                    help="threads of the local engine (default: DIPCORE_THREADS, or the cores)")
 
 
-def add_year_options(p, out_help: str) -> None:
-    """A year's cases against a catalogue (settle, audit)."""
+def add_year_options(p, out_help: str, workbook: str) -> None:
+    """A year's cases against a catalogue (settle, audit); ``workbook``: the file name of
+    the results as one Excel workbook (``--format xlsx``)."""
     p.add_argument("cases", help="the year's cases (Parquet, CSV, Arrow)")
-    p.add_argument("--catalog", required=True, help="catalogue (.parquet, or official .csv)")
+    p.add_argument("--catalog", required=True,
+                   help="catalogue (.parquet, or an official table as .csv or .xlsx)")
     p.add_argument("--out", required=True, help=out_help)
+    p.add_argument("--format", choices=("csv", "xlsx"), default="csv",
+                   help="human-readable copy of the result tables: a CSV file each (default) "
+                        f"or one Excel workbook {workbook}; Parquet copies are always written")
     add_input_options(p)
     add_drg_options(p)
 

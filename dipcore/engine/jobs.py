@@ -51,8 +51,9 @@ def bound_scheme(catalog: Catalog, policy: Policy, rules: Any = None,
 def settle(ex: Executor, cases: Any, catalog: Catalog, budget: dict, policy: Policy,
            special: set[str], appraisal: Any, deductions: Any, prepaid: Any,
            out: str | os.PathLike | None, rules: Any = None,
-           new_technology: Any = None) -> settlement.Settlement:
-    """A year settled; with ``out``, per-case rows streamed there and every output saved."""
+           new_technology: Any = None, out_format: str = "csv") -> settlement.Settlement:
+    """A year settled; with ``out``, per-case rows streamed there and every output saved
+    (human-readable copies in ``out_format``: ``Settlement.save``)."""
     scheme = bound_scheme(catalog, policy, rules, new_technology)
     p = SettlementSums(catalog, policy, pa.array(sorted(special), pa.string()), scheme)
     with ex.rows_sink(out) as sink:
@@ -61,7 +62,7 @@ def settle(ex: Executor, cases: Any, catalog: Catalog, budget: dict, policy: Pol
                                    deductions, prepaid, registry=ex.hospitals)
     if out is not None:
         result.cases_path = sink.path
-        result.save(out)
+        result.save(out, format=out_format)
     return result
 
 

@@ -38,7 +38,8 @@ from dipcore.payment.points import OUTLIER_NAMES, UNITS
 from dipcore.payment.prepayment import monthly_prepayments, pool_factor
 from dipcore.payment.sums import HOSPITAL_SUMS, merge_sums, split_keys
 from dipcore.policy import Policy
-from dipcore.reports.files import atomic_path
+from dipcore.reports.excel import write_tables
+from dipcore.reports.files import atomic_path, human_format
 from dipcore.schema import QUARANTINE_SCHEMA, money_array, points_array
 from dipcore.schemes.base import Scheme, scheme_for
 from dipcore.supervision.indicators import hospital_indicators
@@ -85,10 +86,27 @@ class Settlement:
             self.cases_table = pq.read_table(self.cases_path, memory_map=True)
         return self.cases_table
 
-    def save(self, directory: str | os.PathLike) -> None:
-        """Write ``cases.parquet``; ``hospitals``, ``monthly``, ``pools`` and ``quarantine``
-        each as Parquet (the machine copy reports read) and CSV; and ``summary.json`` (point
-        values, pools, warnings, the scheme and the settlement's policy), each atomically."""
+    def save(self, directory: str | os.PathLike, format: str = "csv") -> None:
+        """Write the results to ``directory``, each file atomically.
+
+        ``cases.parquet``; ``hospitals``, ``monthly``, ``pools`` and ``quarantine`` each as
+        Parquet (the machine copy reports read, always written); ``summary.json``; and the
+        human-readable copy of those tables in ``format``.
+
+        Parameters
+        ----------
+        directory : str or os.PathLike
+            Created if missing.
+        format : {"csv", "xlsx"}
+            ``csv``: ``hospitals.csv``, ``monthly.csv``, ``pools.csv``, ``quarantine.csv``.
+            ``xlsx``: one workbook ``settlement.xlsx`` with the sheets ``statements``,
+            ``monthly prepayments`` (with each hospital's name from the statements),
+            ``pools`` and, when it has rows, ``quarantine`` (``dipcore.reports.excel``).
+
+        ``summary.json`` has the point values, pools, warnings, the scheme and the
+        settlement's policy.
+        """
+        human = human_format(format)
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         target = d / "cases.parquet"
@@ -101,8 +119,15 @@ class Settlement:
         for name, table in tables:
             with atomic_path(d / f"{name}.parquet") as tmp:
                 pq.write_table(table, tmp)
-            with atomic_path(d / f"{name}.csv") as tmp:
-                pacsv.write_csv(table, tmp)
+            if human == "csv":
+                with atomic_path(d / f"{name}.csv") as tmp:
+                    pacsv.write_csv(table, tmp)
+        if human == "xlsx":
+            sheets = {"statements": self.hospitals, "monthly prepayments": self.monthly,
+                      "pools": self.pools}
+            if self.quarantine is not None and self.quarantine.num_rows:
+                sheets["quarantine"] = self.quarantine
+            write_tables(d / "settlement.xlsx", sheets, names=self.hospitals)
         summary = {"point_value": self.point_value, "warnings": self.warnings,
                    "pools": self.pools.to_pylist(), "scheme": self.scheme}
         if self.policy is not None:

@@ -14,6 +14,8 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
+from dipcore.errors import InputError
+
 
 _UMASK_LOCK = threading.Lock()
 
@@ -56,3 +58,15 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+#: Formats of the human-readable copies of result tables (the Parquet copies are always
+#: written): a CSV file per table, or one Excel workbook.
+HUMAN_FORMATS = ("csv", "xlsx")
+
+
+def human_format(value: str) -> str:
+    """``value`` checked against :data:`HUMAN_FORMATS` (an :class:`InputError` otherwise)."""
+    if value not in HUMAN_FORMATS:
+        raise InputError(f"unknown output format {value!r} (known: {', '.join(HUMAN_FORMATS)})")
+    return value

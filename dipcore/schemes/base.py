@@ -142,7 +142,8 @@ class Scheme(abc.ABC):
         """Build a catalogue from history with ``executor`` (``dipcore.engine``)."""
 
     def load_official(self, path: Any, **options: Any) -> "Catalog":
-        """A catalogue from a bureau's official table (CSV)."""
+        """A catalogue from a bureau's official table (CSV, or a sheet of an ``.xlsx``
+        workbook: ``options["sheet"]``)."""
         raise InputError(f"scheme {self.name!r} has no official table format")
 
 

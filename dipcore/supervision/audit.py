@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,8 @@ from dipcore._kernels.strings import hash_strings
 from dipcore.errors import InputError
 from dipcore.payment.points import UNITS
 from dipcore.policy import Policy
-from dipcore.reports.files import atomic_path
+from dipcore.reports.excel import write_tables
+from dipcore.reports.files import atomic_path, human_format
 from dipcore.supervision import statistics as st
 from dipcore.supervision.cases import case_list
 from dipcore.supervision.facts import AUDIT_SUMS, squares, strata_totals, year_tables
@@ -101,7 +103,7 @@ class Audit:
     year: int | None = None
     warnings: list[str] = field(default_factory=list)
 
-    #: Tables written by :meth:`save` (CSV, and Parquet for the hospitals).
+    #: Tables written by :meth:`save` (Parquet, and CSV or a sheet of ``audit.xlsx``).
     TABLES = ("hospitals", "evidence", "indicators", "funnel", "funnel_limits", "readmissions",
               "low_standard", "upcoded_cases")
 
@@ -110,22 +112,44 @@ class Audit:
         return {h: f for h, f in zip(self.hospitals.column("hospital_id").to_pylist(),
                                      self.hospitals.column("flags").to_pylist()) if f}
 
-    def save(self, directory: str | os.PathLike) -> None:
-        """Write each table of ``TABLES`` as Parquet (the machine copy reports read) and as
-        CSV (lists joined by ``;``), and ``summary.json``, each atomically."""
+    def save(self, directory: str | os.PathLike, format: str = "csv",
+             names: Mapping[str, str] | pa.Table | None = None) -> None:
+        """Write the audit to ``directory``, each file atomically: every table of
+        ``TABLES`` as Parquet (the machine copy reports read, always written), its
+        human-readable copy in ``format``, and ``summary.json``.
+
+        Parameters
+        ----------
+        directory : str or os.PathLike
+            Created if missing.
+        format : {"csv", "xlsx"}
+            ``csv``: a CSV file per table (lists joined by ``;``). ``xlsx``: one workbook
+            ``audit.xlsx``, a sheet per table in ``TABLES`` order
+            (``dipcore.reports.excel``).
+        names : mapping or pyarrow.Table, optional
+            Hospital names for the workbook, shown beside each ``hospital_id``:
+            ``{hospital_id: name}``, the hospital registry or a settlement's statements.
+            The CSV files are left as they are.
+        """
+        human = human_format(format)
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         hospitals = self.hospitals.set_column(
             self.hospitals.schema.get_field_index("flags"), "flags",
             pc.binary_join(self.hospitals.column("flags"), ";"))
+        sheets = {}
         for name in self.TABLES:
             table = getattr(self, name)
             if table is None:
                 continue
             with atomic_path(d / f"{name}.parquet") as tmp:
                 pq.write_table(table, tmp)
-            with atomic_path(d / f"{name}.csv") as tmp:
-                pacsv.write_csv(hospitals if name == "hospitals" else table, tmp)
+            if human == "csv":
+                with atomic_path(d / f"{name}.csv") as tmp:
+                    pacsv.write_csv(hospitals if name == "hospitals" else table, tmp)
+            sheets[name] = table
+        if human == "xlsx":
+            write_tables(d / "audit.xlsx", sheets, names=names)
         with atomic_path(d / "summary.json") as tmp:
             Path(tmp).write_text(json.dumps({
                 "year": self.year, "region": self.region, "flagged": self.flagged(),

@@ -1,6 +1,7 @@
 """An official DRG weight table, read instead of calibrated (SPEC.md section 10.2).
 
-CSV columns: ``drg`` and either ``rw`` or ``base_points``; optional ``name_zh``,
+A CSV file or a sheet of an ``.xlsx`` workbook (``dipcore.ingest.tables``), with columns
+``drg`` and either ``rw`` or ``base_points``; optional ``name_zh``,
 ``mean_cost`` (yuan), ``coefficient_level1..3`` (per-DRG level coefficients,
 ``m_d,L / m_d``, read by ``drg_coefficient = "drg_level"``) and ``stable`` (true/false,
 default true). The region-wide numbers (M, level coefficients, bed-day rates, budget point
@@ -17,34 +18,22 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from dipcore.catalog import Catalog
 from dipcore.errors import InputError
+from dipcore.ingest.tables import read_table
 from dipcore.policy import Policy
 from dipcore.schemes.drg.rules import DrgRules
 from dipcore.schemes.drg.weights import WEIGHT_SCHEMA
 from dipcore.schemes.statistics import round4
 
 
-def _floats(t: pa.Table, name: str, path: Path) -> list[float | None]:
-    try:
-        return t.column(name).cast(pa.float64()).to_pylist()
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        values = t.column(name).to_pylist()
-        for i, v in enumerate(values):
-            try:
-                float(v) if v not in (None, "") else None
-            except ValueError:
-                raise InputError(f"not a number: {v!r}", source=str(path), row=i + 1,
-                                 column=name) from None
-        raise
-
-
 def load_weights(path: Path, rules: DrgRules | None = None, mean_cost: float | None = None,
                  level_coefficients: dict | None = None, bed_day_rates: dict | None = None,
-                 policy: Policy | None = None) -> Catalog:
-    """An official DRG weight table as a DRG catalogue (see :meth:`dipcore.Catalog.load`)."""
+                 policy: Policy | None = None, sheet: str | int | None = None) -> Catalog:
+    """An official DRG weight table as a DRG catalogue: CSV, or a sheet of an ``.xlsx``
+    workbook (``sheet``: its name or position, the first by default;
+    ``dipcore.ingest.tables``), see :meth:`dipcore.Catalog.load`."""
     path = Path(path)
     policy = policy or Policy(scheme="drg")
     sidecar = path.with_suffix(".json")
@@ -56,45 +45,40 @@ def load_weights(path: Path, rules: DrgRules | None = None, mean_cost: float | N
     if not float(mean_cost) > 0:
         raise InputError(f"the all-case mean cost M must be positive, not {mean_cost!r}",
                          source=str(path))
-    try:
-        t = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
-            column_types={"drg": pa.string(), "name_zh": pa.string(), "stable": pa.string()}))
-    except (pa.ArrowException, OSError) as exc:
-        raise InputError(f"not a readable DRG weight table ({str(exc).splitlines()[0]})",
-                         source=str(path)) from None
+    src = read_table(path, "DRG weight table",
+                     {"drg": pa.string(), "name_zh": pa.string(), "stable": pa.string()},
+                     sheet=sheet)
+    t = src.table
     if "drg" not in t.column_names:
-        raise InputError("DRG weight table lacks a required column", source=str(path), column="drg")
+        raise src.error("DRG weight table lacks a required column", column="drg")
     if "rw" not in t.column_names and "base_points" not in t.column_names:
-        raise InputError("DRG weight table needs a column rw or base_points", source=str(path),
-                         column="rw")
+        raise src.error("DRG weight table needs a column rw or base_points", column="rw")
     n = t.num_rows
     scale = float(policy.drg_scale)
     codes = [str(c or "").strip().upper() for c in t.column("drg").to_pylist()]
     weight_col = "rw" if "rw" in t.column_names else "base_points"
-    weights = _floats(t, weight_col, path)
+    weights = src.floats(weight_col)
     seen: set[str] = set()
     for i, (code, w) in enumerate(zip(codes, weights)):
         if not code:
-            raise InputError("empty DRG code", source=str(path), row=i + 1, column="drg")
+            raise src.error("empty DRG code", i, "drg")
         if code in seen:
-            raise InputError(f"DRG {code} is listed twice", source=str(path), row=i + 1, column="drg")
+            raise src.error(f"DRG {code} is listed twice", i, "drg")
         seen.add(code)
         if w is None or not w > 0:
-            raise InputError(f"weight of {code} must be positive, not {w!r}", source=str(path),
-                             row=i + 1, column=weight_col)
+            raise src.error(f"weight of {code} must be positive, not {w!r}", i, weight_col)
     if rules is not None:
         known = {d.drg: d for d in rules.drgs}
         for i, code in enumerate(codes):
             if code not in known:
-                raise InputError(f"DRG {code} is not in rule pack {rules.name!r}", source=str(path),
-                                 row=i + 1, column="drg")
+                raise src.error(f"DRG {code} is not in rule pack {rules.name!r}", i, "drg")
     rw = np.array(weights, float) if weight_col == "rw" else np.array(weights, float) / scale
-    means = _floats(t, "mean_cost", path) if "mean_cost" in t.column_names else [None] * n
+    means = src.floats("mean_cost") if "mean_cost" in t.column_names else [None] * n
     mean = np.array([m if m is not None else r * mean_cost for m, r in zip(means, rw)], float)
     levels = {}
     for L in (1, 2, 3):
         name = f"coefficient_level{L}"
-        k = _floats(t, name, path) if name in t.column_names else [None] * n
+        k = src.floats(name) if name in t.column_names else [None] * n
         levels[f"mean_cost_level{L}"] = pa.array(
             [None if v is None else v * m for v, m in zip(k, mean)], pa.float64())
     stable = [str(s).strip().lower() not in ("false", "0", "no", "n")

@@ -2,12 +2,18 @@
 
 A pack is a directory holding ``pack.json`` and CSV tables, in the format documented by
 ``../shared/drg/chs-drg-1.1/README.md`` (the *pack README* below; section names refer to it).
+Any table may be an Excel workbook instead (``mdc.xlsx`` for ``mdc.csv``: same columns, in
+its first sheet), read as the text its CSV form would hold (``dipcore.ingest.excel``: a code
+stored as a number reads as its digits; only a text cell keeps leading zeros), so one set of
+rules reads both. pack.json's ``files`` lists each table under the name of the file that is
+there, with that file's SHA-256 and row count; the fingerprint covers the files as they are.
 Everything a grouper needs is data: a city's version in the same format loads without code
 changes. Every condition kind a pack may name is listed once, in the vocabularies at the
 top of this module; a new kind is a new entry there (and in the kernel), never a fork.
 
 Loading checks the pack and stops at the first problem with one line naming the file, the
-row (1-based data row, header excluded, as everywhere in dipcore) and the column.
+row (1-based data row, header excluded, as everywhere in dipcore; in a workbook, the sheet's
+own row number, as Excel shows it) and the column.
 
 Codes are compared after :func:`fold_code` (trim, upper-case) on both sides: the tables are
 folded here, the cases in the grouper. The dagger/asterisk part (``+G01*``) is kept.
@@ -31,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from dipcore.errors import InputError
+from dipcore.ingest.excel import EXCEL_SUFFIXES, read_sheet
 
 #: pack.json ``pack_format`` this loader reads.
 PACK_FORMAT = 1
@@ -297,8 +304,9 @@ class DrgRules:
         Parameters
         ----------
         path : str or os.PathLike
-            Directory holding ``pack.json`` and the CSV tables (format of
-            ``../shared/drg/chs-drg-1.1``).
+            Directory holding ``pack.json`` and the tables (format of
+            ``../shared/drg/chs-drg-1.1``), each as CSV or as an ``.xlsx`` workbook of the
+            same name.
 
         Returns
         -------
@@ -319,37 +327,103 @@ class DrgRules:
 # Reading
 # -------------------------------------------------------------------------------------------
 class _Table:
-    """A CSV table of a pack: its rows as dicts, and where each came from."""
+    """A table of a pack (CSV, or the first sheet of an ``.xlsx`` workbook): its rows as
+    dicts of text, and where each came from."""
 
-    def __init__(self, path: Path, rows: list[dict[str, str]]):
+    def __init__(self, path: Path, rows: list[dict[str, str]], source: str | None = None,
+                 row_numbers: list[int] | None = None):
         self.path = path
         self.name = path.name
         self.rows = rows
+        self.source = source or str(path)
+        #: The sheet row of each data row (a workbook: messages name the row Excel shows).
+        self.row_numbers = row_numbers
 
     def error(self, message: str, row: int | None = None, column: str | None = None):
-        return PackError(message, source=str(self.path), row=row, column=column)
+        if row is not None and self.row_numbers is not None and 1 <= row <= len(self.row_numbers):
+            row = self.row_numbers[row - 1]
+        return PackError(message, source=self.source, row=row, column=column)
 
     def __iter__(self):
         """``(row number, row)`` with 1-based data-row numbers."""
         return enumerate(self.rows, start=1)
 
 
+def _logical(fname: str) -> str:
+    """The table a file holds: ``mdc.xlsx`` holds the table ``mdc.csv`` (the name the
+    vocabularies and messages use); any other name is itself."""
+    stem, suffix = os.path.splitext(fname)
+    if suffix.lower() in EXCEL_SUFFIXES and stem + ".csv" in {**TABLE_COLUMNS, **OPTIONAL_TABLES}:
+        return stem + ".csv"
+    return fname
+
+
+def _table_file(pack: Path, name: str, declared: dict) -> Path:
+    """The file holding table ``name`` (``mdc.csv``): the CSV file, or else the workbook
+    of the same stem (``mdc.xlsx``); both is ambiguous. pack.json must list the file that
+    is there, not its other form."""
+    stem = name[:-len(".csv")]
+    present = [pack / f for f in (name, *(stem + s for s in EXCEL_SUFFIXES))
+               if (pack / f).exists()]
+    if len(present) > 1:
+        raise PackError(f"the table is there as both {' and '.join(p.name for p in present)}: "
+                        "keep one", source=str(pack / name))
+    path = present[0] if present else pack / name
+    listed = [f for f in declared if _logical(f) == name and f != path.name]
+    if listed and path.name not in declared and path.exists():
+        raise PackError(f"pack.json lists {listed[0]} but the pack holds {path.name}: list the "
+                        "file that is there (its sha256 and rows)", source=str(path))
+    return path
+
+
 def _read_table(pack: Path, name: str, columns: tuple[str, ...], declared: dict,
                 digest: "hashlib._Hash") -> _Table:
-    path = pack / name
+    path = _table_file(pack, name, declared)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise PackError("table missing from the pack", source=str(path)) from None
     except OSError as exc:
         raise PackError(f"cannot read the table ({exc.strerror})", source=str(path)) from None
-    digest.update(name.encode() + b"\0" + hashlib.sha256(raw).digest())
-    spec = declared.get(name) or {}
+    digest.update(path.name.encode() + b"\0" + hashlib.sha256(raw).digest())
+    spec = declared.get(path.name) or {}
     want = spec.get("sha256")
     if want and hashlib.sha256(raw).hexdigest() != want.lower():
         raise PackError(f"the table's SHA-256 differs from the one pack.json declares "
                         f"({want[:12]}...): update pack.json if it was changed on purpose",
                         source=str(path))
+    if path.suffix.lower() in EXCEL_SUFFIXES:
+        header, records, source, numbers = _sheet_records(path, raw)
+    else:
+        header, records = _csv_records(path, raw)
+        source, numbers = str(path), None
+    for col in columns:
+        if col not in header:
+            raise PackError("column missing from the header", source=source, column=col)
+    seen = set()
+    for h in header:
+        if h in seen:
+            raise PackError("column appears twice in the header", source=source, column=h)
+        seen.add(h)
+    rows = [dict(zip(header, rec)) for rec in records]
+    n = spec.get("rows")
+    if n is not None and n != len(rows):
+        raise PackError(f"{len(rows)} rows where pack.json declares {n}", source=source)
+    return _Table(path, rows, source, numbers)
+
+
+def _sheet_records(path: Path, raw: bytes) -> tuple[list[str], list[list[str]], str, list[int]]:
+    """A workbook table: its first sheet as text (``dipcore.ingest.excel``: a code stored
+    as a number reads as its digits), so every rule below reads it as it reads CSV."""
+    try:
+        sheet = read_sheet(path, data=raw)
+    except InputError as exc:
+        raise PackError(exc.message, source=exc.source, row=exc.row, column=exc.column) from None
+    return sheet.header, sheet.rows, sheet.source, sheet.row_numbers
+
+
+def _csv_records(path: Path, raw: bytes) -> tuple[list[str], list[list[str]]]:
+    """A CSV table: its header (trimmed) and records, each as long as the header."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -366,15 +440,7 @@ def _read_table(pack: Path, name: str, columns: tuple[str, ...], declared: dict,
     except csv.Error as exc:
         raise PackError(f"unreadable header ({exc})", source=str(path)) from None
     header = [h.strip() for h in header]
-    for col in columns:
-        if col not in header:
-            raise PackError("column missing from the header", source=str(path), column=col)
-    seen = set()
-    for h in header:
-        if h in seen:
-            raise PackError("column appears twice in the header", source=str(path), column=h)
-        seen.add(h)
-    rows = []
+    records = []
     try:
         for i, rec in enumerate(reader, start=1):
             if not rec:                  # a blank line (e.g. at the end) holds no row
@@ -382,14 +448,11 @@ def _read_table(pack: Path, name: str, columns: tuple[str, ...], declared: dict,
             if len(rec) != len(header):
                 raise PackError(f"{len(rec)} fields where the header has {len(header)}",
                                 source=str(path), row=i)
-            rows.append(dict(zip(header, rec)))
+            records.append(rec)
     except csv.Error as exc:
         raise PackError(f"unreadable CSV ({exc})", source=str(path),
-                        row=len(rows) + 1) from None
-    n = spec.get("rows")
-    if n is not None and n != len(rows):
-        raise PackError(f"{len(rows)} rows where pack.json declares {n}", source=str(path))
-    return _Table(path, rows)
+                        row=len(records) + 1) from None
+    return header, records
 
 
 def _text(t: _Table, i: int, row: dict, col: str, required: bool = False) -> str:
@@ -462,8 +525,9 @@ def _load(pack: Path) -> DrgRules:
 
     digest = hashlib.sha256(b"pack.json\0" + hashlib.sha256(meta_raw).digest())
     tables = {}
-    # every table pack.json lists must be there; the grouping tables always
-    for fname in sorted(set(TABLE_COLUMNS) | set(declared)):
+    # every table pack.json lists must be there; the grouping tables always (each table
+    # as CSV, or as a workbook of the same name: ``mdc.xlsx`` for ``mdc.csv``)
+    for fname in sorted(set(TABLE_COLUMNS) | {_logical(f) for f in declared}):
         cols = TABLE_COLUMNS.get(fname) or OPTIONAL_TABLES.get(fname)
         if cols is None:                 # an extra file the pack carries (e.g. test cases)
             if not (pack / fname).exists():
@@ -472,7 +536,7 @@ def _load(pack: Path) -> DrgRules:
             continue
         tables[fname] = _read_table(pack, fname, cols, declared, digest)
     for fname, cols in OPTIONAL_TABLES.items():
-        if fname not in tables and (pack / fname).exists():
+        if fname not in tables and _table_file(pack, fname, declared).exists():
             tables[fname] = _read_table(pack, fname, cols, declared, digest)
 
     mdcs = _mdcs(tables["mdc.csv"], meta, meta_path)
