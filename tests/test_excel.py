@@ -551,3 +551,30 @@ def test_bad_xlsx_rule_pack_tables_are_one_line_errors(packs, tmp_path):
     (broken / "pack.json").write_text(json.dumps(meta), encoding="utf-8")
     xlsx_from_csv(text.replace("split", "severity", 1), broken / "drg.xlsx", set())
     assert "column missing from the header" in load() and "column 'split'" in load()
+
+
+def test_report_workbook_and_sweep_workbook(results, tmp_path):
+    """``dipcore report --format xlsx``: the report's tables, names beside ids, read back
+    equal; ``Sweep.save(format="xlsx")``: the sweep's tables in sweep.xlsx, no CSV."""
+    out, hospitals, settled, audited = results
+    root = tmp_path / "results"
+    settled.save(root / "settlement")
+    audited.save(root / "audit")
+    catalog = dc.Catalog.load(out / "catalog.parquet")
+    swept = dc.sweep(out / "cases" / "year=2024", catalog, {"t": {"high_ratio": 2.5}},
+                     budget={"employee": 1.5e7, "resident": 1e7}, hospitals=hospitals)
+    swept.save(root / "sweep", format="xlsx")
+    assert sorted(p.name for p in (root / "sweep").iterdir()) == [
+        "hospitals.parquet", "statements.parquet", "summary.json", "sweep.xlsx",
+        "variants.parquet"]
+    assert_sheet_equals(sheets_of(root / "sweep" / "sweep.xlsx")["variants"], swept.totals)
+    r = run("report", root, "--format", "xlsx", "--out", tmp_path / "report.xlsx")
+    assert r.returncode == 0, r.stderr
+    sheets = sheets_of(tmp_path / "report.xlsx")
+    assert list(sheets) == ["pools", "statements", "monthly prepayments", "flagged hospitals",
+                            "evidence", "sweep variants", "sweep hospitals"]
+    assert_sheet_equals(sheets["statements"], settled.hospitals)
+    flagged = audited.hospitals.filter(pa.compute.greater(
+        pa.compute.list_value_length(audited.hospitals.column("flags")), 0))
+    assert_sheet_equals(sheets["flagged hospitals"], with_names(flagged, settled.hospitals))
+    assert_sheet_equals(sheets["sweep hospitals"], swept.hospitals)

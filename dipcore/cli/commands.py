@@ -251,7 +251,7 @@ def cmd_sweep(args) -> int:
                        prepaid=args.prepaid, history=args.history, encoding=args.encoding,
                        engine=engine, client=client, progress=StagedProgress(), rules=rules,
                        new_technology=new_technology)
-    result.save(args.out)
+    result.save(args.out, format=args.format)
     print(f"swept {len(result.variants) - 1} variants of {result.baseline.cases_count:,} cases "
           f"in {time.perf_counter() - t0:.1f} s ({result.counts['preparations']} preparation"
           f"{'s' if result.counts['preparations'] > 1 else ''} of the cases, "

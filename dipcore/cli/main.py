@@ -122,7 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(statements explained line by line, charts, supervision flags)")
     rp.add_argument("results", help="the directory settle wrote, or a folder holding it as "
                     "settlement/ (as the demo writes)")
-    rp.add_argument("--out", required=True, help="HTML file to write")
+    rp.add_argument("--out", required=True, help="file to write (.html, or .xlsx with "
+                    "--format xlsx)")
+    rp.add_argument("--format", choices=("html", "xlsx"), default="html",
+                    help="html (default): the report; xlsx: its tables as one workbook "
+                         "(statements with names, prepayments, flags, sweep)")
     rp.add_argument("--lang", choices=("zh", "en"), default="zh",
                     help="language of the report (default zh)")
     rp.add_argument("--audit", help="audit directory (default: audit/ inside or beside RESULTS)")

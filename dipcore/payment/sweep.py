@@ -38,7 +38,8 @@ import pyarrow.parquet as pq
 from dipcore.errors import InputError
 from dipcore.payment.settlement import Settlement
 from dipcore.policy import SECTIONS, Policy, flatten_sections, tomllib
-from dipcore.reports.files import atomic_path
+from dipcore.reports.excel import write_tables
+from dipcore.reports.files import atomic_path, human_format
 
 #: The name of the variant every sweep settles first: the policy as given.
 BASELINE = "baseline"
@@ -220,18 +221,24 @@ class Sweep:
             parts.append(t.add_column(0, "variant", pa.array([v.name] * t.num_rows, pa.string())))
         return pa.concat_tables(parts)
 
-    def save(self, directory: str | os.PathLike) -> None:
+    def save(self, directory: str | os.PathLike, format: str = "csv") -> None:
         """Write ``variants`` (per variant and pool), ``hospitals`` (per variant and
-        hospital) and ``statements`` (every variant's statement lines) as Parquet and CSV,
-        and ``summary.json`` (each variant's overrides, changes and warnings), atomically."""
+        hospital) and ``statements`` (every variant's statement lines) as Parquet, and as
+        CSV files or one workbook ``sweep.xlsx`` (``format``); and ``summary.json`` (each
+        variant's overrides, changes and warnings); each atomically."""
+        human = human_format(format)
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        for name, table in (("variants", self.totals), ("hospitals", self.hospitals),
-                            ("statements", self.statements())):
+        tables = {"variants": self.totals, "hospitals": self.hospitals,
+                  "statements": self.statements()}
+        for name, table in tables.items():
             with atomic_path(d / f"{name}.parquet") as tmp:
                 pq.write_table(table, tmp)
-            with atomic_path(d / f"{name}.csv") as tmp:
-                pacsv.write_csv(table, tmp)
+            if human == "csv":
+                with atomic_path(d / f"{name}.csv") as tmp:
+                    pacsv.write_csv(table, tmp)
+        if human == "xlsx":
+            write_tables(d / "sweep.xlsx", tables)
         summary = {"variants": [
             {"name": v.name, "overrides": v.overrides, "changes": v.changes(),
              "recalibrated": v.recalibrated, "point_value": self.settlements[v.name].point_value,
