@@ -765,6 +765,9 @@ def test_official_table_through_catalog_load_with_a_rule_pack(tmp_path):
     ("drg,rw\nGZ13,0.8\nFR15,1.2\ngz13,0.9\n", 3, "drg", "listed twice"),
     ("drg,rw\nGZ13,0.8\n,1.2\n", 2, "drg", "empty"),
     ("drg,rw\nGZ13,abc\n", 1, "rw", "not a number"),
+    # forms Python's float() would take but the table reader does not: named, not a crash
+    ("drg,rw\nGZ13,0.8\nFR15,1_000\n", 2, "rw", "not a number: '1_000'"),
+    ("drg,rw\nGZ13,\uff11\uff12\n", 1, "rw", "not a number"),
 ])
 def test_official_table_errors(tmp_path, body, row, column, words):
     path = tmp_path / "weights.csv"

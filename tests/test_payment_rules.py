@@ -5,8 +5,6 @@ and kernel of ``dipcore.payment`` and ``dipcore._kernels.points`` is called dire
 """
 from fractions import Fraction
 
-from hypothesis import given
-from hypothesis import strategies as st
 import numpy as np
 import pytest
 
@@ -16,7 +14,7 @@ from dipcore.payment import statements as rules
 from dipcore.payment.allocation import allocate, fen, round_fen, round_ratio
 from dipcore.payment.point_value import elastic_value, fixed_value, floating_value, pool_point_value
 from dipcore.payment.points import HIGH_RULES, LOW_RULES
-from dipcore.payment.prepayment import monthly_prepayment, monthly_prepayments, pool_factor
+from dipcore.payment.prepayment import monthly_prepayment, pool_factor
 from dipcore.policy import Policy
 
 
@@ -136,19 +134,6 @@ def test_monthly_prepayment():
     factor = pool_factor(10.0, Fraction(72, 100))
     m = monthly_prepayment(1_234_567, factor, Fraction(1, 10))
     assert (m.gross, m.reserve, m.prepayment) == (88_889, 8_889, 80_000)
-
-
-@given(st.lists(st.tuples(st.integers(0, 10**12), st.floats(0.5, 80.0), st.integers(1, 10**6),
-                          st.integers(1, 10**6)), min_size=1, max_size=30),
-       st.sampled_from([0.0, 0.05, 0.1, 0.125, 0.2]))
-def test_monthly_prepayments_are_the_rule_row_by_row(rows, reserve):
-    factors = [pool_factor(pv, Fraction(fund, max(fund, cost))) for _, pv, fund, cost in rows]
-    units = [u for u, *_ in rows]
-    r = Fraction(str(reserve))
-    gross, withheld, net = monthly_prepayments(units, factors, r)
-    for i, (u, f) in enumerate(zip(units, factors)):
-        m = monthly_prepayment(u, f, r)
-        assert (gross[i], withheld[i], net[i]) == (m.gross, m.reserve, m.prepayment)
 
 
 def test_rounding_and_allocation():

@@ -160,6 +160,37 @@ def test_same_answer_whatever_the_batches_and_order(province, catalog, swept):
         _settled_alike(again.settlements[name], result.settlements[name])
 
 
+def test_streams_and_variants_that_recalibrate_or_prepare_again(province, catalog):
+    """A stream source is read once and kept for every preparation and recalibration; a
+    grouping variant recalibrates and prepares the cases again (DIP's preparation reads the
+    grouping section); a budget point value and fewer year weights recalibrate too."""
+    variants = {"core 8": {"core_min_cases": 8},
+                "budget PV": {"budget_point_value": {"employee": 12.0, "resident": 12.5}},
+                "weights": {"year_weights": [3.0, 7.0]}}
+    reader = lambda t: pa.RecordBatchReader.from_batches(t.schema, t.to_batches(1000))  # noqa: E731
+    result = dc.sweep(reader(province["current"]), catalog, variants, province["budget"],
+                      history=reader(province["history"]))
+    assert result.counts == {"catalogues": 4, "preparations": 2, "scorings": 4}
+    assert all(v.recalibrated for v in result.variants[1:])
+    for v in result.variants:
+        used = catalog if not v.recalibrated else dc.calibrate(
+            province["history"], policy=v.policy, years=catalog.years)
+        _settled_alike(result.settlements[v.name],
+                       dc.settle(province["current"], used, province["budget"],
+                                 policy=v.policy))
+    # the budget point value prices the monthly prepayments, not the settlement
+    budget_pv = result.settlements["budget PV"]
+    assert budget_pv.point_value == result.baseline.point_value
+    assert budget_pv.pools["budget_point_value"].to_pylist() == [12.0, 12.5]
+    assert not budget_pv.monthly.equals(result.baseline.monthly)
+
+
+def test_a_recalibration_that_fails_names_its_variant(province, catalog):
+    with pytest.raises(InputError, match="variant 'm'.*"):
+        dc.sweep(province["current"], catalog, {"m": {"core_min_cases": 8}},
+                 province["budget"], history=province["history"].slice(0, 0))
+
+
 def test_drg_variants_are_what_settle_gives(province):
     rules = dc.DrgRules.load(province["out"] / "drg_pack")
     policy = dc.Policy.builtin("national_drg").replace(drg_min_cases=3)
@@ -310,6 +341,8 @@ def test_partial_sums_against_a_naive_sum(rows):
     partials = payment_sums.RulePartials(codebook, f)
     other = Scored(**{**s.__dict__, "units": s.units[::-1].copy(),
                       "outlier": np.arange(n, dtype=np.int8) % 5})
+    # every kind of case (new technology's points have their own column)
+    s.kind = other.kind = (np.arange(n, dtype=np.int8) * 7 + len(rows)) % 6
     for scored in (other, s, other):
         want = payment_sums.partial_sums(codebook, f, scored)
         got = partials(scored)

@@ -282,7 +282,7 @@ def sweep_lines(result, shown: int = 20) -> list[str]:
                      f"{r['high_cases']:>8,} {r['low_cases']:>8,}  "
                      f"{sum(d > 0 for d in diff)}/{sum(d < 0 for d in diff)}")
     if len(rows) > shown:
-        lines.append(f"... {len(rows) - shown} more rows in variants.csv")
+        lines.append(f"... {len(rows) - shown} more rows in the variants table")
     return lines
 
 

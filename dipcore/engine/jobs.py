@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 
 from dipcore.catalog import Catalog
-from dipcore.engine.executor import Executor, ProgressFn
+from dipcore.engine.executor import Executor, ProgressFn, replayable
 from dipcore.engine.passes import (AuditSums, PreparedCases, SettlementState, SettlementSums,
                                    VariantSums)
 from dipcore.errors import InputError
@@ -89,6 +89,9 @@ def sweep(ex: Executor, cases: Any, catalog: Catalog, budget: dict, policy: Poli
     prepared once per distinct preparation, scored once per distinct scoring, each
     variant finalised on its own (``dipcore.payment.sweep``)."""
     planned = sweeps.plan(policy, variants)
+    # read once per preparation and per recalibration: a stream is materialised first
+    cases = replayable(cases)
+    history = replayable(history) if history is not None else None
     scheme = bound_scheme(catalog, policy, rules, new_technology)
     keys = [v.keys(scheme) for v in planned]
     t0 = time.perf_counter()
@@ -98,11 +101,16 @@ def sweep(ex: Executor, cases: Any, catalog: Catalog, budget: dict, policy: Poli
         if ck in catalogs:
             continue
         if history is None:
-            changed = [k for k in v.changed if k in Policy.catalogue_fields(policy.scheme)]
+            changed = [k for k in v.changed if k in sweeps.catalogue_fields(policy.scheme)]
             raise InputError(f"variant {v.name!r} changes {', '.join(changed)}, which the "
                              "catalogue depends on: give the calibration history to "
                              "recalibrate it (history=..., --history)")
-        catalogs[ck] = calibrate(ex, history, v.policy, catalog.years, rules, new_technology)
+        # the catalogue's years, the latest of them when the variant weighs fewer
+        years = list(catalog.years)[-len(v.policy.year_weights):] if catalog.years else None
+        try:
+            catalogs[ck] = calibrate(ex, history, v.policy, years, rules, new_technology)
+        except InputError as exc:
+            raise InputError(f"variant {v.name!r}: {exc}") from None
     schemes = {ck: bound_scheme(c, policy, rules, new_technology) for ck, c in catalogs.items()}
     t1 = time.perf_counter()
     special_ids = pa.array(sorted(special), pa.string())
@@ -111,7 +119,7 @@ def sweep(ex: Executor, cases: Any, catalog: Catalog, budget: dict, policy: Poli
         if pk not in prepared:
             prepared[pk] = ex.scan(cases, PreparedCases(catalogs[ck], v.policy, special_ids,
                                                         schemes[ck]), keep=True)
-    if not next(iter(prepared.values()))[0].n_cases:
+    if not all(state.n_cases for state, _ in prepared.values()):
         raise InputError("no usable cases to settle")
     t2 = time.perf_counter()
     # one pass over the prepared cases per distinct terms, scoring each distinct policy

@@ -60,8 +60,9 @@ def run_source_pass(p: SourcePass, source: Iterable[Piece], checking: Checking,
     return p.done(state)
 
 
-#: A feature pass merges its chunks' results this many at a time as they come, so what it
-#: holds does not grow with the number of batches (``combine`` is associative).
+#: A feature pass whose ``combine`` reduces (``FeaturePass.rolling``) merges its chunks'
+#: results this many at a time as they come, so what it holds does not grow with the
+#: number of batches (``combine`` is associative).
 COMBINE_EVERY = 16
 
 
@@ -75,7 +76,7 @@ def run_feature_pass(p: FeaturePass, store: Iterable,
         if progress:
             progress(n)
         parts.append(result)
-        if len(parts) >= COMBINE_EVERY:
+        if p.rolling and len(parts) >= COMBINE_EVERY:
             parts = [p.combine(parts)]
     return p.combine(parts)
 

@@ -131,6 +131,9 @@ class FeaturePass(abc.ABC, Generic[S, R]):
 
     stage: str = ""
     what: str = "a pass"
+    #: ``combine`` reduces (sums): the local executor merges chunk results as they come,
+    #: so what it holds stays small. False for a pass whose combine concatenates.
+    rolling: bool = True
 
     @abc.abstractmethod
     def chunk(self, features: Any) -> R:
@@ -273,7 +276,8 @@ class PreparedState:
 
 class PreparedCases(ScoredCasesPass[PreparedState, tuple]):
     """Every case checked and prepared once (kept with its special-review mask); the
-    scoring is left to :class:`VariantSums`, once per variant's scoring."""
+    scoring is left to :class:`VariantSums`, once per variant's scoring (the base class
+    gives the catalogue, policy, scheme and the scheme's ``raw_codes``)."""
 
     stage = "sweep: prepare"
     what = "the sweep"

@@ -59,12 +59,14 @@ class SourceTable:
         try:
             return column.cast(pa.float64()).to_pylist()
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            # the first value Arrow itself cannot read (Python's float() is laxer: "1_000",
+            # full-width digits), named by its row
             for i, v in enumerate(column.to_pylist()):
                 try:
-                    float(v) if v not in (None, "") else None
-                except (TypeError, ValueError):
+                    pa.array([v], column.type).cast(pa.float64())
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                     raise self.error(f"not a number: {v!r}", i, name) from None
-            raise
+            raise self.error("not a column of numbers", None, name) from None
 
 
 def read_table(path: str | os.PathLike, what: str, column_types: dict[str, pa.DataType],

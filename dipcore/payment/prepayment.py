@@ -27,16 +27,18 @@ def pool_factor(budget_point_value: float, fund_ratio: Fraction) -> Fraction:
 
 
 def monthly_prepayment(point_units: int, factor: Fraction, reserve: Fraction) -> MonthlyPrepayment:
-    """SPEC 7: (P_month x PV_budget x f) x (1 - reserve), the reserve withheld."""
-    gross = round_ratio(point_units * factor.numerator, factor.denominator)
-    withheld = round_ratio(gross * reserve.numerator, reserve.denominator)
-    return MonthlyPrepayment(gross, withheld, gross - withheld)
+    """SPEC 7: (P_month x PV_budget x f) x (1 - reserve), the reserve withheld (one row of
+    :func:`monthly_prepayments`)."""
+    (gross,), (withheld,), (paid,) = monthly_prepayments([point_units], [factor], reserve)
+    return MonthlyPrepayment(gross, withheld, paid)
 
 
 def monthly_prepayments(units: list[int], factors: list[Fraction],
                         reserve: Fraction) -> tuple[list[int], list[int], list[int]]:
-    """:func:`monthly_prepayment` of many rows at once (each row's point units and its
-    pool's factor): ``(gross, withheld, prepayment)`` lists, with the same rounding."""
+    """SPEC 7 for many rows at once (each row's point units and its pool's factor):
+    ``(gross, withheld, prepayment)`` lists. gross = P_month x factor and withheld = gross
+    x reserve, each rounded half away from zero to the fen; prepayment = gross -
+    withheld."""
     rn, rd = reserve.numerator, reserve.denominator
     gross = [round_ratio(u * f.numerator, f.denominator) for u, f in zip(units, factors)]
     withheld = [round_ratio(g * rn, rd) for g in gross]

@@ -35,14 +35,9 @@ def pool_keys(hospital: np.ndarray, pool: np.ndarray) -> np.ndarray:
     return hospital.astype(np.int64) * N_POOLS + pool
 
 
-def split_key(key: str) -> tuple[str, str]:
-    """``(hospital_id, pool)`` of a partial-sum key."""
-    hospital, pool = key.split(SEP)
-    return hospital, pool
-
-
 def split_keys(keys: pa.Array | pa.ChunkedArray) -> tuple[list[str], list[str]]:
-    """``(hospital ids, pools)`` of a column of partial-sum keys (:func:`split_key` of each)."""
+    """``(hospital ids, pools)`` of a column of partial-sum keys (``hospital_id + SEP +
+    pool``)."""
     parts = pc.split_pattern(keys, SEP)
     return pc.list_element(parts, 0).to_pylist(), pc.list_element(parts, 1).to_pylist()
 

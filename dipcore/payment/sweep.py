@@ -7,7 +7,9 @@ decides how much is done again for it (:func:`plan`):
 the variant changes                    done for it
 =====================================  ==================================================
 ``settlement`` fields only             the baseline's sums, finalised under its policy
-                                       (point value, statements, prepayments)
+                                       (point value, statements, prepayments); but the
+                                       budget point value's own fields (calibration
+                                       reads them, ``CALIBRATION_READS``) recalibrate
 ``points`` fields (SPEC 5, 10.3)       the prepared cases scored again, then finalised
 a field the scheme's ``prepare`` reads the cases read and prepared again (DRG's
 (``Scheme.prepare_fields``)            ``new_technology_days``)
@@ -43,6 +45,15 @@ from dipcore.reports.files import atomic_path, human_format
 
 #: The name of the variant every sweep settles first: the policy as given.
 BASELINE = "baseline"
+#: Settlement fields that only calibration reads (the budget point value a catalogue
+#: carries, SPEC 6): a variant of them is recalibrated like a calibration variant.
+CALIBRATION_READS = ("budget_point_value", "budget_pv_trim")
+
+
+def catalogue_fields(scheme: str) -> tuple[str, ...]:
+    """The policy fields a sweep recalibrates for: the catalogue's sections and
+    :data:`CALIBRATION_READS`."""
+    return Policy.catalogue_fields(scheme) + CALIBRATION_READS
 #: Outlier counts a sweep totals per variant and pool (``HOSPITAL_SUMS`` columns).
 OUTLIER_COUNTS = ("low", "normal", "high", "extreme")
 
@@ -81,7 +92,7 @@ class Variant:
         scoring)`` keys, each a fingerprint of the policy fields that step reads (and of
         the steps before it that it depends on)."""
         fp = self.policy.fingerprint
-        catalogue = fp(Policy.catalogue_fields(self.policy.scheme))
+        catalogue = fp(catalogue_fields(self.policy.scheme))
         prepare = fp(tuple(scheme.prepare_fields))     # prepared cases: no catalogue
         terms = catalogue + prepare + fp(tuple(scheme.terms_fields))
         scoring = catalogue + prepare + fp(tuple(
@@ -100,7 +111,7 @@ def plan(policy: Policy, variants: dict[str, dict[str, Any]]) -> list[Variant]:
         raise InputError(f"a variant may not be named {BASELINE!r}: the sweep settles the "
                          "policy as given under that name")
     base = policy.to_dict()
-    catalogue_fields = set(Policy.catalogue_fields(policy.scheme))
+    recalibrating = set(catalogue_fields(policy.scheme))
     out = [Variant(BASELINE, {}, policy, [], False)]
     for name, overrides in variants.items():
         where = f"variant {name!r}"
@@ -121,7 +132,7 @@ def plan(policy: Policy, variants: dict[str, dict[str, Any]]) -> list[Variant]:
             raise InputError(f"{where}: {', '.join(supervision)} belong to supervision and do "
                              "not change a settlement")
         out.append(Variant(str(name), dict(flat), varied, changed,
-                           any(k in catalogue_fields for k in changed)))
+                           any(k in recalibrating for k in changed)))
     return out
 
 

@@ -25,7 +25,7 @@ from dipcore.reports import figures
 from dipcore.reports import formats as fmt
 from dipcore.reports.files import atomic_path
 from dipcore.reports.i18n import Labels
-from dipcore.reports.inputs import ReportInputs, fen, load_inputs
+from dipcore.reports.inputs import ReportInputs, fen, load_inputs, sweep_matches
 from dipcore.reports.statement import explain
 from dipcore.supervision.measures import FLAGS, MEASURES
 
@@ -211,6 +211,9 @@ def build_context(inputs: ReportInputs, lang: str = "zh") -> dict[str, Any]:
     evidence: dict[str, list[dict]] = defaultdict(list)
     flagged_tests: dict[tuple[str, str], set[str]] = defaultdict(set)
     region_evidence = []
+    if inputs.sweep is not None and not sweep_matches(inputs.sweep, inputs.pools):
+        warnings.append(dict(source=t.name("warn_source", "report"),
+                             text=t("warn_sweep_baseline")))
     if audit is None:
         warnings.append(dict(source=t.name("warn_source", "report"), text=t("warn_no_audit")))
     else:

@@ -306,6 +306,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "yes": ("是", "yes"),
     "no": ("否", "no"),
     "no_sweep": ("未提供情景模拟结果（sweep/）。", "No what-if sweep (sweep/) was given."),
+    "warn_sweep_baseline": ("情景模拟的基线与本次结算不一致（点值不同），情景结果可能来自另一次结算。",
+                            "The what-if sweep's baseline is not this settlement (its point "
+                            "values differ): the sweep may come from another settlement."),
     "sweep_note": ("与基线相比，各情景下各医疗机构（各险种合计）基金应付金额的变化。",
                    "Change of each hospital's fund payable (pools together) against the baseline, "
                    "by variant."),

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dipcore.catalog import Catalog
@@ -186,6 +187,14 @@ def _read_audit(directory: Path) -> AuditInputs:
                          source=str(directory / "hospitals.parquet"))
     return AuditInputs(directory, tables["hospitals"], tables["evidence"], tables["funnel"],
                        tables["funnel_limits"], read_json(directory / "summary.json"))
+
+
+def sweep_matches(sweep: SweepInputs, pools: pa.Table) -> bool:
+    """Whether the sweep's baseline is this settlement: the same point value per pool."""
+    rows = sweep.variants.filter(pc.equal(sweep.variants.column("variant"), "baseline"))
+    mine = dict(zip(rows.column("pool").to_pylist(), rows.column("point_value").to_pylist()))
+    theirs = dict(zip(pools.column("pool").to_pylist(), pools.column("point_value").to_pylist()))
+    return mine == theirs
 
 
 def _read_sweep(directory: Path) -> SweepInputs:

@@ -81,6 +81,8 @@ class PrepareKeys(SourcePass[KeysState, tuple]):
 class GroupAssignments(FeaturePass[dict, dict]):
     """Pass 2: each kept case grouped against the provisional groups of ``draft``."""
 
+    rolling = False      # its combine concatenates the cases' assignments
+
     stage = "calibrate: group statistics"
     what = "calibration pass 2"
 

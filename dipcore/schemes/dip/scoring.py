@@ -58,10 +58,3 @@ def case_points(t: Terms, f: Features, catalog: Catalog, policy: Policy) -> Scor
                                           f.cost.astype(np.float64), t.bed_rate,
                                           f.los.astype(np.int64), point_rules(policy, catalog))
     return t.scored(units, outlier, ratio)
-
-
-def score_batch(f: Features, catalog: Catalog, policy: Policy,
-                special: np.ndarray | None = None) -> Scored:
-    """Group the cases, apply coefficients and compute points (SPEC 3, 5):
-    :func:`case_points` of :func:`case_terms`."""
-    return case_points(case_terms(f, catalog, policy, special), f, catalog, policy)
