@@ -411,14 +411,7 @@ class Policy:
     def load(cls, path: str | Path) -> "Policy":
         """Read a policy TOML file: keys at top level (see ``data/policies/national.toml``)
         or under section tables (``[grouping]``, ``[points]``, ...)."""
-        path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InputError("no such policy file", source=str(path)) from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f"not a valid TOML policy ({exc})", source=str(path)) from None
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(read_toml(path, "policy"), source=str(path))
 
     @classmethod
     def builtin(cls, name: str) -> "Policy":
@@ -471,6 +464,18 @@ class Policy:
     def replace(self, **changes: Any) -> "Policy":
         """A copy with some fields changed (checked like any policy)."""
         return Policy.from_dict({**self.to_dict(), **changes}, source="<replace>")
+
+
+def read_toml(path: str | Path, what: str) -> dict[str, Any]:
+    """A TOML file as a dict; a missing or malformed file is a one-line InputError naming
+    it (``what``: "policy", "variants" ...)."""
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"no such {what} file", source=str(path)) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"not a valid TOML {what} file ({exc})", source=str(path)) from None
 
 
 def flatten_sections(data: dict[str, Any], source: str) -> dict[str, Any]:

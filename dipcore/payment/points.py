@@ -22,7 +22,7 @@ decimals, stored as int64 units of 0.0001 point (``round_units``), so sums are e
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -42,7 +42,7 @@ HIGH_RULES = {"national_2020": P.HIGH_NATIONAL, "shandong": P.HIGH_SHANDONG,
               "hubei": P.HIGH_HUBEI}
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Terms:
     """The terms of each case's points that do not depend on the point rules of SPEC 5:
     group, kind, score, coefficients, comparison mean (NumPy arrays, one entry per case).
@@ -57,34 +57,24 @@ class Terms:
     aux_slot: np.ndarray   # int8 subtype slot taken (-1 none)
     base: np.ndarray       # float64 comparison mean m_L, fen
     bed_rate: np.ndarray   # float64 points per day
+    #: What the settlement should warn about, as (what, item) pairs (e.g. a DRG without a
+    #: weight); merged over batches.
     notes: set = field(default_factory=set)
 
     def scored(self, units: np.ndarray, outlier: np.ndarray, ratio: np.ndarray) -> "Scored":
         """These terms with the points the rules gave."""
-        return Scored(row=self.row, reason=self.reason, kind=self.kind, rw=self.rw, k=self.k,
-                      a=self.a, aux_slot=self.aux_slot, base=self.base, bed_rate=self.bed_rate,
-                      units=units, outlier=outlier, ratio=ratio, notes=set(self.notes))
+        terms = {f.name: getattr(self, f.name) for f in fields(Terms)}
+        return Scored(**{**terms, "notes": set(self.notes)}, units=units, outlier=outlier,
+                      ratio=ratio)
 
 
-@dataclass
-class Scored:
-    """Per-case results of a scheme's scoring (NumPy arrays, one entry per case)."""
+@dataclass(kw_only=True)
+class Scored(Terms):
+    """Per-case results of a scheme's scoring: the :class:`Terms` and the points."""
 
-    row: np.ndarray        # int32 catalogue row (-1 none)
-    reason: np.ndarray     # int8 why ungrouped (index into the scheme's reasons)
-    kind: np.ndarray       # int8 points kind (kernels.points DIP/UNGROUPED/SPECIAL/BED_DAY)
-    rw: np.ndarray         # float64 group score (0 where none)
-    k: np.ndarray          # float64 hospital coefficient
-    a: np.ndarray          # float64 auxiliary coefficient
-    aux_slot: np.ndarray   # int8 subtype slot taken (-1 none)
-    base: np.ndarray       # float64 comparison mean m_L, fen
-    bed_rate: np.ndarray   # float64 points per day
     units: np.ndarray      # int64 points in units of 1e-4
     outlier: np.ndarray    # int8
     ratio: np.ndarray      # float64
-    #: What the settlement should warn about, as (what, item) pairs (e.g. a DRG without a
-    #: weight); merged over batches.
-    notes: set = field(default_factory=set)
 
 
 def point_rules(policy: Policy, catalog: Catalog) -> P.PointRules:

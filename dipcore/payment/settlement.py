@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from dipcore.catalog import Catalog
@@ -38,8 +37,8 @@ from dipcore.payment.points import OUTLIER_NAMES, UNITS
 from dipcore.payment.prepayment import monthly_prepayments, pool_factor
 from dipcore.payment.sums import HOSPITAL_SUMS, merge_sums, split_keys
 from dipcore.policy import Policy
-from dipcore.reports.excel import write_tables
 from dipcore.reports.files import atomic_path, human_format
+from dipcore.reports.results import save_tables
 from dipcore.schema import QUARANTINE_SCHEMA, money_array, points_array
 from dipcore.schemes.base import Scheme, scheme_for
 from dipcore.supervision.indicators import hospital_indicators
@@ -106,28 +105,19 @@ class Settlement:
         ``summary.json`` has the point values, pools, warnings, the scheme and the
         settlement's policy.
         """
-        human = human_format(format)
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
+        human_format(format)           # an unknown format stops before anything is written
         target = d / "cases.parquet"
         if self.cases_path is None or target.resolve() != Path(self.cases_path).resolve():
             with atomic_path(target) as tmp:
                 pq.write_table(self.cases, tmp, compression="zstd")
-        tables = [("hospitals", self.hospitals), ("monthly", self.monthly), ("pools", self.pools)]
+        tables = {"hospitals": self.hospitals, "monthly": self.monthly, "pools": self.pools}
         if self.quarantine is not None:
-            tables.append(("quarantine", self.quarantine))
-        for name, table in tables:
-            with atomic_path(d / f"{name}.parquet") as tmp:
-                pq.write_table(table, tmp)
-            if human == "csv":
-                with atomic_path(d / f"{name}.csv") as tmp:
-                    pacsv.write_csv(table, tmp)
-        if human == "xlsx":
-            sheets = {"statements": self.hospitals, "monthly prepayments": self.monthly,
-                      "pools": self.pools}
-            if self.quarantine is not None and self.quarantine.num_rows:
-                sheets["quarantine"] = self.quarantine
-            write_tables(d / "settlement.xlsx", sheets, names=self.hospitals)
+            tables["quarantine"] = self.quarantine
+        save_tables(d, tables, format, "settlement.xlsx", names=self.hospitals,
+                    sheets={"hospitals": "statements", "monthly": "monthly prepayments"},
+                    sheet_if_rows=("quarantine",))
         summary = {"point_value": self.point_value, "warnings": self.warnings,
                    "pools": self.pools.to_pylist(), "scheme": self.scheme}
         if self.policy is not None:

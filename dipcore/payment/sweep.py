@@ -34,14 +34,12 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from dipcore.errors import InputError
 from dipcore.payment.settlement import Settlement
-from dipcore.policy import SECTIONS, Policy, flatten_sections, tomllib
-from dipcore.reports.excel import write_tables
-from dipcore.reports.files import atomic_path, human_format
+from dipcore.policy import SECTIONS, Policy, flatten_sections, read_toml
+from dipcore.reports.files import atomic_path
+from dipcore.reports.results import save_tables
 
 #: The name of the variant every sweep settles first: the policy as given.
 BASELINE = "baseline"
@@ -156,13 +154,7 @@ def grid(**values: list[Any]) -> dict[str, dict[str, Any]]:
 def load_variants(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
     """Variants from a TOML file: one table per variant (``[t2_5]`` ``high_ratio = 2.5``),
     and/or a ``[grid]`` table of lists expanded by :func:`grid`."""
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("no such variants file", source=str(path)) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"not a valid TOML file ({exc})", source=str(path)) from None
+    data = read_toml(path, "variants")
     variants: dict[str, dict[str, Any]] = {}
     for name, table in data.items():
         if name == "grid" and isinstance(table, dict):
@@ -237,19 +229,10 @@ class Sweep:
         hospital) and ``statements`` (every variant's statement lines) as Parquet, and as
         CSV files or one workbook ``sweep.xlsx`` (``format``); and ``summary.json`` (each
         variant's overrides, changes and warnings); each atomically."""
-        human = human_format(format)
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        tables = {"variants": self.totals, "hospitals": self.hospitals,
-                  "statements": self.statements()}
-        for name, table in tables.items():
-            with atomic_path(d / f"{name}.parquet") as tmp:
-                pq.write_table(table, tmp)
-            if human == "csv":
-                with atomic_path(d / f"{name}.csv") as tmp:
-                    pacsv.write_csv(table, tmp)
-        if human == "xlsx":
-            write_tables(d / "sweep.xlsx", tables)
+        save_tables(d, {"variants": self.totals, "hospitals": self.hospitals,
+                        "statements": self.statements()}, format, "sweep.xlsx")
         summary = {"variants": [
             {"name": v.name, "overrides": v.overrides, "changes": v.changes(),
              "recalibrated": v.recalibrated, "point_value": self.settlements[v.name].point_value,

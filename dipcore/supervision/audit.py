@@ -31,16 +31,14 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from dipcore._kernels.stays import readmission_pairs
 from dipcore._kernels.strings import hash_strings
 from dipcore.errors import InputError
 from dipcore.payment.points import UNITS
 from dipcore.policy import Policy
-from dipcore.reports.excel import write_tables
-from dipcore.reports.files import atomic_path, human_format
+from dipcore.reports.files import atomic_path
+from dipcore.reports.results import save_tables
 from dipcore.supervision import statistics as st
 from dipcore.supervision.cases import case_list
 from dipcore.supervision.facts import AUDIT_SUMS, squares, strata_totals, year_tables
@@ -131,25 +129,14 @@ class Audit:
             ``{hospital_id: name}``, the hospital registry or a settlement's statements.
             The CSV files are left as they are.
         """
-        human = human_format(format)
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        hospitals = self.hospitals.set_column(
-            self.hospitals.schema.get_field_index("flags"), "flags",
-            pc.binary_join(self.hospitals.column("flags"), ";"))
-        sheets = {}
-        for name in self.TABLES:
-            table = getattr(self, name)
-            if table is None:
-                continue
-            with atomic_path(d / f"{name}.parquet") as tmp:
-                pq.write_table(table, tmp)
-            if human == "csv":
-                with atomic_path(d / f"{name}.csv") as tmp:
-                    pacsv.write_csv(hospitals if name == "hospitals" else table, tmp)
-            sheets[name] = table
-        if human == "xlsx":
-            write_tables(d / "audit.xlsx", sheets, names=names)
+        tables = {name: getattr(self, name) for name in self.TABLES
+                  if getattr(self, name) is not None}
+        flags = pc.binary_join(self.hospitals.column("flags"), ";")
+        save_tables(d, tables, format, "audit.xlsx", names=names, csv={
+            "hospitals": self.hospitals.set_column(
+                self.hospitals.schema.get_field_index("flags"), "flags", flags)})
         with atomic_path(d / "summary.json") as tmp:
             Path(tmp).write_text(json.dumps({
                 "year": self.year, "region": self.region, "flagged": self.flagged(),
