@@ -212,9 +212,10 @@ def sweep(cases: Any, catalog: Catalog, variants: dict[str, dict[str, Any]],
     variants : dict
         ``{name: {policy field: value, ...}}`` (section tables allowed, as in a policy
         file); :func:`dipcore.payment.sweep.grid` builds every combination of lists of
-        values. The policy as given is settled too, as variant ``"baseline"``.
+        values. A variant may also set ``"budget": {pool: yuan}`` for the pools whose
+        budget it changes. The policy as given is settled too, as variant ``"baseline"``.
     budget : dict
-        Fund budget per pool, yuan (the same for every variant).
+        Fund budget per pool, yuan (every variant's, but for the pools it changes).
     policy : Policy, optional
         The baseline policy; defaults to the catalogue's.
     hospitals, special_cases, appraisal, deductions, prepaid :

@@ -56,6 +56,7 @@ VARIANTS = {
     "patient payments": {"fund_share_method": "patient_payments", "allocation": "round"},
     "high 2.5 + reserve": {"high_ratio": 2.5, "reserve": 0.2},
     "no trim": {"trim": "none"},
+    "budget +5 %": {"budget": {"employee": 1.0}},       # the amount is set in the fixture
 }
 
 
@@ -74,6 +75,7 @@ def swept(province, catalog):
     deductions = pa.table({"hospital_id": ["H00002"], "amount": [1234.56]})
     inputs = dict(hospitals=province["hospitals"], special_cases=special, appraisal=appraisal,
                   deductions=deductions)
+    VARIANTS["budget +5 %"]["budget"]["employee"] = province["budget"]["employee"] * 1.05
     result = dc.sweep(province["current"], catalog, VARIANTS, province["budget"],
                       history=province["history"], **inputs)
     return result, inputs
@@ -86,14 +88,23 @@ def test_every_variant_is_what_settle_gives(province, catalog, swept):
         used = catalog
         if v.recalibrated:
             used = dc.calibrate(province["history"], policy=v.policy, years=catalog.years)
-        alone = dc.settle(province["current"], used, province["budget"], policy=v.policy,
-                          **inputs)
+        alone = dc.settle(province["current"], used, v.budget_of(province["budget"]),
+                          policy=v.policy, **inputs)
         _settled_alike(result.settlements[v.name], alone)
+    # a budget variant changes that pool's point value, by the budget's ratio (floating)
+    more = result.settlements["budget +5 %"].point_value
+    # (B is a whole number of fen: the ratio holds to that rounding)
+    assert more["employee"] == pytest.approx(base_pv(result)["employee"] * 1.05, rel=1e-9)
+    assert more["resident"] == base_pv(result)["resident"]
     # the variants really differ from the baseline where they should
     base = result.baseline
     assert result.settlements["high 2.5"].point_value != base.point_value
     assert result.settlements["reserve 5%"].point_value == base.point_value
     assert not result.settlements["reserve 5%"].monthly.equals(base.monthly)
+
+
+def base_pv(result):
+    return result.baseline.point_value
 
 
 def test_work_is_shared_as_planned(swept):
@@ -106,6 +117,7 @@ def test_work_is_shared_as_planned(swept):
     assert result.counts == {"catalogues": 2, "preparations": 1, "scorings": 6}
     assert by["high 2.5 + reserve"].changes() == "high_ratio=2.5; reserve=0.2"
     assert by["low rule"].changed == ["low_ratio", "low_rule"]
+    assert by["budget +5 %"].changes().startswith("budget.employee=")
 
 
 def test_tables_add_up(swept):
@@ -238,6 +250,8 @@ def test_bad_variants_are_named(province, catalog):
         run({})
     with pytest.raises(InputError, match="variant 'w'.*belongs to section"):
         run({"w": {"points": {"reserve": 0.1}}})
+    with pytest.raises(InputError, match="variant 'b'.*budget must be a table"):
+        run({"b": {"budget": {"employee": "lots"}}})
 
 
 def test_grid_and_variant_files(tmp_path):
@@ -278,7 +292,8 @@ def test_save_writes_every_table(swept, tmp_path):
 def test_cli_sweep(province, catalog, tmp_path):
     catalog.save(tmp_path / "catalog.parquet")
     pq.write_table(province["current"], tmp_path / "cases.parquet")
-    (tmp_path / "v.toml").write_text("[grid]\nhigh_ratio = [2.0, 3.0]\n", encoding="utf-8")
+    (tmp_path / "v.toml").write_text("[grid]\nhigh_ratio = [2.0, 3.0]\n\n[more.budget]\n"
+                                     "employee = 1e9\n", encoding="utf-8")
     budget = ",".join(f"{k}={v}" for k, v in province["budget"].items())
     out = subprocess.run(
         [sys.executable, "-m", "dipcore", "sweep", str(tmp_path / "cases.parquet"),
@@ -288,7 +303,10 @@ def test_cli_sweep(province, catalog, tmp_path):
     assert out.returncode == 0, out.stderr
     assert "high_ratio=3.0" in out.stdout and out.stderr == ""
     t = pq.read_table(tmp_path / "out" / "variants.parquet")
-    assert set(t["variant"].to_pylist()) == {BASELINE, "high_ratio=2.0", "high_ratio=3.0"}
+    assert set(t["variant"].to_pylist()) == {BASELINE, "high_ratio=2.0", "high_ratio=3.0",
+                                              "more"}
+    more = t.filter(pc.equal(t["variant"], "more")).to_pylist()
+    assert {r["pool"]: float(r["budget"]) for r in more}["employee"] == 1e9
     (tmp_path / "bad.toml").write_text("[x]\nhigh_rate = 1\n", encoding="utf-8")
     out = subprocess.run(
         [sys.executable, "-m", "dipcore", "sweep", str(tmp_path / "cases.parquet"),

@@ -145,7 +145,8 @@ def sweep(ex: Executor, cases: Any, catalog: Catalog, budget: dict, policy: Poli
             missing_rates=state.bed_categories - set(catalogs[ck].bed_day_rates),
             notes=sums[sk].notes, non_bed_day_cases=state.non_bed_day_cases,
             n_cases=state.n_cases)
-        results[v.name] = settlement.finish(merged_state, catalogs[ck], v.policy, budget,
+        results[v.name] = settlement.finish(merged_state, catalogs[ck], v.policy,
+                                            v.budget_of(budget),
                                             special, tables["appraisal"],
                                             tables["deductions"], tables["prepaid"],
                                             registry=ex.hospitals)

@@ -15,6 +15,8 @@ a field the scheme's ``prepare`` reads the cases read and prepared again (DRG's
 (``Scheme.prepare_fields``)            ``new_technology_days``)
 ``grouping`` / ``calibration`` fields  a new catalogue calibrated from ``history`` under
                                        the variant (``recalibrated``), then as above
+``budget`` (not a policy field:        the baseline's sums, finalised with its budget
+``{pool: yuan}``)                      (the pools it names; the others keep theirs)
 ``supervision`` fields, ``scheme``     an error: they do not change a settlement
 =====================================  ==================================================
 
@@ -72,6 +74,8 @@ class Variant:
     recalibrated : bool
         It changes a field the catalogue depends on: its catalogue is calibrated anew from
         the history.
+    budget : dict
+        The fund budget of the pools it changes (yuan; the sweep's budget for the others).
     """
 
     name: str
@@ -79,11 +83,17 @@ class Variant:
     policy: Policy
     changed: list[str]
     recalibrated: bool
+    budget: dict[str, float] = field(default_factory=dict)
 
     def changes(self) -> str:
-        """``field=value; ...`` of the changed fields (empty for the baseline)."""
+        """``field=value; ...`` of the changed fields and budgets (empty for the baseline)."""
         values = self.policy.to_dict()
-        return "; ".join(f"{k}={json.dumps(values[k], ensure_ascii=False)}" for k in self.changed)
+        return "; ".join([f"{k}={json.dumps(values[k], ensure_ascii=False)}" for k in self.changed]
+                         + [f"budget.{p}={v}" for p, v in self.budget.items()])
+
+    def budget_of(self, budget: dict[str, Any]) -> dict[str, Any]:
+        """The sweep's ``budget`` with this variant's pools changed."""
+        return {**budget, **self.budget}
 
     def keys(self, scheme) -> tuple[str, str, str, str]:
         """What the variant shares with others: ``(catalogue, preparation, terms,
@@ -115,6 +125,8 @@ def plan(policy: Policy, variants: dict[str, dict[str, Any]]) -> list[Variant]:
         where = f"variant {name!r}"
         if not isinstance(overrides, dict):
             raise InputError(f"{where}: expected a table of policy fields, not {overrides!r}")
+        overrides = dict(overrides)
+        budget = _budget(overrides.pop("budget", {}), where)
         try:
             flat = flatten_sections(overrides, where)
             varied = Policy.from_dict({**base, **flat}, source=where)
@@ -130,8 +142,18 @@ def plan(policy: Policy, variants: dict[str, dict[str, Any]]) -> list[Variant]:
             raise InputError(f"{where}: {', '.join(supervision)} belong to supervision and do "
                              "not change a settlement")
         out.append(Variant(str(name), dict(flat), varied, changed,
-                           any(k in recalibrating for k in changed)))
+                           any(k in recalibrating for k in changed), budget))
     return out
+
+
+def _budget(value: Any, where: str) -> dict[str, float]:
+    """A variant's ``budget``: ``{pool: yuan}`` for the pools whose budget it changes."""
+    if not isinstance(value, dict) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+            for v in value.values()):
+        raise InputError(f"{where}: budget must be a table of pools and amounts in yuan "
+                         f"(budget = {{employee = 7.5e7}}), not {value!r}")
+    return {str(p): float(v) for p, v in value.items()}
 
 
 def grid(**values: list[Any]) -> dict[str, dict[str, Any]]:
@@ -234,8 +256,8 @@ class Sweep:
         save_tables(d, {"variants": self.totals, "hospitals": self.hospitals,
                         "statements": self.statements()}, format, "sweep.xlsx")
         summary = {"variants": [
-            {"name": v.name, "overrides": v.overrides, "changes": v.changes(),
-             "recalibrated": v.recalibrated, "point_value": self.settlements[v.name].point_value,
+            {"name": v.name, "overrides": v.overrides, "budget": v.budget,
+             "changes": v.changes(), "recalibrated": v.recalibrated, "point_value": self.settlements[v.name].point_value,
              "warnings": self.settlements[v.name].warnings} for v in self.variants],
             "warnings": self.warnings}
         with atomic_path(d / "summary.json") as tmp:
