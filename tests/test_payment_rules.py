@@ -7,6 +7,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from dipcore._kernels import points as P
 from dipcore.errors import InputError
@@ -14,7 +16,7 @@ from dipcore.payment import statements as rules
 from dipcore.payment.allocation import allocate, fen, round_fen, round_ratio
 from dipcore.payment.point_value import elastic_value, fixed_value, floating_value, pool_point_value
 from dipcore.payment.points import HIGH_RULES, LOW_RULES
-from dipcore.payment.prepayment import monthly_prepayment, pool_factor
+from dipcore.payment.prepayment import monthly_prepayment, monthly_prepayments, pool_factor
 from dipcore.policy import Policy
 
 
@@ -134,6 +136,30 @@ def test_monthly_prepayment():
     factor = pool_factor(10.0, Fraction(72, 100))
     m = monthly_prepayment(1_234_567, factor, Fraction(1, 10))
     assert (m.gross, m.reserve, m.prepayment) == (88_889, 8_889, 80_000)
+
+
+@given(st.lists(st.tuples(st.integers(-10**9, 10**12), st.integers(0, 2)), min_size=1,
+                max_size=40),
+       st.lists(st.tuples(st.decimals("0.01", "99.99", places=2), st.integers(1, 10**9),
+                          st.integers(1, 10**9)), min_size=3, max_size=3),
+       st.sampled_from(["0", "0.05", "0.1", "0.125", "0.2"]))
+def test_monthly_prepayments_against_decimal_arithmetic(rows, pools, reserve):
+    """Each row: P_month x PV_budget x 100 x f / UNITS rounded half away from zero to the
+    fen, the reserve withheld likewise -- worked in Decimal with enough digits."""
+    import decimal
+    from decimal import ROUND_HALF_UP, Decimal
+    factors = [pool_factor(float(pv), Fraction(min(a, b), max(a, b))) for pv, a, b in pools]
+    units, at = [u for u, _ in rows], [p for _, p in rows]
+    gross, withheld, net = monthly_prepayments(units, at, factors, Fraction(reserve))
+    with decimal.localcontext() as ctx:
+        ctx.prec = 200
+        for i, (u, p) in enumerate(rows):
+            pv, a, b = pools[p]
+            # one division, last: a tie is then exact, and nothing else is near one
+            g = (Decimal(u) * pv * 100 * min(a, b) / (Decimal(max(a, b)) * P.UNITS)) \
+                .quantize(Decimal(1), ROUND_HALF_UP)
+            w = (g * Decimal(reserve)).quantize(Decimal(1), ROUND_HALF_UP)
+            assert (gross[i], withheld[i], net[i]) == (int(g), int(w), int(g - w))
 
 
 def test_rounding_and_allocation():

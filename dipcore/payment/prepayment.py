@@ -29,17 +29,18 @@ def pool_factor(budget_point_value: float, fund_ratio: Fraction) -> Fraction:
 def monthly_prepayment(point_units: int, factor: Fraction, reserve: Fraction) -> MonthlyPrepayment:
     """SPEC 7: (P_month x PV_budget x f) x (1 - reserve), the reserve withheld (one row of
     :func:`monthly_prepayments`)."""
-    (gross,), (withheld,), (paid,) = monthly_prepayments([point_units], [factor], reserve)
+    (gross,), (withheld,), (paid,) = monthly_prepayments([point_units], [0], [factor], reserve)
     return MonthlyPrepayment(gross, withheld, paid)
 
 
-def monthly_prepayments(units: list[int], factors: list[Fraction],
+def monthly_prepayments(units: list[int], pools: list[int], factors: list[Fraction],
                         reserve: Fraction) -> tuple[list[int], list[int], list[int]]:
-    """SPEC 7 for many rows at once (each row's point units and its pool's factor):
-    ``(gross, withheld, prepayment)`` lists. gross = P_month x factor and withheld = gross
-    x reserve, each rounded half away from zero to the fen; prepayment = gross -
-    withheld."""
-    rn, rd = reserve.numerator, reserve.denominator
-    gross = [round_ratio(u * f.numerator, f.denominator) for u, f in zip(units, factors)]
-    withheld = [round_ratio(g * rn, rd) for g in gross]
+    """SPEC 7 for many rows at once: each row's point units and the index of its pool in
+    ``factors`` (the pools' factors). ``(gross, withheld, prepayment)`` lists: gross =
+    P_month x factor and withheld = gross x reserve, each rounded half away from zero to
+    the fen (exact integers, :func:`~dipcore.payment.allocation.round_ratio`);
+    prepayment = gross - withheld."""
+    exact = [(f.numerator, f.denominator) for f in factors]
+    gross = [round_ratio(u * exact[p][0], exact[p][1]) for u, p in zip(units, pools)]
+    withheld = [round_ratio(g * reserve.numerator, reserve.denominator) for g in gross]
     return gross, withheld, [g - w for g, w in zip(gross, withheld)]

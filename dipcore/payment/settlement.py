@@ -35,7 +35,7 @@ from dipcore.payment.inputs import by_hospital, lookup, small_table
 from dipcore.payment.point_value import PoolValue, pool_point_value
 from dipcore.payment.points import OUTLIER_NAMES, UNITS
 from dipcore.payment.prepayment import monthly_prepayments, pool_factor
-from dipcore.payment.sums import HOSPITAL_SUMS, merge_sums, split_keys
+from dipcore.payment.sums import HOSPITAL_SUMS, SEP, merge_sums, split_keys
 from dipcore.policy import Policy
 from dipcore.reports.files import atomic_path, human_format
 from dipcore.reports.results import save_tables
@@ -203,14 +203,16 @@ def finalize(hospital_sums: pa.Table, monthly_sums: pa.Table, cases: pa.Table | 
 
     # SPEC 7: each statement, line by line
     rows = []
+    exact: dict[Any, Fraction] = {}       # each distinct coefficient as an exact fraction
     for i in range(n):
         h, p, f = hosp[i], pool[i], ratio[pool[i]]
         D, C = dip_amount[i], sums["cost"][i]
         patient = sums["cost"][i] - sums["fund"][i]
-        c_h = Fraction(str(lookup(coef, h, p, 1.0)))
+        given = lookup(coef, h, p, 1.0) if coef else 1.0
+        c_h = exact.get(given) or exact.setdefault(given, Fraction(str(given)))
         base = rules.fund_base(policy, allocated_base[i], D, patient)
         adjustment = rules.appraisal_adjustment(base, c_h)
-        d_fen = fen(lookup(ded, h, p, 0))
+        d_fen = fen(lookup(ded, h, p, 0)) if ded else 0
         sharing = rules.overspend_sharing(policy, D, C, f)
         clawback = rules.surplus_clawback(policy, D, C, f)
         rows.append(dict(hospital_id=h, pool=p, cases=sums["cases"][i], dip_cases=sums["dip_cases"][i],
@@ -227,13 +229,19 @@ def finalize(hospital_sums: pa.Table, monthly_sums: pa.Table, cases: pa.Table | 
     factor = {p: pool_factor(_budget_point_value(catalog, policy, p), f) for p, f in ratio.items()}
     m_hosp, m_pool = split_keys(monthly_sums.column("key"))
     units = monthly_sums.column("points").to_pylist()
-    gross, withheld, net = monthly_prepayments(units, [factor[p] for p in m_pool], reserve)
-    prepaid_calc: dict[tuple[str, str], tuple[int, int]] = {}
-    for h, p, n_, w in zip(m_hosp, m_pool, net, withheld):
-        a, b = prepaid_calc.get((h, p), (0, 0))
-        prepaid_calc[(h, p)] = (a + n_, b + w)
+    pools = sorted(factor)
+    at = {p: j for j, p in enumerate(pools)}
+    gross, withheld, net = monthly_prepayments(units, [at[p] for p in m_pool],
+                                               [factor[p] for p in pools], reserve)
+    # per (hospital, pool): the year's net prepayments and reserve withheld (exact sums)
+    year = pa.table({"key": monthly_sums.column("key"), "net": pa.array(net, pa.int64()),
+                     "held": pa.array(withheld, pa.int64())}) \
+        .group_by("key").aggregate([("net", "sum"), ("held", "sum")])
+    prepaid_calc = dict(zip(year.column("key").to_pylist(),
+                            zip(year.column("net_sum").to_pylist(),
+                                year.column("held_sum").to_pylist())))
     for r in rows:
-        paid, held = prepaid_calc.get((r["hospital_id"], r["pool"]), (0, 0))
+        paid, held = prepaid_calc.get(f"{r['hospital_id']}{SEP}{r['pool']}", (0, 0))
         r["reserve_withheld"] = held
         if r["prepaid"] is None:
             r["prepaid"] = paid

@@ -37,6 +37,8 @@ def fund_base(policy: Policy, allocated_base: int, dip_amount: int, patient_paid
 
 def appraisal_adjustment(base: int, coefficient: Fraction) -> int:
     """SPEC 7: base x (c_h - 1), half away from zero to the fen (c_h = 1: nothing)."""
+    if coefficient == 1:
+        return 0
     return round_fen(base * (coefficient - 1))
 
 
