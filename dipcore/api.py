@@ -61,7 +61,11 @@ def calibrate(history: Any, policy: Policy | None = None, hospitals: pa.Table | 
         Hospital registry (levels; unknown hospitals are quarantined).
     years : list of int, optional
         Calibration years; by default the most recent ``len(policy.year_weights)``
-        discharge years present.
+        discharge years present. A history hive-partitioned by year (``year=YYYY``
+        directories, each holding the cases discharged in that year) is read only in the
+        partitions of these years, and by default its years are taken from the directory
+        names: the other partitions are never opened, so their rows are neither validated
+        nor counted among the quarantined.
     engine : {"local", "dask"}
         ``dask`` runs the same passes on a Dask cluster: ``client`` (a
         ``dask.distributed.Client``) or ``workers`` (a local cluster of that many processes).

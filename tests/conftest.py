@@ -23,3 +23,14 @@ def small_province(tmp_path_factory):
     manifest = generate(out, 6000, (2023, 2024), hospitals=12, seed=7, chunk_rows=1000,
                         bad_share=0.002)
     return out, manifest
+
+
+@pytest.fixture(scope="session")
+def four_year_province(tmp_path_factory):
+    """A generated province hive-partitioned by year: 2021-2024 x 2500 cases, 8 hospitals,
+    1% bad rows (``cases/year=YYYY/month=MM/*.parquet``), with its CHS-DRG rule pack."""
+    from data_gen import generate
+    out = tmp_path_factory.mktemp("province4")
+    manifest = generate(out, 2500, (2021, 2024), hospitals=8, seed=11, chunk_rows=700,
+                        bad_share=0.01, drg_pack=True)
+    return out, manifest

@@ -23,15 +23,14 @@ def cmd_generate(args) -> int:
     return 0
 
 
-def _read(source, hospitals, encoding, mapping=None, label="read", code_list=None):
+def _scan(source, hospitals, encoding, mapping=None, label="read", code_list=None):
+    """The validated ``(cases, quarantine)`` batches of a source, with progress; warnings
+    about unknown codes are printed once the source is read."""
     import warnings
-
-    import pyarrow as pa
 
     from dipcore.ingest.codelist import UnknownCodes
     from dipcore.ingest.reader import scan_cases
     from dipcore.ingest.sources import count_rows
-    cases, quarantine = [], []
     rows = 0
     total = count_rows(source)
     progress = Progress(label)
@@ -39,62 +38,50 @@ def _read(source, hospitals, encoding, mapping=None, label="read", code_list=Non
         warnings.simplefilter("always", UnknownCodes)
         for c, q in scan_cases(source, hospitals=hospitals, encoding=encoding, mapping=mapping,
                                code_list=code_list):
-            cases.append(c)
-            if q.num_rows:
-                quarantine.append(q)
+            yield c, q
             rows += c.num_rows + q.num_rows
             progress(rows, total)
     for w in caught:
         print(f"warning: {w.message}")
+
+
+def _read(source, hospitals, encoding, mapping=None, label="read", code_list=None):
+    """The kept cases as one table, and the quarantine (the demo works on the table)."""
+    import pyarrow as pa
+
     from dipcore.schema import CASE_SCHEMA, QUARANTINE_SCHEMA
+    cases, quarantine = [], []
+    for c, q in _scan(source, hospitals, encoding, mapping, label, code_list):
+        cases.append(c)
+        if q.num_rows:
+            quarantine.append(q)
     return (pa.concat_tables(cases) if cases else CASE_SCHEMA.empty_table(),
             pa.concat_tables(quarantine) if quarantine else QUARANTINE_SCHEMA.empty_table())
 
 
-def _summary_lines(cases, quarantine) -> list[str]:
-    import numpy as np
-    import pyarrow.compute as pc
-
-    from dipcore.schema import fen
-    lines = [f"cases kept: {cases.num_rows:,}   quarantined: {quarantine.num_rows:,}"]
-    if quarantine.num_rows:
-        counts = quarantine.group_by("reason").aggregate([("reason", "count")])
-        for r in sorted(counts.to_pylist(), key=lambda r: -r["reason_count"]):
-            lines.append(f"  quarantine {r['reason']}: {r['reason_count']:,}")
-    if cases.num_rows:
-        years = pc.year(cases.column("discharge_date"))
-        by_year = pa_group_count(years)
-        lines.append("cases by discharge year: " + ", ".join(f"{y}: {n:,}" for y, n in by_year))
-        total = fen(cases.column("total_cost"))
-        fund = fen(cases.column("fund_paid"))
-        lines.append(f"total cost: {total.sum() / 100:,.2f} yuan, fund paid {fund.sum() / 100:,.2f} "
-                     f"yuan (fund share {fund.sum() / max(total.sum(), 1):.3f})")
-        lines.append(f"hospitals: {pc.count_distinct(cases.column('hospital_id')).as_py()}, "
-                     f"patients: {pc.count_distinct(cases.column('patient_id')).as_py():,}, "
-                     f"principal diagnoses: {pc.count_distinct(cases.column('primary_dx')).as_py():,}")
-        bed = cases.column("bed_day_category").is_valid().to_numpy(zero_copy_only=False)
-        lines.append(f"bed-day cases: {bed.sum():,} ({bed.mean():.1%}); median cost "
-                     f"{np.median(total) / 100:,.2f} yuan")
-    return lines
-
-
-def pa_group_count(values) -> list[tuple[int, int]]:
-    import pyarrow.compute as pc
-    vc = pc.value_counts(values).to_pylist()
-    return sorted((r["values"], r["counts"]) for r in vc)
-
-
 def cmd_validate(args) -> int:
+    """Read and validate cases in bounded memory: the summary is accumulated batch by
+    batch (``dipcore.cli.summary``) and the kept cases are not kept; the quarantine (the
+    bad rows only) is collected and written at the end."""
+    import pyarrow as pa
+
+    from dipcore.cli.summary import CaseSummary
+    from dipcore.ingest.codelist import CodeList
     from dipcore.ingest.quarantine import save_quarantine
     from dipcore.ingest.reader import read_hospitals
-    from dipcore.ingest.codelist import CodeList
+    from dipcore.schema import QUARANTINE_SCHEMA
     hospitals = read_hospitals(args.hospitals, encoding=args.encoding) if args.hospitals else None
     code_list = CodeList.load(args.code_list, action=args.unknown_code) if args.code_list else None
-    cases, quarantine = _read(args.cases, hospitals, args.encoding, code_list=code_list)
-    for line in _summary_lines(cases, quarantine):
+    summary, quarantine = CaseSummary(), []
+    for c, q in _scan(args.cases, hospitals, args.encoding, code_list=code_list):
+        summary.add(c, q)
+        if q.num_rows:
+            quarantine.append(q)
+    for line in summary.lines():
         print(line)
     if args.quarantine:
-        save_quarantine(quarantine, args.quarantine)
+        save_quarantine(pa.concat_tables(quarantine) if quarantine
+                        else QUARANTINE_SCHEMA.empty_table(), args.quarantine)
         print(f"quarantine written to {args.quarantine}")
     return 0
 

@@ -22,18 +22,32 @@ from dipcore.engine.executor import Executor, ProgressFn, replayable
 from dipcore.engine.passes import (AuditSums, PreparedCases, SettlementState, SettlementSums,
                                    VariantSums)
 from dipcore.errors import InputError
+from dipcore.ingest.sources import partition_years, select_years
 from dipcore.payment import settlement
 from dipcore.payment import sweep as sweeps
 from dipcore.payment.inputs import small_table
 from dipcore.policy import Policy
 from dipcore.schemes.base import Scheme, get_scheme, scheme_for
+from dipcore.schemes.statistics import latest_years
 from dipcore.supervision import audit as supervision
 
 
 def calibrate(ex: Executor, history: Any, policy: Policy, years: list[int] | None,
               rules: Any = None, new_technology: Any = None) -> Catalog:
-    """A catalogue from history, by the policy's scheme (SPEC 4; SPEC 10.2 for DRG)."""
+    """A catalogue from history, by the policy's scheme (SPEC 4; SPEC 10.2 for DRG).
+
+    A history hive-partitioned by year (``year=YYYY`` directories) is read only in the
+    partitions of the calibration years: without ``years``, these are the latest years
+    named by the partitions (so no row is read to choose them), and the others are never
+    opened, on either executor (``dipcore.ingest.sources.select_years``).
+    """
     scheme = get_scheme(policy.scheme).bind(rules=rules, new_technology=new_technology)
+    if years is None:
+        named = partition_years(history)
+        if named:
+            years = latest_years(named, policy)
+    if years:
+        history = select_years(history, years)
     return scheme.calibrate(ex, history, policy, years)
 
 

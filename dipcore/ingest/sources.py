@@ -20,9 +20,10 @@ import codecs
 import csv
 import io
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Collection, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -71,12 +72,31 @@ class Piece:
     id_hash: np.ndarray | None = None
 
 
-def list_files(source: Any) -> list[str] | None:
-    """The files behind a path-like source (sorted; directories are walked), or None."""
+#: A hive partition of discharge years: ``cases/year=2023/month=01/part-0.parquet``.
+_YEAR_PARTITION = re.compile(r"year=(\d{4})")
+
+
+def partition_year(path: str, root: str) -> int | None:
+    """The discharge year of the ``year=YYYY`` directory that ``path`` lies in below the
+    directory ``root``, or None (no such directory, or more than one).
+
+    By the convention the generator and the bureaus' exports follow, the partition
+    ``year=YYYY`` holds exactly the cases discharged in ``YYYY``; pruning relies on it.
+    Only directories below ``root`` count, so a source given as ``cases/year=2024`` itself
+    is read whole.
+    """
+    parts = Path(path).relative_to(root).parts[:-1]
+    years = [int(m.group(1)) for part in parts if (m := _YEAR_PARTITION.fullmatch(part))]
+    return years[0] if len(years) == 1 else None
+
+
+def _listed(source: Any) -> list[tuple[str, int | None]] | None:
+    """The files behind a path-like source (sorted; directories are walked), each with the
+    year of its hive partition (:func:`partition_year`), or None for other sources."""
     if isinstance(source, (list, tuple)) and all(isinstance(s, (str, os.PathLike)) for s in source):
-        out: list[str] = []
+        out: list[tuple[str, int | None]] = []
         for s in source:
-            out.extend(list_files(s) or [])
+            out.extend(_listed(s) or [])
         return out
     if not isinstance(source, (str, os.PathLike)):
         return None
@@ -89,10 +109,63 @@ def list_files(source: Any) -> list[str] | None:
         )
         if not files:
             raise InputError("directory holds no Parquet, CSV or Arrow files", source=str(path))
-        return files
+        return [(f, partition_year(f, str(path))) for f in files]
     if not path.exists():
         raise InputError("no such file or directory", source=str(path))
-    return [str(path)]
+    return [(str(path), None)]
+
+
+def list_files(source: Any) -> list[str] | None:
+    """The files behind a path-like source (sorted; directories are walked), or None."""
+    listed = _listed(source)
+    return None if listed is None else [f for f, _ in listed]
+
+
+def partition_years(source: Any) -> list[int] | None:
+    """The discharge years of a source hive-partitioned by year (``year=YYYY`` directories),
+    from the directory names alone; None when some file lies outside such a partition, or
+    the source is not a path."""
+    listed = _listed(source)
+    if not listed or any(y is None for _, y in listed):
+        return None
+    return sorted({y for _, y in listed})
+
+
+def select_years(source: Any, years: Collection[int]) -> Any:
+    """A source without its hive partitions of discharge years outside ``years``.
+
+    The files of a ``year=YYYY`` directory (:func:`partition_year`) with ``YYYY`` not in
+    ``years`` are left out before anything is read: they are never opened, so their rows
+    are neither validated nor quarantined (``rows in = kept + quarantined`` counts the
+    files read). Files outside such directories are kept.
+
+    Returns
+    -------
+    ``source`` itself when nothing is left out (not a path, or no other year's partition),
+    else the list of the files kept, in reading order.
+
+    Raises
+    ------
+    InputError
+        Every file of the source lies in a partition of another year.
+    """
+    listed = _listed(source)
+    if listed is None:
+        return source
+    kept = [f for f, y in listed if y is None or y in years]
+    if len(kept) == len(listed):
+        return source
+    if not kept:
+        found = sorted({y for _, y in listed if y is not None})
+        raise InputError(f"no year=YYYY partition of the years {sorted(years)} "
+                         f"(partitions: {found})", source=_source_name(source))
+    return kept
+
+
+def _source_name(source: Any) -> str:
+    if isinstance(source, (list, tuple)):
+        return ", ".join(str(s) for s in source)
+    return str(source)
 
 
 def count_rows(source: Any) -> int | None:

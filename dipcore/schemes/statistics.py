@@ -68,6 +68,12 @@ def present_years(year: np.ndarray) -> list[int]:
     return np.unique(year).tolist()
 
 
+def latest_years(present: set[int] | list[int], policy: Policy) -> list[int]:
+    """The default calibration years: the most recent ``len(policy.year_weights)`` of the
+    years present."""
+    return sorted(present)[-len(policy.year_weights):]
+
+
 def calibration_years(present: set[int], policy: Policy, years: list[int] | None,
                       quarantined: int) -> tuple[list[int], list[str]]:
     """The calibration years (given, or the most recent ``len(year_weights)`` present) and
@@ -75,7 +81,7 @@ def calibration_years(present: set[int], policy: Policy, years: list[int] | None
     if not present:
         raise InputError("the history has no usable cases")
     all_years = sorted(present)
-    cal_years = sorted(years) if years else all_years[-len(policy.year_weights):]
+    cal_years = sorted(years) if years else latest_years(all_years, policy)
     if len(cal_years) > len(policy.year_weights):
         raise InputError(f"{len(cal_years)} calibration years but {len(policy.year_weights)} year weights")
     warnings = []

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from dipcore._kernels import drg as K
 from dipcore.errors import InputError
-from dipcore.ingest.sources import CSV_SUFFIXES, IPC_SUFFIXES
+from dipcore.ingest.sources import CSV_SUFFIXES, IPC_SUFFIXES, source_columns
 
 CASE_COLUMNS = ("case_id", "sex", "age_years", "age_days", "birth_weight_g", "primary_dx",
                 "secondary_dx", "procedures")
@@ -68,8 +68,11 @@ def _read_file(path: str, encoding: str) -> pa.Table:
                     return pa.ipc.open_stream(source).read_all()
         types = {c: pa.string() for c in ("case_id", "primary_dx") + LIST_COLUMNS}
         types.update({c: pa.int64() for c in INT_COLUMNS})
+        # only the grouper's columns are converted (a missing one is named by the caller)
+        wanted = [n for n in source_columns(path, encoding) if n in CASE_COLUMNS]
         return pacsv.read_csv(path, read_options=pacsv.ReadOptions(encoding=encoding),
-                              convert_options=pacsv.ConvertOptions(column_types=types))
+                              convert_options=pacsv.ConvertOptions(column_types=types,
+                                                                   include_columns=wanted))
     except (OSError, pa.ArrowInvalid) as exc:
         raise InputError(f"cannot read the cases ({str(exc).splitlines()[0]})",
                          source=path) from None
