@@ -61,7 +61,6 @@ SHAPES: dict[str, tuple[int, dict[str, Any]]] = {
     "hospitals_1500": (1500, {}),
     "one_patient_per_case": (BASE_HOSPITALS, {"patients_per_case": 1.0}),
     "diagnoses_2000": (BASE_HOSPITALS, {"diagnoses": 2000}),
-    "diagnoses_6000": (BASE_HOSPITALS, {"diagnoses": 6000}),
     "procedures_2500": (BASE_HOSPITALS, {"procedures": 2500}),
     "max_procedures_2": (BASE_HOSPITALS, {"max_procedures": 2}),
     "secondary_x2": (BASE_HOSPITALS, {"secondary_scale": 2.0, "max_secondary": 16}),

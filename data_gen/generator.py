@@ -336,6 +336,8 @@ def generate(out: str | Path, cases_per_year: int, years: tuple[int, int] = (202
         most the 10K-odd leaves the generator uses. The principal diagnosis codes are these
         (about 15 % of them also coded with extensions, ``K35.900x001``); the secondary ones
         are these and ~100 Charlson condition codes. Changing it redraws the whole model.
+        A catalogue much above 3000 can run out of procedure codes of some chapter
+        (``RuntimeError``; 6000 does).
     procedures : int, optional
         Distinct procedure codes: the codes the diagnoses' treatment combinations draw
         (about 2.6 a diagnosis, ~7,900 at 3000 diagnoses) are mapped onto this many, class
