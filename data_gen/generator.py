@@ -51,6 +51,7 @@ from . import heterogeneity as _heterogeneity
 from . import kernel
 from .drg_pack import write_pack
 from .model import Model, build_model
+from .shape import Shape, shuffle_order
 
 # Month shares of admissions (fewer around the Spring Festival, more at year end).
 _SEASON = np.array([0.95, 0.80, 1.0, 1.0, 1.0, 0.98, 1.02, 1.02, 1.0, 0.95, 1.05, 1.10])
@@ -121,11 +122,14 @@ class Province:
         0, every hospital of a level alike in distribution; 1, realistic.
     heterogeneity_drift : float, default 1/3
         Their year-to-year drift: a random walk whose steps are this share of each effect.
+    shape : Shape, optional
+        The shape of the cases (``data_gen.shape``; :func:`generate` documents each knob).
+        ``None``: the defaults.
     """
 
     def __init__(self, seed: int = 0, hospitals: int = 60, gaming: list[dict] | None = None,
                  n_years: int = 1, heterogeneity: float = 0.0,
-                 heterogeneity_drift: float = _heterogeneity.DRIFT):
+                 heterogeneity_drift: float = _heterogeneity.DRIFT, shape: Shape | None = None):
         if n_years < 1:
             raise ValueError("n_years must be at least 1")
         _heterogeneity.check(heterogeneity, heterogeneity_drift)
@@ -133,7 +137,9 @@ class Province:
         self.n_years = n_years
         self.heterogeneity = float(heterogeneity)
         self.heterogeneity_drift = float(heterogeneity_drift)
-        self.model: Model = build_model(seed, hospitals)
+        self.shape = shape or Shape()
+        self.model: Model = build_model(seed, hospitals, self.shape.diagnoses,
+                                        self.shape.procedures)
         m = self.model
         self.n_hospitals = len(m.hosp_level)
         self.hospital_ids = pa.array(hospital_ids(self.n_hospitals))
@@ -187,11 +193,14 @@ class Province:
         days = calendar.monthrange(year, month + 1)[1]
         gaming = self.intensities(year_index)
         upcode = _gaming.procedure_targets(m, n_cases, max(1, self.n_years - 1))
+        shape = self.shape
+        n_patients, patient_skew = shape.patient_pool(n_cases)
+        sec_width, proc_width = shape.widths()
         n = stop - start
         out = dict(
             patient_o=np.empty(n, np.int64), hosp_o=np.empty(n, np.int32),
-            dx_o=np.empty(n, np.int32), sec_o=np.empty((n, kernel.MAX_SEC), np.int32),
-            proc_o=np.empty((n, kernel.MAX_PROCS), np.int32), age_o=np.empty(n, np.int16),
+            dx_o=np.empty(n, np.int32), sec_o=np.empty((n, sec_width), np.int32),
+            proc_o=np.empty((n, proc_width), np.int32), age_o=np.empty(n, np.int16),
             age_days_o=np.empty(n, np.int32), sex_o=np.empty(n, np.int8),
             bw_o=np.empty(n, np.int32), adm_o=np.empty(n, np.int32), dis_o=np.empty(n, np.int32),
             cost_o=np.empty(n, np.int64), fund_o=np.empty(n, np.int64),
@@ -200,8 +209,10 @@ class Province:
             partner_o=np.empty(n, np.int64), bad_o=np.empty(n, np.int8))
         kernel.generate_chunk(
             _key(self.seed, year), _key(self.seed, 0x9E0), start, stop, int(bounds[month]),
-            first_day, days, year, year_index, max(1000, int(n_cases * 0.6)), self.hosp_cdf,
-            p_bed, bad_share, m.dx_base, m.dx_n_ext, m.dx_cdf, m.dx_common_cdf, m.dx_chapter,
+            first_day, days, year, year_index, n_patients, patient_skew, shape.max_secondary,
+            float(shape.secondary_scale), shape.max_procedures,
+            float(shape.extra_procedure_share),
+            self.hosp_cdf, p_bed, bad_share, m.dx_base, m.dx_n_ext, m.dx_cdf, m.dx_common_cdf, m.dx_chapter,
             m.dx_cost, m.dx_los, m.dx_combo_start, m.dx_combo_count, upcode,
             m.combo_cdf, m.combo_procs, m.combo_cost, m.combo_los, m.extra_procs,
             m.charlson_codes, m.charlson_weight, m.charlson_cdf, m.severe_charlson, m.bed_dx,
@@ -266,7 +277,12 @@ def generate(out: str | Path, cases_per_year: int, years: tuple[int, int] = (202
              p_bed: float = 0.015, bad_share: float = 0.0, drg_pack: bool = False,
              gaming: list[dict] | None = None, heterogeneity: float = 0.0,
              heterogeneity_drift: float = _heterogeneity.DRIFT,
-             progress: Callable[[int, int], None] | None = None) -> dict:
+             progress: Callable[[int, int], None] | None = None, *,
+             patients_per_case: float | None = None, diagnoses: int = 3000,
+             procedures: int | None = None, max_secondary: int = kernel.MAX_SEC - 4,
+             secondary_scale: float = 1.0, max_procedures: int = kernel.MAX_PROCS,
+             extra_procedure_share: float = 0.5, row_group_rows: int = 1 << 17,
+             order: str = "sorted") -> dict:
     """Write a synthetic province to ``out`` (see the module docstring for the layout).
 
     Parameters
@@ -308,6 +324,46 @@ def generate(out: str | Path, cases_per_year: int, years: tuple[int, int] = (202
         each effect's size (0: the same every year).
     progress : callable, optional
         Called as ``progress(rows_done, rows_total)`` after every chunk.
+    patients_per_case : float, optional
+        Distinct patients per case within a year, in (0, 1]: patients are drawn alike from
+        a pool sized to give this share (1.0: a readmission is rare, nearly one patient per
+        case). Newborns, and mothers whom the pool's draw does not fit, are patients of
+        their own on top (0.3 gives about 0.38). ``None`` (default): a pool of 0.6 patients
+        a case drawn skewed, so that some patients come back often (about 0.5 distinct
+        patients a case in a year).
+    diagnoses : int, default 3000
+        Diagnoses of the catalogue (distinct ICD-10 leaves, Zipf-like in popularity), at
+        most the 10K-odd leaves the generator uses. The principal diagnosis codes are these
+        (about 15 % of them also coded with extensions, ``K35.900x001``); the secondary ones
+        are these and ~100 Charlson condition codes. Changing it redraws the whole model.
+        A catalogue much above 3000 can run out of procedure codes of some chapter
+        (``RuntimeError``; 6000 does).
+    procedures : int, optional
+        Distinct procedure codes: the codes the diagnoses' treatment combinations draw
+        (about 2.6 a diagnosis, ~7,900 at 3000 diagnoses) are mapped onto this many, class
+        by class, the 8 excluded simple procedures kept (``model._restrict_procedures``).
+        ``None``: all of them; more than there are is refused (widen the vocabulary
+        with ``diagnoses``).
+    max_secondary : int, default 8
+        Most secondary diagnoses a case's coder records (the Poisson count is cut there);
+        diagnosis upcoding (``gaming``) adds up to three on top.
+    secondary_scale : float, default 1
+        Multiplier of the mean number of secondary diagnoses (about 2.5 a case by default,
+        growing with age).
+    max_procedures : int, default 5
+        Most procedures a case records: its treatment combination's (one or two) first, then
+        the excluded simple ones; the rest are not recorded (the case is otherwise the same).
+    extra_procedure_share : float, default 0.5
+        Probability that a case records excluded simple procedures (one, and a second with
+        probability 0.3): the main lever on the mean number of procedures a case
+        (about 1.0 by default).
+    row_group_rows : int, default 131072
+        Rows per Parquet row group (a file holds at most ``chunk_rows`` rows of one month,
+        so a larger group needs larger months and chunks to show).
+    order : {"sorted", "shuffled"}
+        Rows within each file: ``"sorted"`` by case index (cases cut into months by
+        discharge, as always); ``"shuffled"`` by a hash of the seed, year and case index,
+        a function of the file's rows alone (the same rows, in a deterministic order).
 
     Returns
     -------
@@ -322,8 +378,14 @@ def generate(out: str | Path, cases_per_year: int, years: tuple[int, int] = (202
     first, last = years
     if last < first:
         raise ValueError(f"years {years}: the last year is before the first")
+    shape = Shape(patients_per_case=patients_per_case, diagnoses=diagnoses,
+                  procedures=procedures, max_secondary=max_secondary,
+                  secondary_scale=secondary_scale, max_procedures=max_procedures,
+                  extra_procedure_share=extra_procedure_share, row_group_rows=row_group_rows,
+                  order=order)
     province = Province(seed, hospitals, gaming, n_years=last - first + 1,
-                        heterogeneity=heterogeneity, heterogeneity_drift=heterogeneity_drift)
+                        heterogeneity=heterogeneity, heterogeneity_drift=heterogeneity_drift,
+                        shape=shape)
     registry = province.registry()
     import pyarrow.csv as pacsv
     with atomic_path(out / "hospitals.csv") as tmp:
@@ -341,8 +403,11 @@ def generate(out: str | Path, cases_per_year: int, years: tuple[int, int] = (202
             for start in range(lo, hi, chunk_rows):
                 stop = min(hi, start + chunk_rows)
                 table, lab = province.cases(year, yi, cases_per_year, start, stop, p_bed, bad_share)
+                if shape.order == "shuffled":
+                    table = table.take(shuffle_order(seed, year, np.arange(start, stop)))
                 with atomic_path(folder / f"part-{start:09d}.parquet") as tmp:
-                    pq.write_table(table, tmp, compression="zstd", row_group_size=1 << 17)
+                    pq.write_table(table, tmp, compression="zstd",
+                                   row_group_size=shape.row_group_rows)
                 if lab.num_rows:
                     labels.append(lab)
                 if year == last:
@@ -370,6 +435,8 @@ def generate(out: str | Path, cases_per_year: int, years: tuple[int, int] = (202
     }
     if drg_pack:      # only then, so that the manifest of a plain run is unchanged
         manifest["drg_pack"] = "drg_pack"
+    if shape.changed():   # likewise: the knobs set away from their defaults
+        manifest["shape"] = shape.changed()
     with atomic_path(out / "manifest.json") as tmp:
         Path(tmp).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     return manifest

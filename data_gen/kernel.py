@@ -94,7 +94,7 @@ def _pick(cdf, u):
 
 
 @nb.njit(cache=True)
-def _base(st, key, j, n_patients, hosp_cdf, hosp_level, dx_cdf, dx_common_cdf,
+def _base(st, key, j, n_patients, patient_skew, hosp_cdf, hosp_level, dx_cdf, dx_common_cdf,
           p_bed, bed_cdf, bed_dx, month_days):
     """The draws that define who, where and what of case ``j`` (stream 0)."""
     _seed(st, key, j, 0)
@@ -117,15 +117,17 @@ def _base(st, key, j, n_patients, hosp_cdf, hosp_level, dx_cdf, dx_common_cdf,
             dx = _pick(dx_common_cdf, u_dx)
         else:
             dx = _pick(dx_cdf, u_dx)
-    # skewed: some patients come back often (chronic disease, several admissions)
-    patient = min(int(n_patients * u_pat ** 1.6), n_patients - 1)
+    # skewed (``patient_skew`` > 1): some patients come back often (chronic disease,
+    # several admissions); 1 draws every patient of the pool alike
+    patient = min(int(n_patients * u_pat ** patient_skew), n_patients - 1)
     day = min(int(u_day * month_days), month_days - 1)
     return patient, h, dx, day, u_split, bed
 
 
 @nb.njit(nogil=True, cache=True)
 def generate_chunk(key, pop_key, start, stop, month_start, month_first_day, month_days,
-                   year, year_index, n_patients, hosp_cdf, p_bed, bad_share,
+                   year, year_index, n_patients, patient_skew, sec_cap, sec_scale, proc_cap,
+                   p_extra, hosp_cdf, p_bed, bad_share,
                    dx_base, dx_n_ext, dx_cdf, dx_common_cdf, dx_chapter, dx_cost, dx_los,
                    dx_combo_start, dx_combo_count, dx_upcode_combo, combo_cdf, combo_procs,
                    combo_cost, combo_los, extra_procs, charlson_codes, charlson_weight,
@@ -143,6 +145,13 @@ def generate_chunk(key, pop_key, start, stop, month_start, month_first_day, mont
     records for each diagnosis, -1 where it records none
     (:func:`data_gen.gaming.procedure_targets`). ``hosp_fx`` is float64[8, H]: the honest
     effects of each hospital this year (rows ``FX_*``; ``data_gen.heterogeneity``).
+
+    The shape of the cases (``data_gen.shape``): patients are drawn from a pool of
+    ``n_patients`` as ``u ** patient_skew``; a case has at most ``sec_cap`` honest secondary
+    diagnoses, their Poisson mean times ``sec_scale`` (diagnosis upcoding adds up to three
+    on top, so ``sec_o`` has ``sec_cap + 4`` columns or more); it records an excluded
+    simple procedure with probability ``p_extra`` and at most ``proc_cap`` procedures
+    (``proc_o`` has that many columns or more).
     """
     st = np.empty(1, np.uint64)
     pst = np.empty(1, np.uint64)
@@ -154,8 +163,8 @@ def generate_chunk(key, pop_key, start, stop, month_start, month_first_day, mont
     for i in range(start, stop):
         r = i - start
         patient, h, dx, day, u_split, bed = _base(
-            st, key, i, n_patients, hosp_cdf, hosp_level, dx_cdf, dx_common_cdf,
-            p_bed, hosp_bed_cdf, bed_dx, month_days)
+            st, key, i, n_patients, patient_skew, hosp_cdf, hosp_level, dx_cdf,
+            dx_common_cdf, p_bed, hosp_bed_cdf, bed_dx, month_days)
         dis = month_first_day + day
         label = 0
         partner = -1
@@ -165,8 +174,8 @@ def generate_chunk(key, pop_key, start, stop, month_start, month_first_day, mont
         split_adm = -1
         if bed < 0 and i > month_start and u_split < split_max:
             pp, ph, pdx, pday, pu, pbed = _base(
-                st, key, i - 1, n_patients, hosp_cdf, hosp_level, dx_cdf, dx_common_cdf,
-                p_bed, hosp_bed_cdf, bed_dx, month_days)
+                st, key, i - 1, n_patients, patient_skew, hosp_cdf, hosp_level, dx_cdf,
+                dx_common_cdf, p_bed, hosp_bed_cdf, bed_dx, month_days)
             honest_split = HONEST_SPLIT * hosp_fx[FX_READMISSION, ph]
             if (pbed < 0 and pu >= SPLIT_CAP and pday + 2 < month_days
                     and u_split < max(honest_split, gaming[SPLIT, ph])):
@@ -280,14 +289,14 @@ def generate_chunk(key, pop_key, start, stop, month_start, month_first_day, mont
         else:
             way = 1
         # ---- secondary diagnoses --------------------------------------------------------
-        for k in range(MAX_SEC):
+        for k in range(sec_o.shape[1]):
             sec_o[r, k] = -1
-        lam = min(6.0, 0.5 + age / 28.0) * hosp_fx[FX_CODING_DEPTH, h]
+        lam = min(6.0, 0.5 + age / 28.0) * hosp_fx[FX_CODING_DEPTH, h] * sec_scale
         nsec = 0
         u = _uniform(st)
         p = math.exp(-lam)
         c = p
-        while u > c and nsec < MAX_SEC - 4:
+        while u > c and nsec < sec_cap:
             nsec += 1
             p *= lam / nsec
             c += p
@@ -309,20 +318,26 @@ def generate_chunk(key, pop_key, start, stop, month_start, month_first_day, mont
                 sec_o[r, nsec + k] = severe_charlson[min(int(_uniform(gst) * n_severe), n_severe - 1)]
             label |= 1 << UPCODING_DIAGNOSIS
         # ---- procedures -------------------------------------------------------------------
-        for k in range(MAX_PROCS):
+        # a procedure beyond ``proc_cap`` is not recorded, but its draws are still made, so
+        # that the cap changes nothing else of the case
+        for k in range(proc_o.shape[1]):
             proc_o[r, k] = -1
         npr = 0
         if recorded >= 0:
             for k in range(combo_procs.shape[1]):
-                if combo_procs[recorded, k] >= 0:
+                if combo_procs[recorded, k] >= 0 and npr < proc_cap:
                     proc_o[r, npr] = combo_procs[recorded, k]
                     npr += 1
-        if _uniform(st) < 0.5:
-            proc_o[r, npr] = extra_procs[min(int(_uniform(st) * extra_procs.shape[0]), extra_procs.shape[0] - 1)]
-            npr += 1
-            if _uniform(st) < 0.3:
-                proc_o[r, npr] = extra_procs[min(int(_uniform(st) * extra_procs.shape[0]), extra_procs.shape[0] - 1)]
+        if _uniform(st) < p_extra:
+            extra = extra_procs[min(int(_uniform(st) * extra_procs.shape[0]), extra_procs.shape[0] - 1)]
+            if npr < proc_cap:
+                proc_o[r, npr] = extra
                 npr += 1
+            if _uniform(st) < 0.3:
+                extra = extra_procs[min(int(_uniform(st) * extra_procs.shape[0]), extra_procs.shape[0] - 1)]
+                if npr < proc_cap:
+                    proc_o[r, npr] = extra
+                    npr += 1
         # ---- principal diagnosis code (some hospitals code extensions) --------------------
         code = dx_base[dx]
         if dx_n_ext[dx] > 0 and _uniform(st) < 0.5:

@@ -117,16 +117,97 @@ def _draw_code(rng: np.random.Generator, chapter: int, want: str, used: set[str]
     raise RuntimeError(f"no free {want} code in chapter {chapter}")
 
 
-def build_model(seed: int, hospitals: int, n_diagnoses: int = 3000) -> Model:
-    """Draw the province's truth from ``seed`` (deterministic)."""
+def diagnosis_leaves() -> list[str]:
+    """The ICD-10 leaves (WHO codes, sorted) a catalogue draws its diagnoses from."""
+    leaves = [c for c in icd.get_all_codes(False)
+              if icd.is_leaf(c) and c[0] not in "UVWXY" and (c[0] != "Z" or c[:3] in ("Z50", "Z51"))]
+    leaves.sort()
+    return leaves
+
+
+def _restrict_procedures(seed: int, proc_codes: list[str], combo_procs: np.ndarray,
+                         extra_procs: np.ndarray, n: int, prefixes: dict[str, str]
+                         ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The model's procedures mapped onto ``n`` distinct codes.
+
+    The excluded simple procedures stay. The other codes keep, class by class (surgery,
+    diagnostic, therapeutic), a random share in proportion to the class's size (at least
+    one each); a dropped code becomes a kept code of its class, so a combination keeps its
+    treatment class (DIP's case class, DRG's surgical ADRGs). A related procedure that
+    becomes its main one is replaced by another of the class, or dropped when the class
+    kept one code. Drawn on a stream of its own: the rest of the model does not move.
+
+    Returns
+    -------
+    (codes, combo_procs, extra_procs)
+        The kept codes and both index arrays renumbered into them.
+    """
+    extra = {int(e) for e in extra_procs}
+    if n < len(extra) + 3:
+        raise ValueError(f"procedures: at least {len(extra) + 3} (the excluded simple "
+                         f"procedures and one code of each class), got {n}")
+    if n > len(proc_codes):
+        raise ValueError(f"procedures: at most {len(proc_codes)} (the codes this province's "
+                         f"diagnoses draw), got {n}")
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xD1C0, 0x9C0D]))
+    by_class: dict[str, list[int]] = {}
+    for j, code in enumerate(proc_codes):
+        if j not in extra:
+            by_class.setdefault(procedure_class(code, prefixes), []).append(j)
+    budget = n - len(extra)
+    total = sum(len(m) for m in by_class.values())
+    classes = sorted(by_class)
+    quota = {c: max(1, int(budget * len(by_class[c]) / total)) for c in classes}
+    # hand the rounding's remainder to the largest classes (never beyond a class's size)
+    for c in sorted(classes, key=lambda c: -len(by_class[c])):
+        quota[c] = min(len(by_class[c]), quota[c] + budget - sum(quota.values()))
+    target = np.arange(len(proc_codes))
+    kept_of: dict[str, np.ndarray] = {}
+    for c in classes:
+        members = np.array(by_class[c])
+        kept = np.sort(rng.choice(members, size=quota[c], replace=False))
+        kept_of[c] = kept
+        target[members] = kept[rng.integers(0, kept.size, members.size)]
+        target[kept] = kept
+    combos = np.where(combo_procs >= 0, target[np.maximum(combo_procs, 0)], -1)
+    for row in np.flatnonzero((combos[:, 1] >= 0) & (combos[:, 1] == combos[:, 0])):
+        kept = kept_of[procedure_class(proc_codes[combos[row, 1]], prefixes)]
+        combos[row, 1] = kept[(np.searchsorted(kept, combos[row, 1]) + 1) % kept.size] \
+            if kept.size > 1 else -1
+    used = np.unique(np.concatenate([np.concatenate(list(kept_of.values())), extra_procs]))
+    renumber = np.full(len(proc_codes), -1, np.int64)
+    renumber[used] = np.arange(used.size)
+    combos = np.where(combos >= 0, renumber[np.maximum(combos, 0)], -1).astype(np.int32)
+    return ([proc_codes[j] for j in used], combos,
+            renumber[extra_procs].astype(np.int32))
+
+
+def build_model(seed: int, hospitals: int, n_diagnoses: int = 3000,
+                n_procedures: int | None = None) -> Model:
+    """Draw the province's truth from ``seed`` (deterministic).
+
+    Parameters
+    ----------
+    seed : int
+        Everything is drawn from it.
+    hospitals : int
+        Number of hospitals (at least 6 are made).
+    n_diagnoses : int, default 3000
+        Diagnoses of the catalogue: distinct ICD-10 leaves (at most :func:`diagnosis_leaves`).
+    n_procedures : int, optional
+        Distinct procedure codes: the codes the diagnoses' combinations draw (about 2.6 a
+        diagnosis) are mapped onto this many (:func:`_restrict_procedures`). ``None``: all
+        of them. It cannot exceed their number.
+    """
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0xD1C0]))
     prefixes = procedure_class_prefixes()
 
     # --- diagnoses -------------------------------------------------------------------
-    leaves = [c for c in icd.get_all_codes(False)
-              if icd.is_leaf(c) and c[0] not in "UVWXY" and (c[0] != "Z" or c[:3] in ("Z50", "Z51"))]
-    leaves.sort()
-    pick = np.sort(rng.choice(len(leaves), size=min(n_diagnoses, len(leaves)), replace=False))
+    leaves = diagnosis_leaves()
+    if n_diagnoses > len(leaves):
+        raise ValueError(f"diagnoses: at most {len(leaves)} (the ICD-10 leaves the generator "
+                         f"uses), got {n_diagnoses}")
+    pick = np.sort(rng.choice(len(leaves), size=n_diagnoses, replace=False))
     catalogue = [leaves[i] for i in pick]
     D = len(catalogue)
     dx_codes: list[str] = []
@@ -211,6 +292,10 @@ def build_model(seed: int, hospitals: int, n_diagnoses: int = 3000) -> Model:
     # excluded simple procedures that hospitals also record (they must not drive grouping)
     extra = ["99.2900", "99.1800", "93.5700", "87.4401", "89.5200", "96.0700", "99.0400", "93.9600"]
     extra_procs = np.array([proc_id(c) for c in extra], np.int32)
+    combo_procs = np.array(combo_procs, np.int32)
+    if n_procedures is not None:
+        proc_codes, combo_procs, extra_procs = _restrict_procedures(
+            seed, proc_codes, combo_procs, extra_procs, n_procedures, prefixes)
 
     # --- Charlson conditions among secondary diagnoses --------------------------------
     all_codes = [c for c in icd.get_all_codes(False) if icd.is_leaf(c)]
@@ -277,7 +362,7 @@ def build_model(seed: int, hospitals: int, n_diagnoses: int = 3000) -> Model:
         dx_common_cdf=dx_common_cdf, dx_chapter=dx_chapter, dx_cost=dx_cost, dx_los=dx_los,
         dx_combo_start=dx_combo_start, dx_combo_count=dx_combo_count,
         dx_surgery_combo=dx_surgery_combo,
-        combo_cdf=combo_cdf, combo_procs=np.array(combo_procs, np.int32),
+        combo_cdf=combo_cdf, combo_procs=combo_procs,
         combo_cost=np.array(combo_cost), combo_los=np.array(combo_los), proc_codes=proc_codes,
         extra_procs=extra_procs, charlson_codes=np.array(ch_codes, np.int32),
         charlson_weight=np.array(ch_weight, np.int32), charlson_cdf=charlson_cdf,

@@ -13,7 +13,13 @@ def cmd_generate(args) -> int:
     manifest = generate(args.out, args.cases_per_year, args.years, hospitals=args.hospitals,
                         seed=args.seed, chunk_rows=args.chunk_rows, bad_share=args.bad_share,
                         drg_pack=args.drg_pack, heterogeneity=args.heterogeneity,
-                        progress=Progress("generate"))
+                        progress=Progress("generate"),
+                        patients_per_case=args.patients_per_case, diagnoses=args.diagnoses,
+                        procedures=args.procedures, max_secondary=args.max_secondary,
+                        secondary_scale=args.secondary_scale,
+                        max_procedures=args.max_procedures,
+                        extra_procedure_share=args.extra_procedure_share,
+                        row_group_rows=args.row_group_rows, order=args.order)
     print(f"wrote {manifest['cases']:,} cases of {manifest['hospitals']} hospitals "
           f"({args.years[0]}-{args.years[1]}) to {args.out} in {manifest['seconds']} s")
     for name, n in sorted(manifest["anomaly_cases"].items()):

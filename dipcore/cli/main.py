@@ -21,6 +21,7 @@ from dipcore.cli.options import (
     add_settlement_inputs,
     add_threads_option,
     add_year_options,
+    fraction,
     nonnegative,
     positive,
     share,
@@ -67,6 +68,27 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--heterogeneity", type=nonnegative, default=0.0,
                    help="honest hospitals differ stably from each other (coding habits, price "
                         "level, LOS, ...: data_gen/heterogeneity.py); 1 is realistic, 0 none")
+    shape = g.add_argument_group("shape", "how the cases and files look (data_gen.generate "
+                                 "documents each; the defaults are the usual province)")
+    shape.add_argument("--patients-per-case", type=fraction, default=None,
+                       help="distinct patients per case in a year, in (0, 1] (1: nearly one "
+                            "patient per case; default: repeat admissions, about 0.5)")
+    shape.add_argument("--diagnoses", type=positive, default=3000,
+                       help="diagnoses of the catalogue (distinct principal codes; default 3000)")
+    shape.add_argument("--procedures", type=positive, default=None,
+                       help="distinct procedure codes (default: all the model draws, ~7,900)")
+    shape.add_argument("--max-secondary", type=int, default=8,
+                       help="most secondary diagnoses a case records (default 8)")
+    shape.add_argument("--secondary-scale", type=nonnegative, default=1.0,
+                       help="multiplier of the mean number of secondary diagnoses (default 1)")
+    shape.add_argument("--max-procedures", type=positive, default=5,
+                       help="most procedures a case records (default 5)")
+    shape.add_argument("--extra-procedure-share", type=fraction, default=0.5,
+                       help="share of cases recording excluded simple procedures (default 0.5)")
+    shape.add_argument("--row-group-rows", type=positive, default=1 << 17,
+                       help="rows per Parquet row group (default 131072)")
+    shape.add_argument("--order", choices=("sorted", "shuffled"), default="sorted",
+                       help="rows within a file: by case index (default) or shuffled")
     g.set_defaults(func=cmd_generate)
 
     c = sub.add_parser("calibrate", help="build a catalogue (DIP scores or DRG weights) "

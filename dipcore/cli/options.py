@@ -41,6 +41,14 @@ def nonnegative(text: str) -> float:
     return value
 
 
+def fraction(text: str) -> float:
+    """A number in [0, 1] (``share`` excludes 1)."""
+    value = nonnegative(text)
+    if value > 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], not '{text}'")
+    return value
+
+
 def share(text: str) -> float:
     try:
         value = float(text)
