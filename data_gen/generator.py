@@ -43,6 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from dipcore.errors import InputError
 from dipcore.reports.files import atomic_path
 from dipcore.schema import BED_DAY_CATEGORIES, CASE_SCHEMA, POOLS, money_array
 
@@ -371,13 +372,13 @@ def generate(out: str | Path, cases_per_year: int, years: tuple[int, int] = (202
         The manifest (also written to ``out/manifest.json``).
     """
     if cases_per_year < 12:
-        raise ValueError("cases_per_year must be at least 12 (one a month)")
+        raise InputError("cases_per_year must be at least 12 (one a month)")
     out = Path(out)
     (out / "cases").mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     first, last = years
     if last < first:
-        raise ValueError(f"years {years}: the last year is before the first")
+        raise InputError(f"years {years}: the last year is before the first")
     shape = Shape(patients_per_case=patients_per_case, diagnoses=diagnoses,
                   procedures=procedures, max_secondary=max_secondary,
                   secondary_scale=secondary_scale, max_procedures=max_procedures,

@@ -17,6 +17,8 @@ import numpy as np
 
 from . import kernel
 
+from dipcore.errors import InputError  # a ValueError: a bad shape is bad input (exit 2)
+
 #: Diagnoses of the default catalogue (``model.build_model``).
 DEFAULT_DIAGNOSES = 3000
 #: Pool of repeat patients per case of a year and the skew of the draw among them, when
@@ -51,7 +53,7 @@ class Shape:
             kinds = (int,) if integer else (int, float)
             if isinstance(value, bool) or not isinstance(value, kinds) \
                     or not (low <= value <= high):
-                raise ValueError(f"{name} must be {'an integer' if integer else 'a number'} "
+                raise InputError(f"{name} must be {'an integer' if integer else 'a number'} "
                                  f"in [{low}, {high}], got {value!r}")
         if self.patients_per_case is not None:
             number("patients_per_case", 1e-3, 1.0)
@@ -64,7 +66,7 @@ class Shape:
         number("extra_procedure_share", 0.0, 1.0)
         number("row_group_rows", 1, 1 << 30, integer=True)
         if self.order not in ORDERS:
-            raise ValueError(f"order must be one of {list(ORDERS)}, got {self.order!r}")
+            raise InputError(f"order must be one of {list(ORDERS)}, got {self.order!r}")
 
     def changed(self) -> dict:
         """The knobs that differ from the defaults (``manifest["shape"]``)."""
