@@ -164,12 +164,14 @@ CREATE OR REPLACE TEMP TABLE pools AS
 """
 
 CCI = """
+-- Quan's prefixes are 3 or 4 characters long and none is a prefix of another, so each code
+-- matches on one of its two prefixes: an equi-join (hashed) instead of a starts_with scan
 WITH s AS (
-    SELECT case_id, hospital_id, replace(unnest(secondary_dx), '.', '') AS code FROM {source}
+    SELECT case_id, hospital_id, unnest([substr(code, 1, 3), substr(code, 1, 4)]) AS prefix
+    FROM (SELECT case_id, hospital_id, replace(unnest(secondary_dx), '.', '') AS code FROM {source})
 ),
 hit AS (
-    SELECT DISTINCT s.case_id, s.hospital_id, q.condition, q.weight
-    FROM s JOIN quan q ON starts_with(s.code, q.prefix)
+    SELECT DISTINCT case_id, hospital_id, condition, weight FROM s JOIN quan USING (prefix)
 ),
 h AS (
     SELECT * FROM hit h1 WHERE NOT EXISTS (
