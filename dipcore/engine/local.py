@@ -2,7 +2,8 @@
 
 One reader thread reads the source and finds repeated case ids (the only order-dependent
 step); validation and the pass's ``chunk`` run on a pool of threads; results are folded in
-reading order (``dipcore.ingest.checking.Checking``). Calibration's prepared features are
+reading order (``dipcore.ingest.checking.Checking``). Per-case rows folded go to a writer
+thread (``dipcore.engine.writer.BackgroundWriter``), so writing them overlaps the passes. Calibration's prepared features are
 kept in memory up to a limit and spilled to a temporary Arrow file beyond it
 (``dipcore.engine.store.FeatureStore``), so memory does not grow with the history.
 
@@ -25,13 +26,13 @@ from dipcore.engine.executor import (
     ProgressFn,
     RowSink,
     no_sink,
-    parquet_appender,
     replayable,
     rows_done,
 )
 from dipcore.engine.passes import FeaturePass, SourcePass
 from dipcore.engine.store import FeatureStore
 from dipcore.engine.threads import ordered_map, threads
+from dipcore.engine.writer import BackgroundWriter, ParquetAppender
 from dipcore.ingest.checking import Checking
 from dipcore.ingest.reader import pieces
 from dipcore.ingest.sources import DEFAULT_BATCH_ROWS, Piece, count_rows
@@ -128,9 +129,11 @@ class LocalExecutor(Executor):
     @staticmethod
     @contextlib.contextmanager
     def _parquet_sink(path: Path) -> Iterator[RowSink]:
-        with contextlib.ExitStack() as stack:
-            tmp = stack.enter_context(atomic_path(path))
-            yield RowSink(path=path, write=parquet_appender(stack, tmp))
+        # exits innermost first: the last write, then the file's footer, then the rename;
+        # on error the writer stops, the file is closed and removed
+        with atomic_path(path) as tmp, ParquetAppender(tmp) as appender, \
+                BackgroundWriter(appender.write, what=str(path)) as writer:
+            yield RowSink(path=path, write=writer.put)
 
     def close(self) -> None:
         if self._spill is not None:
