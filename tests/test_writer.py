@@ -52,7 +52,7 @@ def test_writes_everything_in_order_with_at_most_depth_waiting(depth):
 
 
 def test_put_does_not_wait_for_writes_until_the_queue_is_full():
-    sink = SlowSink(delay=0.3)
+    sink = SlowSink(delay=0.5)
     w = W.BackgroundWriter(sink.write, "fake", depth=2)
     t0 = time.perf_counter()
     for t in _tables(3):                     # one taken by the thread, two in the queue
