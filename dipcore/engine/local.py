@@ -82,6 +82,18 @@ def run_feature_pass(p: FeaturePass, store: Iterable,
     return p.combine(parts)
 
 
+def batch_threads(rows: RowSink | None) -> int:
+    """Threads for a source pass's batches: all of :func:`threads`, less the one the row
+    writer takes when per-case rows are written (``rows``).
+
+    Writing Parquet is one thread's work that the batches wait for at the end; beside two
+    batch threads on two cores it got too little of a core (a 2M-case settlement with
+    per-case output: 3.2 s with two batch threads, 2.7 s with one).
+    """
+    n = threads()
+    return max(1, n - 1) if rows is not None and rows.write is not None else n
+
+
 class LocalExecutor(Executor):
     """Runs passes in this process.
 
@@ -111,7 +123,8 @@ class LocalExecutor(Executor):
     def scan(self, source: Any, p: SourcePass, *, keep: bool = False, rows: RowSink | None = None):
         source = replayable(source)
         total = count_rows(source) or 0
-        checking = Checking(self.hospitals, expected_rows=total or None, raw_codes=p.raw_codes)
+        checking = Checking(self.hospitals, expected_rows=total or None, raw_codes=p.raw_codes,
+                            n_threads=batch_threads(rows))
         store = FeatureStore(self._spill_dir()) if keep else None
         state = run_source_pass(p, pieces(source, self.hospitals, self.encoding, self.mapping,
                                           self.batch_rows),
