@@ -174,3 +174,17 @@ def test_a_failing_run_stops_the_writer_and_leaves_no_file(year, tmp_path, monke
                   hospitals=year["hospitals"], batch_rows=500, out=out)
     assert not out.exists() or list(out.iterdir()) == []
     assert "dipcore-writer" not in {t.name for t in threading.enumerate()} - before
+
+
+def test_the_writer_takes_one_of_the_threads(tmp_path):
+    from dipcore.engine.executor import RowSink
+    from dipcore.engine.local import batch_threads
+    from dipcore.engine.threads import set_threads
+    try:
+        for n, streamed, kept in ((4, 3, 4), (2, 1, 2), (1, 1, 1)):
+            set_threads(n)
+            assert batch_threads(RowSink(tmp_path, write=print)) == streamed
+            assert batch_threads(None) == kept
+            assert batch_threads(RowSink(tmp_path, directory=tmp_path)) == kept   # Dask files
+    finally:
+        set_threads(None)
