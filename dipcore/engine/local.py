@@ -4,8 +4,9 @@ One reader thread reads the source and finds repeated case ids (the only order-d
 step); validation and the pass's ``chunk`` run on a pool of threads; results are folded in
 reading order (``dipcore.ingest.checking.Checking``). Per-case rows folded go to a writer
 thread (``dipcore.engine.writer.BackgroundWriter``), so writing them overlaps the passes.
-Calibration's prepared features are kept in memory up to a limit and spilled to a temporary Arrow file beyond it
-(``dipcore.engine.store.FeatureStore``), so memory does not grow with the history.
+Calibration's prepared features are kept in memory up to a limit and spilled to a
+temporary Arrow file beyond it (``dipcore.engine.store.FeatureStore``), so memory does not
+grow with the history.
 
 :func:`run_source_pass` is the whole of a source pass over some pieces; the Dask executor
 runs the same function in each task, so the two executors share every line that touches a
