@@ -36,10 +36,11 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from dipcore._kernels import numba_config
 from dipcore.engine import threads as batch_threads
-from dipcore.engine.executor import Executor, ProgressFn, RowSink, parquet_appender, replayable
+from dipcore.engine.executor import Executor, ProgressFn, RowSink, replayable
 from dipcore.engine.local import run_feature_pass, run_source_pass
 from dipcore.engine.passes import FeaturePass, SourcePass
 from dipcore.engine.store import FeatureStore
+from dipcore.engine.writer import ParquetAppender
 from dipcore.errors import DipcoreError
 from dipcore.ingest.checking import Checking
 from dipcore.ingest.reader import case_id_hashes, case_ids_at, part_pieces
@@ -104,7 +105,10 @@ def _task_scan(part, data, ctx, p: SourcePass, keep: bool, rows_dir: str | None)
     with contextlib.ExitStack() as stack:
         write = None
         if rows_dir is not None:
-            write = parquet_appender(stack, str(Path(rows_dir) / f"part-{part.index:06d}.parquet"))
+            # written by the task itself: Dask already runs a task per core, a writer
+            # thread per task would only contend with them
+            write = stack.enter_context(ParquetAppender(
+                Path(rows_dir) / f"part-{part.index:06d}.parquet")).write
         state = run_source_pass(p, *_part_input(part, data, ctx, p.raw_codes), store, write)
     return KeptPart(store, state) if keep else state
 

@@ -8,7 +8,7 @@ A job (``dipcore.engine.jobs``, a scheme's ``calibrate``) asks an executor to
   per-case rows to a :class:`RowSink`;
 * run a :class:`~dipcore.engine.passes.FeaturePass` :meth:`Executor.over` kept features;
 * provide a :meth:`Executor.rows_sink` for the per-case output of a run, which appears only
-  when the whole run succeeds.
+  when the whole run succeeds (written by ``dipcore.engine.writer``).
 
 Implementations: ``dipcore.engine.local.LocalExecutor`` (threads of one process, in reading
 order) and ``dipcore.engine.distributed.DaskExecutor`` (one Dask task per partition,
@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 #: ``progress(stage, rows_done, rows_total)``; ``rows_total`` is 0 when unknown.
 ProgressFn = Callable[[str, int, int], None]
@@ -82,18 +81,6 @@ def replayable(source: Any) -> Any:
     if hasattr(source, "__arrow_c_stream__"):
         return pa.RecordBatchReader.from_stream(source).read_all()
     return source
-
-
-def parquet_appender(stack: contextlib.ExitStack, path: str) -> Callable[[pa.Table], None]:
-    """A function that appends tables to one Parquet file (opened on first use, closed
-    with ``stack``)."""
-    state: dict[str, pq.ParquetWriter] = {}
-
-    def write(table: pa.Table) -> None:
-        if "w" not in state:
-            state["w"] = stack.enter_context(pq.ParquetWriter(path, table.schema, compression="zstd"))
-        state["w"].write_table(table.cast(state["w"].schema))
-    return write
 
 
 def rows_done(progress: ProgressFn | None, stage: str, total: int) -> Callable[[int], None] | None:

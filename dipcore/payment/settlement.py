@@ -37,7 +37,7 @@ from dipcore.payment.points import OUTLIER_NAMES, UNITS
 from dipcore.payment.prepayment import monthly_prepayments, pool_factor
 from dipcore.payment.sums import HOSPITAL_SUMS, SEP, merge_sums, split_keys
 from dipcore.policy import Policy
-from dipcore.reports.files import atomic_path, human_format
+from dipcore.reports.files import atomic_path, cases_parquet_options, human_format
 from dipcore.reports.results import save_tables
 from dipcore.schema import QUARANTINE_SCHEMA, money_array, points_array
 from dipcore.schemes.base import Scheme, scheme_for
@@ -111,7 +111,7 @@ class Settlement:
         target = d / "cases.parquet"
         if self.cases_path is None or target.resolve() != Path(self.cases_path).resolve():
             with atomic_path(target) as tmp:
-                pq.write_table(self.cases, tmp, compression="zstd")
+                pq.write_table(self.cases, tmp, **cases_parquet_options(self.cases.schema))
         tables = {"hospitals": self.hospitals, "monthly": self.monthly, "pools": self.pools}
         if self.quarantine is not None:
             tables["quarantine"] = self.quarantine

@@ -12,7 +12,9 @@ import stat
 import tempfile
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
+
+import pyarrow as pa
 
 from dipcore.errors import InputError
 
@@ -58,6 +60,26 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+#: Columns of the per-case table whose values are (nearly) all different, one per case: a
+#: Parquet dictionary would only cost time (hashing every value) and space. Every other
+#: column repeats a few values (codes, kinds, classes, hospitals, pools, coefficients...)
+#: and is dictionary-encoded. Measured on a 1M-case DIP year: money columns 0.57 s and
+#: 5.6 MB dictionary-encoded, 0.10 s and 3.7 MB plain.
+PER_CASE_VALUES = frozenset({"case_id", "ratio", "total_cost", "fund_paid", "points"})
+
+
+def cases_parquet_options(schema: pa.Schema) -> dict[str, Any]:
+    """The ``pyarrow.parquet`` writer options of a per-case table (``cases.parquet``) of
+    ``schema``, wherever it is written.
+
+    zstd at level 1 (Arrow's default level, said here so that it stays): a third smaller
+    than lz4 or snappy for about the same time; the cost of writing is in encoding, not
+    compressing. The Arrow schema is stored, so readers get back the types written.
+    """
+    return {"compression": "zstd", "compression_level": 1,
+            "use_dictionary": [n for n in schema.names if n not in PER_CASE_VALUES]}
 
 
 #: Formats of the human-readable copies of result tables (the Parquet copies are always

@@ -1,0 +1,190 @@
+"""Per-case rows written off the main thread: in order, bounded, atomic, failures reported."""
+import threading
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+import dipcore as dc
+from dipcore.engine import writer as W
+from dipcore.reports.files import PER_CASE_VALUES
+from dipcore.schema import fen
+
+
+# -- the writer class, with fake sinks -----------------------------------------------------------
+class SlowSink:
+    """Records what it writes, slowly, and how many tables were handed over but not written."""
+
+    def __init__(self, delay: float = 0.02):
+        self.delay, self.written, self.handed = delay, [], 0
+        self.most_pending = 0
+        self.lock = threading.Lock()
+
+    def handed_one(self):
+        with self.lock:
+            self.handed += 1
+            self.most_pending = max(self.most_pending, self.handed - len(self.written))
+
+    def write(self, table):
+        time.sleep(self.delay)
+        with self.lock:
+            self.written.append(table["i"][0].as_py())
+
+
+def _tables(n):
+    return [pa.table({"i": [k]}) for k in range(n)]
+
+
+@pytest.mark.parametrize("depth", [1, 3])
+def test_writes_everything_in_order_with_at_most_depth_waiting(depth):
+    sink = SlowSink()
+    with W.BackgroundWriter(sink.write, "fake", depth=depth) as w:
+        for t in _tables(20):
+            w.put(t)
+            sink.handed_one()
+    assert sink.written == list(range(20))
+    # waiting in the queue, plus the one being written, plus the one being handed over
+    assert sink.most_pending <= depth + 2
+    assert sink.most_pending >= depth        # the queue did fill: the bound was exercised
+
+
+def test_put_does_not_wait_for_writes_until_the_queue_is_full():
+    sink = SlowSink(delay=0.5)
+    w = W.BackgroundWriter(sink.write, "fake", depth=2)
+    t0 = time.perf_counter()
+    for t in _tables(3):                     # one taken by the thread, two in the queue
+        w.put(t)
+    assert time.perf_counter() - t0 < 0.25
+    w.put(pa.table({"i": [3]}))              # full: waits for the first write
+    assert time.perf_counter() - t0 >= 0.25
+    w.close()
+    assert sink.written == [0, 1, 2, 3]
+
+
+def test_a_failed_write_is_reported_and_does_not_block_the_producer():
+    calls = []
+
+    def write(table):
+        calls.append(table)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        time.sleep(0.01)
+
+    w = W.BackgroundWriter(write, "out/cases.parquet", depth=1)
+    with pytest.raises(W.WriteError, match=r"writing out/cases.parquet failed: OSError: .*No "
+                                           r"space left on device") as info:
+        for t in _tables(50):                # a put after the failure raises, none hangs
+            w.put(t)
+        w.close()
+    assert isinstance(info.value.__cause__, OSError)
+    assert len(calls) == 2                   # nothing written after the failure
+
+
+def test_abort_drops_what_is_waiting():
+    sink = SlowSink(delay=0.1)
+    with pytest.raises(KeyError):
+        with W.BackgroundWriter(sink.write, "fake", depth=5) as w:
+            for t in _tables(5):
+                w.put(t)
+            raise KeyError("the run failed")
+    assert len(sink.written) < 5
+    with pytest.raises(RuntimeError, match="closed"):
+        w.put(pa.table({"i": [9]}))
+
+
+# -- a settlement streamed to Parquet --------------------------------------------------------------
+@pytest.fixture(scope="module")
+def year(small_province):
+    out, _ = small_province
+    hospitals = dc.read_hospitals(out / "hospitals.csv")
+    cases, _ = dc.read_cases(out / "cases", hospitals=hospitals)
+    years = pc.year(cases["discharge_date"])
+    catalog = dc.calibrate(cases.filter(pc.equal(years, 2023)),
+                           policy=dc.Policy(core_min_cases=5))
+    current = cases.filter(pc.equal(years, 2024))
+    pools = np.array(current["pool"].to_pylist(), dtype=object)
+    paid = fen(current["fund_paid"])
+    budget = {p: float(paid[pools == p].sum()) / 100.0 for p in sorted(set(pools))}
+    return dict(current=current, catalog=catalog, budget=budget, hospitals=hospitals)
+
+
+def test_streamed_cases_equal_the_in_memory_table_in_reading_order(year, tmp_path):
+    kwargs = dict(budget=year["budget"], hospitals=year["hospitals"], batch_rows=500)
+    memory = dc.settle(year["current"], year["catalog"], **kwargs)
+    streamed = dc.settle(year["current"], year["catalog"], out=tmp_path, **kwargs)
+    back = pq.read_table(tmp_path / "cases.parquet")
+    assert back.schema == memory.cases.schema          # types users read back unchanged
+    assert back.equals(memory.cases)                   # same rows, same (reading) order
+    assert streamed.cases.equals(memory.cases)
+    kept = set(back.column("case_id").to_pylist())     # the source's order, less quarantine
+    assert back.column("case_id").to_pylist() == [
+        c for c in year["current"].column("case_id").to_pylist() if c in kept]
+    # written batch by batch (a row group each), so the order was the writer's to keep;
+    # repetitive columns dictionary-encoded, per-case values plain
+    meta = pq.ParquetFile(tmp_path / "cases.parquet").metadata
+    assert meta.num_row_groups >= year["current"].num_rows // 500
+    names = memory.cases.column_names
+    for i, name in enumerate(names):
+        dictionary = "RLE_DICTIONARY" in meta.row_group(0).column(i).encodings
+        assert dictionary == (name not in PER_CASE_VALUES), name
+    assert meta.row_group(0).column(names.index("group_code")).compression == "ZSTD"
+    # saving the in-memory result writes the same file content
+    memory.save(tmp_path / "saved")
+    assert pq.read_table(tmp_path / "saved" / "cases.parquet").equals(back)
+
+
+def test_a_failing_writer_fails_the_run_and_leaves_no_file(year, tmp_path, monkeypatch):
+    real = W.ParquetAppender.write
+    written = []
+
+    def failing(self, table):
+        if len(written) == 2:
+            raise OSError(28, "No space left on device")
+        written.append(table.num_rows)
+        real(self, table)
+
+    monkeypatch.setattr(W.ParquetAppender, "write", failing)
+    out = tmp_path / "res"
+    with pytest.raises(W.WriteError, match=r"cases\.parquet failed: OSError: .*No space left"):
+        dc.settle(year["current"], year["catalog"], budget=year["budget"],
+                  hospitals=year["hospitals"], batch_rows=500, out=out)
+    assert len(written) == 2                                # it failed mid-run
+    assert not out.exists() or list(out.iterdir()) == []    # no file, no temporary left
+
+
+def test_a_failing_run_stops_the_writer_and_leaves_no_file(year, tmp_path, monkeypatch):
+    from dipcore.engine.passes import SettlementSums
+    real = SettlementSums.fold
+    folded = []
+
+    def failing(self, state, b, result, write=None):
+        if len(folded) == 3:
+            raise RuntimeError("a pass failed")
+        folded.append(1)
+        return real(self, state, b, result, write)
+
+    monkeypatch.setattr(SettlementSums, "fold", failing)
+    before = {t.name for t in threading.enumerate()}
+    out = tmp_path / "res"
+    with pytest.raises(RuntimeError, match="a pass failed"):
+        dc.settle(year["current"], year["catalog"], budget=year["budget"],
+                  hospitals=year["hospitals"], batch_rows=500, out=out)
+    assert not out.exists() or list(out.iterdir()) == []
+    assert "dipcore-writer" not in {t.name for t in threading.enumerate()} - before
+
+
+def test_the_writer_takes_one_of_the_threads(tmp_path):
+    from dipcore.engine.executor import RowSink
+    from dipcore.engine.local import batch_threads
+    from dipcore.engine.threads import set_threads
+    try:
+        for n, streamed, kept in ((4, 3, 4), (2, 1, 2), (1, 1, 1)):
+            set_threads(n)
+            assert batch_threads(RowSink(tmp_path, write=print)) == streamed
+            assert batch_threads(None) == kept
+            assert batch_threads(RowSink(tmp_path, directory=tmp_path)) == kept   # Dask files
+    finally:
+        set_threads(None)
