@@ -52,16 +52,34 @@ def test_writes_everything_in_order_with_at_most_depth_waiting(depth):
 
 
 def test_put_does_not_wait_for_writes_until_the_queue_is_full():
-    sink = SlowSink(delay=0.5)
-    w = W.BackgroundWriter(sink.write, "fake", depth=2)
-    t0 = time.perf_counter()
-    for t in _tables(3):                     # one taken by the thread, two in the queue
-        w.put(t)
-    assert time.perf_counter() - t0 < 0.25
-    w.put(pa.table({"i": [3]}))              # full: waits for the first write
-    assert time.perf_counter() - t0 >= 0.25
+    """With the writer held inside its first write: three puts return (one being written,
+    two queued), the fourth waits until a write finishes. The timeouts only guard against
+    a hang; nothing here depends on how fast anything runs."""
+    release = threading.Event()
+    written = []
+
+    def write(table):
+        release.wait()
+        written.append(table["i"][0].as_py())
+
+    w = W.BackgroundWriter(write, "fake", depth=2)
+    first = threading.Thread(target=lambda: [w.put(t) for t in _tables(3)])
+    first.start()
+    first.join(timeout=30)
+    assert not first.is_alive()
+    fourth_done = threading.Event()
+
+    def fourth():
+        w.put(pa.table({"i": [3]}))
+        fourth_done.set()
+    t = threading.Thread(target=fourth)
+    t.start()
+    assert not fourth_done.wait(0.3)         # the queue is full: it waits for a write
+    release.set()
+    t.join(timeout=30)
+    assert fourth_done.is_set()
     w.close()
-    assert sink.written == [0, 1, 2, 3]
+    assert written == [0, 1, 2, 3]
 
 
 def test_a_failed_write_is_reported_and_does_not_block_the_producer():
