@@ -449,3 +449,15 @@ def test_group_statistics(rows, parts):
             assert cv[grp] == pytest.approx(ref, rel=1e-9, abs=1e-12)
         else:
             assert np.isnan(cv[grp])
+
+
+@given(st.lists(st.integers(-2**63, 2**63 - 1), max_size=300),
+       st.sampled_from([np.int64, np.uint64, np.int32, np.int8]))
+def test_distinct_is_numpys_unique(values, dtype):
+    from dipcore._kernels.aggregate import distinct
+    info = np.iinfo(dtype)
+    a = np.array([v % (int(info.max) - int(info.min) + 1) + int(info.min) for v in values],
+                 dtype=dtype)
+    got = distinct(a)
+    assert got.dtype == a.dtype
+    assert got.tolist() == sorted(set(a.tolist()))

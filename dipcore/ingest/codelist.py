@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from dipcore._kernels.aggregate import distinct
 from dipcore.errors import InputError
 from dipcore.ingest.codebook import Codebook
 
@@ -55,7 +56,7 @@ def _canonical(codes: pa.Array, procedures: bool) -> pa.Array:
     book = Codebook()
     vocab = book.proc if procedures else book.dx
     ids = vocab.encode(codes)
-    return vocab.canon.take(np.unique(ids[ids >= 0]))
+    return vocab.canon.take(distinct(ids[ids >= 0]))
 
 
 @dataclass
