@@ -26,6 +26,7 @@ from dipcore.ingest.sources import partition_years, select_years
 from dipcore.payment import settlement
 from dipcore.payment import sweep as sweeps
 from dipcore.payment.inputs import small_table
+from dipcore.payment.points import bed_rates_missing
 from dipcore.policy import Policy
 from dipcore.schemes.base import Scheme, get_scheme, scheme_for
 from dipcore.schemes.statistics import latest_years
@@ -156,7 +157,7 @@ def sweep(ex: Executor, cases: Any, catalog: Catalog, budget: dict, policy: Poli
         merged_state = SettlementState(
             hospital_sums=sums[sk].hospital_sums, monthly_sums=sums[sk].monthly_sums,
             quarantine=state.quarantine, special_found=state.special_found,
-            missing_rates=state.bed_categories - set(catalogs[ck].bed_day_rates),
+            missing_rates=bed_rates_missing(catalogs[ck], state.bed_categories),
             notes=sums[sk].notes, non_bed_day_cases=state.non_bed_day_cases,
             n_cases=state.n_cases)
         results[v.name] = settlement.finish(merged_state, catalogs[ck], v.policy,

@@ -41,9 +41,8 @@ from dipcore.catalog import Catalog
 from dipcore.ingest.validate import CheckedBatch
 from dipcore.payment import sums as payment_sums
 from dipcore.payment.point_value import history_points
-from dipcore.payment.points import bed_rates_missing
+from dipcore.payment.points import bed_categories, bed_rates_missing
 from dipcore.policy import Policy
-from dipcore.schema import BED_DAY_CATEGORIES
 from dipcore.schemes import scheme_for
 from dipcore.schemes.base import Scheme
 from dipcore.supervision import facts as audit_facts
@@ -197,7 +196,7 @@ class SettlementSums(ScoredCasesPass[SettlementState, tuple]):
             return None
         is_special, found = special_review(b, self.special)
         f, s = self.scored(b, is_special)
-        return (found, set(bed_rates_missing(self.catalog, f)), int((f.bed < 0).sum()),
+        return (found, bed_rates_missing(self.catalog, bed_categories(f)), int((f.bed < 0).sum()),
                 self.scheme.case_table(b, f, s, self.catalog), payment_sums.partial_sums(b.codebook, f, s),
                 s.notes)
 
@@ -296,8 +295,7 @@ class PreparedCases(ScoredCasesPass[PreparedState, tuple]):
             return None
         is_special, found = special_review(b, self.special)
         f = self.scheme.prepare(b, self.policy)
-        beds = {BED_DAY_CATEGORIES[c] for c in np.unique(f.bed).tolist() if c >= 0}
-        return found, beds, int((f.bed < 0).sum()), Marked(f, is_special)
+        return found, bed_categories(f), int((f.bed < 0).sum()), Marked(f, is_special)
 
     def kept(self, result):
         return None if result is None else result[3]

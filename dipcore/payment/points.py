@@ -96,10 +96,15 @@ def bed_day_rates(catalog: Catalog) -> np.ndarray:
     return np.array([catalog.bed_day_rates.get(c, 0.0) for c in BED_DAY_CATEGORIES])
 
 
-def bed_rates_missing(catalog: Catalog, f) -> list[str]:
-    """Bed-day categories present in the cases but without a rate in the catalogue."""
-    present = {BED_DAY_CATEGORIES[c] for c in np.unique(f.bed) if c >= 0}
-    return sorted(c for c in present if c not in catalog.bed_day_rates)
+def bed_categories(f) -> set[str]:
+    """The bed-day categories present among prepared cases (SPEC 5.6)."""
+    return {BED_DAY_CATEGORIES[c] for c in np.unique(f.bed).tolist() if c >= 0}
+
+
+def bed_rates_missing(catalog: Catalog, present: set[str]) -> set[str]:
+    """Of the bed-day categories ``present``, those without a rate in the catalogue (their
+    cases carry 0 points: a settlement warns)."""
+    return {c for c in present if c not in catalog.bed_day_rates}
 
 
 def level_coefficient_array(catalog: Catalog) -> np.ndarray:
