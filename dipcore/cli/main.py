@@ -13,6 +13,7 @@ import sys
 from dipcore.cli.commands import (cmd_audit, cmd_calibrate, cmd_drg_group, cmd_generate, cmd_settle,
                                   cmd_sweep, cmd_validate)
 from dipcore.cli.demo import cmd_demo
+from dipcore.cli.precompile import cmd_compile
 from dipcore.cli.report import cmd_report
 from dipcore.cli.options import (
     add_drg_options,
@@ -51,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pay the province by DIP (default) or by CHS-DRG points with the "
                         "generated rule pack")
     d.set_defaults(func=cmd_demo)
+
+    k = sub.add_parser("compile", help="compile the Numba kernels into their cache now "
+                       "(pip install does it; again after upgrading Numba)")
+    k.set_defaults(func=cmd_compile)
 
     g = sub.add_parser("generate", help="write a synthetic province (cases, registry, labels)")
     g.add_argument("out", help="output directory")
