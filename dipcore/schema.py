@@ -157,3 +157,28 @@ def money_array(fen_values: np.ndarray, precision: int = 14) -> pa.Array:
 def points_array(units: np.ndarray) -> pa.Array:
     """``decimal128(18, 4)`` points from int64 units of 0.0001 point (exact)."""
     return decimal_array(units, 18, 4)
+
+
+def label_array(names: pa.Array | pa.ChunkedArray, codes: np.ndarray) -> pa.DictionaryArray:
+    """The labels ``names[codes]`` of a per-case table, as a dictionary array (null where
+    ``codes`` < 0).
+
+    The codes are what the kernels computed; the dictionary array only points at the names,
+    so a batch's labels cost no copy of strings, and the Parquet writer writes them as they
+    are instead of hashing every string to build its own dictionary. ``plain_labels`` turns
+    them into strings for a table kept in memory.
+    """
+    if isinstance(names, pa.ChunkedArray):
+        names = names.combine_chunks()
+    codes = np.asarray(codes).astype(np.int32, copy=False)
+    negative = codes < 0
+    return pa.DictionaryArray.from_arrays(pa.array(codes, mask=negative if negative.any() else None),
+                                          names)
+
+
+def plain_labels(table: pa.Table) -> pa.Table:
+    """``table`` with its dictionary columns (``label_array``) as plain strings: the types of
+    ``Settlement.cases``, and of ``cases.parquet`` read back."""
+    columns = [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c
+               for c in table.columns]
+    return pa.table(columns, names=table.column_names)

@@ -73,6 +73,37 @@ def test_string_set_matches_python_set(bs):
     assert len(s) == len({v for b in bs for v in b if v is not None})
 
 
+@given(batches)
+def test_string_set_on_mapped_tables_matches_python_set(bs):
+    """Tables above ``HUGE_TABLE_BYTES`` live in an anonymous mapping advised for huge
+    pages; with the threshold at 0 every table does, growth and ``clear`` included."""
+    kept = I.HUGE_TABLE_BYTES
+    I.HUGE_TABLE_BYTES = 0
+    try:
+        s = I.StringSet(1)
+        got = [s.add(*_buffers(b)).tolist() for b in bs]
+        assert got == naive.duplicates(bs)
+        s.clear()
+        assert len(s) == 0
+        assert [s.add(*_buffers(b)).tolist() for b in bs] == naive.duplicates(bs)
+    finally:
+        I.HUGE_TABLE_BYTES = kept
+
+
+def test_zeroed_tables_are_zero_and_writable_on_either_path():
+    for threshold in (0, I.HUGE_TABLE_BYTES):
+        kept = I.HUGE_TABLE_BYTES
+        I.HUGE_TABLE_BYTES = threshold
+        try:
+            t = I._zeroed_table(4096)
+        finally:
+            I.HUGE_TABLE_BYTES = kept
+        assert t.shape == (4096, 2) and t.dtype == np.uint64 and t.flags.writeable
+        assert not t.any()
+        t[4095, 1] = 7
+        assert t.sum() == 7
+
+
 @given(st.lists(st.lists(st.integers(-2, 2**31 - 1), max_size=6), max_size=80), st.integers(1, 4))
 def test_rows_of_ints_as_strings(seqs, cuts):
     """Sequences of ids (procedure combinations) interned as the bytes of their values;

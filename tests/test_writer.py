@@ -7,11 +7,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import dipcore as dc
 from dipcore.engine import writer as W
-from dipcore.reports.files import PER_CASE_VALUES
-from dipcore.schema import fen
+from dipcore.reports.files import PER_CASE_VALUES, cases_parquet_options
+from dipcore.schema import fen, label_array, plain_labels
 
 
 # -- the writer class, with fake sinks -----------------------------------------------------------
@@ -206,3 +208,20 @@ def test_the_writer_takes_one_of_the_threads(tmp_path):
             assert batch_threads(RowSink(tmp_path, directory=tmp_path)) == kept   # Dask files
     finally:
         set_threads(None)
+
+
+@given(st.lists(st.text(max_size=4), unique=True, max_size=8), st.data())
+def test_label_arrays_read_as_the_strings_they_point_at(names, data):
+    """``label_array`` (a per-case table's labels) decodes to ``names[codes]``, null where
+    a code is negative, and Parquet gives the strings back, not the dictionary."""
+    codes = data.draw(st.lists(st.integers(-1, len(names) - 1), max_size=30))
+    arr = label_array(pa.array(names, pa.string()), np.array(codes, np.int64))
+    expect = [names[c] if c >= 0 else None for c in codes]
+    table = pa.table({"label": arr})
+    assert plain_labels(table).column("label").to_pylist() == expect
+    assert plain_labels(table).schema.field("label").type == pa.string()
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, **cases_parquet_options(table.schema))
+    back = pq.read_table(pa.BufferReader(sink.getvalue()))
+    assert back.schema.field("label").type == pa.string()
+    assert back.column("label").to_pylist() == expect

@@ -19,6 +19,8 @@ is 0 is empty (a packed key always has its length + 1, or the long tag, in the t
 Fixed-width values are strings too: a procedure combination is the bytes of its int32 ids,
 a grouping key the 8 bytes of an int64 (``dipcore.ingest.codebook.intern_rows``).
 """
+import mmap
+
 import numpy as np
 cimport numpy as cnp
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
@@ -340,6 +342,33 @@ def _string_index_from(offsets, data):
 
 
 # -------------------------------------------------------------------------------------------
+
+#: Tables at least this large are asked for huge pages (``_zeroed_table``).
+HUGE_TABLE_BYTES = 32 << 20
+
+
+def _zeroed_table(Py_ssize_t rows, Py_ssize_t cols=2):
+    """A zeroed uint64[rows, cols] table; a large one on huge pages where the OS offers them.
+
+    A probe of a hash table lands on a random row: on 4 KiB pages every probe of a table of
+    hundreds of megabytes misses the TLB and, the first time, faults a page in. On Linux an
+    anonymous mapping advised ``MADV_HUGEPAGE`` is backed by 2 MiB pages when the system
+    allows it (``transparent_hugepage`` ``always`` or ``madvise``); elsewhere, or when
+    refused, the mapping works with small pages as before.
+    """
+    cdef Py_ssize_t nbytes = rows * cols * 8
+    if nbytes < HUGE_TABLE_BYTES or not hasattr(mmap, "MADV_HUGEPAGE"):
+        return np.zeros((rows, cols), dtype=np.uint64)
+    # private and anonymous: zero-filled, page-aligned (a shared mapping is shmem, whose huge
+    # pages follow another switch, usually off)
+    region = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    try:
+        region.madvise(mmap.MADV_HUGEPAGE)
+    except OSError:
+        pass
+    return np.frombuffer(region, dtype=np.uint64).reshape(rows, cols)
+
+
 cdef class StringSet:
     """An exact set of byte strings, fed batch after batch (repeated case ids).
 
@@ -355,7 +384,7 @@ cdef class StringSet:
         cdef int64_t size = 1024
         while size < 2 * capacity:
             size <<= 1
-        self._slots_np = np.zeros((size, 2), dtype=np.uint64)
+        self._slots_np = _zeroed_table(size)
         self.mask = size - 1
         self._store_np = np.empty(1024, dtype=np.uint8)
         self._starts_np = np.zeros(64, dtype=np.int64)
@@ -387,7 +416,7 @@ cdef class StringSet:
     cdef void _grow(self):
         cdef uint64_t[:, ::1] old = self._slots_np
         cdef int64_t size = (self.mask + 1) * 2, i, j
-        self._slots_np = np.zeros((size, 2), dtype=np.uint64)
+        self._slots_np = _zeroed_table(size)
         self.mask = size - 1
         cdef uint64_t[:, ::1] new = self._slots_np
         with nogil:

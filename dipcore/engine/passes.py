@@ -43,6 +43,7 @@ from dipcore.payment import sums as payment_sums
 from dipcore.payment.point_value import history_points
 from dipcore.payment.points import bed_categories, bed_rates_missing
 from dipcore.policy import Policy
+from dipcore.schema import plain_labels
 from dipcore.schemes import scheme_for
 from dipcore.schemes.base import Scheme
 from dipcore.supervision import facts as audit_facts
@@ -211,7 +212,7 @@ class SettlementSums(ScoredCasesPass[SettlementState, tuple]):
             state.non_bed_day_cases += grouped
             state.n_cases += table.num_rows
             if write is None:
-                state.cases.append(table)
+                state.cases.append(plain_labels(table))
             else:
                 write(table)
             state.hospital_sums.append(h)

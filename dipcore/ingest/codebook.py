@@ -38,7 +38,7 @@ from dipcore._kernels.group import canonical_combinations, combination_hashes, o
 from dipcore._kernels.intern import StringIndex
 from dipcore.coding.facts import charlson_conditions, packed_categories, procedure_facts
 from dipcore.errors import InputError
-from dipcore.schema import BED_DAY_ALIASES, BED_DAY_CATEGORIES, POOL_ALIASES, POOLS
+from dipcore.schema import BED_DAY_ALIASES, BED_DAY_CATEGORIES, POOL_ALIASES, POOLS, label_array
 
 EMPTY, BAD = -1, -2
 _NEW = -16             # StringIndex.encode marks strings it has just added: NEW - id
@@ -236,6 +236,11 @@ class Canon(_Part):
             return self.strings().take(pa.array(ids, mask=ids < 0))
         return self.strings().take(pa.array(ids))
 
+    def labels(self, ids: np.ndarray) -> pa.DictionaryArray:
+        """``take`` as a dictionary array over the strings interned so far
+        (``dipcore.schema.label_array``)."""
+        return label_array(self.strings(), ids)
+
 
 class CodeVocabulary(Vocabulary):
     """ICD codes: raw -> canonical code id (``canon``), ``EMPTY`` or ``BAD`` (SPEC 2)."""
@@ -293,6 +298,10 @@ class LabelVocabulary(Vocabulary):
         """Label strings of values (null where negative)."""
         values = np.asarray(values)
         return pa.array(list(self.names), pa.string()).take(pa.array(values, mask=values < 0))
+
+    def labels(self, values: np.ndarray) -> pa.DictionaryArray:
+        """``take`` as a dictionary array over ``names`` (``dipcore.schema.label_array``)."""
+        return label_array(pa.array(list(self.names), pa.string()), values)
 
 
 class _Grown(_Part):

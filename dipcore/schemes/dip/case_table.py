@@ -11,7 +11,7 @@ from dipcore.catalog import Catalog
 from dipcore.coding.facts import CLASS_NAMES
 from dipcore.ingest.validate import CheckedBatch
 from dipcore.payment.points import OUTLIER_NAMES, Scored
-from dipcore.schema import money_array, points_array
+from dipcore.schema import label_array, money_array, points_array
 from dipcore.schemes.dip.features import SUBTYPE_CODES, Features
 from dipcore.schemes.dip.grouping import UNGROUPED_REASONS
 
@@ -20,10 +20,6 @@ _CLASS_LABELS = pa.array(list(CLASS_NAMES))
 _OUTLIER_LABELS = pa.array(list(OUTLIER_NAMES))
 _REASON_LABELS = pa.array(list(UNGROUPED_REASONS))
 _AUX_LABELS = pa.array([""] + list(SUBTYPE_CODES))
-
-
-def _labels(labels: pa.Array, codes: np.ndarray) -> pa.Array:
-    return labels.take(pa.array(np.asarray(codes).astype(np.int32, copy=False)))
 
 
 def _row_kinds(catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:
@@ -40,38 +36,50 @@ def _row_kinds(catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:
     return cached
 
 
+def _treatment_classes(catalog: Catalog) -> tuple[pa.Array, np.ndarray]:
+    """The catalogue's distinct treatment classes and each row's index among them, made
+    once per catalogue (a label dictionary holds each string once)."""
+    cached = catalog.__dict__.get("_treatment_classes")
+    if cached is None:
+        encoded = pc.dictionary_encode(catalog.groups.column("treatment_class")).combine_chunks()
+        of_row = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+        # an empty catalogue: one unused entry, so that the lookup of row 0 stays in bounds
+        cached = catalog.__dict__["_treatment_classes"] = (
+            encoded.dictionary, of_row if len(of_row) else np.zeros(1, np.int32))
+    return cached
+
+
 def case_table(b: CheckedBatch, f: Features, s: Scored, catalog: Catalog) -> pa.Table:
     """The per-case explanation of points (``result.cases``)."""
     g = catalog.groups
-    has = s.row >= 0
     safe = np.maximum(s.row, 0)
-    rows = pa.array(s.row, mask=~has)
     kind_of_row, basic = _row_kinds(catalog)
+    classes, class_of_row = _treatment_classes(catalog)
     kind = np.where(s.kind == P.SPECIAL, 5, np.where(
         s.kind == P.BED_DAY, 3, np.where(s.kind == P.UNGROUPED, 4, np.where(
             basic[safe], 2, kind_of_row[safe]))))
     return pa.table({
         "case_id": b.case_id,
-        "hospital_id": b.hospital_id(),
-        "pool": b.pool_names(),
+        "hospital_id": b.codebook.hospital.canon.labels(b.hospital),
+        "pool": b.codebook.pool.labels(b.pool),
         "hospital_level": pa.array(b.level),
         "discharge_date": pa.array(b.discharge, pa.int32()).cast(pa.date32()),
-        "group_code": g.column("group_code").take(rows),
-        "group_kind": _labels(_GROUP_KINDS, kind),
-        "treatment_class": g.column("treatment_class").take(rows),
-        "case_class": _labels(_CLASS_LABELS, f.treatment_class),
-        "combination": f.grouping.combination_strings().take(pa.array(f.comb)),
+        "group_code": label_array(g.column("group_code"), s.row),
+        "group_kind": label_array(_GROUP_KINDS, kind),
+        "treatment_class": label_array(classes, np.where(s.row >= 0, class_of_row[safe], -1)),
+        "case_class": label_array(_CLASS_LABELS, f.treatment_class),
+        "combination": label_array(f.grouping.combination_strings(), f.comb),
         "los": pa.array(f.los),
         "cci": pa.array(f.cci),
-        "aux_code": _labels(_AUX_LABELS, s.aux_slot.astype(np.int32) + 1),
+        "aux_code": label_array(_AUX_LABELS, s.aux_slot.astype(np.int32) + 1),
         "aux_coefficient": pa.array(s.a),
         "level_coefficient": pa.array(s.k),
         "score": pa.array(s.rw),
         "base_cost": pa.array(s.base / 100.0, mask=s.kind != P.DIP),
         "ratio": pa.array(s.ratio, mask=s.kind != P.DIP),
-        "outlier": _labels(_OUTLIER_LABELS, s.outlier),
-        "ungrouped_reason": _labels(_REASON_LABELS, s.reason),
-        "bed_day_category": b.bed_names(),
+        "outlier": label_array(_OUTLIER_LABELS, s.outlier),
+        "ungrouped_reason": label_array(_REASON_LABELS, s.reason),
+        "bed_day_category": b.codebook.bed.labels(b.bed),
         "total_cost": money_array(b.cost),
         "fund_paid": money_array(b.fund),
         "points": points_array(s.units),
