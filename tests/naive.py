@@ -421,3 +421,22 @@ def hospital_sums(codes, kind, outlier, units, rw, cost, fund, los, way, tclass)
         r[17] += kind[i] == "new_technology"
         r[18] += units[i] if kind[i] == "new_technology" else 0
     return out
+
+
+def cv_by(codes: list[int], n_codes: int, values: list[float], mask: list[bool] | None):
+    """Population CV per code, two passes in list order (NaN for an empty or zero-mean code)."""
+    use = [mask is None or m for m in (mask or [True] * len(codes))]
+    n, s = [0.0] * n_codes, [0.0] * n_codes
+    for c, v, u in zip(codes, values, use):
+        if u:
+            n[c] += 1.0
+            s[c] += float(v)
+    mean = [s[k] / max(n[k], 1.0) for k in range(n_codes)]
+    dev = [0.0] * n_codes
+    for c, v, u in zip(codes, values, use):
+        if u:
+            d = float(v) - mean[c]
+            dev[c] += d * d
+    cv = [math.sqrt(dev[k] / n[k]) / mean[k] if n[k] > 0 and mean[k] != 0 else math.nan
+          for k in range(n_codes)]
+    return cv, n

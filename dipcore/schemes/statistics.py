@@ -194,8 +194,12 @@ def stats_by_year(group, year, cost, n_groups, n_years, mask=ALL):
 
 
 def cv_of(group, cost, n_groups, mask=ALL):
-    """Population CV per group, in the arrays' order (sorted by the caller: deterministic)."""
-    return cv_by(group, n_groups, cost.astype(np.float64), mask)
+    """Population CV per group, in the arrays' order (sorted by the caller: deterministic).
+
+    Integer costs (fen) go to the kernel as they are: it converts each value to float64
+    where it adds it, exactly as ``astype`` would, without a float copy of every case
+    (calibration calls this once per subtype dimension over all the history)."""
+    return cv_by(group, n_groups, cost, mask)
 
 
 def level_coefficients(M: float, M_L: np.ndarray, policy: Policy,
