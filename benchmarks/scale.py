@@ -1,13 +1,16 @@
-"""Province scale on Dask: calibrate several years of generated cases, then settle a year.
+"""Province scale: calibrate several years of generated cases, then settle a year, on the
+local engine and on Dask.
 
 Usage::
 
-    python -m benchmarks.scale --cases-per-year 20000000 --years 2021-2023 --workers 1,2
+    python -m benchmarks.scale --cases-per-year 20000000 --years 2021-2023 --workers 0,1,2
 
 Generates the years (streamed, bounded memory) unless ``WORK/prov`` already holds them,
-then for each worker count starts a local cluster, calibrates all years and settles the
-last one, and reports wall time, throughput and the peak resident memory summed over this
-process and all its children (scheduler, nannies, workers), sampled every 0.2 s.
+then for each worker count calibrates all years and settles the last one (with its
+per-case output), and reports wall time, throughput and the peak resident memory summed
+over this process and all its children (scheduler, nannies, workers), sampled every 0.2 s.
+Worker count 0 is the local engine (threads in this process, no Dask): the 60M-case
+calibration target of ``dipcore calibrate`` (3 x 20M, 60 s, 6 GB) is measured there.
 """
 from __future__ import annotations
 
@@ -52,7 +55,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases-per-year", type=int, default=20_000_000)
     ap.add_argument("--years", default="2021-2023")
-    ap.add_argument("--workers", default="1,2")
+    ap.add_argument("--workers", default="0,1,2",
+                    help="Dask workers per run, comma-separated; 0: the local engine")
     ap.add_argument("--work", type=Path, default=Path("/tmp/dipcore-scale"))
     ap.add_argument("--rows-per-part", type=int, default=1 << 20)
     args = ap.parse_args()
@@ -75,6 +79,20 @@ def main() -> None:
     print(f"{'workers':>7} {'calibrate s':>12} {'cases/s':>12} {'settle s':>9} {'cases/s':>12} "
           f"{'peak RSS GiB':>13}", flush=True)
     for n in (int(w) for w in args.workers.split(",")):
+        if n == 0:
+            with PeakMemory() as mem:
+                t0 = time.perf_counter()
+                catalog = dc.calibrate(prov / "cases", hospitals=hospitals,
+                                       years=list(range(first, last + 1)))
+                t_cal = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                result = dc.settle(prov / "cases" / f"year={last}", catalog,
+                                   budget={"employee": 1e11, "resident": 1e11},
+                                   hospitals=hospitals, out=args.work / "settle-local")
+                t_set = time.perf_counter() - t0
+            print(f"{'local':>7} {t_cal:>12.1f} {total / t_cal:>12,.0f} {t_set:>9.1f} "
+                  f"{result.cases_count / t_set:>12,.0f} {mem.peak / 2**30:>13.2f}", flush=True)
+            continue
         with PeakMemory() as mem:
             with LocalCluster(n_workers=n, threads_per_worker=max(1, psutil.cpu_count() // n),
                               processes=True, dashboard_address=None) as cluster, Client(cluster) as c:

@@ -90,6 +90,22 @@ def test_string_set_on_mapped_tables_matches_python_set(bs):
         I.HUGE_TABLE_BYTES = kept
 
 
+@given(st.integers(0, 2**32), st.integers(1, 6))
+def test_string_set_grows_past_its_load_and_stays_exact(seed, n_batches):
+    """Thousands of ids (short and long, repeats among them) through a set made for one:
+    it grows (each time to twice its slots) at 7/10 full and reports exactly the repeats."""
+    rng = np.random.default_rng(seed)
+    bs = [[f"S{v:013d}" if v % 3 else f"LONG-CASE-ID-{v:020d}"
+           for v in rng.integers(0, 4000, rng.integers(500, 1500)).tolist()]
+          for _ in range(n_batches)]
+    s = I.StringSet(1)
+    assert s.fits(700) and not s.fits(800)         # 1024 slots, at most 716 strings
+    got = [s.add(*_buffers(b)).tolist() for b in bs]
+    assert got == naive.duplicates(bs)
+    assert len(s) == len({v for b in bs for v in b})
+    assert s.fits(len(s))
+
+
 def test_zeroed_tables_are_zero_and_writable_on_either_path():
     for threshold in (0, I.HUGE_TABLE_BYTES):
         kept = I.HUGE_TABLE_BYTES

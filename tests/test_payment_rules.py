@@ -169,3 +169,23 @@ def test_rounding_and_allocation():
     # 100 fen over weights 1:1:1 -> 34, 33, 33; the leftover fen to the smallest key
     assert allocate(100, [1, 1, 1], ["b", "a", "c"]) == [33, 34, 33]
     assert sum(allocate(10_000_001, [3, 5, 7, 11], list("wxyz"))) == 10_000_001
+
+
+@given(st.lists(st.tuples(st.integers(-10**12, 10**12), st.integers(0, 1)), min_size=1,
+                max_size=40),
+       st.lists(st.tuples(st.integers(1, 10**6), st.integers(1, 10**6)), min_size=2, max_size=2),
+       st.fractions(0, 1, max_denominator=1000))
+def test_monthly_prepayments_int64_path_equals_exact_python(rows, pools, reserve):
+    """The NumPy int64 path (taken when every intermediate fits) gives the integers of
+    ``round_ratio`` row by row; outside its bound the Python path is used."""
+    from dipcore.payment import prepayment as PP
+    factors = [Fraction(a, b) for a, b in pools]
+    units, at = [u for u, _ in rows], [p for _, p in rows]
+    want_g = [round_ratio(u * factors[p].numerator, factors[p].denominator) for u, p in rows]
+    want_w = [round_ratio(g * reserve.numerator, reserve.denominator) for g in want_g]
+    exact = [(f.numerator, f.denominator) for f in factors]
+    if PP._fits_int64(units, exact, reserve):
+        assert PP._monthly_prepayments_int64(units, at, exact, reserve) == \
+            (want_g, want_w, [g - w for g, w in zip(want_g, want_w)])
+    assert monthly_prepayments(units, at, factors, reserve) == \
+        (want_g, want_w, [g - w for g, w in zip(want_g, want_w)])

@@ -35,13 +35,24 @@ cdef extern from *:
     #else
     #define DIP_PREFETCH(p) ((void)0)
     #endif
+    /* a hash onto [0, n) by the high half of hash x n: any table size, not only powers
+       of two, and no division */
+    #if defined(__SIZEOF_INT128__)
+    #define DIP_REDUCE(h, n) ((int64_t)(((unsigned __int128)(h) * (uint64_t)(n)) >> 64))
+    #else
+    #define DIP_REDUCE(h, n) ((int64_t)((h) % (uint64_t)(n)))
+    #endif
     """
     void DIP_PREFETCH(const void* p) noexcept nogil
+    int64_t DIP_REDUCE(uint64_t h, int64_t n) noexcept nogil
 
 DEF SHORT_MAX = 15
 DEF NEW = -16
 DEF LONG_TAG = 0xFF
 DEF PREFETCH_AHEAD = 16
+# StringSet's largest load, SET_LOAD_NUM / SET_LOAD_DEN
+DEF SET_LOAD_NUM = 7
+DEF SET_LOAD_DEN = 10
 
 
 cdef inline uint64_t _fmix(uint64_t h) noexcept nogil:
@@ -376,16 +387,18 @@ cdef class StringSet:
     reads one cache line; long ones are kept in a side store and compared byte for byte on
     a hash match, so a collision never reports a false duplicate. ``capacity`` pre-sizes
     the table when the number of strings is known, which spares the rehashing of growth.
+
+    The table is filled to at most 7/10 (``SET_LOAD``) and may have any size (a hash is
+    mapped onto it by multiplication): the set of a year's case ids is the largest table
+    of a run, and a power-of-two size at most half full would take up to twice the memory
+    (2 GiB for 60M ids instead of 1.3).
     """
     cdef object _slots_np, _store_np, _starts_np
-    cdef int64_t mask, n_items, n_long, used
+    cdef int64_t n_slots, n_items, n_long, used
 
     def __cinit__(self, int64_t capacity=1 << 16):
-        cdef int64_t size = 1024
-        while size < 2 * capacity:
-            size <<= 1
-        self._slots_np = _zeroed_table(size)
-        self.mask = size - 1
+        self.n_slots = max(1024, capacity * SET_LOAD_DEN // SET_LOAD_NUM + 1)
+        self._slots_np = _zeroed_table(self.n_slots)
         self._store_np = np.empty(1024, dtype=np.uint8)
         self._starts_np = np.zeros(64, dtype=np.int64)
         self.n_items = 0
@@ -402,7 +415,7 @@ cdef class StringSet:
 
     def fits(self, int64_t items):
         """Whether ``items`` strings fit without the table growing."""
-        return 2 * items <= self.mask + 1
+        return items * SET_LOAD_DEN <= self.n_slots * SET_LOAD_NUM
 
     def clear(self):
         """Empty the set, keeping its memory (cheaper than fresh pages for a large table)."""
@@ -415,16 +428,18 @@ cdef class StringSet:
 
     cdef void _grow(self):
         cdef uint64_t[:, ::1] old = self._slots_np
-        cdef int64_t size = (self.mask + 1) * 2, i, j
+        cdef int64_t size = self.n_slots * 2, i, j
         self._slots_np = _zeroed_table(size)
-        self.mask = size - 1
+        self.n_slots = size
         cdef uint64_t[:, ::1] new = self._slots_np
         with nogil:
             for i in range(old.shape[0]):
                 if old[i, 1] != 0:
-                    j = <int64_t>(_slot_hash(old[i, 0], _probe_k1(old[i, 1])) & <uint64_t>self.mask)
+                    j = DIP_REDUCE(_slot_hash(old[i, 0], _probe_k1(old[i, 1])), size)
                     while new[j, 1] != 0:
-                        j = (j + 1) & self.mask
+                        j += 1
+                        if j == size:
+                            j = 0
                     new[j, 0] = old[i, 0]
                     new[j, 1] = old[i, 1]
 
@@ -440,7 +455,7 @@ cdef class StringSet:
         cdef bint want_hash = hashes is not None
         cdef uint64_t h
         cdef uint8_t[::1] seen = seen_np
-        while 2 * (self.n_items + m) > self.mask + 1:
+        while (self.n_items + m) * SET_LOAD_DEN > self.n_slots * SET_LOAD_NUM:
             self._grow()
         cdef int64_t long_bytes = 0, long_count = 0
         keys_np = np.empty((m, 2), dtype=np.uint64)
@@ -458,7 +473,7 @@ cdef class StringSet:
                 ln = offsets[i + 1] - s
                 _key(base + s, ln, &keys[i, 0], &keys[i, 1])
                 h = _slot_hash(keys[i, 0], keys[i, 1])
-                pos[i] = <int64_t>(h & <uint64_t>self.mask)
+                pos[i] = DIP_REDUCE(h, self.n_slots)
                 if want_hash:
                     hashes[i] = h | 1
                 if ln > SHORT_MAX:
@@ -513,5 +528,7 @@ cdef class StringSet:
                                     and memcmp(sbase + starts[e], base + s, ln) == 0):
                                 seen[i] = 1
                                 break
-                    j = (j + 1) & self.mask
+                    j += 1
+                    if j == self.n_slots:
+                        j = 0
         return seen_np

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from dipcore.payment.allocation import round_ratio
+import numpy as np
+
 from dipcore.payment.points import UNITS
 
 
@@ -41,6 +42,49 @@ def monthly_prepayments(units: list[int], pools: list[int], factors: list[Fracti
     the fen (exact integers, :func:`~dipcore.payment.allocation.round_ratio`);
     prepayment = gross - withheld."""
     exact = [(f.numerator, f.denominator) for f in factors]
-    gross = [round_ratio(u * exact[p][0], exact[p][1]) for u, p in zip(units, pools)]
-    withheld = [round_ratio(g * reserve.numerator, reserve.denominator) for g in gross]
+    if _fits_int64(units, exact, reserve):
+        return _monthly_prepayments_int64(units, pools, exact, reserve)
+    # Python integers (a factor from a point value of 17 significant digits overflows
+    # int64); round_ratio written inline, a call per row being most of the cost
+    gross = []
+    for u, p in zip(units, pools):
+        x, d = u * exact[p][0], exact[p][1]
+        gross.append((2 * x + d) // (2 * d) if x >= 0 else -((-2 * x + d) // (2 * d)))
+    rn, rd = reserve.numerator, reserve.denominator
+    withheld = [(2 * g * rn + rd) // (2 * rd) if g >= 0 else -((-2 * g * rn + rd) // (2 * rd))
+                for g in gross]
     return gross, withheld, [g - w for g, w in zip(gross, withheld)]
+
+
+#: Every intermediate of the int64 path stays below this (``2 |x| + den`` included).
+_INT64_SAFE = 1 << 62
+
+
+def _fits_int64(units: list[int], exact: list[tuple[int, int]], reserve: Fraction) -> bool:
+    """Whether the int64 path is exact for these rows: a bound on every product and sum it
+    forms, worked out in Python integers first."""
+    if not units or not exact:
+        return False
+    top = max(abs(min(units)), abs(max(units)))
+    gross_top = max(top * n // d + 1 for n, d in exact)
+    return (all(2 * top * n + d < _INT64_SAFE and 2 * d < _INT64_SAFE for n, d in exact)
+            and 2 * gross_top * reserve.numerator + reserve.denominator < _INT64_SAFE
+            and 2 * reserve.denominator < _INT64_SAFE)
+
+
+def _round_ratio_int64(num: np.ndarray, den: np.ndarray | int) -> np.ndarray:
+    """``round_ratio`` over arrays (half away from zero, exact in int64 within the bound)."""
+    q = (2 * np.abs(num) + den) // (2 * den)
+    return np.where(num < 0, -q, q)
+
+
+def _monthly_prepayments_int64(units, pools, exact, reserve):
+    """:func:`monthly_prepayments` in NumPy int64: the same integers, one pass per column
+    instead of Python arithmetic per row (tens of thousands of rows in a province of
+    thousands of hospitals)."""
+    at = np.asarray(pools, np.intp)
+    num = np.array([n for n, _ in exact], np.int64)[at]
+    den = np.array([d for _, d in exact], np.int64)[at]
+    gross = _round_ratio_int64(np.asarray(units, np.int64) * num, den)
+    withheld = _round_ratio_int64(gross * reserve.numerator, reserve.denominator)
+    return gross.tolist(), withheld.tolist(), (gross - withheld).tolist()
