@@ -12,8 +12,10 @@ generator's source are what this run asks for, as ``benchmarks/supervision.py`` 
 The shapes vary one knob of ``data_gen.generate`` at a time from the base shape (300
 hospitals, the generator's defaults), plus ``user``, a user's province that ran slowly:
 1,500 hospitals, nearly one patient per case, 256K-row row groups, 2,000 diagnoses, 2,500
-procedures, at most two procedures per case. Then, per shape, ``--repeats`` times in this
-process (the median is reported; the first run also pays for loading compiled kernels):
+procedures, at most two procedures per case. Then, per shape, in a process of its own (as
+a user runs one province: no shape inherits another's caches, memory or warm files), one
+untimed run of every step (loading the compiled kernels, reading the files once), then
+``--repeats`` timed runs (the median is reported):
 
 * **calibrate**: DIP calibration on the three years, from Parquet (validation included);
 * **settle**: the 2024 year against that catalogue, no per-case output written;
@@ -117,9 +119,25 @@ def steps(path: Path) -> dict[str, Callable[[], int]]:
     return {"calibrate": calibrate, "settle": settle, "validate": validate}
 
 
-def measure(path: Path, repeats: int) -> dict[str, dict]:
-    """Median seconds and rows per second of each step over ``repeats`` runs."""
+def measure_apart(path: Path, repeats: int) -> dict[str, dict]:
+    """:func:`measure` of one province in a fresh process (this script with ``--one``)."""
+    import subprocess
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-m", "benchmarks.shapes", "--one", str(path),
+                           "--repeats", str(repeats)], cwd=root, capture_output=True,
+                          text=True)
+    if done.returncode:
+        raise RuntimeError(f"measuring {path} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure(path: Path, repeats: int, warm: bool = False) -> dict[str, dict]:
+    """Median seconds and rows per second of each step over ``repeats`` runs, after one
+    untimed run of every step when ``warm``."""
     out = {}
+    if warm:
+        for fn in steps(path).values():
+            fn()
     for step, fn in steps(path).items():
         seconds, rows = [], 0
         for _ in range(repeats):
@@ -179,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="results JSON (default WORK/results-c<cases>.json)")
     ap.add_argument("--profile", metavar="SHAPE", choices=list(SHAPES),
                     help="profile this shape's steps instead of measuring the grid")
+    ap.add_argument("--one", metavar="DIR", help=argparse.SUPPRESS)  # a child: one province
     args = ap.parse_args(argv)
     if args.profile:
         path, _ = province(args.work, args.profile, args.cases_per_year)
@@ -188,17 +207,16 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(names) - set(SHAPES))
     if unknown:
         ap.error(f"unknown shapes {unknown}; known: {list(SHAPES)}")
+    if args.one:
+        print(json.dumps(measure(Path(args.one), args.repeats, warm=True)))
+        return 0
     results = {}
-    for i, name in enumerate(names):
+    for name in names:
         path, t_gen = province(args.work, name, args.cases_per_year)
         hospitals, knobs = SHAPES[name]
-        if i == 0:
-            # one untimed run of each step first: loading the compiled kernels and the
-            # reference tables is the process's cost, not the first shape's
-            for fn in steps(path).values():
-                fn()
         results[name] = {"hospitals": hospitals, "knobs": knobs, "path": str(path),
-                         "generate_s": round(t_gen, 1), "steps": measure(path, args.repeats)}
+                         "generate_s": round(t_gen, 1),
+                         "steps": measure_apart(path, args.repeats)}
         print(f"{name}: generated in {t_gen:.1f} s; " + ", ".join(
             f"{s} {v['median_s']:.2f} s ({v['rows_per_s']:,} rows/s)"
             for s, v in results[name]["steps"].items()), flush=True)
