@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from dipcore._kernels import points as P
@@ -171,21 +171,27 @@ def test_rounding_and_allocation():
     assert sum(allocate(10_000_001, [3, 5, 7, 11], list("wxyz"))) == 10_000_001
 
 
-@given(st.lists(st.tuples(st.integers(-10**12, 10**12), st.integers(0, 1)), min_size=1,
-                max_size=40),
-       st.lists(st.tuples(st.integers(1, 10**6), st.integers(1, 10**6)), min_size=2, max_size=2),
-       st.fractions(0, 1, max_denominator=1000))
-def test_monthly_prepayments_int64_path_equals_exact_python(rows, pools, reserve):
-    """The NumPy int64 path (taken when every intermediate fits) gives the integers of
-    ``round_ratio`` row by row; outside its bound the Python path is used."""
-    from dipcore.payment import prepayment as PP
-    factors = [Fraction(a, b) for a, b in pools]
-    units, at = [u for u, _ in rows], [p for _, p in rows]
-    want_g = [round_ratio(u * factors[p].numerator, factors[p].denominator) for u, p in rows]
-    want_w = [round_ratio(g * reserve.numerator, reserve.denominator) for g in want_g]
+@given(st.lists(st.tuples(st.integers(-10**15, 10**15), st.integers(0, 2)), min_size=1,
+                max_size=60),
+       st.lists(st.one_of(st.fractions(-10, 10, max_denominator=16),
+                          st.builds(Fraction, st.integers(1, 10**30), st.integers(1, 10**30))),
+                min_size=3, max_size=3))
+def test_round_products_equals_exact_integers(rows, factors):
+    """``round_products`` (a float estimate, exact where it could be wrong) against
+    ``round_ratio`` row by row: ties (odd values times halves), negative values and
+    factors, huge numerators and values beyond a float's integers included."""
+    from dipcore.payment.prepayment import round_products
     exact = [(f.numerator, f.denominator) for f in factors]
-    if PP._fits_int64(units, exact, reserve):
-        assert PP._monthly_prepayments_int64(units, at, exact, reserve) == \
-            (want_g, want_w, [g - w for g, w in zip(want_g, want_w)])
-    assert monthly_prepayments(units, at, factors, reserve) == \
-        (want_g, want_w, [g - w for g, w in zip(want_g, want_w)])
+    values = np.array([v for v, _ in rows], np.int64)
+    at = np.array([p for _, p in rows], np.intp)
+    want = [round_ratio(v * exact[p][0], exact[p][1]) for v, p in rows]
+    assume(all(abs(w) < 2**62 for w in want))     # amounts in fen fit an int64
+    assert round_products(values, at, exact).tolist() == want
+
+
+def test_round_products_ties_go_away_from_zero():
+    from dipcore.payment.prepayment import round_products
+    half = [(1, 2), (-3, 2)]
+    got = round_products(np.array([1, 3, -1, -3, 1, 2**53 + 1]), np.array([0, 0, 0, 0, 1, 0]),
+                         half)
+    assert got.tolist() == [1, 2, -1, -2, -2, 2**52 + 1]

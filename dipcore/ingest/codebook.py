@@ -294,14 +294,18 @@ class LabelVocabulary(Vocabulary):
         return np.array([EMPTY if v is None else lower.get(v.lower(), BAD)
                          for v in _trimmed(raw).to_pylist()], np.int32)
 
+    @functools.cached_property
+    def _c_names(self) -> pa.Array:      # a cache (``_c_``: not pickled)
+        return pa.array(list(self.names), pa.string())
+
     def take(self, values: np.ndarray) -> pa.Array:
         """Label strings of values (null where negative)."""
         values = np.asarray(values)
-        return pa.array(list(self.names), pa.string()).take(pa.array(values, mask=values < 0))
+        return self._c_names.take(pa.array(values, mask=values < 0))
 
     def labels(self, values: np.ndarray) -> pa.DictionaryArray:
         """``take`` as a dictionary array over ``names`` (``dipcore.schema.label_array``)."""
-        return label_array(pa.array(list(self.names), pa.string()), values)
+        return label_array(self._c_names, values)
 
 
 class _Grown(_Part):

@@ -12,6 +12,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from dipcore.payment.allocation import round_ratio
+
 from dipcore.payment.points import UNITS
 
 
@@ -42,49 +44,41 @@ def monthly_prepayments(units: list[int], pools: list[int], factors: list[Fracti
     the fen (exact integers, :func:`~dipcore.payment.allocation.round_ratio`);
     prepayment = gross - withheld."""
     exact = [(f.numerator, f.denominator) for f in factors]
-    if _fits_int64(units, exact, reserve):
-        return _monthly_prepayments_int64(units, pools, exact, reserve)
-    # Python integers (a factor from a point value of 17 significant digits overflows
-    # int64); round_ratio written inline, a call per row being most of the cost
-    gross = []
-    for u, p in zip(units, pools):
-        x, d = u * exact[p][0], exact[p][1]
-        gross.append((2 * x + d) // (2 * d) if x >= 0 else -((-2 * x + d) // (2 * d)))
-    rn, rd = reserve.numerator, reserve.denominator
-    withheld = [(2 * g * rn + rd) // (2 * rd) if g >= 0 else -((-2 * g * rn + rd) // (2 * rd))
-                for g in gross]
-    return gross, withheld, [g - w for g, w in zip(gross, withheld)]
-
-
-#: Every intermediate of the int64 path stays below this (``2 |x| + den`` included).
-_INT64_SAFE = 1 << 62
-
-
-def _fits_int64(units: list[int], exact: list[tuple[int, int]], reserve: Fraction) -> bool:
-    """Whether the int64 path is exact for these rows: a bound on every product and sum it
-    forms, worked out in Python integers first."""
-    if not units or not exact:
-        return False
-    top = max(abs(min(units)), abs(max(units)))
-    gross_top = max(top * n // d + 1 for n, d in exact)
-    return (all(2 * top * n + d < _INT64_SAFE and 2 * d < _INT64_SAFE for n, d in exact)
-            and 2 * gross_top * reserve.numerator + reserve.denominator < _INT64_SAFE
-            and 2 * reserve.denominator < _INT64_SAFE)
-
-
-def _round_ratio_int64(num: np.ndarray, den: np.ndarray | int) -> np.ndarray:
-    """``round_ratio`` over arrays (half away from zero, exact in int64 within the bound)."""
-    q = (2 * np.abs(num) + den) // (2 * den)
-    return np.where(num < 0, -q, q)
-
-
-def _monthly_prepayments_int64(units, pools, exact, reserve):
-    """:func:`monthly_prepayments` in NumPy int64: the same integers, one pass per column
-    instead of Python arithmetic per row (tens of thousands of rows in a province of
-    thousands of hospitals)."""
-    at = np.asarray(pools, np.intp)
-    num = np.array([n for n, _ in exact], np.int64)[at]
-    den = np.array([d for _, d in exact], np.int64)[at]
-    gross = _round_ratio_int64(np.asarray(units, np.int64) * num, den)
-    withheld = _round_ratio_int64(gross * reserve.numerator, reserve.denominator)
+    gross = round_products(np.asarray(units, np.int64), np.asarray(pools, np.intp), exact)
+    withheld = round_products(gross, np.zeros(len(gross), np.intp),
+                              [(reserve.numerator, reserve.denominator)])
     return gross.tolist(), withheld.tolist(), (gross - withheld).tolist()
+
+
+#: Below this magnitude a float64 holds every integer and every half-integer exactly.
+_FLOAT_EXACT = 2.0 ** 52
+#: A bound on the relative error of ``value x float(n / d)`` (two roundings of 2^-53 each),
+#: with a factor of four to spare.
+_FLOAT_ERROR = 2.0 ** -50
+
+
+def round_products(values: np.ndarray, at: np.ndarray,
+                   exact: list[tuple[int, int]]) -> np.ndarray:
+    """``round_ratio(values[i] x n, d)`` for ``(n, d) = exact[at[i]]``, as int64: exact.
+
+    The factors of a pool (a point value of 17 significant digits times a fund ratio of
+    two sums in fen) have numerators and denominators far beyond int64, so the exact
+    product is a Python integer, a microsecond a row for the tens of thousands of rows of
+    a province of thousands of hospitals. Instead each row is estimated in float64, whose
+    error is bounded (``_FLOAT_ERROR``); rounding half away from zero can only differ from
+    the exact one where the estimate lies that close to a half-integer, and those rows
+    (ties among them), values too large for a float, are worked out exactly.
+    """
+    values = np.asarray(values, np.int64)
+    if len(values) == 0:
+        return np.zeros(0, np.int64)
+    ratio = np.array([n / d for n, d in exact], np.float64)[at]   # int / int: correctly rounded
+    x = np.abs(values.astype(np.float64) * ratio)
+    est = np.floor(x + 0.5)
+    doubtful = ((np.abs(x - np.floor(x) - 0.5) <= x * _FLOAT_ERROR)
+                | (x >= _FLOAT_EXACT) | (np.abs(values) >= 1 << 53))
+    out = np.where((values < 0) != (ratio < 0), -est, est).astype(np.int64)
+    for i in np.flatnonzero(doubtful).tolist():
+        n, d = exact[at[i]]
+        out[i] = round_ratio(int(values[i]) * n, d)
+    return out
