@@ -6,6 +6,7 @@ and kernel of ``dipcore.payment`` and ``dipcore._kernels.points`` is called dire
 from fractions import Fraction
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -195,3 +196,45 @@ def test_round_products_ties_go_away_from_zero():
     got = round_products(np.array([1, 3, -1, -3, 1, 2**53 + 1]), np.array([0, 0, 0, 0, 1, 0]),
                          half)
     assert got.tolist() == [1, 2, -1, -2, -2, 2**52 + 1]
+
+
+@given(st.integers(-10**12, 10**12),
+       st.lists(st.integers(0, 10**13), min_size=1, max_size=30), st.data())
+def test_allocate_against_exact_largest_remainder(total, weights, data):
+    """``allocate`` against the rule worked in fractions: each part the floor of its exact
+    share, the fen left over one each to the largest remainders, ties to the smaller key;
+    the parts add up to the total."""
+    keys = data.draw(st.lists(st.text("abcxyz", min_size=1, max_size=4), unique=True,
+                              min_size=len(weights), max_size=len(weights)))
+    got = allocate(total, weights, keys)
+    W = sum(weights)
+    if W == 0:
+        assert got == [0] * len(weights)
+        return
+    share = [Fraction(total * w, W) for w in weights]
+    want = [s.numerator // s.denominator for s in share]
+    rest = total - sum(want)
+    by = sorted(range(len(weights)), key=lambda i: (-(share[i] - want[i]), keys[i]))
+    for i in by[:rest]:
+        want[i] += 1
+    assert got == want and sum(got) == total
+
+
+@given(st.lists(st.tuples(st.sampled_from(["h1", "h2", "h10"]), st.integers(1, 3),
+                          st.integers(0, 5)), max_size=12), st.integers(1, 3))
+def test_merge_sums_is_the_sorted_sum_whatever_the_parts(rows, cut):
+    """Partial sums merged: one row per key, sorted, the values added; merging the merged
+    table again (one part already sorted: returned as it is) gives the same table."""
+    from dipcore.payment.sums import merge_sums
+    table = pa.table({"key": pa.array([k for k, _, _ in rows], pa.string()),
+                      "month": pa.array([m for _, m, _ in rows], pa.int8()),
+                      "points": pa.array([v for _, _, v in rows], pa.int64())})
+    parts = [table.slice(i, cut) for i in range(0, max(table.num_rows, 1), cut)]
+    out = merge_sums(parts, ["key", "month"])
+    want: dict = {}
+    for k, m, v in rows:
+        want[(k, m)] = want.get((k, m), 0) + v
+    got = list(zip(out.column("key").to_pylist(), out.column("month").to_pylist(),
+                   out.column("points").to_pylist()))
+    assert got == sorted((k, m, v) for (k, m), v in want.items())
+    assert merge_sums([out], ["key", "month"]).equals(out)

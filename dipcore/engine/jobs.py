@@ -70,7 +70,8 @@ def settle(ex: Executor, cases: Any, catalog: Catalog, budget: dict, policy: Pol
     """A year settled; with ``out``, per-case rows streamed there and every output saved
     (human-readable copies in ``out_format``: ``Settlement.save``)."""
     scheme = bound_scheme(catalog, policy, rules, new_technology)
-    p = SettlementSums(catalog, policy, pa.array(sorted(special), pa.string()), scheme)
+    p = SettlementSums(catalog, policy, pa.array(sorted(special), pa.string()), scheme,
+                       rows_out=out is not None)
     with ex.rows_sink(out) as sink:
         state = ex.scan(cases, p, rows=sink)
         result = settlement.finish(state, catalog, policy, budget, special, appraisal,

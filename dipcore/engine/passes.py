@@ -178,6 +178,11 @@ class SettlementSums(ScoredCasesPass[SettlementState, tuple]):
     catalog, policy : the catalogue and the policy settling with it.
     special : pyarrow.Array
         Sorted case ids approved by special review (SPEC 5.5).
+    rows_out : bool
+        The per-case rows go to the executor's row sink (``cases.parquet``): their labels
+        stay dictionary arrays, which the writer takes as they are. Otherwise the rows are
+        kept in the state, labels decoded to strings on the batch's own thread
+        (``dipcore.schema.plain_labels``), not on the thread that folds the batches.
     """
 
     stage = "settle"
@@ -185,9 +190,9 @@ class SettlementSums(ScoredCasesPass[SettlementState, tuple]):
     writes_rows = True
 
     def __init__(self, catalog: Catalog, policy: Policy, special: pa.Array,
-                 scheme: Scheme | None = None):
+                 scheme: Scheme | None = None, rows_out: bool = False):
         super().__init__(catalog, policy, scheme)
-        self.special = special
+        self.special, self.rows_out = special, rows_out
 
     def empty(self) -> SettlementState:
         return SettlementState()
@@ -197,9 +202,10 @@ class SettlementSums(ScoredCasesPass[SettlementState, tuple]):
             return None
         is_special, found = special_review(b, self.special)
         f, s = self.scored(b, is_special)
+        rows = self.scheme.case_table(b, f, s, self.catalog)
         return (found, bed_rates_missing(self.catalog, bed_categories(f)), int((f.bed < 0).sum()),
-                self.scheme.case_table(b, f, s, self.catalog), payment_sums.partial_sums(b.codebook, f, s),
-                s.notes)
+                rows if self.rows_out else plain_labels(rows),
+                payment_sums.partial_sums(b.codebook, f, s), s.notes)
 
     def fold(self, state, b, result, write=None):
         if b.quarantine.num_rows:
@@ -212,7 +218,7 @@ class SettlementSums(ScoredCasesPass[SettlementState, tuple]):
             state.non_bed_day_cases += grouped
             state.n_cases += table.num_rows
             if write is None:
-                state.cases.append(plain_labels(table))
+                state.cases.append(table)
             else:
                 write(table)
             state.hospital_sums.append(h)
@@ -284,9 +290,9 @@ class PreparedCases(ScoredCasesPass[PreparedState, tuple]):
     keeps_features = True
 
     def __init__(self, catalog: Catalog, policy: Policy, special: pa.Array,
-                 scheme: Scheme | None = None):
+                 scheme: Scheme | None = None, rows_out: bool = False):
         super().__init__(catalog, policy, scheme)
-        self.special = special
+        self.special, self.rows_out = special, rows_out
 
     def empty(self) -> PreparedState:
         return PreparedState()

@@ -9,6 +9,8 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
+import numpy as np
+
 
 def fen(amount) -> int:
     """Yuan (number or text) -> fen, half away from zero."""
@@ -37,9 +39,17 @@ def allocate(total: int, weights: list[int], keys: list[str]) -> list[int]:
     W = sum(weights)
     if W == 0:
         return [0] * len(weights)
-    q = [total * w // W for w in weights]
-    r = [total * w % W for w in weights]
+    qr = [divmod(total * w, W) for w in weights]
+    q = [a for a, _ in qr]
     rest = total - sum(q)
-    for i in sorted(range(len(weights)), key=lambda i: (-r[i], keys[i]))[:rest]:
-        q[i] += 1
+    if rest:
+        # the largest remainders first, ties to the smaller key; a remainder is below W
+        # (a sum of point units), so int64 holds it unless W is beyond any real pool
+        r = [b for _, b in qr]
+        if W < 1 << 63:
+            first = np.lexsort((np.array(keys), -np.array(r, np.int64)))[:rest].tolist()
+        else:
+            first = sorted(range(len(weights)), key=lambda i: (-r[i], keys[i]))[:rest]
+        for i in first:
+            q[i] += 1
     return q

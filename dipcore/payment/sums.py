@@ -134,8 +134,29 @@ def _tables(k: SumKeys, sums: np.ndarray, month_points: np.ndarray) -> tuple[pa.
 
 
 def merge_sums(parts: Iterable[pa.Table], keys: list[str]) -> pa.Table:
-    t = pa.concat_tables(list(parts))
+    """The partial sums added up per ``keys``, sorted by them: the same table whatever the
+    batches. One part already so (a part's own merge, ``SettlementSums.done``) is returned
+    as it is: a province of thousands of hospitals has hundreds of thousands of monthly
+    keys to group again for nothing."""
+    parts = list(parts)
+    if len(parts) == 1 and _strictly_increasing(parts[0], keys):
+        return parts[0]
+    t = pa.concat_tables(parts)
     values = [c for c in t.column_names if c not in keys]
     out = t.group_by(keys).aggregate([(c, "sum") for c in values])
     return out.rename_columns([c[:-4] if c.endswith("_sum") else c for c in out.column_names]) \
         .sort_by([(k, "ascending") for k in keys])
+
+
+def _strictly_increasing(t: pa.Table, keys: list[str]) -> bool:
+    """Whether the rows of ``t`` are in strictly increasing order of ``keys`` (so unique)."""
+    if t.num_rows < 2:
+        return True
+    n = t.num_rows - 1
+    later, tied = None, None          # row i+1 > row i so far; rows equal on the keys so far
+    for k in keys:
+        a, b = t.column(k).slice(0, n), t.column(k).slice(1, n)
+        gt, eq = pc.greater(b, a), pc.equal(b, a)
+        later = gt if later is None else pc.or_(later, pc.and_(tied, gt))
+        tied = eq if tied is None else pc.and_(tied, eq)
+    return bool(pc.all(later).as_py())
