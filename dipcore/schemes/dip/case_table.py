@@ -42,7 +42,8 @@ def _treatment_classes(catalog: Catalog) -> tuple[pa.Array, np.ndarray]:
     cached = catalog.__dict__.get("_treatment_classes")
     if cached is None:
         encoded = pc.dictionary_encode(catalog.groups.column("treatment_class")).combine_chunks()
-        of_row = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+        # a row without a class (null) points at no label: null in the case table too
+        of_row = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
         # an empty catalogue: one unused entry, so that the lookup of row 0 stays in bounds
         cached = catalog.__dict__["_treatment_classes"] = (
             encoded.dictionary, of_row if len(of_row) else np.zeros(1, np.int32))
