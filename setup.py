@@ -42,7 +42,6 @@ extensions = [
 ]
 
 
-
 class build_ext_and_kernels(build_ext):
     """``build_ext``, then the Numba kernels compiled into the cache of the built package."""
 
