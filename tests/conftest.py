@@ -34,3 +34,19 @@ def four_year_province(tmp_path_factory):
     manifest = generate(out, 2500, (2021, 2024), hospitals=8, seed=11, chunk_rows=700,
                         bad_share=0.01, drg_pack=True)
     return out, manifest
+
+
+@pytest.fixture(scope="module")
+def small_years(small_province):
+    """``small_province`` read and validated: its registry, cases, quarantine, and the
+    cases of 2023 (history) and 2024 (current)."""
+    import pyarrow.compute as pc
+
+    import dipcore as dc
+    out, manifest = small_province
+    hospitals = dc.read_hospitals(out / "hospitals.csv")
+    cases, quarantine = dc.read_cases(out / "cases", hospitals=hospitals)
+    year = pc.year(cases["discharge_date"])
+    return dict(out=out, hospitals=hospitals, cases=cases, quarantine=quarantine,
+                history=cases.filter(pc.equal(year, 2023)),
+                current=cases.filter(pc.equal(year, 2024)))

@@ -14,14 +14,8 @@ from dipcore.schema import fen
 
 
 @pytest.fixture(scope="module")
-def province(small_province):
-    out, manifest = small_province
-    hospitals = dc.read_hospitals(out / "hospitals.csv")
-    cases, quarantine = dc.read_cases(out / "cases", hospitals=hospitals)
-    year = pc.year(cases["discharge_date"])
-    return dict(out=out, hospitals=hospitals, cases=cases, quarantine=quarantine,
-                history=cases.filter(pc.equal(year, 2023)),
-                current=cases.filter(pc.equal(year, 2024)))
+def province(small_years):
+    return small_years
 
 
 @pytest.fixture(scope="module")

@@ -220,6 +220,12 @@ def test_allocate_against_exact_largest_remainder(total, weights, data):
     assert got == want and sum(got) == total
 
 
+def test_allocate_beyond_int64_weights():
+    """Weights whose sum passes int64 take the Python ranking: 5 fen over three equal
+    weights of 2^62 -> 1 each, the 2 fen left to the two smaller keys."""
+    assert allocate(5, [2**62] * 3, ["c", "a", "b"]) == [1, 2, 2]
+
+
 @given(st.lists(st.tuples(st.sampled_from(["h1", "h2", "h10"]), st.integers(1, 3),
                           st.integers(0, 5)), max_size=12), st.integers(1, 3))
 def test_merge_sums_is_the_sorted_sum_whatever_the_parts(rows, cut):

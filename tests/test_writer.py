@@ -4,7 +4,6 @@ import time
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import given
@@ -117,14 +116,9 @@ def test_abort_drops_what_is_waiting():
 
 # -- a settlement streamed to Parquet --------------------------------------------------------------
 @pytest.fixture(scope="module")
-def year(small_province):
-    out, _ = small_province
-    hospitals = dc.read_hospitals(out / "hospitals.csv")
-    cases, _ = dc.read_cases(out / "cases", hospitals=hospitals)
-    years = pc.year(cases["discharge_date"])
-    catalog = dc.calibrate(cases.filter(pc.equal(years, 2023)),
-                           policy=dc.Policy(core_min_cases=5))
-    current = cases.filter(pc.equal(years, 2024))
+def year(small_years):
+    hospitals, current = small_years["hospitals"], small_years["current"]
+    catalog = dc.calibrate(small_years["history"], policy=dc.Policy(core_min_cases=5))
     pools = np.array(current["pool"].to_pylist(), dtype=object)
     paid = fen(current["fund_paid"])
     budget = {p: float(paid[pools == p].sum()) / 100.0 for p in sorted(set(pools))}

@@ -36,26 +36,28 @@ def _row_kinds(catalog: Catalog) -> tuple[np.ndarray, np.ndarray]:
     return cached
 
 
-def _treatment_classes(catalog: Catalog) -> tuple[pa.Array, np.ndarray]:
-    """The catalogue's distinct treatment classes and each row's index among them, made
-    once per catalogue (a label dictionary holds each string once)."""
-    cached = catalog.__dict__.get("_treatment_classes")
+def _row_labels(catalog: Catalog) -> tuple[pa.Array, pa.Array, np.ndarray]:
+    """The catalogue's group codes, its distinct treatment classes and each row's index
+    among them: the dictionaries of the case table's group columns, made once per
+    catalogue (a label dictionary holds each string once)."""
+    cached = catalog.__dict__.get("_row_labels")
     if cached is None:
-        encoded = pc.dictionary_encode(catalog.groups.column("treatment_class")).combine_chunks()
+        g = catalog.groups
+        encoded = pc.dictionary_encode(g.column("treatment_class")).combine_chunks()
         # a row without a class (null) points at no label: null in the case table too
         of_row = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
         # an empty catalogue: one unused entry, so that the lookup of row 0 stays in bounds
-        cached = catalog.__dict__["_treatment_classes"] = (
-            encoded.dictionary, of_row if len(of_row) else np.zeros(1, np.int32))
+        cached = catalog.__dict__["_row_labels"] = (
+            g.column("group_code").combine_chunks(), encoded.dictionary,
+            of_row if len(of_row) else np.zeros(1, np.int32))
     return cached
 
 
 def case_table(b: CheckedBatch, f: Features, s: Scored, catalog: Catalog) -> pa.Table:
     """The per-case explanation of points (``result.cases``)."""
-    g = catalog.groups
     safe = np.maximum(s.row, 0)
     kind_of_row, basic = _row_kinds(catalog)
-    classes, class_of_row = _treatment_classes(catalog)
+    group_codes, classes, class_of_row = _row_labels(catalog)
     kind = np.where(s.kind == P.SPECIAL, 5, np.where(
         s.kind == P.BED_DAY, 3, np.where(s.kind == P.UNGROUPED, 4, np.where(
             basic[safe], 2, kind_of_row[safe]))))
@@ -65,7 +67,7 @@ def case_table(b: CheckedBatch, f: Features, s: Scored, catalog: Catalog) -> pa.
         "pool": b.codebook.pool.labels(b.pool),
         "hospital_level": pa.array(b.level),
         "discharge_date": pa.array(b.discharge, pa.int32()).cast(pa.date32()),
-        "group_code": label_array(g.column("group_code"), s.row),
+        "group_code": label_array(group_codes, s.row),
         "group_kind": label_array(_GROUP_KINDS, kind),
         "treatment_class": label_array(classes, np.where(s.row >= 0, class_of_row[safe], -1)),
         "case_class": label_array(_CLASS_LABELS, f.treatment_class),
