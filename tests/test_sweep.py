@@ -338,6 +338,48 @@ class _Codebook:
         self.hospital = type("H", (), {"canon": pa.array(names)})()
 
 
+def _scored(units):
+    from dipcore.payment.points import Scored
+    n = len(units)
+    return Scored(row=np.zeros(n, np.int32), reason=np.zeros(n, np.int8),
+                  kind=(np.arange(n, dtype=np.int8) * 7 + n) % 6, rw=np.ones(n), k=np.ones(n),
+                  a=np.ones(n), aux_slot=np.full(n, -1, np.int8), base=np.ones(n),
+                  bed_rate=np.zeros(n), units=np.asarray(units, np.int64),
+                  outlier=np.arange(n, dtype=np.int8) % 5, ratio=np.ones(n))
+
+
+@given(st.lists(st.tuples(st.integers(0, 11), st.integers(0, 1), st.integers(1, 12),
+                          st.integers(0, 10**8)), min_size=1, max_size=80),
+       st.integers(1, 9), st.permutations(range(12)))
+def test_running_sums_are_the_batches_partial_sums_merged(rows, cut, order):
+    """The settlement's running sums by code (two threads' codebooks that number the
+    hospitals differently, batches of any size) give the tables of the batches' string-keyed
+    partial sums merged: the same keys, sums and order."""
+    names = [f"H{i}" for i in range(12)]                 # "H10" sorts before "H2"
+    books = [_Codebook(names), _Codebook([names[i] for i in order])]
+    code_in = [list(range(12)), [order.index(i) for i in range(12)]]
+    running = payment_sums.RunningSums()
+    parts = ([], [])
+    for j, start in enumerate(range(0, len(rows), cut)):
+        batch = rows[start:start + cut]
+        which = j % 2
+        h, p, m, units = (np.array(c) for c in zip(*batch))
+        f = _Cases([code_in[which][x] for x in h], p, m, np.random.default_rng(start))
+        s = _scored(units)
+        running.add(books[which], *payment_sums.dense_sums(f, s))
+        for part, table in zip(parts, payment_sums.partial_sums(books[which], f, s)):
+            part.append(table)
+    got_h, got_m = running.tables()
+    assert len(got_h) == min(2, -(-len(rows) // cut))
+    want_h = payment_sums.merge_sums(parts[0], ["key"])
+    want_m = payment_sums.merge_sums(parts[1], ["key", "month"])
+    assert payment_sums.merge_sums(got_h, ["key"]).equals(want_h)
+    assert payment_sums.merge_sums(got_m, ["key", "month"]).equals(want_m)
+    # one codebook's tables come sorted: merging them returns them as they are
+    assert all(payment_sums.merge_sums([t], ["key"]) is t for t in got_h)
+    assert all(payment_sums.merge_sums([t], ["key", "month"]) is t for t in got_m)
+
+
 @given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 1), st.integers(1, 12),
                           st.integers(0, 10**8)), min_size=1, max_size=60))
 def test_partial_sums_against_a_naive_sum(rows):

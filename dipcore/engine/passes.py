@@ -158,6 +158,8 @@ class SettlementState:
     notes: set[tuple[str, str]] = field(default_factory=set)
     non_bed_day_cases: int = 0
     n_cases: int = 0
+    #: the batches' sums by code until ``done`` turns them into the tables above
+    running: payment_sums.RunningSums | None = None
 
 
 def special_review(b: CheckedBatch, special: pa.Array) -> tuple[np.ndarray | None, set[str]]:
@@ -205,13 +207,13 @@ class SettlementSums(ScoredCasesPass[SettlementState, tuple]):
         rows = self.scheme.case_table(b, f, s, self.catalog)
         return (found, bed_rates_missing(self.catalog, bed_categories(f)), int((f.bed < 0).sum()),
                 rows if self.rows_out else plain_labels(rows),
-                payment_sums.partial_sums(b.codebook, f, s), s.notes)
+                payment_sums.dense_sums(f, s), s.notes)
 
     def fold(self, state, b, result, write=None):
         if b.quarantine.num_rows:
             state.quarantine.append(b.quarantine)
         if result is not None:
-            found, missing, grouped, table, (h, m), notes = result
+            found, missing, grouped, table, sums, notes = result
             state.special_found |= found
             state.missing_rates |= missing
             state.notes |= notes
@@ -221,11 +223,17 @@ class SettlementSums(ScoredCasesPass[SettlementState, tuple]):
                 state.cases.append(table)
             else:
                 write(table)
-            state.hospital_sums.append(h)
-            state.monthly_sums.append(m)
+            if state.running is None:
+                state.running = payment_sums.RunningSums()
+            state.running.add(b.codebook, *sums)
         return state
 
     def done(self, state):
+        if state.running is not None:
+            h, m = state.running.tables()
+            state.hospital_sums += h
+            state.monthly_sums += m
+            state.running = None
         # one table per part: what crosses between processes stays small
         if len(state.hospital_sums) > 1:
             state.hospital_sums = [payment_sums.merge_sums(state.hospital_sums, ["key"])]

@@ -33,21 +33,21 @@ def monthly_prepayment(point_units: int, factor: Fraction, reserve: Fraction) ->
     """SPEC 7: (P_month x PV_budget x f) x (1 - reserve), the reserve withheld (one row of
     :func:`monthly_prepayments`)."""
     (gross,), (withheld,), (paid,) = monthly_prepayments([point_units], [0], [factor], reserve)
-    return MonthlyPrepayment(gross, withheld, paid)
+    return MonthlyPrepayment(int(gross), int(withheld), int(paid))
 
 
-def monthly_prepayments(units: list[int], pools: list[int], factors: list[Fraction],
-                        reserve: Fraction) -> tuple[list[int], list[int], list[int]]:
+def monthly_prepayments(units, pools, factors: list[Fraction],
+                        reserve: Fraction) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """SPEC 7 for many rows at once: each row's point units and the index of its pool in
-    ``factors`` (the pools' factors). ``(gross, withheld, prepayment)`` lists: gross =
-    P_month x factor and withheld = gross x reserve, each rounded half away from zero to
-    the fen (exact integers, :func:`~dipcore.payment.allocation.round_ratio`);
-    prepayment = gross - withheld."""
+    ``factors`` (the pools' factors), as sequences or arrays. ``(gross, withheld,
+    prepayment)`` int64 arrays: gross = P_month x factor and withheld = gross x reserve,
+    each rounded half away from zero to the fen (exact integers,
+    :func:`~dipcore.payment.allocation.round_ratio`); prepayment = gross - withheld."""
     exact = [(f.numerator, f.denominator) for f in factors]
     gross = round_products(np.asarray(units, np.int64), np.asarray(pools, np.intp), exact)
     withheld = round_products(gross, np.zeros(len(gross), np.intp),
                               [(reserve.numerator, reserve.denominator)])
-    return gross.tolist(), withheld.tolist(), (gross - withheld).tolist()
+    return gross, withheld, gross - withheld
 
 
 #: Below this magnitude a float64 holds every integer and every half-integer exactly.

@@ -35,7 +35,7 @@ from dipcore.payment.inputs import by_hospital, lookup, small_table
 from dipcore.payment.point_value import PoolValue, pool_point_value
 from dipcore.payment.points import OUTLIER_NAMES, UNITS
 from dipcore.payment.prepayment import monthly_prepayments, pool_factor
-from dipcore.payment.sums import HOSPITAL_SUMS, SEP, merge_sums, split_keys
+from dipcore.payment.sums import HOSPITAL_SUMS, merge_sums, split_keys
 from dipcore.policy import Policy
 from dipcore.reports.files import atomic_path, cases_parquet_options, human_format
 from dipcore.reports.results import save_tables
@@ -166,11 +166,18 @@ def finalize(hospital_sums: pa.Table, monthly_sums: pa.Table, cases: pa.Table | 
              catalog: Catalog, policy: Policy, budget: dict[str, Any],
              appraisal: pa.Table | None = None, deductions: pa.Table | None = None,
              prepaid: pa.Table | None = None, warnings: list[str] | None = None) -> Settlement:
-    """Point values, statements and the monthly prepayment table (SPEC 6, 7)."""
+    """Point values, statements and the monthly prepayment table (SPEC 6, 7).
+
+    Column by column: a province has thousands of hospitals and hundreds of thousands of
+    monthly rows, so nothing here loops in Python over more than the statements, and the
+    statement lines are the rules of ``dipcore.payment.statements`` applied to each."""
     warnings = list(warnings or [])
-    hosp, pool = split_keys(hospital_sums.column("key"))
-    sums = {c: hospital_sums.column(c).to_pylist() for c in HOSPITAL_SUMS}
-    budget_fen = _budgets(budget, sorted(set(pool)))
+    hosp_col, pool_col = split_keys(hospital_sums.column("key"))
+    hosp, pool = hosp_col.to_pylist(), pool_col.to_pylist()
+    sums = {c: hospital_sums.column(c).to_numpy().astype(np.int64, copy=False)
+            for c in HOSPITAL_SUMS}
+    pools = sorted(set(pool))
+    budget_fen = _budgets(budget, pools)
     known = set(zip(hosp, pool))
     coef = by_hospital(appraisal, "coefficient", "appraisal", warnings, known)
     ded = by_hospital(deductions, "amount", "deductions", warnings, known)
@@ -180,80 +187,73 @@ def finalize(hospital_sums: pa.Table, monthly_sums: pa.Table, cases: pa.Table | 
 
     # SPEC 6: a point value per pool; then D and D x f allocated over its hospitals
     n = len(hosp)
+    points, cost, fund = (sums[c].tolist() for c in ("points", "cost", "fund"))
     dip_amount, allocated_base = [0] * n, [0] * n
     pool_rows, pv, ratio = [], {}, {}
-    for p in sorted(set(pool)):
-        idx = [i for i in range(n) if pool[i] == p]
-        units = sum(sums["points"][i] for i in idx)
-        cost = sum(sums["cost"][i] for i in idx)
-        fund = sum(sums["fund"][i] for i in idx)
-        f = Fraction(fund, cost) if cost else Fraction(0)
+    pool_np = np.array(pool, dtype=object)
+    for p in pools:
+        idx = np.flatnonzero(pool_np == p).tolist()
+        weights = [points[i] for i in idx]
+        units = sum(weights)                      # Python integers: exact at any size
+        p_cost, p_fund = sum(cost[i] for i in idx), sum(fund[i] for i in idx)
+        f = Fraction(p_fund, p_cost) if p_cost else Fraction(0)
         value = pool_point_value(policy, p, budget_fen[p], f, units)
         pv[p], ratio[p] = float(value.value), f
         pool_rows.append({
-            "pool": p, "budget": budget_fen[p], "points_units": units, "cost": cost, "fund": fund,
-            "fund_ratio": float(f), "point_value": float(value.value),
+            "pool": p, "budget": budget_fen[p], "points_units": units, "cost": p_cost,
+            "fund": p_fund, "fund_ratio": float(f), "point_value": float(value.value),
             "base_point_value": float(value.base), "floating_point_value": float(value.floating),
             "mode": policy.pv_mode, "budget_point_value": float(_budget_point_value(catalog, policy, p)),
         })
-        d_parts, b_parts = _allocated(policy, value, units, f, budget_fen[p],
-                                      [sums["points"][i] for i in idx], [hosp[i] for i in idx])
+        d_parts, b_parts = _allocated(policy, value, units, f, budget_fen[p], weights,
+                                      [hosp[i] for i in idx])
         for j, i in enumerate(idx):
             dip_amount[i], allocated_base[i] = d_parts[j], b_parts[j]
 
     # SPEC 7: each statement, line by line
-    rows = []
+    f_of = [ratio[p] for p in pool]
+    patient = [c - u for c, u in zip(cost, fund)]
     exact: dict[Any, Fraction] = {}       # each distinct coefficient as an exact fraction
-    for i in range(n):
-        h, p, f = hosp[i], pool[i], ratio[pool[i]]
-        D, C = dip_amount[i], sums["cost"][i]
-        patient = sums["cost"][i] - sums["fund"][i]
-        given = lookup(coef, h, p, 1.0) if coef else 1.0
-        c_h = exact.get(given) or exact.setdefault(given, Fraction(str(given)))
-        base = rules.fund_base(policy, allocated_base[i], D, patient)
-        adjustment = rules.appraisal_adjustment(base, c_h)
-        d_fen = fen(lookup(ded, h, p, 0)) if ded else 0
-        sharing = rules.overspend_sharing(policy, D, C, f)
-        clawback = rules.surplus_clawback(policy, D, C, f)
-        rows.append(dict(hospital_id=h, pool=p, cases=sums["cases"][i], dip_cases=sums["dip_cases"][i],
-                         points=sums["points"][i], cost=C, fund=sums["fund"][i], patient=patient,
-                         dip_amount=D, fund_base=base, appraisal_coefficient=float(c_h),
-                         appraisal_adjustment=adjustment, deductions=d_fen, sharing=sharing,
-                         surplus_clawback=clawback,
-                         fund_payable=rules.fund_payable(base, adjustment, d_fen, sharing, clawback),
-                         prepaid=fen(lookup(pre, h, p, 0)) if pre else None,
-                         advance=fen(lookup(adv, h, p, 0)) if adv else 0, i=i))
+    given = [lookup(coef, h, p, 1.0) for h, p in zip(hosp, pool)] if coef else [1.0] * n
+    c_h = [exact.get(g) or exact.setdefault(g, Fraction(str(g))) for g in given]
+    base = [rules.fund_base(policy, b, d, pt) for b, d, pt in zip(allocated_base, dip_amount, patient)]
+    adjustment = [rules.appraisal_adjustment(b, c) for b, c in zip(base, c_h)]
+    deducted = [fen(lookup(ded, h, p, 0)) for h, p in zip(hosp, pool)] if ded else [0] * n
+    sharing = [rules.overspend_sharing(policy, d, c, f) for d, c, f in zip(dip_amount, cost, f_of)]
+    clawback = [rules.surplus_clawback(policy, d, c, f) for d, c, f in zip(dip_amount, cost, f_of)]
+    payable = [rules.fund_payable(*line) for line in zip(base, adjustment, deducted, sharing, clawback)]
+    advance = [fen(lookup(adv, h, p, 0)) for h, p in zip(hosp, pool)] if adv else [0] * n
 
     # SPEC 7: monthly prepayments at the budget point value, the reserve withheld
     reserve = Fraction(str(policy.reserve))
-    factor = {p: pool_factor(_budget_point_value(catalog, policy, p), f) for p, f in ratio.items()}
-    m_hosp, m_pool = split_keys(monthly_sums.column("key"))
-    units = monthly_sums.column("points").to_pylist()
-    pools = sorted(factor)
-    at = {p: j for j, p in enumerate(pools)}
-    gross, withheld, net = monthly_prepayments(units, [at[p] for p in m_pool],
-                                               [factor[p] for p in pools], reserve)
-    # per (hospital, pool): the year's net prepayments and reserve withheld (exact sums)
-    year = pa.table({"key": monthly_sums.column("key"), "net": pa.array(net, pa.int64()),
-                     "held": pa.array(withheld, pa.int64())}) \
-        .group_by("key").aggregate([("net", "sum"), ("held", "sum")])
-    prepaid_calc = dict(zip(year.column("key").to_pylist(),
-                            zip(year.column("net_sum").to_pylist(),
-                                year.column("held_sum").to_pylist())))
-    for r in rows:
-        paid, held = prepaid_calc.get(f"{r['hospital_id']}{SEP}{r['pool']}", (0, 0))
-        r["reserve_withheld"] = held
-        if r["prepaid"] is None:
-            r["prepaid"] = paid
-        r["balance"] = rules.balance(r["fund_payable"], r["prepaid"], r["advance"])
+    factor = [pool_factor(_budget_point_value(catalog, policy, p), ratio[p]) for p in pools]
+    m_keys = monthly_sums.column("key")
+    m_hosp, m_pool = split_keys(m_keys)
+    m_units = monthly_sums.column("points").to_numpy().astype(np.int64, copy=False)
+    gross, withheld, net = monthly_prepayments(
+        m_units, pc.index_in(m_pool, value_set=pa.array(pools)).to_numpy(), factor, reserve)
+    # per (hospital, pool): the year's net prepayments and reserve withheld (exact int64 sums;
+    # every monthly key is a statement's, both being the same cases' sums)
+    row = pc.index_in(m_keys, value_set=hospital_sums.column("key")).to_numpy()
+    year_net, held = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    np.add.at(year_net, row, net)
+    np.add.at(held, row, withheld)
+    prepaid_fen = [fen(lookup(pre, h, p, 0)) for h, p in zip(hosp, pool)] if pre \
+        else year_net.tolist()
+    lines = {"dip_amount": dip_amount, "fund_base": base, "appraisal_coefficient": c_h,
+             "appraisal_adjustment": adjustment, "deductions": deducted, "sharing": sharing,
+             "surplus_clawback": clawback, "fund_payable": payable, "prepaid": prepaid_fen,
+             "reserve_withheld": held.tolist(), "advance": advance,
+             "balance": [rules.balance(*line) for line in zip(payable, prepaid_fen, advance)]}
     monthly = pa.table({
-        "hospital_id": pa.array(m_hosp, pa.string()), "pool": pa.array(m_pool, pa.string()),
+        "hospital_id": m_hosp, "pool": m_pool,
         "month": monthly_sums.column("month").cast(pa.int8()),
-        "points": points_array(np.array(units, np.int64)),
+        "points": points_array(m_units),
         "gross": _money(gross), "reserve": _money(withheld), "prepayment": _money(net),
     })
     return Settlement(point_value=pv, pools=_pool_table(pool_rows),
-                      hospitals=_statement_table(rows, sums, pv, scheme_for(catalog), policy),
+                      hospitals=_statement_table(hosp, pool, lines, sums, pv,
+                                                 scheme_for(catalog), policy),
                       monthly=monthly, cases_table=cases, warnings=warnings)
 
 
@@ -274,33 +274,33 @@ def _pool_table(pool_rows: list[dict]) -> pa.Table:
     })
 
 
-def _statement_table(rows: list[dict], sums: dict, pv: dict, scheme: Scheme,
+def _statement_table(hosp: list[str], pool: list[str], lines: dict[str, list],
+                     sums: dict[str, np.ndarray], pv: dict, scheme: Scheme,
                      policy: Policy) -> pa.Table:
-    """Per (hospital, pool) statement with the appraisal indicators of SPEC 8 (and the
-    scheme's own counts: DRG statements add unstable and new-technology cases, SPEC 10)."""
+    """Per (hospital, pool) statement: the lines of SPEC 7 (``lines``, in fen, one entry per
+    row of ``sums``) with the appraisal indicators of SPEC 8 (and the scheme's own counts:
+    DRG statements add unstable and new-technology cases, SPEC 10)."""
     def money(name):
-        return _money([r[name] for r in rows])
-    i = [r["i"] for r in rows]
-    mine = {c: np.array([sums[c][k] for k in i], np.int64) for c in HOSPITAL_SUMS}
-    ind = hospital_indicators(mine, scheme.scale(policy))
+        return _money(lines[name])
+    ind = hospital_indicators(sums, scheme.scale(policy))
 
     def nullable(name):
         return pa.array(ind[name], mask=np.isnan(ind[name]))
     table = pa.table({
-        "hospital_id": [r["hospital_id"] for r in rows],
-        "pool": [r["pool"] for r in rows],
-        "cases": pa.array([r["cases"] for r in rows], pa.int64()),
-        "dip_cases": pa.array([r["dip_cases"] for r in rows], pa.int64()),
-        "points": points_array(np.array([r["points"] for r in rows], np.int64)),
+        "hospital_id": pa.array(hosp, pa.string()),
+        "pool": pa.array(pool, pa.string()),
+        "cases": pa.array(sums["cases"], pa.int64()),
+        "dip_cases": pa.array(sums["dip_cases"], pa.int64()),
+        "points": points_array(sums["points"]),
         "cmi": nullable("cmi"),
-        "point_value": [pv[r["pool"]] for r in rows],
-        "total_cost": money("cost"),
-        "fund_paid": money("fund"),
-        "patient_paid": money("patient"),
+        "point_value": [pv[p] for p in pool],
+        "total_cost": _money(sums["cost"]),
+        "fund_paid": _money(sums["fund"]),
+        "patient_paid": _money(sums["cost"] - sums["fund"]),
         "dip_amount": money("dip_amount"),
-        "gain": _money([r["dip_amount"] - r["cost"] for r in rows]),
+        "gain": _money(np.array(lines["dip_amount"], np.int64) - sums["cost"]),
         "fund_base": money("fund_base"),
-        "appraisal_coefficient": [r["appraisal_coefficient"] for r in rows],
+        "appraisal_coefficient": [float(c) for c in lines["appraisal_coefficient"]],
         "appraisal_adjustment": money("appraisal_adjustment"),
         "deductions": money("deductions"),
         "sharing": money("sharing"),
@@ -313,15 +313,15 @@ def _statement_table(rows: list[dict], sums: dict, pv: dict, scheme: Scheme,
         "mean_cost": pa.array(ind["mean_cost"]),
         "mean_los": pa.array(ind["mean_los"]),
         "outlier_share": nullable("outlier_share"),
-        **{f"{c}_cases": pa.array(mine[c], pa.int64()) for c in OUTLIER_NAMES[1:]},
-        "ungrouped_cases": pa.array(mine["ungrouped"], pa.int64()),
-        "special_cases": pa.array(mine["special"], pa.int64()),
-        "bed_day_cases": pa.array(mine["bed_day"], pa.int64()),
+        **{f"{c}_cases": pa.array(sums[c], pa.int64()) for c in OUTLIER_NAMES[1:]},
+        "ungrouped_cases": pa.array(sums["ungrouped"], pa.int64()),
+        "special_cases": pa.array(sums["special"], pa.int64()),
+        "bed_day_cases": pa.array(sums["bed_day"], pa.int64()),
         "death_rate": pa.array(ind["death_rate"]),
         "operation_rate": nullable("operation_rate"),
         "patient_paid_share": pa.array(ind["patient_paid_share"]),
-        **{f"{c}_cases": pa.array(mine[c], pa.int64()) for c in scheme.statement_counts},
-        **{c: points_array(mine[c]) for c in scheme.statement_points},
+        **{f"{c}_cases": pa.array(sums[c], pa.int64()) for c in scheme.statement_counts},
+        **{c: points_array(sums[c]) for c in scheme.statement_points},
     })
     if scheme.statement_renames:
         table = table.rename_columns([scheme.statement_renames.get(c, c)

@@ -4,7 +4,8 @@ Per (hospital, pool): the int64 columns of ``HOSPITAL_SUMS`` (cases, points, cos
 outlier and kind counts, ...); per (hospital, pool, month): points and cases. Keys are
 strings (``hospital_id`` + SEP + pool), so partial sums of any batch, thread or worker
 merge by plain addition (:func:`merge_sums`, which also sorts: the result does not depend
-on how the cases were cut).
+on how the cases were cut). Within a process the settlement adds its batches up by integer
+code first (:class:`RunningSums`) and makes the string keys once, at the end.
 """
 from __future__ import annotations
 
@@ -35,11 +36,11 @@ def pool_keys(hospital: np.ndarray, pool: np.ndarray) -> np.ndarray:
     return hospital.astype(np.int64) * N_POOLS + pool
 
 
-def split_keys(keys: pa.Array | pa.ChunkedArray) -> tuple[list[str], list[str]]:
+def split_keys(keys: pa.Array | pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
     """``(hospital ids, pools)`` of a column of partial-sum keys (``hospital_id + SEP +
-    pool``)."""
-    parts = pc.split_pattern(keys, SEP)
-    return pc.list_element(parts, 0).to_pylist(), pc.list_element(parts, 1).to_pylist()
+    pool``), as string columns."""
+    parts = pc.split_pattern(pa.chunked_array(keys) if isinstance(keys, pa.Array) else keys, SEP)
+    return pc.list_element(parts, 0), pc.list_element(parts, 1)
 
 
 def hospital_sums(codes: np.ndarray, n_codes: int, f: CaseFeatures, s: Scored) -> np.ndarray:
@@ -88,6 +89,72 @@ def sum_keys(codebook: Codebook, f: CaseFeatures) -> SumKeys:
     nz = np.flatnonzero(mcount)
     return SumKeys(codes, K, present, hospital_keys(codebook, present), mkey, nz,
                    hospital_keys(codebook, nz // 12), mcount[nz])
+
+
+def dense_sums(f: CaseFeatures, s: Scored) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A batch's sums by its codebook's codes, every code up to the largest present:
+    ``HOSPITAL_SUMS`` int64 [K, len(HOSPITAL_SUMS)] by (hospital, pool) code
+    (:func:`pool_keys`), and points and cases int64 [K x 12] by month code (code x 12 +
+    month - 1). :class:`RunningSums` adds them up."""
+    codes = pool_keys(f.hospital, f.pool)
+    K = int(codes.max()) + 1 if f.n else 0
+    mkey = codes * 12 + (f.month.astype(np.int64) - 1)
+    months = sum_by(mkey, K * 12, np.stack([s.units, np.ones(f.n, np.int64)], axis=1))
+    return hospital_sums(codes, K, f, s), months[:, 0].copy(), months[:, 1].copy()
+
+
+class RunningSums:
+    """The sums of a process's batches by integer code, one account per codebook.
+
+    Keyed by strings, each batch's partial sums cost hashing as many keys as it has
+    (hospital, pool, month) combinations, which for a province of thousands of hospitals
+    is a good part of the cases again; by code, adding a batch is adding arrays. The
+    string-keyed tables that cross between processes are made once, by :meth:`tables`.
+    The batches of one codebook share its codes; those of another thread's codebook are
+    kept apart and merged by key.
+    """
+
+    def __init__(self):
+        self._books: dict[int, list] = {}     # id(codebook) -> [codebook, sums, points, cases]
+
+    def add(self, codebook: Codebook, sums: np.ndarray, points: np.ndarray,
+            cases: np.ndarray) -> None:
+        """Add a batch's :func:`dense_sums` (codes of ``codebook``)."""
+        book = self._books.get(id(codebook))
+        if book is None:
+            book = self._books[id(codebook)] = [codebook, np.zeros((0, len(HOSPITAL_SUMS)),
+                                                                   np.int64),
+                                                np.zeros(0, np.int64), np.zeros(0, np.int64)]
+        K = len(sums)
+        if K > len(book[1]):                  # more codes than so far: grow, doubling
+            size = max(K, 2 * len(book[1]))
+            book[1] = np.concatenate([book[1], np.zeros((size - len(book[1]), len(HOSPITAL_SUMS)),
+                                                        np.int64)])
+            book[2], book[3] = (np.concatenate([a, np.zeros(12 * size - len(a), np.int64)])
+                                for a in book[2:])
+        book[1][:K] += sums
+        book[2][:12 * K] += points
+        book[3][:12 * K] += cases
+
+    def tables(self) -> tuple[list[pa.Table], list[pa.Table]]:
+        """Per codebook, the partial-sum tables of the codes with cases, each sorted by its
+        keys (so one codebook's tables need no merging, :func:`merge_sums`)."""
+        hosp, monthly = [], []
+        for codebook, sums, points, cases in self._books.values():
+            present = np.flatnonzero(sums[:, 0])            # column 0: cases
+            keys = hospital_keys(codebook, present)
+            order = pc.sort_indices(keys).to_numpy()
+            present, keys = present[order], keys.take(pa.array(order))
+            rank = np.empty(len(sums), np.int64)
+            rank[present] = np.arange(len(present))
+            months = np.flatnonzero(cases)
+            months = months[np.lexsort((months % 12, rank[months // 12]))]
+            k = SumKeys(np.zeros(0, np.int64), len(sums), present, keys, np.zeros(0, np.int64),
+                        months, keys.take(pa.array(rank[months // 12])), cases[months])
+            h, m = _tables(k, sums[present], points[months])
+            hosp.append(h)
+            monthly.append(m)
+        return hosp, monthly
 
 
 def partial_sums(codebook: Codebook, f: CaseFeatures, s: Scored,
