@@ -1,5 +1,3 @@
-import sys
+from dipcore.cli.main import console
 
-from dipcore.cli import main
-
-sys.exit(main())
+console()

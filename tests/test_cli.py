@@ -85,6 +85,25 @@ def test_version():
     assert r.returncode == 0 and r.stdout.startswith("dipcore ")
 
 
+def test_console_exits_with_the_code_after_the_exit_handlers(tmp_path):
+    """The console script leaves without the interpreter's teardown, but after its exit
+    handlers (temporary directories, Dask's) and with everything printed: a run that
+    wrote to a pipe and one that failed end as ``main`` says."""
+    script = ("import atexit, sys\n"
+              "from dipcore.cli.main import console\n"
+              "atexit.register(lambda: print('handlers ran', flush=True))\n"
+              "sys.argv = ['dipcore', *sys.argv[1:]]\n"
+              "console()\n")
+    ok = subprocess.run([sys.executable, "-c", script, "--version"], capture_output=True,
+                        text=True, timeout=600)
+    assert ok.returncode == 0 and ok.stdout.startswith("dipcore ")
+    assert ok.stdout.rstrip().endswith("handlers ran")
+    bad = subprocess.run([sys.executable, "-c", script, "validate", str(tmp_path / "no.parquet")],
+                         capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and "no such file" in bad.stderr
+    assert bad.stdout.strip() == "handlers ran"
+
+
 # ---- CHS-DRG by the point method (SPEC 10) -------------------------------------------------
 
 import csv  # noqa: E402

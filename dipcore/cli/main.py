@@ -7,6 +7,8 @@ for the traceback.
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import os
 import sys
 
@@ -182,7 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``dipcore`` console script."""
+    """The command line: parse ``argv``, run the command, return its exit code (the console
+    script is :func:`console`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -212,5 +215,28 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERNAL
 
 
+def console() -> None:
+    """The console script (``dipcore``, ``python -m dipcore``): :func:`main`, then out of the
+    process without tearing down the native libraries.
+
+    Arrow's and the compilers' native thread pools can abort (``terminate called without
+    an active exception``, exit -6) when the interpreter's finalization destroys them while
+    one of their threads is still alive (apache/arrow#34314): rare, but it turns a run that
+    has printed its result, or its one-line error, into a crash. By the time :func:`main`
+    returns, the run has closed what it owns (results renamed into place, spill directories
+    removed, Dask clusters shut down); the exit handlers still run here (temporary files,
+    Dask's), the streams are flushed, and the process ends with :func:`main`'s code.
+    """
+    code = main()
+    gc.collect()                  # readers' threads joined while Arrow is whole
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):        # a closed pipe: nothing more to say
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()
