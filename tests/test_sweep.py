@@ -316,9 +316,9 @@ def test_cli_sweep(province, catalog, tmp_path):
     assert out.stderr.strip().count("\n") == 0 and "variant 'x'" in out.stderr
 
 
-# -- the partial sums a sweep computes once per batch ------------------------------------------
+# -- the sums of the batches, by code ---------------------------------------------------------
 class _Cases:
-    """The features ``partial_sums`` reads."""
+    """The features the sums read."""
 
     def __init__(self, hospital, pool, month, rng):
         n = len(hospital)
@@ -338,89 +338,75 @@ class _Codebook:
         self.hospital = type("H", (), {"canon": pa.array(names)})()
 
 
-def _scored(units):
+def _scored(units, outlier=None):
     from dipcore.payment.points import Scored
     n = len(units)
     return Scored(row=np.zeros(n, np.int32), reason=np.zeros(n, np.int8),
                   kind=(np.arange(n, dtype=np.int8) * 7 + n) % 6, rw=np.ones(n), k=np.ones(n),
                   a=np.ones(n), aux_slot=np.full(n, -1, np.int8), base=np.ones(n),
                   bed_rate=np.zeros(n), units=np.asarray(units, np.int64),
-                  outlier=np.arange(n, dtype=np.int8) % 5, ratio=np.ones(n))
+                  outlier=np.arange(n, dtype=np.int8) % 5 if outlier is None else outlier,
+                  ratio=np.ones(n))
 
 
 @given(st.lists(st.tuples(st.integers(0, 11), st.integers(0, 1), st.integers(1, 12),
                           st.integers(0, 10**8)), min_size=1, max_size=80),
        st.integers(1, 9), st.permutations(range(12)))
-def test_running_sums_are_the_batches_partial_sums_merged(rows, cut, order):
-    """The settlement's running sums by code (two threads' codebooks that number the
-    hospitals differently, batches of any size) give the tables of the batches' string-keyed
-    partial sums merged: the same keys, sums and order."""
+def test_running_sums_against_a_naive_sum(rows, cut, order):
+    """The batches' sums by code (two threads' codebooks that number the hospitals
+    differently, batches of any size), made into tables: per key the cases and points of a
+    plain sum over the rows, per (key, month) likewise; one codebook's tables come sorted,
+    and a copy pickled to another process gives the same tables."""
+    import pickle
     names = [f"H{i}" for i in range(12)]                 # "H10" sorts before "H2"
     books = [_Codebook(names), _Codebook([names[i] for i in order])]
     code_in = [list(range(12)), [order.index(i) for i in range(12)]]
-    running = payment_sums.RunningSums()
-    parts = ([], [])
+    running, other = payment_sums.RunningSums(), payment_sums.RunningSums()
     for j, start in enumerate(range(0, len(rows), cut)):
         batch = rows[start:start + cut]
         which = j % 2
         h, p, m, units = (np.array(c) for c in zip(*batch))
         f = _Cases([code_in[which][x] for x in h], p, m, np.random.default_rng(start))
-        s = _scored(units)
-        running.add(books[which], *payment_sums.dense_sums(f, s))
-        for part, table in zip(parts, payment_sums.partial_sums(books[which], f, s)):
-            part.append(table)
+        (running if j % 3 else other).add(books[which], *payment_sums.dense_sums(f, _scored(units)))
+    running.merge(pickle.loads(pickle.dumps(other)))     # as from a Dask worker
     got_h, got_m = running.tables()
-    assert len(got_h) == min(2, -(-len(rows) // cut))
-    want_h = payment_sums.merge_sums(parts[0], ["key"])
-    want_m = payment_sums.merge_sums(parts[1], ["key", "month"])
-    assert payment_sums.merge_sums(got_h, ["key"]).equals(want_h)
-    assert payment_sums.merge_sums(got_m, ["key", "month"]).equals(want_m)
-    # one codebook's tables come sorted: merging them returns them as they are
     assert all(payment_sums.merge_sums([t], ["key"]) is t for t in got_h)
     assert all(payment_sums.merge_sums([t], ["key", "month"]) is t for t in got_m)
+    hosp = payment_sums.merge_sums(got_h, ["key"])
+    monthly = payment_sums.merge_sums(got_m, ["key", "month"])
+    again = pickle.loads(pickle.dumps(running)).tables()
+    assert payment_sums.merge_sums(again[0], ["key"]).equals(hosp)
+    assert payment_sums.merge_sums(again[1], ["key", "month"]).equals(monthly)
+    pools = dc.schema.POOLS
+    want: dict = {}
+    want_month: dict = {}
+    for hh, pp, mm, u in rows:
+        key = f"H{hh}{payment_sums.SEP}{pools[pp]}"
+        a, b = want.get(key, (0, 0))
+        want[key] = (a + int(u), b + 1)
+        a, b = want_month.get((key, mm), (0, 0))
+        want_month[(key, mm)] = (a + int(u), b + 1)
+    assert hosp.column("key").to_pylist() == sorted(want)
+    assert {r["key"]: (r["points"], r["cases"]) for r in hosp.to_pylist()} == want
+    assert [(r["key"], r["month"]) for r in monthly.to_pylist()] == sorted(want_month)
+    assert {(r["key"], r["month"]): (r["points"], r["cases"])
+            for r in monthly.to_pylist()} == want_month
 
 
 @given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 1), st.integers(1, 12),
                           st.integers(0, 10**8)), min_size=1, max_size=60))
-def test_partial_sums_against_a_naive_sum(rows):
-    from dipcore.payment.points import Scored
+def test_rule_partials_are_the_dense_sums(rows):
+    """A sweep's sums of one batch under several point rules sharing the terms (only the
+    points, outlier counts and new-technology points summed again) are the batch's sums
+    under each."""
     rng = np.random.default_rng(len(rows))
     h, p, m, units = (np.array(c) for c in zip(*rows))
     f = _Cases(h, p, m, rng)
     n = len(rows)
-    s = Scored(row=np.zeros(n, np.int32), reason=np.zeros(n, np.int8),
-               kind=np.ones(n, np.int8), rw=np.ones(n), k=np.ones(n), a=np.ones(n),
-               aux_slot=np.full(n, -1, np.int8), base=np.ones(n), bed_rate=np.zeros(n),
-               units=units.astype(np.int64), outlier=np.full(n, 2, np.int8), ratio=np.ones(n))
-    codebook = _Codebook([f"H{i}" for i in range(5)])
-    hosp, monthly = payment_sums.partial_sums(codebook, f, s)
-    keys = payment_sums.sum_keys(codebook, f)
-    again = payment_sums.partial_sums(codebook, f, s, keys)
-    assert hosp.equals(again[0]) and monthly.equals(again[1])
-    # under other point rules sharing the terms: only points and outlier classes change
-    partials = payment_sums.RulePartials(codebook, f)
-    other = Scored(**{**s.__dict__, "units": s.units[::-1].copy(),
-                      "outlier": np.arange(n, dtype=np.int8) % 5})
-    # every kind of case (new technology's points have their own column)
-    s.kind = other.kind = (np.arange(n, dtype=np.int8) * 7 + len(rows)) % 6
+    s = _scored(units, outlier=np.full(n, 2, np.int8))
+    other = _scored(units[::-1], outlier=np.arange(n, dtype=np.int8) % 5)
+    partials = payment_sums.RulePartials(f)
     for scored in (other, s, other):
-        want = payment_sums.partial_sums(codebook, f, scored)
+        want = payment_sums.dense_sums(f, scored)
         got = partials(scored)
-        assert got[0].equals(want[0]) and got[1].equals(want[1])
-    pools = dc.schema.POOLS
-    want_points: dict = {}
-    want_cases: dict = {}
-    want_month: dict = {}
-    for hh, pp, mm, u in rows:
-        key = f"H{hh}{payment_sums.SEP}{pools[pp]}"
-        want_points[key] = want_points.get(key, 0) + int(u)
-        want_cases[key] = want_cases.get(key, 0) + 1
-        mk = (key, mm)
-        a, b = want_month.get(mk, (0, 0))
-        want_month[mk] = (a + int(u), b + 1)
-    got = {r["key"]: r for r in hosp.to_pylist()}
-    assert set(got) == set(want_points)
-    assert all(got[k]["points"] == want_points[k] and got[k]["cases"] == want_cases[k]
-               for k in got)
-    months = {(r["key"], r["month"]): (r["points"], r["cases"]) for r in monthly.to_pylist()}
-    assert months == want_month
+        assert all(np.array_equal(a, b) for a, b in zip(got, want))

@@ -155,8 +155,9 @@ def sweep(ex: Executor, cases: Any, catalog: Catalog, budget: dict, policy: Poli
     results = {}
     for i, (v, (ck, pk, _, sk)) in enumerate(zip(planned, keys)):
         state = prepared[pk][0]
+        hospital_sums, monthly_sums = sums[sk].sums.tables()
         merged_state = SettlementState(
-            hospital_sums=sums[sk].hospital_sums, monthly_sums=sums[sk].monthly_sums,
+            hospital_sums=hospital_sums, monthly_sums=monthly_sums,
             quarantine=state.quarantine, special_found=state.special_found,
             missing_rates=bed_rates_missing(catalogs[ck], state.bed_categories),
             notes=sums[sk].notes, non_bed_day_cases=state.non_bed_day_cases,

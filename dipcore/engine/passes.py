@@ -332,8 +332,7 @@ class PreparedCases(ScoredCasesPass[PreparedState, tuple]):
 
 @dataclass
 class VariantState:
-    hospital_sums: list[pa.Table] = field(default_factory=list)
-    monthly_sums: list[pa.Table] = field(default_factory=list)
+    sums: payment_sums.RunningSums = field(default_factory=payment_sums.RunningSums)
     notes: set[tuple[str, str]] = field(default_factory=set)
 
 
@@ -353,22 +352,22 @@ class VariantSums(FeaturePass[list, list]):
     def chunk(self, m: Marked) -> list[VariantState]:
         f = m.features
         terms = self.scheme.terms(f, self.catalog, self.policies[0], m.special)
-        partials = payment_sums.RulePartials(f.codebook, f)
+        partials = payment_sums.RulePartials(f)
         out = []
         for policy in self.policies:
             s = self.scheme.points(terms, f, self.catalog, policy)
-            h, monthly = partials(s)
-            out.append(VariantState([h], [monthly], set(s.notes)))
+            state = VariantState(notes=set(s.notes))
+            state.sums.add(f.codebook, *partials(s))
+            out.append(state)
         return out
 
     def combine(self, parts):
         out = []
-        for states in zip(*parts):
-            state = merged(VariantState, states)
-            if len(state.hospital_sums) > 1:   # small whatever the number of batches
-                state.hospital_sums = [payment_sums.merge_sums(state.hospital_sums, ["key"])]
-                state.monthly_sums = [payment_sums.merge_sums(state.monthly_sums,
-                                                              ["key", "month"])]
+        for states in zip(*parts):      # by code: as small whatever the number of batches
+            state = VariantState()
+            for part in states:
+                state.sums.merge(part.sums)
+                state.notes |= part.notes
             out.append(state)
         return out
 

@@ -62,45 +62,56 @@ def hospital_keys(codebook: Codebook, present: np.ndarray) -> pa.Array:
 
 
 @dataclass
-class SumKeys:
-    """Where the cases of a batch go in its partial sums: the (hospital, pool) code of each
-    case and the (hospital, pool, month) code, the codes present and their string keys.
-    None of it depends on how the cases are scored, so a sweep works it out once per
-    batch for all its variants."""
+class BatchCodes:
+    """Where the cases of a batch go in its sums: the (hospital, pool) code of each case
+    (:func:`pool_keys`) and its month code (code x 12 + month - 1), and the cases of each
+    month code. None of it depends on how the cases are scored, so a sweep works it out
+    once per batch for all its variants."""
 
-    codes: np.ndarray          # int64 (hospital, pool) code of each case (pool_keys)
-    n_codes: int
-    present: np.ndarray        # codes with cases, ascending
-    keys: pa.Array             # their hospital_keys
-    month_codes: np.ndarray    # int64 code * 12 + month - 1 of each case
-    months_present: np.ndarray  # month codes with cases, ascending
-    month_keys: pa.Array       # hospital_keys of their (hospital, pool)
-    month_cases: np.ndarray    # int64 cases of each present month code
+    codes: np.ndarray          # int64 (hospital, pool) code of each case
+    n_codes: int               # the largest code + 1
+    month_codes: np.ndarray    # int64 month code of each case
+    month_cases: np.ndarray    # int64 [n_codes x 12] cases of each month code
 
 
-def sum_keys(codebook: Codebook, f: CaseFeatures) -> SumKeys:
-    """The :class:`SumKeys` of a batch; ``codebook`` is the one the features' hospital ids
-    belong to."""
+def batch_codes(f: CaseFeatures) -> BatchCodes:
+    """The :class:`BatchCodes` of a batch."""
     codes = pool_keys(f.hospital, f.pool)
     K = int(codes.max()) + 1 if f.n else 0
-    present = np.flatnonzero(np.bincount(codes, minlength=K))
     mkey = codes * 12 + (f.month.astype(np.int64) - 1)
-    mcount = np.bincount(mkey, minlength=K * 12).astype(np.int64)
-    nz = np.flatnonzero(mcount)
-    return SumKeys(codes, K, present, hospital_keys(codebook, present), mkey, nz,
-                   hospital_keys(codebook, nz // 12), mcount[nz])
+    return BatchCodes(codes, K, mkey, np.bincount(mkey, minlength=K * 12).astype(np.int64))
 
 
-def dense_sums(f: CaseFeatures, s: Scored) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def dense_sums(f: CaseFeatures, s: Scored,
+               k: BatchCodes | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A batch's sums by its codebook's codes, every code up to the largest present:
-    ``HOSPITAL_SUMS`` int64 [K, len(HOSPITAL_SUMS)] by (hospital, pool) code
-    (:func:`pool_keys`), and points and cases int64 [K x 12] by month code (code x 12 +
-    month - 1). :class:`RunningSums` adds them up."""
-    codes = pool_keys(f.hospital, f.pool)
-    K = int(codes.max()) + 1 if f.n else 0
-    mkey = codes * 12 + (f.month.astype(np.int64) - 1)
-    months = sum_by(mkey, K * 12, np.stack([s.units, np.ones(f.n, np.int64)], axis=1))
-    return hospital_sums(codes, K, f, s), months[:, 0].copy(), months[:, 1].copy()
+    ``HOSPITAL_SUMS`` int64 [K, len(HOSPITAL_SUMS)] by (hospital, pool) code, and points
+    and cases int64 [K x 12] by month code (``k``: the batch's :func:`batch_codes`, when
+    already worked out). :class:`RunningSums` adds them up."""
+    k = k or batch_codes(f)
+    points = sum_by(k.month_codes, k.n_codes * 12, s.units.reshape(-1, 1))[:, 0]
+    return hospital_sums(k.codes, k.n_codes, f, s), points, k.month_cases
+
+
+class RulePartials:
+    """The :func:`dense_sums` of one batch under several sets of point rules that share the
+    terms of the points (``Scheme.terms``): the sums that do not depend on the rules are
+    taken once, from the first scoring; for each scoring only the ``RULE_COLUMNS`` and the
+    monthly points are summed again (``dipcore._kernels.points.rule_sums``)."""
+
+    def __init__(self, f: CaseFeatures):
+        self.f, self.k = f, batch_codes(f)
+        self.fixed: np.ndarray | None = None
+
+    def __call__(self, s: Scored) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        k = self.k
+        if self.fixed is None:
+            self.fixed = hospital_sums(k.codes, k.n_codes, self.f, s)
+        rule, months = P.rule_sums(k.codes, k.month_codes, k.n_codes, s.kind, s.outlier,
+                                   s.units)
+        sums = self.fixed.copy()
+        sums[:, P.RULE_COLUMNS] = rule
+        return sums, months, k.month_cases
 
 
 class RunningSums:
@@ -109,13 +120,16 @@ class RunningSums:
     Keyed by strings, each batch's partial sums cost hashing as many keys as it has
     (hospital, pool, month) combinations, which for a province of thousands of hospitals
     is a good part of the cases again; by code, adding a batch is adding arrays. The
-    string-keyed tables that cross between processes are made once, by :meth:`tables`.
-    The batches of one codebook share its codes; those of another thread's codebook are
-    kept apart and merged by key.
+    string-keyed tables (``key`` = hospital id + SEP + pool; and ``month``) are made once,
+    by :meth:`tables`, for the codes with cases. The batches of one codebook share its
+    codes; each thread's codebook has an account of its own, and the accounts are added up
+    by key when the tables are made. Pickled (to another process), the sums travel as
+    those tables.
     """
 
     def __init__(self):
         self._books: dict[int, list] = {}     # id(codebook) -> [codebook, sums, points, cases]
+        self._made: tuple[list[pa.Table], list[pa.Table]] = ([], [])   # tables received
 
     def add(self, codebook: Codebook, sums: np.ndarray, points: np.ndarray,
             cases: np.ndarray) -> None:
@@ -136,68 +150,56 @@ class RunningSums:
         book[2][:12 * K] += points
         book[3][:12 * K] += cases
 
+    def merge(self, other: "RunningSums") -> None:
+        """Add ``other``'s sums to these."""
+        for codebook, sums, points, cases in other._books.values():
+            self.add(codebook, sums, points, cases)
+        for mine, theirs in zip(self._made, other._made):
+            mine.extend(theirs)
+
     def tables(self) -> tuple[list[pa.Table], list[pa.Table]]:
-        """Per codebook, the partial-sum tables of the codes with cases, each sorted by its
-        keys (so one codebook's tables need no merging, :func:`merge_sums`)."""
-        hosp, monthly = [], []
-        for codebook, sums, points, cases in self._books.values():
-            present = np.flatnonzero(sums[:, 0])            # column 0: cases
-            keys = hospital_keys(codebook, present)
-            order = pc.sort_indices(keys).to_numpy()
-            present, keys = present[order], keys.take(pa.array(order))
-            rank = np.empty(len(sums), np.int64)
-            rank[present] = np.arange(len(present))
-            months = np.flatnonzero(cases)
-            months = months[np.lexsort((months % 12, rank[months // 12]))]
-            k = SumKeys(np.zeros(0, np.int64), len(sums), present, keys, np.zeros(0, np.int64),
-                        months, keys.take(pa.array(rank[months // 12])), cases[months])
-            h, m = _tables(k, sums[present], points[months])
+        """The partial-sum tables (per (hospital, pool); per (hospital, pool, month)): those
+        received, then one pair for the accounts, sorted by its keys (so that, alone, it
+        needs no merging, :func:`merge_sums`)."""
+        hosp, monthly = list(self._made[0]), list(self._made[1])
+        if self._books:
+            h, m = self._account_tables()
             hosp.append(h)
             monthly.append(m)
         return hosp, monthly
 
+    def _account_tables(self) -> tuple[pa.Table, pa.Table]:
+        # the codebooks' codes renumbered by key: strings are touched once per (hospital,
+        # pool) of each codebook, not once per month row
+        books = []
+        for codebook, sums, points, cases in self._books.values():
+            present = np.flatnonzero(sums[:, 0])            # column 0: cases
+            books.append((hospital_keys(codebook, present), present, sums, points, cases))
+        keys = pc.unique(pa.chunked_array([b[0] for b in books], pa.string()))
+        keys = keys.take(pc.sort_indices(keys))
+        total = np.zeros((len(keys), len(HOSPITAL_SUMS)), np.int64)
+        month_points = np.zeros(12 * len(keys), np.int64)
+        month_cases = np.zeros(12 * len(keys), np.int64)
+        for book_keys, present, sums, points, cases in books:
+            at = np.full(len(sums), -1, np.int64)
+            at[present] = pc.index_in(book_keys, value_set=keys).to_numpy()
+            total[at[present]] += sums[present]             # distinct rows within a book
+            months = np.flatnonzero(cases)
+            to = at[months // 12] * 12 + months % 12
+            month_points[to] += points[months]
+            month_cases[to] += cases[months]
+        months = np.flatnonzero(month_cases)
+        hosp = pa.table({"key": keys, **{name: total[:, j] for j, name in enumerate(HOSPITAL_SUMS)}})
+        monthly = pa.table({"key": keys.take(pa.array(months // 12)),
+                            "month": pa.array((months % 12 + 1).astype(np.int8)),
+                            "points": month_points[months], "cases": month_cases[months]})
+        return hosp, monthly
 
-def partial_sums(codebook: Codebook, f: CaseFeatures, s: Scored,
-                 keys: SumKeys | None = None) -> tuple[pa.Table, pa.Table]:
-    """Exact int64 sums per (hospital, pool) and per (hospital, pool, month); ``codebook``
-    is the one the features' hospital ids belong to (``keys``: the batch's
-    :func:`sum_keys`, when already worked out)."""
-    k = keys or sum_keys(codebook, f)
-    sums = hospital_sums(k.codes, k.n_codes, f, s)
-    points = sum_by(k.month_codes, k.n_codes * 12, s.units.reshape(-1, 1))[:, 0]
-    return _tables(k, sums[k.present], points[k.months_present])
+    def __getstate__(self):
+        return {"made": self.tables()}
 
-
-class RulePartials:
-    """The partial sums of one batch under several sets of point rules that share the
-    terms of the points (``Scheme.terms``): the sums that do not depend on the rules are
-    taken once, from the first scoring; for each scoring only the ``RULE_COLUMNS`` and the
-    monthly points are summed again (``dipcore._kernels.points.rule_sums``). The tables
-    are those :func:`partial_sums` gives for that scoring."""
-
-    def __init__(self, codebook: Codebook, f: CaseFeatures):
-        self.f, self.keys = f, sum_keys(codebook, f)
-        self.fixed: np.ndarray | None = None
-
-    def __call__(self, s: Scored) -> tuple[pa.Table, pa.Table]:
-        k = self.keys
-        if self.fixed is None:
-            self.fixed = hospital_sums(k.codes, k.n_codes, self.f, s)[k.present]
-        rule, months = P.rule_sums(k.codes, k.month_codes, k.n_codes, s.kind, s.outlier,
-                                   s.units)
-        sums = self.fixed.copy()
-        sums[:, P.RULE_COLUMNS] = rule[k.present]
-        return _tables(k, sums, months[k.months_present])
-
-
-def _tables(k: SumKeys, sums: np.ndarray, month_points: np.ndarray) -> tuple[pa.Table, pa.Table]:
-    """The partial-sum tables of a batch: ``sums`` of its present (hospital, pool) codes,
-    ``month_points`` of its present month codes."""
-    hosp = pa.table({"key": k.keys, **{name: sums[:, j] for j, name in enumerate(HOSPITAL_SUMS)}})
-    monthly = pa.table({"key": k.month_keys,
-                        "month": pa.array((k.months_present % 12 + 1).astype(np.int8)),
-                        "points": month_points, "cases": k.month_cases})
-    return hosp, monthly
+    def __setstate__(self, state):
+        self._books, self._made = {}, state["made"]
 
 
 def merge_sums(parts: Iterable[pa.Table], keys: list[str]) -> pa.Table:
