@@ -19,7 +19,9 @@ untimed run of every step (loading the compiled kernels, reading the files once)
 
 * **calibrate**: DIP calibration on the three years, from Parquet (validation included);
 * **settle**: the 2024 year against that catalogue, no per-case output written;
-* **validate**: read and validate 2024, streaming (``dipcore.scan_cases``).
+* **validate**: read and validate 2024, streaming (``dipcore.scan_cases``);
+* **sweep**: 2024 settled under the baseline and six variants of the outlier ratios
+  (``dipcore.sweep``: the cases prepared once, scored per variant).
 
 It prints rows per second per shape and step, the ratio of each shape's median time to the
 base's, and per step the ratio of the slowest shape to the fastest (the aim: no shape more
@@ -73,7 +75,10 @@ SHAPES: dict[str, tuple[int, dict[str, Any]]] = {
     "shuffled": (BASE_HOSPITALS, {"order": "shuffled"}),
     "user": (1500, USER),
 }
-STEPS = ("calibrate", "settle", "validate")
+STEPS = ("calibrate", "settle", "validate", "sweep")
+#: The sweep step's variants: six scorings of the year beside the baseline.
+SWEEP_VARIANTS = {**{f"high_ratio={r}": {"high_ratio": r} for r in (1.5, 2.0, 2.5, 3.0)},
+                  **{f"low_ratio={r}": {"low_ratio": r} for r in (0.3, 0.4)}}
 
 
 def province(work: Path, name: str, cases: int) -> tuple[Path, float]:
@@ -116,7 +121,15 @@ def steps(path: Path) -> dict[str, Callable[[], int]]:
 
     def validate() -> int:
         return sum(c.num_rows + q.num_rows for c, q in dc.scan_cases(year, hospitals=hospitals))
-    return {"calibrate": calibrate, "settle": settle, "validate": validate}
+
+    def sweep() -> int:
+        if not catalog:
+            calibrate()
+        done = dc.sweep(year, catalog[0], SWEEP_VARIANTS,
+                        budget={"employee": 5e10, "resident": 5e10}, hospitals=hospitals)
+        from dipcore.payment.sweep import BASELINE
+        return done.settlements[BASELINE].cases_count
+    return {"calibrate": calibrate, "settle": settle, "validate": validate, "sweep": sweep}
 
 
 def measure_apart(path: Path, repeats: int) -> dict[str, dict]:
