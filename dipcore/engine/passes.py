@@ -225,7 +225,7 @@ class SettlementSums(ScoredCasesPass[SettlementState, tuple]):
                 write(table)
             if state.running is None:
                 state.running = payment_sums.RunningSums()
-            state.running.add(b.codebook, *sums)
+            state.running.add(b.codebook, *sums, adopt=True)    # the batch's own arrays
         return state
 
     def done(self, state):
@@ -357,7 +357,8 @@ class VariantSums(FeaturePass[list, list]):
         for policy in self.policies:
             s = self.scheme.points(terms, f, self.catalog, policy)
             state = VariantState(notes=set(s.notes))
-            state.sums.add(f.codebook, *partials(s))
+            sums, months, cases = partials(s)         # the cases by month are the batch's
+            state.sums.add(f.codebook, sums, months, cases.copy(), adopt=True)
             out.append(state)
         return out
 

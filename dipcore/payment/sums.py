@@ -132,20 +132,20 @@ class RunningSums:
         self._made: tuple[list[pa.Table], list[pa.Table]] = ([], [])   # tables received
 
     def add(self, codebook: Codebook, sums: np.ndarray, points: np.ndarray,
-            cases: np.ndarray) -> None:
-        """Add a batch's :func:`dense_sums` (codes of ``codebook``)."""
+            cases: np.ndarray, adopt: bool = False) -> None:
+        """Add a batch's :func:`dense_sums` (codes of ``codebook``). With ``adopt``, the
+        arrays are the caller's to give: the first of a codebook's become its account as
+        they are (fresh memory costs more to fault in than to add up)."""
         book = self._books.get(id(codebook))
         if book is None:
-            book = self._books[id(codebook)] = [codebook, np.zeros((0, len(HOSPITAL_SUMS)),
-                                                                   np.int64),
-                                                np.zeros(0, np.int64), np.zeros(0, np.int64)]
+            self._books[id(codebook)] = [codebook, *(a if adopt else a.copy()
+                                                     for a in (sums, points, cases))]
+            return
         K = len(sums)
         if K > len(book[1]):                  # more codes than so far: grow, doubling
             size = max(K, 2 * len(book[1]))
-            book[1] = np.concatenate([book[1], np.zeros((size - len(book[1]), len(HOSPITAL_SUMS)),
-                                                        np.int64)])
-            book[2], book[3] = (np.concatenate([a, np.zeros(12 * size - len(a), np.int64)])
-                                for a in book[2:])
+            book[1:] = [_grown(book[1], size), _grown(book[2], 12 * size),
+                        _grown(book[3], 12 * size)]
         book[1][:K] += sums
         book[2][:12 * K] += points
         book[3][:12 * K] += cases
@@ -200,6 +200,13 @@ class RunningSums:
 
     def __setstate__(self, state):
         self._books, self._made = {}, state["made"]
+
+
+def _grown(a: np.ndarray, rows: int) -> np.ndarray:
+    """``a`` with zero rows added up to ``rows``."""
+    out = np.zeros((rows, *a.shape[1:]), a.dtype)
+    out[:len(a)] = a
+    return out
 
 
 def merge_sums(parts: Iterable[pa.Table], keys: list[str]) -> pa.Table:
