@@ -172,15 +172,17 @@ def test_rounding_and_allocation():
     assert sum(allocate(10_000_001, [3, 5, 7, 11], list("wxyz"))) == 10_000_001
 
 
-@given(st.lists(st.tuples(st.integers(-10**15, 10**15), st.integers(0, 2)), min_size=1,
-                max_size=60),
+@given(st.lists(st.tuples(st.one_of(st.integers(-10**15, 10**15),
+                                    st.integers(-2**63, 2**63 - 1)), st.integers(0, 2)),
+                min_size=1, max_size=60),
        st.lists(st.one_of(st.fractions(-10, 10, max_denominator=16),
                           st.builds(Fraction, st.integers(1, 10**30), st.integers(1, 10**30))),
                 min_size=3, max_size=3))
 def test_round_products_equals_exact_integers(rows, factors):
     """``round_products`` (a float estimate, exact where it could be wrong) against
     ``round_ratio`` row by row: ties (odd values times halves), negative values and
-    factors, huge numerators and values beyond a float's integers included."""
+    factors, huge numerators and values beyond a float's integers included (and beyond
+    the int64 arithmetic of small factors' ties)."""
     from dipcore.payment.prepayment import round_products
     exact = [(f.numerator, f.denominator) for f in factors]
     values = np.array([v for v, _ in rows], np.int64)

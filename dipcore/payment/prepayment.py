@@ -52,6 +52,8 @@ def monthly_prepayments(units, pools, factors: list[Fraction],
 
 #: Below this magnitude a float64 holds every integer and every half-integer exactly.
 _FLOAT_EXACT = 2.0 ** 52
+#: Below this, ``2 |v| n + d`` and ``2 d`` of values and ratios held in int64 stay in int64.
+_INT_EXACT = 1 << 61
 #: A bound on the relative error of ``value x float(n / d)`` (two roundings of 2^-53 each),
 #: with a factor of four to spare.
 _FLOAT_ERROR = 2.0 ** -50
@@ -78,7 +80,20 @@ def round_products(values: np.ndarray, at: np.ndarray,
     doubtful = ((np.abs(x - np.floor(x) - 0.5) <= x * _FLOAT_ERROR)
                 | (x >= _FLOAT_EXACT) | (np.abs(values) >= 1 << 53))
     out = np.where((values < 0) != (ratio < 0), -est, est).astype(np.int64)
-    for i in np.flatnonzero(doubtful).tolist():
-        n, d = exact[at[i]]
-        out[i] = round_ratio(int(values[i]) * n, d)
+    doubt = np.flatnonzero(doubtful)
+    # exactly, in int64 where n, d and the value are small enough (a reserve of 1/20 has
+    # a tie in one gross amount of twenty), else in Python integers
+    for k in np.unique(at[doubt]).tolist():
+        n, d = exact[k]
+        rows = doubt[at[doubt] == k]
+        if 0 <= n < _INT_EXACT and 0 < d < _INT_EXACT:
+            v = values[rows]
+            bound = _INT_EXACT // n if n else _INT_EXACT
+            fits = (v > -bound) & (v < bound)
+            small, v = rows[fits], v[fits]
+            q = (2 * np.abs(v) * n + d) // (2 * d)       # round_ratio, below 2^63 throughout
+            out[small] = np.where(v < 0, -q, q)
+            rows = rows[~fits]
+        for i in rows.tolist():
+            out[i] = round_ratio(int(values[i]) * n, d)
     return out

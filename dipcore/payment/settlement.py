@@ -213,40 +213,42 @@ def finalize(hospital_sums: pa.Table, monthly_sums: pa.Table, cases: pa.Table | 
     # SPEC 7: each statement, line by line
     f_of = [ratio[p] for p in pool]
     patient = [c - u for c, u in zip(cost, fund)]
-    exact: dict[Any, Fraction] = {}       # each distinct coefficient as an exact fraction
     given = [lookup(coef, h, p, 1.0) for h, p in zip(hosp, pool)] if coef else [1.0] * n
-    c_h = [exact.get(g) or exact.setdefault(g, Fraction(str(g))) for g in given]
+    exact = {g: Fraction(str(g)) for g in set(given)}   # each distinct coefficient, exactly
+    c_h = [exact[g] for g in given]
     base = [rules.fund_base(policy, b, d, pt) for b, d, pt in zip(allocated_base, dip_amount, patient)]
     adjustment = [rules.appraisal_adjustment(b, c) for b, c in zip(base, c_h)]
     deducted = [fen(lookup(ded, h, p, 0)) for h, p in zip(hosp, pool)] if ded else [0] * n
-    sharing = [rules.overspend_sharing(policy, d, c, f) for d, c, f in zip(dip_amount, cost, f_of)]
-    clawback = [rules.surplus_clawback(policy, d, c, f) for d, c, f in zip(dip_amount, cost, f_of)]
+    sharing = rules.sharing_each(policy, dip_amount, cost, f_of)
+    clawback = rules.clawback_each(policy, dip_amount, cost, f_of)
     payable = [rules.fund_payable(*line) for line in zip(base, adjustment, deducted, sharing, clawback)]
     advance = [fen(lookup(adv, h, p, 0)) for h, p in zip(hosp, pool)] if adv else [0] * n
 
     # SPEC 7: monthly prepayments at the budget point value, the reserve withheld
     reserve = Fraction(str(policy.reserve))
     factor = [pool_factor(_budget_point_value(catalog, policy, p), ratio[p]) for p in pools]
-    m_keys = monthly_sums.column("key")
-    m_hosp, m_pool = split_keys(m_keys)
+    # each monthly row's statement (every monthly key is a statement's, both being the same
+    # cases' sums), hence its hospital, pool and factor
+    row = pc.index_in(monthly_sums.column("key"),
+                      value_set=hospital_sums.column("key")).to_numpy()
     m_units = monthly_sums.column("points").to_numpy().astype(np.int64, copy=False)
-    gross, withheld, net = monthly_prepayments(
-        m_units, pc.index_in(m_pool, value_set=pa.array(pools)).to_numpy(), factor, reserve)
-    # per (hospital, pool): the year's net prepayments and reserve withheld (exact int64 sums;
-    # every monthly key is a statement's, both being the same cases' sums)
-    row = pc.index_in(m_keys, value_set=hospital_sums.column("key")).to_numpy()
+    pool_at = np.array([pools.index(p) for p in pool], np.intp)
+    gross, withheld, net = monthly_prepayments(m_units, pool_at[row], factor, reserve)
+    # per (hospital, pool): the year's net prepayments and reserve withheld (exact int64 sums)
     year_net, held = np.zeros(n, np.int64), np.zeros(n, np.int64)
     np.add.at(year_net, row, net)
     np.add.at(held, row, withheld)
     prepaid_fen = [fen(lookup(pre, h, p, 0)) for h, p in zip(hosp, pool)] if pre \
         else year_net.tolist()
-    lines = {"dip_amount": dip_amount, "fund_base": base, "appraisal_coefficient": c_h,
+    as_float = {g: float(c) for g, c in exact.items()}
+    lines = {"dip_amount": dip_amount, "fund_base": base,
+             "appraisal_coefficient": [as_float[g] for g in given],
              "appraisal_adjustment": adjustment, "deductions": deducted, "sharing": sharing,
              "surplus_clawback": clawback, "fund_payable": payable, "prepaid": prepaid_fen,
              "reserve_withheld": held.tolist(), "advance": advance,
              "balance": [rules.balance(*line) for line in zip(payable, prepaid_fen, advance)]}
     monthly = pa.table({
-        "hospital_id": m_hosp, "pool": m_pool,
+        "hospital_id": hosp_col.take(row), "pool": pool_col.take(row),
         "month": monthly_sums.column("month").cast(pa.int8()),
         "points": points_array(m_units),
         "gross": _money(gross), "reserve": _money(withheld), "prepayment": _money(net),
@@ -300,7 +302,7 @@ def _statement_table(hosp: list[str], pool: list[str], lines: dict[str, list],
         "dip_amount": money("dip_amount"),
         "gain": _money(np.array(lines["dip_amount"], np.int64) - sums["cost"]),
         "fund_base": money("fund_base"),
-        "appraisal_coefficient": [float(c) for c in lines["appraisal_coefficient"]],
+        "appraisal_coefficient": pa.array(lines["appraisal_coefficient"], pa.float64()),
         "appraisal_adjustment": money("appraisal_adjustment"),
         "deductions": money("deductions"),
         "sharing": money("sharing"),

@@ -68,6 +68,22 @@ def overspend_sharing(policy: Policy, dip_amount: int, cost: int, fund_ratio: Fr
     return round_fen(shared * fund_ratio)
 
 
+def sharing_each(policy: Policy, dip_amounts: list[int], costs: list[int],
+                 fund_ratios: list[Fraction]) -> list[int]:
+    """:func:`overspend_sharing` of each statement (no bands: none for any)."""
+    if not policy.sharing_bands:
+        return [0] * len(dip_amounts)
+    return [overspend_sharing(policy, d, c, f) for d, c, f in zip(dip_amounts, costs, fund_ratios)]
+
+
+def clawback_each(policy: Policy, dip_amounts: list[int], costs: list[int],
+                  fund_ratios: list[Fraction]) -> list[int]:
+    """:func:`surplus_clawback` of each statement (no ``surplus_cap``: none for any)."""
+    if policy.surplus_cap is None:
+        return [0] * len(dip_amounts)
+    return [surplus_clawback(policy, d, c, f) for d, c, f in zip(dip_amounts, costs, fund_ratios)]
+
+
 def fund_payable(base: int, adjustment: int, deductions: int, sharing: int, clawback: int) -> int:
     """SPEC 7: F_h = base + appraisal adjustment - deductions + sharing - clawback."""
     return base + adjustment - deductions + sharing - clawback
