@@ -279,9 +279,9 @@ def _pool_table(pool_rows: list[dict]) -> pa.Table:
 def _statement_table(hosp: list[str], pool: list[str], lines: dict[str, list],
                      sums: dict[str, np.ndarray], pv: dict, scheme: Scheme,
                      policy: Policy) -> pa.Table:
-    """Per (hospital, pool) statement: the lines of SPEC 7 (``lines``, in fen, one entry per
-    row of ``sums``) with the appraisal indicators of SPEC 8 (and the scheme's own counts:
-    DRG statements add unstable and new-technology cases, SPEC 10)."""
+    """Per (hospital, pool) statement: the lines of SPEC 7 (``lines``: one entry per row of
+    ``sums``, amounts in fen) with the appraisal indicators of SPEC 8 (and the scheme's own
+    counts: DRG statements add unstable and new-technology cases, SPEC 10)."""
     def money(name):
         return _money(lines[name])
     ind = hospital_indicators(sums, scheme.scale(policy))
