@@ -382,8 +382,14 @@ def test_cases_sorted_by_group_and_cost(large, rows, too_big):
                 _sorted_by_group_cost(group, year, level, cost, slots, 6)
             return
         g, y, lv, c, sl, bounds = _sorted_by_group_cost(group, year, level, cost, slots, 6)
+        # written over copies of the inputs: the same arrays, in the copies' memory
+        copies = [a.copy() for a in (group, year, level, cost, slots)]
+        over = _sorted_by_group_cost(*copies, 6, overwrite=True)
     finally:
         cal._LARGE_GROUP = saved
+    for mine, theirs, base in zip(over, (g, y, lv, c, sl, bounds), (*copies, None)):
+        np.testing.assert_array_equal(mine, theirs)
+        assert base is None or np.shares_memory(mine, base) or mine.size == 0
     got = list(zip(g.tolist(), c.tolist(), y.tolist(), lv.tolist(), map(tuple, sl.tolist())))
     want = sorted((r[0], r[1], r[2], r[3], tuple(r[4])) for r in rows if r[0] >= 0)
     assert [x[:2] for x in got] == [x[:2] for x in want]       # (group, cost) order
@@ -485,3 +491,31 @@ def test_cv_by_matches_naive_for_integer_and_float_values(data, n_codes, integer
         again, _ = cv_by(np.array(codes, np.int32), n_codes, arr.astype(np.float64),
                          np.array(mask, np.bool_) if masked else np.zeros(0, np.bool_))
         np.testing.assert_array_equal(cv, again)
+
+
+from dipcore._kernels.aggregate import cell_stats  # noqa: E402
+
+
+@given(st.data(), st.integers(1, 4), st.integers(1, 4), st.integers(1, 3))
+def test_cell_stats_matches_naive_cells(data, n_groups, n_slots, n_years):
+    """``cell_stats`` against the cell array made explicitly (group x (slot + 1), cell 0
+    for no slot): ``naive.cv_by`` bit for bit, and plain sums and counts by (cell, year)."""
+    n = data.draw(st.integers(0, 40))
+    group = data.draw(st.lists(st.integers(0, n_groups - 1), min_size=n, max_size=n))
+    slot = data.draw(st.lists(st.integers(-1, n_slots - 1), min_size=n, max_size=n))
+    year = data.draw(st.lists(st.integers(0, n_years - 1), min_size=n, max_size=n))
+    cost = data.draw(st.lists(st.integers(0, 10**11), min_size=n, max_size=n))
+    slots = np.array([[s, -1] for s in slot], np.int8).reshape(n, 2)    # a column of a 2-D array
+    cv, cnt, sums, counts = cell_stats(np.array(group, np.int32), slots[:, 0], n_groups, n_slots,
+                                       np.array(year, np.int8), n_years, np.array(cost, np.int64))
+    C = n_groups * (n_slots + 1)
+    cells = [g * (n_slots + 1) + s + 1 for g, s in zip(group, slot)]
+    want_cv, want_n = naive.cv_by(cells, C, cost, None)
+    assert cnt.tolist() == want_n
+    np.testing.assert_array_equal(cv, np.array(want_cv))
+    want_sums, want_counts = np.zeros((C, n_years), np.int64), np.zeros((C, n_years), np.int64)
+    for c, y, v in zip(cells, year, cost):
+        want_sums[c, y] += v
+        want_counts[c, y] += 1
+    np.testing.assert_array_equal(sums, want_sums)
+    np.testing.assert_array_equal(counts, want_counts)

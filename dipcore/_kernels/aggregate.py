@@ -84,6 +84,40 @@ def cv_by(codes, n_codes, values, mask):
 
 
 
+
+@kernel
+def cell_stats(group, slot, n_groups, n_slots, year, n_years, values):
+    """Per cell ``group * (n_slots + 1) + slot + 1`` (cell 0 of a group: outside every
+    subtype, ``slot`` -1), formed on the fly: what :func:`cv_by` and :func:`sum_count_by2`
+    give over that cell array, without it or its temporaries (calibration takes this
+    once per subtype dimension over all the history).
+
+    Returns ``(cv, n, sums int64[C, n_years], counts int64[C, n_years])``, ``C = n_groups
+    x (n_slots + 1)``; the CV's float sums run in array order, as :func:`cv_by`'s do.
+    """
+    C = n_groups * (n_slots + 1)
+    n = np.zeros(C, np.float64)
+    s = np.zeros(C, np.float64)
+    sums = np.zeros((C, n_years), np.int64)
+    counts = np.zeros((C, n_years), np.int64)
+    for i in range(group.shape[0]):
+        c = group[i] * (n_slots + 1) + slot[i] + 1
+        n[c] += 1.0
+        s[c] += values[i]
+        sums[c, year[i]] += values[i]
+        counts[c, year[i]] += 1
+    mean = s / np.maximum(n, 1.0)
+    dev = np.zeros(C, np.float64)
+    for i in range(group.shape[0]):
+        c = group[i] * (n_slots + 1) + slot[i] + 1
+        d = values[i] - mean[c]
+        dev[c] += d * d
+    cv = np.full(C, np.nan)
+    for k in range(C):
+        if n[k] > 0 and mean[k] != 0:
+            cv[k] = np.sqrt(dev[k] / n[k]) / mean[k]
+    return cv, n, sums, counts
+
 #: ``pack_cases`` layout, low bits first: 4 subtype slots (slot + 1, 4 bits each), level
 #: (2 bits), year index (8 bits), cost in fen (37 bits: up to 1.37e9 yuan, above the
 #: absurd-cost limit that validation enforces).
@@ -141,20 +175,28 @@ def sort_buckets(values, starts, g_lo, g_hi, below):
 
 
 @kernel
+def unpack_into(values, cost, year, level, slots):
+    """Cost, year index, level and slots of packed cases (``pack_cases``), written to the
+    first ``len(values)`` rows of the given arrays."""
+    for k in range(values.shape[0]):
+        v = values[k]
+        cost[k] = v >> PACK_COST_SHIFT
+        year[k] = (v >> PACK_YEAR_SHIFT) & 255
+        level[k] = (v >> 16) & 3
+        for j in range(slots.shape[1]):
+            slots[k, j] = ((v >> (12 - 4 * j)) & 15) - 1
+    return 0
+
+
+@kernel
 def unpack_cases(values, n_slots):
-    """Cost, year index, level and slots of packed cases (``pack_cases``)."""
+    """Cost, year index, level and slots of packed cases (``pack_cases``), in new arrays."""
     m = values.shape[0]
     cost = np.empty(m, np.int64)
     year = np.empty(m, np.int16)
     level = np.empty(m, np.int8)
     slots = np.empty((m, n_slots), np.int8)
-    for k in range(m):
-        v = values[k]
-        cost[k] = v >> PACK_COST_SHIFT
-        year[k] = (v >> PACK_YEAR_SHIFT) & 255
-        level[k] = (v >> 16) & 3
-        for j in range(n_slots):
-            slots[k, j] = ((v >> (12 - 4 * j)) & 15) - 1
+    unpack_into(values, cost, year, level, slots)
     return cost, year, level, slots
 
 

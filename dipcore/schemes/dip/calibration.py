@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dipcore._kernels.aggregate import (
+    cell_stats,
     count_by,
     sum_count_by2,
 )
@@ -362,7 +363,9 @@ def build_catalog(draft: CoreDefinition, state: dict[str, np.ndarray], policy: P
     G = groups.num_rows
 
     # sort grouped cases by (group, cost): the canonical order of every statistic below
-    g, y, lv, c, sl, bounds = sorted_by_group_cost(group, year, level, cost, slots, G)
+    # (written over the state's arrays, which nothing reads again)
+    g, y, lv, c, sl, bounds = sorted_by_group_cost(group, year, level, cost, slots, G,
+                                                   overwrite=True)
     n_g = np.diff(bounds)
     keep = np.ones(g.size, bool)
     if policy.trim == "percentile":
@@ -431,12 +434,11 @@ def _subtypes(g, y, c, sl, n_g, G, Y, W, policy) -> pa.Array:
         dims = {"cci": 0, "age": 1, "death": 2, "icu": 3}
         n_slots = len(SUBTYPE_CODES)
         for dim in policy.aux_dimensions:
-            j = dims[dim]
-            key = g * (n_slots + 1) + (sl[:, j].astype(np.int32) + 1)   # cell 0: outside every subtype
-            # the arrays are sorted by (group, cost): within each cell the costs come in
-            # ascending order whatever the input order (equal costs are equal values), so
-            # the float sums below do not depend on the partitioning
-            cv_cell, n_cell = cv_of(key, c, G * (n_slots + 1))
+            # cells: group x (slot + 1), cell 0 outside every subtype. The arrays are sorted
+            # by (group, cost): within each cell the costs come in ascending order whatever
+            # the input order (equal costs are equal values), so the float sums below do
+            # not depend on the partitioning
+            cv_cell, n_cell, s_cell, k_cell = cell_stats(g, sl[:, dims[dim]], G, n_slots, y, Y, c)
             cv_cell = cv_cell.reshape(G, n_slots + 1)
             n_cell = n_cell.reshape(G, n_slots + 1)
             usable = n_cell >= 2
@@ -446,8 +448,8 @@ def _subtypes(g, y, c, sl, n_g, G, Y, W, policy) -> pa.Array:
             split = eligible & (reduction >= policy.aux_min_cv_reduction) & (cv_all > 0)
             if not split.any():
                 continue
-            s_cell, k_cell = stats_by_year(key, y, c, G * (n_slots + 1), Y)
-            mean_cell = weighted_mean(s_cell, k_cell, W).reshape(G, n_slots + 1)[:, 1:]
+            mean_cell = weighted_mean(s_cell.astype(np.float64), k_cell.astype(np.float64),
+                                      W).reshape(G, n_slots + 1)[:, 1:]
             made = split[:, None] & (n_cell[:, 1:] >= policy.aux_min_subtype_cases)
             with np.errstate(invalid="ignore", divide="ignore"):
                 coef = round4(mean_cell / mean_all[:, None])

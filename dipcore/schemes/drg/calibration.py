@@ -127,8 +127,9 @@ def build_catalog(state: dict[str, np.ndarray], rules: DrgRules, policy: Policy,
     M_L = weighted_mean(s_lv, n_lv, W)
 
     G = len(rules.drgs)
-    g, y, lv, c, _, bounds = sorted_by_group_cost(drg, yi, level, cost,
-                                                   np.zeros((drg.size, 0), np.int8), G)
+    g, y, lv, c, _, bounds = sorted_by_group_cost(drg, yi, level, cost,      # copies: overwritten
+                                                   np.zeros((drg.size, 0), np.int8), G,
+                                                   overwrite=True)
     n_g = np.diff(bounds)
     trimmed = n_g >= policy.drg_trim_min_cases
     keep = np.ones(g.size, bool)
