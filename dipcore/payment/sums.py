@@ -4,8 +4,9 @@ Per (hospital, pool): the int64 columns of ``HOSPITAL_SUMS`` (cases, points, cos
 outlier and kind counts, ...); per (hospital, pool, month): points and cases. Keys are
 strings (``hospital_id`` + SEP + pool), so partial sums of any batch, thread or worker
 merge by plain addition (:func:`merge_sums`, which also sorts: the result does not depend
-on how the cases were cut). Within a process the settlement adds its batches up by integer
-code first (:class:`RunningSums`) and makes the string keys once, at the end.
+on how the cases were cut). Within a process the settlement and the sweep add their
+batches up by integer code first (:class:`RunningSums`) and make the string keys once, at
+the end.
 """
 from __future__ import annotations
 
