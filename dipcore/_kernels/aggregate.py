@@ -55,6 +55,17 @@ def sum_count_by2(a, b, n_b, n_a, values, mask):
 
 
 @kernel
+def population_cv(n, mean, dev):
+    """CV per code from its count, mean and sum of squared deviations (NaN for an empty
+    or zero-mean code): the last step of :func:`cv_by` and :func:`cell_stats`."""
+    cv = np.full(n.shape[0], np.nan)
+    for k in range(n.shape[0]):
+        if n[k] > 0 and mean[k] != 0:
+            cv[k] = np.sqrt(dev[k] / n[k]) / mean[k]
+    return cv
+
+
+@kernel
 def cv_by(codes, n_codes, values, mask):
     """Population coefficient of variation per code, two-pass, in array order.
 
@@ -76,11 +87,7 @@ def cv_by(codes, n_codes, values, mask):
             continue
         d = values[i] - mean[codes[i]]
         dev[codes[i]] += d * d
-    cv = np.full(n_codes, np.nan)
-    for k in range(n_codes):
-        if n[k] > 0 and mean[k] != 0:
-            cv[k] = np.sqrt(dev[k] / n[k]) / mean[k]
-    return cv, n
+    return population_cv(n, mean, dev), n
 
 
 
@@ -112,11 +119,7 @@ def cell_stats(group, slot, n_groups, n_slots, year, n_years, values):
         c = group[i] * (n_slots + 1) + slot[i] + 1
         d = values[i] - mean[c]
         dev[c] += d * d
-    cv = np.full(C, np.nan)
-    for k in range(C):
-        if n[k] > 0 and mean[k] != 0:
-            cv[k] = np.sqrt(dev[k] / n[k]) / mean[k]
-    return cv, n, sums, counts
+    return population_cv(n, mean, dev), n, sums, counts
 
 #: ``pack_cases`` layout, low bits first: 4 subtype slots (slot + 1, 4 bits each), level
 #: (2 bits), year index (8 bits), cost in fen (37 bits: up to 1.37e9 yuan, above the

@@ -298,9 +298,9 @@ class PreparedCases(ScoredCasesPass[PreparedState, tuple]):
     keeps_features = True
 
     def __init__(self, catalog: Catalog, policy: Policy, special: pa.Array,
-                 scheme: Scheme | None = None, rows_out: bool = False):
+                 scheme: Scheme | None = None):
         super().__init__(catalog, policy, scheme)
-        self.special, self.rows_out = special, rows_out
+        self.special = special
 
     def empty(self) -> PreparedState:
         return PreparedState()

@@ -13,7 +13,6 @@ from fractions import Fraction
 import numpy as np
 
 from dipcore.payment.allocation import round_ratio
-
 from dipcore.payment.points import UNITS
 
 
