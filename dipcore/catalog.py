@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from dipcore._version import __version__
 from dipcore.errors import InputError
 from dipcore.ingest.excel import is_workbook
-from dipcore.ingest.tables import header_of
+from dipcore.ingest.tables import header_of, read_parquet_file
 from dipcore.policy import Policy
 from dipcore.reports.files import atomic_path
 from dipcore.schemes.base import get_scheme
@@ -137,7 +137,7 @@ class Catalog:
                 path, mean_cost=mean_cost, level_coefficients=level_coefficients,
                 bed_day_rates=bed_day_rates, policy=policy, **options)
         try:
-            table = pq.read_table(path)
+            table = read_parquet_file(path)
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"not a readable catalogue ({str(exc).splitlines()[0]})",
                              source=str(path)) from None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 MONEY = pa.decimal128(14, 2)
 CODE_LIST = pa.list_(pa.string())
@@ -174,6 +175,34 @@ def label_array(names: pa.Array | pa.ChunkedArray, codes: np.ndarray) -> pa.Dict
     negative = codes < 0
     return pa.DictionaryArray.from_arrays(pa.array(codes, mask=negative if negative.any() else None),
                                           names)
+
+
+def label_counts(column: pa.Array | pa.ChunkedArray) -> dict[str | None, int]:
+    """How many rows carry each label of a column (plain or dictionary strings; None counts
+    the nulls; labels no row carries are left out).
+
+    A dictionary column is counted by its codes (a ``bincount`` per chunk), without looking
+    at a string per row: a 10M-case column read back with ``read_dictionary`` takes
+    milliseconds, where ``pyarrow.compute.value_counts`` hashes every row.
+    """
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    counts: dict[str | None, int] = {}
+    for chunk in chunks:
+        if not pa.types.is_dictionary(chunk.type):
+            pairs = pc.value_counts(chunk).to_pylist()
+            found = [(r["values"], r["counts"]) for r in pairs]
+        else:
+            codes = chunk.indices
+            if codes.null_count:
+                codes = codes.filter(codes.is_valid())
+            n = np.bincount(codes.to_numpy(), minlength=len(chunk.dictionary))
+            names = chunk.dictionary.to_pylist()
+            found = [(names[i], int(n[i])) for i in np.flatnonzero(n)]
+            found.append((None, chunk.indices.null_count))
+        for name, n_rows in found:
+            if n_rows:
+                counts[name] = counts.get(name, 0) + n_rows
+    return counts
 
 
 def plain_labels(table: pa.Table) -> pa.Table:

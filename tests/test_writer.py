@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import dipcore as dc
 from dipcore.engine import writer as W
 from dipcore.reports.files import PER_CASE_VALUES, cases_parquet_options
-from dipcore.schema import fen, label_array, plain_labels
+from dipcore.schema import fen, label_array, label_counts, plain_labels
 
 
 # -- the writer class, with fake sinks -----------------------------------------------------------
@@ -219,3 +219,28 @@ def test_label_arrays_read_as_the_strings_they_point_at(names, data):
     back = pq.read_table(pa.BufferReader(sink.getvalue()))
     assert back.schema.field("label").type == pa.string()
     assert back.column("label").to_pylist() == expect
+
+
+def test_label_counts_by_hand():
+    """Codes 0 and 2 both name "x": the count is by name. Nulls count under None."""
+    arr = pa.DictionaryArray.from_arrays(pa.array([0, 1, None, 1, 2, 2], pa.int32()),
+                                         pa.array(["x", "y", "x", "unused"]))
+    assert label_counts(arr) == {"x": 3, "y": 2, None: 1}
+    assert label_counts(pa.chunked_array([arr, arr.slice(4)])) == {"x": 5, "y": 2, None: 1}
+    assert label_counts(pa.array(["a", None, "a"])) == {"a": 2, None: 1}
+
+
+@given(st.lists(st.sampled_from(["", "low", "high", None]), max_size=40), st.integers(1, 5))
+def test_label_counts_against_a_plain_count(values, pieces):
+    """A column read back from Parquet with ``read_dictionary`` (chunks with their own
+    dictionaries) counts as the plain strings do."""
+    import tempfile
+    from collections import Counter
+    from dipcore.ingest.tables import read_parquet_file
+    table = pa.table({"label": pa.array(values, pa.string())})
+    with tempfile.TemporaryDirectory() as tmp:
+        pq.write_table(table, f"{tmp}/t.parquet", row_group_size=max(1, len(values) // pieces))
+        back = read_parquet_file(f"{tmp}/t.parquet", dictionary=["label"])
+    expect = {k: n for k, n in Counter(values).items()}
+    assert label_counts(back.column("label")) == expect
+    assert label_counts(table.column("label")) == expect

@@ -155,7 +155,7 @@ def drg_top_lines(catalog, top: int = 5) -> list[str]:
 
 
 def _settle_summary(result, top: int = 5, scheme: str = "dip") -> list[str]:
-    import pyarrow.compute as pc
+    from dipcore.schema import label_counts
     drg = scheme == "drg"
     name, kind_column = ("DRG", "kind") if drg else ("DIP", "group_kind")
     lines = []
@@ -163,18 +163,19 @@ def _settle_summary(result, top: int = 5, scheme: str = "dip") -> list[str]:
         lines.append(f"pool {row['pool']}: point value {row['point_value']:.4f} yuan/point "
                      f"({row['mode']}), {float(row['points']):,.0f} points, budget "
                      f"{float(row['budget']):,.2f} yuan, fund ratio {row['fund_ratio']:.3f}")
-    if result.cases_path is not None:   # streamed to disk: read only the two columns needed
-        import pyarrow.parquet as pq
-        cases = pq.read_table(result.cases_path, columns=["outlier", kind_column])
+    if result.cases_path is not None:   # streamed to disk: read only the two columns needed,
+        from dipcore.ingest.tables import read_parquet_file     # as codes to count
+        labels = ["outlier", kind_column]
+        cases = read_parquet_file(result.cases_path, columns=labels, dictionary=labels)
     else:
         cases = result.cases
-    oc = {r["values"]: r["counts"] for r in pc.value_counts(cases.column("outlier")).to_pylist()}
+    oc = label_counts(cases.column("outlier"))
     scored = sum(v for k, v in oc.items() if k)
     if scored:
         classes = ("low", "normal", "high") if drg else ("low", "normal", "high", "extreme")
         lines.append(f"outliers among {name} cases: " + ", ".join(
             f"{k} {oc.get(k, 0) / scored:.1%}" for k in classes))
-    kinds = {r["values"]: r["counts"] for r in pc.value_counts(cases.column(kind_column)).to_pylist()}
+    kinds = label_counts(cases.column(kind_column))
     lines.append("cases by kind: " + ", ".join(f"{k} {v:,}" for k, v in sorted(kinds.items())))
     h = result.hospitals.to_pylist()
     if drg and sum(int(r["new_technology_cases"]) for r in h):

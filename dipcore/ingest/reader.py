@@ -17,7 +17,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from dipcore import schema
 from dipcore._kernels import strings as K
@@ -36,6 +35,7 @@ from dipcore.ingest.sources import (
     list_files,
     source_columns,
 )
+from dipcore.ingest.tables import read_parquet_file
 
 __all__ = ["REASONS", "read_cases", "scan_cases", "read_hospitals"]
 
@@ -208,7 +208,7 @@ def read_hospitals(source: Any, encoding: str = "utf-8") -> pa.Table:
                 import pyarrow.feather as feather
                 table = feather.read_table(path)
             else:
-                table = pq.read_table(path)
+                table = read_parquet_file(path)
         except FileNotFoundError:
             raise InputError("no such file", source=path) from None
         except (pa.ArrowException, OSError, UnicodeError) as exc:

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 
 from dipcore.catalog import Catalog
 from dipcore.errors import InputError
+from dipcore.ingest.tables import read_parquet_file
 from dipcore.payment import statements as rules
 from dipcore.payment.allocation import allocate, fen, round_fen
 from dipcore.payment.inputs import by_hospital, lookup, small_table
@@ -82,7 +83,7 @@ class Settlement:
     def cases(self) -> pa.Table:
         """Per-case results; read (memory-mapped) from ``cases_path`` when streamed there."""
         if self.cases_table is None and self.cases_path is not None:
-            self.cases_table = pq.read_table(self.cases_path, memory_map=True)
+            self.cases_table = read_parquet_file(self.cases_path, memory_map=True)
         return self.cases_table
 
     def save(self, directory: str | os.PathLike, format: str = "csv") -> None:

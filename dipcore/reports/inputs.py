@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from dipcore.catalog import Catalog
 from dipcore.errors import InputError
+from dipcore.ingest.tables import read_parquet_file
 from dipcore.policy import Policy
 
 #: Statement columns every report needs (the amount D is ``dip_amount`` or ``drg_amount``).
@@ -119,7 +120,7 @@ def read_parquet(path: Path, columns: tuple[str, ...] = (), *, only: bool = Fals
         missing = [c for c in columns if c not in schema.names]
         if missing:
             raise InputError(f"lacks column(s) {', '.join(missing)}", source=str(path))
-        return pq.read_table(path, columns=list(columns) if only else None)
+        return read_parquet_file(path, columns=list(columns) if only else None)
     except (pa.ArrowException, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"not a readable Parquet table ({first})", source=str(path)) from None
