@@ -469,6 +469,17 @@ def test_distinct_is_numpys_unique(values, dtype):
     assert got.tolist() == sorted(set(a.tolist()))
 
 
+@given(st.lists(st.integers(0, 2**64 - 1), max_size=200),
+       st.lists(st.integers(0, 2**64 - 1), max_size=200))
+def test_union_sorted_is_the_distinct_union(left, right):
+    """The validate summary's fold of patient hashes: two sorted distinct arrays merged."""
+    from dipcore._kernels.aggregate import distinct, union_sorted
+    a, b = (distinct(np.array(v, np.uint64)) for v in (left, right))
+    got = union_sorted(a, b)
+    assert got.dtype == np.uint64
+    assert got.tolist() == sorted(set(left) | set(right))
+
+
 from dipcore._kernels.aggregate import cv_by  # noqa: E402
 
 

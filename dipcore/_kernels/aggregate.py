@@ -13,8 +13,25 @@ from .numba_config import kernel
 def distinct(values: np.ndarray) -> np.ndarray:
     """The distinct values, ascending: ``np.unique(values)`` by sorting. NumPy 2's
     ``np.unique`` hashes integer arrays of many distinct values, which is 20-50x slower
-    than a sort (14.7 s against 0.27 s for 10M 64-bit hashes on this machine)."""
-    s = np.sort(values, kind="stable")
+    than a sort (14.7 s against 0.27 s for 10M 64-bit hashes on this machine).
+
+    Equal integers are indistinguishable, so the sort need not be stable: NumPy's radix
+    sort for 8- and 16-bit values (its "stable" kind), its SIMD quicksort for wider ones
+    (4x faster than the merge sort "stable" gives them: 0.045 s against 0.19 s for 2M
+    64-bit hashes)."""
+    return _neighbours_differ(np.sort(values, kind="stable" if values.itemsize <= 2 else "quicksort"))
+
+
+def union_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The distinct values of two ascending distinct arrays (``distinct`` of both), ascending.
+
+    The stable sort of NumPy on wide integers is a Timsort: it finds the two ascending runs
+    and merges them in linear time, where sorting the whole again would cost n log n."""
+    return _neighbours_differ(np.sort(np.concatenate([a, b]), kind="stable"))
+
+
+def _neighbours_differ(s: np.ndarray) -> np.ndarray:
+    """A sorted array without its repeats."""
     if s.size < 2:
         return s
     keep = np.empty(s.size, bool)

@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dipcore._kernels.aggregate import distinct
+from dipcore._kernels.aggregate import distinct, union_sorted
 from dipcore._kernels.strings import hash_strings
 from dipcore.schema import fen
 
@@ -98,7 +98,8 @@ class CaseSummary:
         return self
 
     def _fold_patients(self) -> None:
-        self._patients = distinct(np.concatenate([self._patients, *self._pending]))
+        if self._pending:       # the pending ones sorted on their own, then merged in
+            self._patients = union_sorted(self._patients, distinct(np.concatenate(self._pending)))
         self._pending, self._pending_n = [], 0
 
     def lines(self) -> list[str]:
