@@ -163,8 +163,9 @@ def _settle_summary(result, top: int = 5, scheme: str = "dip") -> list[str]:
         lines.append(f"pool {row['pool']}: point value {row['point_value']:.4f} yuan/point "
                      f"({row['mode']}), {float(row['points']):,.0f} points, budget "
                      f"{float(row['budget']):,.2f} yuan, fund ratio {row['fund_ratio']:.3f}")
-    if result.cases_path is not None:   # streamed to disk: read only the two columns needed,
-        from dipcore.ingest.tables import read_parquet_file     # as codes to count
+    if result.cases_path is not None:
+        # streamed to disk: only the two columns needed, read as codes to count
+        from dipcore.ingest.tables import read_parquet_file
         labels = ["outlier", kind_column]
         cases = read_parquet_file(result.cases_path, columns=labels, dictionary=labels)
     else:
