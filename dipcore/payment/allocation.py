@@ -30,26 +30,56 @@ def round_ratio(num: int, den: int) -> int:
     return -q if num < 0 else q
 
 
+#: Bounds of the int64 path of :func:`allocate`: a float64 estimate of ``total x w / W`` is
+#: within two units of the floor below 2^52, and remainders off by a few multiples of a
+#: sum of weights below 2^60 still fit an int64.
+_ALLOCATE_TOTAL = 1 << 52
+_ALLOCATE_WEIGHTS = 1 << 60
+
+
 def allocate(total: int, weights: list[int], keys: list[str]) -> list[int]:
-    """Split ``total`` fen in proportion to integer ``weights`` by largest remainder.
+    """Split ``total`` fen in proportion to integer ``weights`` (>= 0) by largest remainder.
 
     The parts add up to ``total`` exactly; ties in the remainder go to the smaller key, so
     the result does not depend on the order of the inputs.
+
+    ``total x w`` passes int64 for a province's budget and point units, so each part is
+    estimated in float64 and made exact with its remainder ``total x w - q x W``, worked
+    out modulo 2^64: that is the true remainder once the estimate is right, and shows
+    which way it is off otherwise (a province of thousands of hospitals: a millisecond,
+    where Python integers took several). Beyond the bounds, Python integers.
     """
     W = sum(weights)
     if W == 0:
         return [0] * len(weights)
+    if abs(total) < _ALLOCATE_TOTAL and W < _ALLOCATE_WEIGHTS:
+        w = np.array(weights, np.int64)
+        q = np.floor(w * (total / W)).astype(np.int64)
+        r = _remainders(w, total, q, W)
+        while True:                     # an estimate off by a unit or two, either way
+            low, high = r < 0, r >= W
+            if not (low.any() or high.any()):
+                break
+            q += high.astype(np.int64) - low
+            r += np.where(low, W, 0) - np.where(high, W, 0)
+        rest = total - int(q.sum())
+        if rest:
+            # the largest remainders first, ties to the smaller key
+            q[np.lexsort((np.array(keys), -r))[:rest]] += 1
+        return q.tolist()
     qr = [divmod(total * w, W) for w in weights]
     q = [a for a, _ in qr]
     rest = total - sum(q)
     if rest:
-        # the largest remainders first, ties to the smaller key; a remainder is below W
-        # (a sum of point units), so int64 holds it unless W is beyond any real pool
         r = [b for _, b in qr]
-        if W < 1 << 63:
-            first = np.lexsort((np.array(keys), -np.array(r, np.int64)))[:rest].tolist()
-        else:
-            first = sorted(range(len(weights)), key=lambda i: (-r[i], keys[i]))[:rest]
+        first = sorted(range(len(weights)), key=lambda i: (-r[i], keys[i]))[:rest]
         for i in first:
             q[i] += 1
     return q
+
+
+def _remainders(w: np.ndarray, total: int, q: np.ndarray, W: int) -> np.ndarray:
+    """``total x w - q x W`` modulo 2^64, as int64 (unsigned arithmetic wraps by definition;
+    the true value when it lies within int64)."""
+    u = np.uint64
+    return (w.astype(u) * u(total % (1 << 64)) - q.astype(u) * u(W)).view(np.int64)
