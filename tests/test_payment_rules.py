@@ -112,8 +112,11 @@ def test_statement_lines():
     assert rules.fund_base(Policy(), 720_000, 1_000_000, 300_000) == 720_000
     assert rules.fund_base(Policy(fund_share_method="patient_payments"), 720_000, 1_000_000,
                            300_000) == 700_000
-    # c = 0.98 on a base of 72 000.00 yuan: -1 440.00
-    assert rules.appraisal_adjustment(7_200_000, Fraction(98, 100)) == -144_000
+    # c = 0.98 on a base of 72 000.00 yuan: -1 440.00; on 0.25 yuan: -0.005 -> -0.01 (half
+    # away from zero); c = 1: nothing
+    adjusted = rules.appraisal_adjustments(np.array([7_200_000, 25, 4_000_000]),
+                                           np.array([0, 0, 1]), [Fraction(98, 100), Fraction(1)])
+    assert adjusted.tolist() == [-144_000, -1, 0]
     # surplus 2 000 of D 10 000 with a 10 % cap: 1 000 over the cap, x f 0.8 -> 800 yuan
     capped = Policy(surplus_cap=0.1)
     assert rules.surplus_clawback(capped, 1_000_000, 800_000, f) == 80_000
@@ -214,6 +217,8 @@ def test_allocate_against_exact_largest_remainder(total, weights, data):
     keys = data.draw(st.lists(st.text("abcxyz", min_size=1, max_size=4), unique=True,
                               min_size=len(weights), max_size=len(weights)))
     got = allocate(total, weights, keys)
+    # the keys' ranks order the parts as the keys do (the settlement passes ranks)
+    assert allocate(total, weights, np.unique(keys, return_inverse=True)[1]) == got
     W = sum(weights)
     if W == 0:
         assert got == [0] * len(weights)

@@ -37,11 +37,13 @@ _ALLOCATE_TOTAL = 1 << 52
 _ALLOCATE_WEIGHTS = 1 << 60
 
 
-def allocate(total: int, weights: list[int], keys: list[str]) -> list[int]:
+def allocate(total: int, weights: list[int], keys) -> list[int]:
     """Split ``total`` fen in proportion to integer ``weights`` (>= 0) by largest remainder.
 
     The parts add up to ``total`` exactly; ties in the remainder go to the smaller key, so
-    the result does not depend on the order of the inputs.
+    the result does not depend on the order of the inputs. ``keys`` are the parts' names,
+    or any integers in the same order (their ranks: cheaper to sort, and worked out once
+    for the two allocations of a pool).
 
     ``total x w`` passes int64 for a province's budget and point units, so each part is
     estimated in float64 and made exact with its remainder ``total x w - q x W``, worked
@@ -65,14 +67,15 @@ def allocate(total: int, weights: list[int], keys: list[str]) -> list[int]:
         rest = total - int(q.sum())
         if rest:
             # the largest remainders first, ties to the smaller key
-            q[np.lexsort((np.array(keys), -r))[:rest]] += 1
+            q[np.lexsort((np.asarray(keys), -r))[:rest]] += 1
         return q.tolist()
     qr = [divmod(total * w, W) for w in weights]
     q = [a for a, _ in qr]
     rest = total - sum(q)
     if rest:
         r = [b for _, b in qr]
-        first = sorted(range(len(weights)), key=lambda i: (-r[i], keys[i]))[:rest]
+        by = list(keys)
+        first = sorted(range(len(weights)), key=lambda i: (-r[i], by[i]))[:rest]
         for i in first:
             q[i] += 1
     return q

@@ -35,7 +35,7 @@ from dipcore.payment.allocation import allocate, fen, round_fen
 from dipcore.payment.inputs import by_hospital, lookup, small_table
 from dipcore.payment.point_value import PoolValue, pool_point_value
 from dipcore.payment.points import OUTLIER_NAMES, UNITS
-from dipcore.payment.prepayment import monthly_prepayments, pool_factor
+from dipcore.payment.prepayment import monthly_prepayments, pool_factor, round_products
 from dipcore.payment.sums import HOSPITAL_SUMS, merge_sums, split_keys
 from dipcore.policy import Policy
 from dipcore.reports.files import atomic_path, cases_parquet_options, human_format
@@ -151,16 +151,21 @@ def _budget_point_value(catalog: Catalog, policy: Policy, pool: str) -> float:
 
 
 def _allocated(policy: Policy, value: PoolValue, units: int, fund_ratio: Fraction,
-               budget_fen: int, weights: list[int], names: list[str]) -> tuple[list[int], list[int]]:
-    """A pool's DIP amount D and fund base D x f per hospital (SPEC 7, ``allocation``):
-    ``exact`` splits the pool totals by largest remainder (the fund bases add up to the
-    budget in floating mode); ``round`` rounds each hospital's amounts on their own."""
+               budget_fen: int, weights: np.ndarray, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """A pool's DIP amount D and fund base D x f per hospital (SPEC 7, ``allocation``), as
+    int64 arrays: ``exact`` splits the pool totals by largest remainder (the fund bases
+    add up to the budget in floating mode); ``round`` rounds each hospital's amounts on
+    their own (D = PV x points, half away from zero to the fen, then D x f)."""
     if policy.allocation == "exact":
         total_dip = round_fen(value.value * Fraction(units, UNITS) * 100)
         total_base = budget_fen if policy.pv_mode == "floating" else round_fen(total_dip * fund_ratio)
-        return allocate(total_dip, weights, names), allocate(total_base, weights, names)
-    d_parts = [round_fen(value.value * Fraction(w, UNITS) * 100) for w in weights]
-    return d_parts, [round_fen(d * fund_ratio) for d in d_parts]
+        w, rank = weights.tolist(), np.unique(names, return_inverse=True)[1]
+        return (np.array(allocate(total_dip, w, rank), np.int64),
+                np.array(allocate(total_base, w, rank), np.int64))
+    per_unit = value.value * 100 / UNITS
+    at = np.zeros(len(weights), np.intp)
+    d_parts = round_products(weights, at, [(per_unit.numerator, per_unit.denominator)])
+    return d_parts, round_products(d_parts, at, [(fund_ratio.numerator, fund_ratio.denominator)])
 
 
 def finalize(hospital_sums: pa.Table, monthly_sums: pa.Table, cases: pa.Table | None,
@@ -170,8 +175,10 @@ def finalize(hospital_sums: pa.Table, monthly_sums: pa.Table, cases: pa.Table | 
     """Point values, statements and the monthly prepayment table (SPEC 6, 7).
 
     Column by column: a province has thousands of hospitals and hundreds of thousands of
-    monthly rows, so nothing here loops in Python over more than the statements, and the
-    statement lines are the rules of ``dipcore.payment.statements`` applied to each."""
+    monthly rows. The statement lines are the rules of ``dipcore.payment.statements`` on
+    int64 arrays of fen, rounded exactly (``round_products``, ``allocate``); Python loops
+    over the statements only to look up the input tables given, and for sharing bands and
+    a surplus cap."""
     warnings = list(warnings or [])
     hosp_col, pool_col = split_keys(hospital_sums.column("key"))
     hosp, pool = hosp_col.to_pylist(), pool_col.to_pylist()
@@ -188,15 +195,15 @@ def finalize(hospital_sums: pa.Table, monthly_sums: pa.Table, cases: pa.Table | 
 
     # SPEC 6: a point value per pool; then D and D x f allocated over its hospitals
     n = len(hosp)
-    points, cost, fund = (sums[c].tolist() for c in ("points", "cost", "fund"))
-    dip_amount, allocated_base = [0] * n, [0] * n
+    points, cost, fund = sums["points"], sums["cost"], sums["fund"]
+    dip_amount, allocated_base = np.zeros(n, np.int64), np.zeros(n, np.int64)
     pool_rows, pv, ratio = [], {}, {}
-    pool_np = np.array(pool, dtype=object)
-    for p in pools:
-        idx = np.flatnonzero(pool_np == p).tolist()
-        weights = [points[i] for i in idx]
-        units = sum(weights)                      # Python integers: exact at any size
-        p_cost, p_fund = sum(cost[i] for i in idx), sum(fund[i] for i in idx)
+    pool_at = np.array([pools.index(p) for p in pool], np.intp)
+    for k, p in enumerate(pools):
+        idx = np.flatnonzero(pool_at == k)
+        weights = points[idx]
+        # Python integers: exact at any size
+        units, p_cost, p_fund = (sum(a[idx].tolist()) for a in (points, cost, fund))
         f = Fraction(p_fund, p_cost) if p_cost else Fraction(0)
         value = pool_point_value(policy, p, budget_fen[p], f, units)
         pv[p], ratio[p] = float(value.value), f
@@ -206,24 +213,27 @@ def finalize(hospital_sums: pa.Table, monthly_sums: pa.Table, cases: pa.Table | 
             "base_point_value": float(value.base), "floating_point_value": float(value.floating),
             "mode": policy.pv_mode, "budget_point_value": float(_budget_point_value(catalog, policy, p)),
         })
-        d_parts, b_parts = _allocated(policy, value, units, f, budget_fen[p], weights,
-                                      [hosp[i] for i in idx])
-        for j, i in enumerate(idx):
-            dip_amount[i], allocated_base[i] = d_parts[j], b_parts[j]
+        dip_amount[idx], allocated_base[idx] = _allocated(
+            policy, value, units, f, budget_fen[p], weights, [hosp[i] for i in idx.tolist()])
 
-    # SPEC 7: each statement, line by line
+    # SPEC 7: each statement, line by line (the rules of ``statements`` on int64 arrays)
+    def each(table: dict, default) -> np.ndarray:
+        """A by-hospital input in fen for every statement (``default`` without the table)."""
+        if not table:
+            return np.full(n, fen(default), np.int64)
+        return np.array([fen(lookup(table, h, p, default)) for h, p in zip(hosp, pool)], np.int64)
+    given = [lookup(coef, h, p, 1.0) for h, p in zip(hosp, pool)] if coef else [1.0]
+    at_given = {g: i for i, g in enumerate(dict.fromkeys(given))}
+    exact = [Fraction(str(g)) for g in at_given]        # each distinct coefficient, exactly
+    c_at = np.array([at_given[g] for g in given], np.intp) if coef else np.zeros(n, np.intp)
+    base = rules.fund_base(policy, allocated_base, dip_amount, cost - fund)
+    adjustment = rules.appraisal_adjustments(base, c_at, exact)
+    deducted = each(ded, 0)
     f_of = [ratio[p] for p in pool]
-    patient = [c - u for c, u in zip(cost, fund)]
-    given = [lookup(coef, h, p, 1.0) for h, p in zip(hosp, pool)] if coef else [1.0] * n
-    exact = {g: Fraction(str(g)) for g in set(given)}   # each distinct coefficient, exactly
-    c_h = [exact[g] for g in given]
-    base = [rules.fund_base(policy, b, d, pt) for b, d, pt in zip(allocated_base, dip_amount, patient)]
-    adjustment = [rules.appraisal_adjustment(b, c) for b, c in zip(base, c_h)]
-    deducted = [fen(lookup(ded, h, p, 0)) for h, p in zip(hosp, pool)] if ded else [0] * n
     sharing = rules.sharing_each(policy, dip_amount, cost, f_of)
     clawback = rules.clawback_each(policy, dip_amount, cost, f_of)
-    payable = [rules.fund_payable(*line) for line in zip(base, adjustment, deducted, sharing, clawback)]
-    advance = [fen(lookup(adv, h, p, 0)) for h, p in zip(hosp, pool)] if adv else [0] * n
+    payable = rules.fund_payable(base, adjustment, deducted, sharing, clawback)
+    advance = each(adv, 0)
 
     # SPEC 7: monthly prepayments at the budget point value, the reserve withheld
     reserve = Fraction(str(policy.reserve))
@@ -233,21 +243,18 @@ def finalize(hospital_sums: pa.Table, monthly_sums: pa.Table, cases: pa.Table | 
     row = pc.index_in(monthly_sums.column("key"),
                       value_set=hospital_sums.column("key")).to_numpy()
     m_units = monthly_sums.column("points").to_numpy().astype(np.int64, copy=False)
-    pool_at = np.array([pools.index(p) for p in pool], np.intp)
     gross, withheld, net = monthly_prepayments(m_units, pool_at[row], factor, reserve)
     # per (hospital, pool): the year's net prepayments and reserve withheld (exact int64 sums)
     year_net, held = np.zeros(n, np.int64), np.zeros(n, np.int64)
     np.add.at(year_net, row, net)
     np.add.at(held, row, withheld)
-    prepaid_fen = [fen(lookup(pre, h, p, 0)) for h, p in zip(hosp, pool)] if pre \
-        else year_net.tolist()
-    as_float = {g: float(c) for g, c in exact.items()}
+    prepaid_fen = each(pre, 0) if pre else year_net
     lines = {"dip_amount": dip_amount, "fund_base": base,
-             "appraisal_coefficient": [as_float[g] for g in given],
+             "appraisal_coefficient": np.array([float(c) for c in exact])[c_at],
              "appraisal_adjustment": adjustment, "deductions": deducted, "sharing": sharing,
              "surplus_clawback": clawback, "fund_payable": payable, "prepaid": prepaid_fen,
-             "reserve_withheld": held.tolist(), "advance": advance,
-             "balance": [rules.balance(*line) for line in zip(payable, prepaid_fen, advance)]}
+             "reserve_withheld": held, "advance": advance,
+             "balance": rules.balance(payable, prepaid_fen, advance)}
     monthly = pa.table({
         "hospital_id": hosp_col.take(row), "pool": pool_col.take(row),
         "month": monthly_sums.column("month").cast(pa.int8()),

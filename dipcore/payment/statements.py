@@ -23,23 +23,28 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import numpy as np
+
 from dipcore.payment.allocation import round_fen
+from dipcore.payment.prepayment import round_products
 from dipcore.policy import Policy
 
 
-def fund_base(policy: Policy, allocated_base: int, dip_amount: int, patient_paid: int) -> int:
+def fund_base(policy: Policy, allocated_base, dip_amount, patient_paid):
     """SPEC 7: the fund's part of D_h before appraisal: ``ratio`` takes the allocated
-    D_h x f; ``patient_payments`` takes D_h minus what the patients paid."""
+    D_h x f; ``patient_payments`` takes D_h minus what the patients paid (fen: integers,
+    or int64 arrays of the statements)."""
     if policy.fund_share_method == "ratio":
         return allocated_base
     return dip_amount - patient_paid
 
 
-def appraisal_adjustment(base: int, coefficient: Fraction) -> int:
-    """SPEC 7: base x (c_h - 1), half away from zero to the fen (c_h = 1: nothing)."""
-    if coefficient == 1:
-        return 0
-    return round_fen(base * (coefficient - 1))
+def appraisal_adjustments(bases: np.ndarray, at: np.ndarray,
+                          coefficients: list[Fraction]) -> np.ndarray:
+    """SPEC 7: base x (c_h - 1) of each statement, half away from zero to the fen, exactly
+    (c_h = 1: nothing). ``coefficients`` are the distinct c_h, ``at`` each statement's."""
+    minus_one = [c - 1 for c in coefficients]
+    return round_products(bases, at, [(m.numerator, m.denominator) for m in minus_one])
 
 
 def surplus_clawback(policy: Policy, dip_amount: int, cost: int, fund_ratio: Fraction) -> int:
@@ -68,27 +73,31 @@ def overspend_sharing(policy: Policy, dip_amount: int, cost: int, fund_ratio: Fr
     return round_fen(shared * fund_ratio)
 
 
-def sharing_each(policy: Policy, dip_amounts: list[int], costs: list[int],
-                 fund_ratios: list[Fraction]) -> list[int]:
-    """:func:`overspend_sharing` of each statement (no bands: none for any)."""
+def sharing_each(policy: Policy, dip_amounts: np.ndarray, costs: np.ndarray,
+                 fund_ratios: list[Fraction]) -> np.ndarray:
+    """:func:`overspend_sharing` of each statement, int64 (no bands: none for any)."""
     if not policy.sharing_bands:
-        return [0] * len(dip_amounts)
-    return [overspend_sharing(policy, d, c, f) for d, c, f in zip(dip_amounts, costs, fund_ratios)]
+        return np.zeros(len(dip_amounts), np.int64)
+    return np.array([overspend_sharing(policy, d, c, f) for d, c, f in
+                     zip(dip_amounts.tolist(), costs.tolist(), fund_ratios)], np.int64)
 
 
-def clawback_each(policy: Policy, dip_amounts: list[int], costs: list[int],
-                  fund_ratios: list[Fraction]) -> list[int]:
-    """:func:`surplus_clawback` of each statement (no ``surplus_cap``: none for any)."""
+def clawback_each(policy: Policy, dip_amounts: np.ndarray, costs: np.ndarray,
+                  fund_ratios: list[Fraction]) -> np.ndarray:
+    """:func:`surplus_clawback` of each statement, int64 (no ``surplus_cap``: none for any)."""
     if policy.surplus_cap is None:
-        return [0] * len(dip_amounts)
-    return [surplus_clawback(policy, d, c, f) for d, c, f in zip(dip_amounts, costs, fund_ratios)]
+        return np.zeros(len(dip_amounts), np.int64)
+    return np.array([surplus_clawback(policy, d, c, f) for d, c, f in
+                     zip(dip_amounts.tolist(), costs.tolist(), fund_ratios)], np.int64)
 
 
-def fund_payable(base: int, adjustment: int, deductions: int, sharing: int, clawback: int) -> int:
-    """SPEC 7: F_h = base + appraisal adjustment - deductions + sharing - clawback."""
+def fund_payable(base, adjustment, deductions, sharing, clawback):
+    """SPEC 7: F_h = base + appraisal adjustment - deductions + sharing - clawback (fen:
+    integers, or int64 arrays of the statements)."""
     return base + adjustment - deductions + sharing - clawback
 
 
-def balance(payable: int, prepaid: int, advance: int) -> int:
-    """SPEC 7 year-end balance: F_h - prepayments - advance."""
+def balance(payable, prepaid, advance):
+    """SPEC 7 year-end balance: F_h - prepayments - advance (fen: integers, or int64 arrays
+    of the statements)."""
     return payable - prepaid - advance
