@@ -3,6 +3,7 @@
 The end-to-end worked examples are in ``test_spec_examples.py``; here every rule function
 and kernel of ``dipcore.payment`` and ``dipcore._kernels.points`` is called directly.
 """
+import re
 from fractions import Fraction
 
 import numpy as np
@@ -256,3 +257,19 @@ def test_merge_sums_is_the_sorted_sum_whatever_the_parts(rows, cut):
                    out.column("points").to_pylist()))
     assert got == sorted((k, m, v) for (k, m), v in want.items())
     assert merge_sums([out], ["key", "month"]).equals(out)
+
+
+def test_budgets_in_fen_and_their_bounds():
+    """Budgets become fen; a pool with cases needs one; negative, unreadable and
+    beyond-bound budgets stop the run with one line naming the pool."""
+    from dipcore.payment.settlement import MAX_BUDGET_YUAN, _budgets
+    assert _budgets({"employee": 7.2e7, "resident": "5000000.005"}, ["employee"]) == {
+        "employee": 7_200_000_000, "resident": 500_000_001}
+    assert _budgets({"employee": MAX_BUDGET_YUAN}, ["employee"]) == {"employee": 10 ** 14}
+    for budget, message in (({}, "pool 'employee' has cases but no budget"),
+                            ({"employee": -1}, "budget of pool 'employee' is negative"),
+                            ({"employee": "lots"}, "not a number: 'lots'"),
+                            ({"employee": 1e13}, "is 10,000,000,000,000.00 yuan, more than "
+                                                 "a pool may have (1,000,000,000,000 yuan)")):
+        with pytest.raises(InputError, match=re.escape(message)):
+            _budgets(budget, ["employee"])

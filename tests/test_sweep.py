@@ -410,3 +410,14 @@ def test_rule_partials_are_the_dense_sums(rows):
         want = payment_sums.dense_sums(f, scored)
         got = partials(scored)
         assert all(np.array_equal(a, b) for a, b in zip(got, want))
+
+
+def test_budgets_are_checked_before_any_case_is_read(catalog, tmp_path):
+    """A budget beyond what a pool may have stops settle and sweep with one line, before
+    the cases are opened (here they do not exist)."""
+    missing = tmp_path / "no-such-cases"
+    with pytest.raises(InputError, match="budget of pool 'employee' is 20,000,000,000,000.00"):
+        dc.settle(missing, catalog, budget={"employee": 2e13, "resident": 1.0})
+    with pytest.raises(InputError, match="variant 'huge': budget of pool 'resident'"):
+        dc.sweep(missing, catalog, {"huge": {"budget": {"resident": 5e12}}},
+                 budget={"employee": 1.0, "resident": 1.0})

@@ -69,6 +69,7 @@ def settle(ex: Executor, cases: Any, catalog: Catalog, budget: dict, policy: Pol
            new_technology: Any = None, out_format: str = "csv") -> settlement.Settlement:
     """A year settled; with ``out``, per-case rows streamed there and every output saved
     (human-readable copies in ``out_format``: ``Settlement.save``)."""
+    settlement.budget_fen(budget)
     scheme = bound_scheme(catalog, policy, rules, new_technology)
     p = SettlementSums(catalog, policy, pa.array(sorted(special), pa.string()), scheme,
                        rows_out=out is not None)
@@ -105,6 +106,11 @@ def sweep(ex: Executor, cases: Any, catalog: Catalog, budget: dict, policy: Poli
     prepared once per distinct preparation, scored once per distinct scoring, each
     variant finalised on its own (``dipcore.payment.sweep``)."""
     planned = sweeps.plan(policy, variants)
+    for v in planned:
+        try:
+            settlement.budget_fen(v.budget_of(budget))
+        except InputError as exc:
+            raise InputError(f"variant {v.name!r}: {exc}") from None
     # read once per preparation and per recalibration: a stream is materialised first
     cases = replayable(cases)
     history = replayable(history) if history is not None else None

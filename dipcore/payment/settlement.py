@@ -128,11 +128,25 @@ class Settlement:
                                  encoding="utf-8")
 
 
+#: The largest pool budget settled, in yuan. Statement amounts are int64 fen (at most
+#: 9.2e14 yuan), and a hospital's D_h is its share of the budget over the fund ratio:
+#: a trillion yuan (a third of the whole country's medical insurance spending in a year)
+#: leaves that room for fund ratios down to 0.2 %.
+MAX_BUDGET_YUAN = 10 ** 12
+
+
 def _budgets(budget: dict[str, Any], pools: list[str]) -> dict[str, int]:
-    """Each pool's budget in fen; every pool with cases needs one."""
+    """Each pool's budget in fen (:func:`budget_fen`); every pool with cases needs one
+    (SPEC 6)."""
     for p in pools:
         if p not in budget:
             raise InputError(f"pool '{p}' has cases but no budget (give --budget {p}=...)")
+    return budget_fen(budget)
+
+
+def budget_fen(budget: dict[str, Any]) -> dict[str, int]:
+    """Each pool's budget in fen, checked: a number, not negative, none beyond
+    :data:`MAX_BUDGET_YUAN` (a run checks them before reading any case)."""
     out = {}
     for p, amount in budget.items():
         try:
@@ -141,6 +155,9 @@ def _budgets(budget: dict[str, Any], pools: list[str]) -> dict[str, int]:
             raise InputError(f"budget of pool '{p}' is not a number: {amount!r}") from None
         if out[p] < 0:
             raise InputError(f"budget of pool '{p}' is negative")
+        if out[p] > MAX_BUDGET_YUAN * 100:
+            raise InputError(f"budget of pool '{p}' is {out[p] / 100:,.2f} yuan, more than a "
+                             f"pool may have ({MAX_BUDGET_YUAN:,} yuan)")
     return out
 
 
