@@ -356,18 +356,25 @@ def test_running_sums_against_a_naive_sum(rows, cut, order):
     """The batches' sums by code (two threads' codebooks that number the hospitals
     differently, batches of any size), made into tables: per key the cases and points of a
     plain sum over the rows, per (key, month) likewise; one codebook's tables come sorted,
-    and a copy pickled to another process gives the same tables."""
+    and a copy pickled to another process gives the same tables. A third part takes its
+    batches' arrays as its accounts and is merged in given up (the local executor's own
+    parts, ``combine_owned``)."""
     import pickle
     names = [f"H{i}" for i in range(12)]                 # "H10" sorts before "H2"
     books = [_Codebook(names), _Codebook([names[i] for i in order])]
     code_in = [list(range(12)), [order.index(i) for i in range(12)]]
-    running, other = payment_sums.RunningSums(), payment_sums.RunningSums()
+    running, other, owned = (payment_sums.RunningSums() for _ in range(3))
     for j, start in enumerate(range(0, len(rows), cut)):
         batch = rows[start:start + cut]
         which = j % 2
         h, p, m, units = (np.array(c) for c in zip(*batch))
         f = _Cases([code_in[which][x] for x in h], p, m, np.random.default_rng(start))
-        (running if j % 3 else other).add(books[which], *payment_sums.dense_sums(f, _scored(units)))
+        sums = payment_sums.dense_sums(f, _scored(units))
+        if j % 3 == 2:
+            owned.add(books[which], *sums, adopt=True)
+        else:
+            (running if j % 3 else other).add(books[which], *sums)
+    running.merge(owned, adopt=True)
     running.merge(pickle.loads(pickle.dumps(other)))     # as from a Dask worker
     got_h, got_m = running.tables()
     assert all(payment_sums.merge_sums([t], ["key"]) is t for t in got_h)

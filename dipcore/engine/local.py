@@ -79,8 +79,8 @@ def run_feature_pass(p: FeaturePass, store: Iterable,
             progress(n)
         parts.append(result)
         if p.rolling and len(parts) >= COMBINE_EVERY:
-            parts = [p.combine(parts)]
-    return p.combine(parts)
+            parts = [p.combine_owned(parts)]
+    return p.combine_owned(parts)
 
 
 def batch_threads(rows: RowSink | None) -> int:

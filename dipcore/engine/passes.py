@@ -143,6 +143,12 @@ class FeaturePass(abc.ABC, Generic[S, R]):
     def combine(self, parts: list) -> S:
         """Merge chunk results or the merged states of parts (associative; any tree)."""
 
+    def combine_owned(self, parts: list) -> S:
+        """:meth:`combine` of parts nothing else holds (the local executor's own, dropped
+        once combined): a pass may add into their memory instead of copying it. Never for
+        a distributed run, where a retried task would see inputs it had already changed."""
+        return self.combine(parts)
+
 
 # ---------------------------------------------------------------------------------------------
 # settlement (SPEC 5-7): case rows and exact sums per (hospital, pool) and month
@@ -370,6 +376,18 @@ class VariantSums(FeaturePass[list, list]):
                 state.sums.merge(part.sums)
                 state.notes |= part.notes
             out.append(state)
+        return out
+
+    def combine_owned(self, parts):
+        # into the first part's accounts, the others' adopted where a codebook is new to
+        # it: the accounts of thousands of hospitals are megabytes per variant, and copying
+        # them into fresh memory was most of the merging
+        out = []
+        for first, *rest in zip(*parts):
+            for part in rest:
+                first.sums.merge(part.sums, adopt=True)
+                first.notes |= part.notes
+            out.append(first)
         return out
 
 

@@ -151,10 +151,11 @@ class RunningSums:
         book[2][:12 * K] += points
         book[3][:12 * K] += cases
 
-    def merge(self, other: "RunningSums") -> None:
-        """Add ``other``'s sums to these."""
+    def merge(self, other: "RunningSums", adopt: bool = False) -> None:
+        """Add ``other``'s sums to these (with ``adopt``, ``other`` is given up: its
+        accounts may become these)."""
         for codebook, sums, points, cases in other._books.values():
-            self.add(codebook, sums, points, cases)
+            self.add(codebook, sums, points, cases, adopt=adopt)
         for mine, theirs in zip(self._made, other._made):
             mine.extend(theirs)
 
