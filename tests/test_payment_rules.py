@@ -187,7 +187,7 @@ def test_round_products_equals_exact_integers(rows, factors):
     ``round_ratio`` row by row: ties (odd values times halves), negative values and
     factors, huge numerators and values beyond a float's integers included (and beyond
     the int64 arithmetic of small factors' ties)."""
-    from dipcore.payment.prepayment import round_products
+    from dipcore.payment.allocation import round_products
     exact = [(f.numerator, f.denominator) for f in factors]
     values = np.array([v for v, _ in rows], np.int64)
     at = np.array([p for _, p in rows], np.intp)
@@ -197,7 +197,7 @@ def test_round_products_equals_exact_integers(rows, factors):
 
 
 def test_round_products_ties_go_away_from_zero():
-    from dipcore.payment.prepayment import round_products
+    from dipcore.payment.allocation import round_products
     half = [(1, 2), (-3, 2)]
     got = round_products(np.array([1, 3, -1, -3, 1, 2**53 + 1]), np.array([0, 0, 0, 0, 1, 0]),
                          half)

@@ -369,26 +369,25 @@ class VariantSums(FeaturePass[list, list]):
         return out
 
     def combine(self, parts):
-        out = []
-        for states in zip(*parts):      # by code: as small whatever the number of batches
-            state = VariantState()
-            for part in states:
-                state.sums.merge(part.sums)
-                state.notes |= part.notes
-            out.append(state)
-        return out
+        return _merged_into([VariantState() for _ in self.policies], parts, adopt=False)
 
     def combine_owned(self, parts):
         # into the first part's accounts, the others' adopted where a codebook is new to
         # it: the accounts of thousands of hospitals are megabytes per variant, and copying
         # them into fresh memory was most of the merging
-        out = []
-        for first, *rest in zip(*parts):
-            for part in rest:
-                first.sums.merge(part.sums, adopt=True)
-                first.notes |= part.notes
-            out.append(first)
-        return out
+        if not parts:
+            return self.combine(parts)
+        return _merged_into(parts[0], parts[1:], adopt=True)
+
+
+def _merged_into(states: list[VariantState], parts: list, adopt: bool) -> list[VariantState]:
+    """Each policy's state with the parts' states of that policy added (by code: as small
+    whatever the number of batches); with ``adopt`` the parts are given up."""
+    for state, *rest in zip(states, *parts):
+        for part in rest:
+            state.sums.merge(part.sums, adopt=adopt)
+            state.notes |= part.notes
+    return states
 
 
 # ---------------------------------------------------------------------------------------------

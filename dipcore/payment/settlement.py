@@ -31,11 +31,11 @@ from dipcore.catalog import Catalog
 from dipcore.errors import InputError
 from dipcore.ingest.tables import read_parquet_file
 from dipcore.payment import statements as rules
-from dipcore.payment.allocation import allocate, fen, round_fen
+from dipcore.payment.allocation import allocate, fen, round_fen, round_products
 from dipcore.payment.inputs import by_hospital, lookup, small_table
 from dipcore.payment.point_value import PoolValue, pool_point_value
 from dipcore.payment.points import OUTLIER_NAMES, UNITS
-from dipcore.payment.prepayment import monthly_prepayments, pool_factor, round_products
+from dipcore.payment.prepayment import monthly_prepayments, pool_factor
 from dipcore.payment.sums import HOSPITAL_SUMS, merge_sums, split_keys
 from dipcore.policy import Policy
 from dipcore.reports.files import atomic_path, cases_parquet_options, human_format

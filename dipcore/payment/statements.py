@@ -25,8 +25,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from dipcore.payment.allocation import round_fen
-from dipcore.payment.prepayment import round_products
+from dipcore.payment.allocation import round_fen, round_products
 from dipcore.policy import Policy
 
 
