@@ -235,6 +235,31 @@ def test_every_source_kind_gives_the_same_cases(tmp_path):
         assert cases.equals(ref), type(source)
 
 
+@pytest.mark.parametrize("batch_rows", [5, 23, 1000])
+def test_small_row_groups_with_their_own_dictionaries(tmp_path, batch_rows):
+    """Row groups of 4 rows, each with codes the others lack, are read dictionary-encoded and
+    put together into batches that cut across them; the cases, and the row number of a bad
+    code in a late group, are those of reading the file as plain text."""
+    dx = ["K35.900", "I10.x00", "E11.900", "J18.900", "N18.500", "C34.900"]
+    rows = [row(i, hospital_id=f"H{i % 5}", primary_dx=dx[(i // 4) % len(dx)],
+                secondary_dx="|".join(dx[(i // 4 + k) % len(dx)] for k in range(1 + i % 3)),
+                procedures="" if i % 4 == 0 else f"47.01{i // 4 % 9}0")
+            for i in range(1, 61)]
+    rows[41]["primary_dx"] = "not a code"
+    ref, bad = dc.read_cases(write_csv(tmp_path / "ref.csv", rows))
+    assert bad.column("row").to_pylist() == [42]          # data rows count from 1
+    plain = pa.table({c: [r[c] for r in rows] for c in HEADER})
+    pq.write_table(plain, tmp_path / "cases.parquet", row_group_size=4)
+    assert pq.ParquetFile(tmp_path / "cases.parquet").metadata.num_row_groups == 15
+    parts = list(dc.scan_cases(tmp_path / "cases.parquet", batch_rows=batch_rows))
+    assert len(parts) == -(-15 // (batch_rows // 4))      # whole groups while they fit
+    cases = pa.concat_tables([c for c, _ in parts])
+    quarantine = pa.concat_tables([q for _, q in parts])
+    assert cases.equals(ref)
+    assert quarantine.column("row").to_pylist() == [42]
+    assert quarantine.column("reason").to_pylist() == bad.column("reason").to_pylist()
+
+
 def test_typed_money_and_dates_from_parquet(tmp_path):
     t = pa.table({
         "case_id": ["A", "B", "C", "D"], "hospital_id": ["H", "H", "H", "H"],
