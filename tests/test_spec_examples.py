@@ -275,6 +275,12 @@ def test_budget_closes_to_the_fen():
     r = dc.settle(cases, cat, budget={"employee": 100})
     base = {x["hospital_id"]: x["fund_base"] for x in r.hospitals.to_pylist()}
     assert base == {"A": Decimal("33.34"), "B": Decimal("33.33"), "C": Decimal("33.33")}
+    # 100.01 yuan: 3333 fen each and 2 left over, to the two smallest ids as text
+    # ("H1" < "H10" < "H2"), whatever order the cases come in
+    cases, cat = _pv_cases({"H2": 1, "H10": 1, "H1": 1})
+    r = dc.settle(cases, cat, budget={"employee": 100.01})
+    base = {x["hospital_id"]: x["fund_base"] for x in r.hospitals.to_pylist()}
+    assert base == {"H1": Decimal("33.34"), "H10": Decimal("33.34"), "H2": Decimal("33.33")}
 
 
 def test_fixed_and_elastic_point_values():

@@ -400,6 +400,37 @@ def test_running_sums_against_a_naive_sum(rows, cut, order):
             for r in monthly.to_pylist()} == want_month
 
 
+@given(st.lists(st.tuples(st.integers(0, 11), st.integers(0, 1), st.integers(1, 12),
+                          st.integers(0, 10**6)), min_size=2, max_size=60),
+       st.integers(1, 9))
+def test_a_layout_serves_sums_of_the_same_cases(rows, cut):
+    """The keys made for one variant's sums (``RunningSums.layout``) give another variant's
+    sums of the same cases (other points) the tables they have on their own; sums of other
+    cases (a row fewer) do not fit it, and make their own."""
+    names = [f"H{i}" for i in range(12)]
+    books = [_Codebook(names), _Codebook(names[::-1])]
+
+    def running(batches, scale):
+        out = payment_sums.RunningSums()
+        for j, batch in enumerate(batches):
+            h, p, m, units = (np.array(c) for c in zip(*batch))
+            code = h if j % 2 == 0 else 11 - h
+            f = _Cases(code, p, m, np.random.default_rng(j))
+            out.add(books[j % 2], *payment_sums.dense_sums(f, _scored((units + 1) * scale)))
+        return out
+    batches = [rows[i:i + cut] for i in range(0, len(rows), cut)]
+    first, second = running(batches, 1), running(batches, 3)
+    layout = first.layout()
+    assert layout.fits(second)
+    alone, shared = second.tables(), second.tables(layout)
+    assert all(a.equals(b) for a, b in zip(alone[0] + alone[1], shared[0] + shared[1]))
+    assert not alone[0][0].equals(first.tables()[0][0])       # other points
+    fewer = running([b for b in [batches[0][1:], *batches[1:]] if b], 3)
+    assert not layout.fits(fewer)
+    alone, shared = fewer.tables(), fewer.tables(layout)
+    assert all(a.equals(b) for a, b in zip(alone[0] + alone[1], shared[0] + shared[1]))
+
+
 @given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 1), st.integers(1, 12),
                           st.integers(0, 10**8)), min_size=1, max_size=60))
 def test_rule_partials_are_the_dense_sums(rows):

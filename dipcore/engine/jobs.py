@@ -159,9 +159,13 @@ def sweep(ex: Executor, cases: Any, catalog: Catalog, budget: dict, policy: Poli
     tables = {name: small_table(source, name) for name, source in
               (("appraisal", appraisal), ("deductions", deductions), ("prepaid", prepaid))}
     results = {}
+    layouts: dict[str, Any] = {}      # the variants of one preparation share the sums' keys
     for i, (v, (ck, pk, _, sk)) in enumerate(zip(planned, keys)):
         state = prepared[pk][0]
-        hospital_sums, monthly_sums = sums[sk].sums.tables()
+        running = sums[sk].sums
+        if pk not in layouts:
+            layouts[pk] = running.layout()
+        hospital_sums, monthly_sums = running.tables(layouts[pk])
         merged_state = SettlementState(
             hospital_sums=hospital_sums, monthly_sums=monthly_sums,
             quarantine=state.quarantine, special_found=state.special_found,

@@ -54,8 +54,9 @@ def small_table(source: Any, what: str) -> pa.Table | None:
 
 
 def by_hospital(table: pa.Table | None, value: str, what: str, warnings: list[str],
-                 known: set[tuple[str, str]]) -> dict[tuple[str, str | None], Any]:
-    """Read an input table keyed by hospital (and optionally pool)."""
+                 hospitals: set[str]) -> dict[tuple[str, str | None], Any]:
+    """Read an input table keyed by hospital (and optionally pool); a warning for each
+    hospital not among ``hospitals`` (those with cases)."""
     if table is None:
         return {}
     cols = table.column_names
@@ -64,7 +65,6 @@ def by_hospital(table: pa.Table | None, value: str, what: str, warnings: list[st
                          source=what)
     pools = table.column("pool").to_pylist() if "pool" in cols else [None] * table.num_rows
     out: dict = {}
-    hospitals = {h for h, _ in known}
     for i, (h, p, v) in enumerate(zip(table.column("hospital_id").to_pylist(), pools,
                                       table.column(value).to_pylist())):
         if v is None:

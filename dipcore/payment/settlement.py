@@ -167,16 +167,28 @@ def _budget_point_value(catalog: Catalog, policy: Policy, pool: str) -> float:
                                           / scheme_for(catalog).scale(policy))
 
 
+def _pool_codes(pool: pa.Array) -> tuple[list[str], np.ndarray]:
+    """The pools present, sorted, and each row's index among them."""
+    enc = pool.dictionary_encode()
+    names = enc.dictionary.to_pylist()
+    pools = sorted(names)
+    to_sorted = np.array([pools.index(p) for p in names], np.intp)
+    return pools, to_sorted[enc.indices.to_numpy()]
+
+
 def _allocated(policy: Policy, value: PoolValue, units: int, fund_ratio: Fraction,
-               budget_fen: int, weights: np.ndarray, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+               budget_fen: int, weights: np.ndarray, names: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """A pool's DIP amount D and fund base D x f per hospital (SPEC 7, ``allocation``), as
     int64 arrays: ``exact`` splits the pool totals by largest remainder (the fund bases
-    add up to the budget in floating mode); ``round`` rounds each hospital's amounts on
-    their own (D = PV x points, half away from zero to the fen, then D x f)."""
+    add up to the budget in floating mode; ties to the smaller hospital id, ``names``);
+    ``round`` rounds each hospital's amounts on their own (D = PV x points, half away
+    from zero to the fen, then D x f)."""
     if policy.allocation == "exact":
         total_dip = round_fen(value.value * Fraction(units, UNITS) * 100)
         total_base = budget_fen if policy.pv_mode == "floating" else round_fen(total_dip * fund_ratio)
-        w, rank = weights.tolist(), np.unique(names, return_inverse=True)[1]
+        # ranks of the ids (a pool's ids are distinct; Arrow orders strings by UTF-8
+        # bytes, which is the order of their code points, Python's)
+        w, rank = weights.tolist(), pc.rank(names, "ascending").to_numpy()
         return (np.array(allocate(total_dip, w, rank), np.int64),
                 np.array(allocate(total_base, w, rank), np.int64))
     per_unit = value.value * 100 / UNITS
@@ -197,25 +209,26 @@ def finalize(hospital_sums: pa.Table, monthly_sums: pa.Table, cases: pa.Table | 
     over the statements only to look up the input tables given, and for sharing bands and
     a surplus cap."""
     warnings = list(warnings or [])
-    hosp_col, pool_col = split_keys(hospital_sums.column("key"))
-    hosp, pool = hosp_col.to_pylist(), pool_col.to_pylist()
+    hosp_col, pool_col = (c.combine_chunks() for c in split_keys(hospital_sums.column("key")))
     sums = {c: hospital_sums.column(c).to_numpy().astype(np.int64, copy=False)
             for c in HOSPITAL_SUMS}
-    pools = sorted(set(pool))
+    pools, pool_at = _pool_codes(pool_col)
     budget_fen = _budgets(budget, pools)
-    known = set(zip(hosp, pool))
-    coef = by_hospital(appraisal, "coefficient", "appraisal", warnings, known)
-    ded = by_hospital(deductions, "amount", "deductions", warnings, known)
-    pre = by_hospital(prepaid, "amount", "prepaid", warnings, known)
-    adv = by_hospital(prepaid, "advance", "prepaid", warnings, known) \
+    given_tables = appraisal is not None or deductions is not None or prepaid is not None
+    # the ids as Python strings only to look up the input tables given
+    hosp, pool = (hosp_col.to_pylist(), pool_col.to_pylist()) if given_tables else ([], [])
+    hospitals = set(hosp)
+    coef = by_hospital(appraisal, "coefficient", "appraisal", warnings, hospitals)
+    ded = by_hospital(deductions, "amount", "deductions", warnings, hospitals)
+    pre = by_hospital(prepaid, "amount", "prepaid", warnings, hospitals)
+    adv = by_hospital(prepaid, "advance", "prepaid", warnings, hospitals) \
         if prepaid is not None and "advance" in prepaid.column_names else {}
 
     # SPEC 6: a point value per pool; then D and D x f allocated over its hospitals
-    n = len(hosp)
+    n = len(hosp_col)
     points, cost, fund = sums["points"], sums["cost"], sums["fund"]
     dip_amount, allocated_base = np.zeros(n, np.int64), np.zeros(n, np.int64)
     pool_rows, pv, ratio = [], {}, {}
-    pool_at = np.array([pools.index(p) for p in pool], np.intp)
     for k, p in enumerate(pools):
         idx = np.flatnonzero(pool_at == k)
         weights = points[idx]
@@ -231,7 +244,7 @@ def finalize(hospital_sums: pa.Table, monthly_sums: pa.Table, cases: pa.Table | 
             "mode": policy.pv_mode, "budget_point_value": float(_budget_point_value(catalog, policy, p)),
         })
         dip_amount[idx], allocated_base[idx] = _allocated(
-            policy, value, units, f, budget_fen[p], weights, [hosp[i] for i in idx.tolist()])
+            policy, value, units, f, budget_fen[p], weights, hosp_col.take(idx))
 
     # SPEC 7: each statement, line by line (the rules of ``statements`` on int64 arrays)
     def each(table: dict, default) -> np.ndarray:
@@ -246,9 +259,9 @@ def finalize(hospital_sums: pa.Table, monthly_sums: pa.Table, cases: pa.Table | 
     base = rules.fund_base(policy, allocated_base, dip_amount, cost - fund)
     adjustment = rules.appraisal_adjustments(base, c_at, exact)
     deducted = each(ded, 0)
-    f_of = [ratio[p] for p in pool]
-    sharing = rules.sharing_each(policy, dip_amount, cost, f_of)
-    clawback = rules.clawback_each(policy, dip_amount, cost, f_of)
+    ratios = [ratio[p] for p in pools]
+    sharing = rules.sharing_each(policy, dip_amount, cost, ratios, pool_at)
+    clawback = rules.clawback_each(policy, dip_amount, cost, ratios, pool_at)
     payable = rules.fund_payable(base, adjustment, deducted, sharing, clawback)
     advance = each(adv, 0)
 
@@ -279,7 +292,7 @@ def finalize(hospital_sums: pa.Table, monthly_sums: pa.Table, cases: pa.Table | 
         "gross": _money(gross), "reserve": _money(withheld), "prepayment": _money(net),
     })
     return Settlement(point_value=pv, pools=_pool_table(pool_rows),
-                      hospitals=_statement_table(hosp, pool, lines, sums, pv,
+                      hospitals=_statement_table(hosp_col, pool_col, pool_at, lines, sums, pv,
                                                  scheme_for(catalog), policy),
                       monthly=monthly, cases_table=cases, warnings=warnings)
 
@@ -301,9 +314,9 @@ def _pool_table(pool_rows: list[dict]) -> pa.Table:
     })
 
 
-def _statement_table(hosp: list[str], pool: list[str], lines: dict[str, list],
-                     sums: dict[str, np.ndarray], pv: dict, scheme: Scheme,
-                     policy: Policy) -> pa.Table:
+def _statement_table(hosp: pa.Array, pool: pa.Array, pool_at: np.ndarray,
+                     lines: dict[str, np.ndarray], sums: dict[str, np.ndarray], pv: dict,
+                     scheme: Scheme, policy: Policy) -> pa.Table:
     """Per (hospital, pool) statement: the lines of SPEC 7 (``lines``: one entry per row of
     ``sums``, amounts in fen) with the appraisal indicators of SPEC 8 (and the scheme's own
     counts: DRG statements add unstable and new-technology cases, SPEC 10)."""
@@ -314,13 +327,13 @@ def _statement_table(hosp: list[str], pool: list[str], lines: dict[str, list],
     def nullable(name):
         return pa.array(ind[name], mask=np.isnan(ind[name]))
     table = pa.table({
-        "hospital_id": pa.array(hosp, pa.string()),
-        "pool": pa.array(pool, pa.string()),
+        "hospital_id": hosp.cast(pa.string()),
+        "pool": pool.cast(pa.string()),
         "cases": pa.array(sums["cases"], pa.int64()),
         "dip_cases": pa.array(sums["dip_cases"], pa.int64()),
         "points": points_array(sums["points"]),
         "cmi": nullable("cmi"),
-        "point_value": [pv[p] for p in pool],
+        "point_value": np.array([pv[p] for p in sorted(pv)], np.float64)[pool_at],
         "total_cost": _money(sums["cost"]),
         "fund_paid": _money(sums["fund"]),
         "patient_paid": _money(sums["cost"] - sums["fund"]),

@@ -73,21 +73,23 @@ def overspend_sharing(policy: Policy, dip_amount: int, cost: int, fund_ratio: Fr
 
 
 def sharing_each(policy: Policy, dip_amounts: np.ndarray, costs: np.ndarray,
-                 fund_ratios: list[Fraction]) -> np.ndarray:
-    """:func:`overspend_sharing` of each statement, int64 (no bands: none for any)."""
+                 fund_ratios: list[Fraction], at: np.ndarray) -> np.ndarray:
+    """:func:`overspend_sharing` of each statement, int64, its fund ratio
+    ``fund_ratios[at[i]]`` (its pool's; no bands: none for any)."""
     if not policy.sharing_bands:
         return np.zeros(len(dip_amounts), np.int64)
-    return np.array([overspend_sharing(policy, d, c, f) for d, c, f in
-                     zip(dip_amounts.tolist(), costs.tolist(), fund_ratios)], np.int64)
+    return np.array([overspend_sharing(policy, d, c, fund_ratios[k]) for d, c, k in
+                     zip(dip_amounts.tolist(), costs.tolist(), at.tolist())], np.int64)
 
 
 def clawback_each(policy: Policy, dip_amounts: np.ndarray, costs: np.ndarray,
-                  fund_ratios: list[Fraction]) -> np.ndarray:
-    """:func:`surplus_clawback` of each statement, int64 (no ``surplus_cap``: none for any)."""
+                  fund_ratios: list[Fraction], at: np.ndarray) -> np.ndarray:
+    """:func:`surplus_clawback` of each statement, int64, its fund ratio
+    ``fund_ratios[at[i]]`` (its pool's; no ``surplus_cap``: none for any)."""
     if policy.surplus_cap is None:
         return np.zeros(len(dip_amounts), np.int64)
-    return np.array([surplus_clawback(policy, d, c, f) for d, c, f in
-                     zip(dip_amounts.tolist(), costs.tolist(), fund_ratios)], np.int64)
+    return np.array([surplus_clawback(policy, d, c, fund_ratios[k]) for d, c, k in
+                     zip(dip_amounts.tolist(), costs.tolist(), at.tolist())], np.int64)
 
 
 def fund_payable(base, adjustment, deductions, sharing, clawback):

@@ -159,49 +159,95 @@ class RunningSums:
         for mine, theirs in zip(self._made, other._made):
             mine.extend(theirs)
 
-    def tables(self) -> tuple[list[pa.Table], list[pa.Table]]:
+    def tables(self, layout: "AccountLayout | None" = None) -> tuple[list[pa.Table], list[pa.Table]]:
         """The partial-sum tables (per (hospital, pool); per (hospital, pool, month)): those
         received, then one pair for the accounts, sorted by its keys (so that, alone, it
-        needs no merging, :func:`merge_sums`)."""
+        needs no merging, :func:`merge_sums`).
+
+        ``layout`` (:meth:`layout`) may come from other sums of the same cases, such as
+        another variant's of a sweep: where the accounts' rows go depends only on the
+        codebooks and the cases by month, so the string keys are made once for all the
+        variants. A layout that does not fit these accounts is not used."""
         hosp, monthly = list(self._made[0]), list(self._made[1])
         if self._books:
-            h, m = self._account_tables()
+            if layout is None or not layout.fits(self):
+                layout = self.layout()
+            h, m = layout.tables(self)
             hosp.append(h)
             monthly.append(m)
         return hosp, monthly
 
-    def _account_tables(self) -> tuple[pa.Table, pa.Table]:
-        # the codebooks' codes renumbered by key: strings are touched once per (hospital,
-        # pool) of each codebook, not once per month row
-        books = []
-        for codebook, sums, points, cases in self._books.values():
-            present = np.flatnonzero(sums[:, 0])            # column 0: cases
-            books.append((hospital_keys(codebook, present), present, sums, points, cases))
-        keys = pc.unique(pa.chunked_array([b[0] for b in books], pa.string()))
-        keys = keys.take(pc.sort_indices(keys))
-        total = np.zeros((len(keys), len(HOSPITAL_SUMS)), np.int64)
-        month_points = np.zeros(12 * len(keys), np.int64)
-        month_cases = np.zeros(12 * len(keys), np.int64)
-        for book_keys, present, sums, points, cases in books:
-            at = np.full(len(sums), -1, np.int64)
-            at[present] = pc.index_in(book_keys, value_set=keys).to_numpy()
-            total[at[present]] += sums[present]             # distinct rows within a book
-            months = np.flatnonzero(cases)
-            to = at[months // 12] * 12 + months % 12
-            month_points[to] += points[months]
-            month_cases[to] += cases[months]
-        months = np.flatnonzero(month_cases)
-        hosp = pa.table({"key": keys, **{name: total[:, j] for j, name in enumerate(HOSPITAL_SUMS)}})
-        monthly = pa.table({"key": keys.take(pa.array(months // 12)),
-                            "month": pa.array((months % 12 + 1).astype(np.int8)),
-                            "points": month_points[months], "cases": month_cases[months]})
-        return hosp, monthly
+    def layout(self) -> "AccountLayout":
+        """Where each account's rows go in the tables of :meth:`tables`."""
+        return AccountLayout(self)
 
     def __getstate__(self):
         return {"made": self.tables()}
 
     def __setstate__(self, state):
         self._books, self._made = {}, state["made"]
+
+
+class AccountLayout:
+    """The rows of :class:`RunningSums`' tables for its accounts: the keys (sorted) and,
+    per account, the rows of its codes with cases and of its month codes with cases.
+
+    The codebooks' codes are renumbered by key: strings are touched once per (hospital,
+    pool) of each codebook, not once per month row, and not at all for sums of the same
+    cases under other rules (:meth:`fits`).
+    """
+
+    def __init__(self, running: RunningSums):
+        self._books = []          # per account: codebook, present, rows, months, month rows, cases
+        names = []
+        for codebook, sums, _, cases in running._books.values():
+            present = np.flatnonzero(sums[:, 0])            # column 0: cases
+            names.append(hospital_keys(codebook, present))
+            # a copy: the layout must not change with accounts that go on adding
+            self._books.append([codebook, present, None, np.flatnonzero(cases), None,
+                                cases.copy()])
+        keys = pc.unique(pa.chunked_array(names, pa.string()))
+        self.keys = keys.take(pc.sort_indices(keys))
+        month_cases = np.zeros(12 * len(self.keys), np.int64)
+        for book, book_keys in zip(self._books, names):
+            _, present, _, months, _, cases = book
+            at = np.full(len(cases) // 12, -1, np.int64)
+            at[present] = pc.index_in(book_keys, value_set=self.keys).to_numpy()
+            book[2] = at[present]
+            book[4] = at[months // 12] * 12 + months % 12
+            month_cases[book[4]] += cases[months]
+        self.months = np.flatnonzero(month_cases)
+        self.month_cases = month_cases[self.months]
+        self.month_keys = self.keys.take(pa.array(self.months // 12))
+        self.month_numbers = pa.array((self.months % 12 + 1).astype(np.int8))
+
+    def fits(self, running: RunningSums) -> bool:
+        """Whether the accounts of ``running`` are of the same codebooks and cases as those
+        this layout was made from (their rows then go to the same places)."""
+        books = running._books
+        if len(books) != len(self._books):
+            return False
+        for (codebook, sums, _, cases), mine in zip(books.values(), self._books):
+            if codebook is not mine[0] or len(cases) != len(mine[5]) \
+                    or not np.array_equal(cases, mine[5]) \
+                    or not np.array_equal(np.flatnonzero(sums[:, 0]), mine[1]):
+                return False
+        return True
+
+    def tables(self, running: RunningSums) -> tuple[pa.Table, pa.Table]:
+        """The (hospital, pool) and (hospital, pool, month) tables of the accounts of
+        ``running``, which the layout :meth:`fits`."""
+        total = np.zeros((len(self.keys), len(HOSPITAL_SUMS)), np.int64)
+        month_points = np.zeros(12 * len(self.keys), np.int64)
+        for (_, sums, points, _), (_, present, rows, months, month_rows, _) in zip(
+                running._books.values(), self._books):
+            total[rows] += sums[present]                    # distinct rows within a book
+            month_points[month_rows] += points[months]
+        hosp = pa.table({"key": self.keys,
+                         **{name: total[:, j] for j, name in enumerate(HOSPITAL_SUMS)}})
+        monthly = pa.table({"key": self.month_keys, "month": self.month_numbers,
+                            "points": month_points[self.months], "cases": self.month_cases})
+        return hosp, monthly
 
 
 def _grown(a: np.ndarray, rows: int) -> np.ndarray:
