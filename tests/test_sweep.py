@@ -431,6 +431,56 @@ def test_a_layout_serves_sums_of_the_same_cases(rows, cut):
     assert all(a.equals(b) for a, b in zip(alone[0] + alone[1], shared[0] + shared[1]))
 
 
+def test_variant_states_merge_in_any_form():
+    """A sweep's state keeps the first policy's sums whole and the others' rule sums only;
+    merged as they are, with a state pickled from another process (sums whole), or into a
+    fresh state, each policy's sums are the plain sums of its scorings of both batches."""
+    import pickle
+    from dipcore.engine.passes import VariantSumsState
+    book = _Codebook([f"H{i}" for i in range(6)])
+    rng = np.random.default_rng(3)
+    batches = [_Cases(rng.integers(0, k, 40), rng.integers(0, 2, 40), rng.integers(1, 13, 40),
+                      rng) for k in (6, 4)]          # the second batch has fewer codes
+    policies = [lambda u: u, lambda u: 2 * u + 1, lambda u: u[::-1]]
+
+    def scored(j, i):
+        units = policies[i](np.arange(40, dtype=np.int64) * (j + 1))
+        return _scored(units, outlier=(np.arange(40) * (i + 1) % 5).astype(np.int8))
+
+    def states():
+        out = []
+        for j, f in enumerate(batches):
+            partials, state = payment_sums.RulePartials(f), VariantSumsState(len(policies))
+            state.first.add(book, *partials(scored(j, 0)))
+            for i in range(1, len(policies)):
+                state.rules[i - 1].add(book, *partials.rules(scored(j, i)), None)
+            out.append(state)
+        return out
+    expected = []
+    for i in range(len(policies)):
+        plain = payment_sums.RunningSums()
+        for j, f in enumerate(batches):
+            plain.add(book, *payment_sums.dense_sums(f, scored(j, i)))
+        expected.append(plain.tables())
+    assert not expected[0][0][0].equals(expected[1][0][0])
+
+    def pickled(state):
+        return pickle.loads(pickle.dumps(state))
+    ways = {"as they are": lambda a, b: (a, [b]),
+            "with a pickled state": lambda a, b: (pickled(a), [b]),
+            "into a fresh state": lambda a, b: (VariantSumsState(len(policies)),
+                                                [a, pickled(b)])}
+    for way, make in ways.items():
+        into, parts = make(*states())
+        for part in parts:
+            into.merge(part, adopt=False)
+        for i, got in enumerate(into.variants()):
+            hosp, monthly = got.sums.tables()          # a pickled state's come as tables
+            assert payment_sums.merge_sums(hosp, ["key"]).equals(expected[i][0][0]), (way, i)
+            assert payment_sums.merge_sums(monthly, ["key", "month"]).equals(
+                expected[i][1][0]), (way, i)
+
+
 @given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 1), st.integers(1, 12),
                           st.integers(0, 10**8)), min_size=1, max_size=60))
 def test_rule_partials_are_the_dense_sums(rows):

@@ -152,9 +152,9 @@ def sweep(ex: Executor, cases: Any, catalog: Catalog, budget: dict, policy: Poli
     for v, (ck, pk, tk, _) in zip(planned, keys):
         if tk in scorings:
             policies = scorings.pop(tk)
-            states = ex.over(prepared[pk][1], VariantSums(catalogs[ck], list(policies.values()),
-                                                          schemes[ck]))
-            sums.update(zip(policies, states))
+            state = ex.over(prepared[pk][1], VariantSums(catalogs[ck], list(policies.values()),
+                                                         schemes[ck]))
+            sums.update(zip(policies, state.variants()))
     t3 = time.perf_counter()
     tables = {name: small_table(source, name) for name, source in
               (("appraisal", appraisal), ("deductions", deductions), ("prepaid", prepaid))}

@@ -338,16 +338,63 @@ class PreparedCases(ScoredCasesPass[PreparedState, tuple]):
 
 @dataclass
 class VariantState:
-    sums: payment_sums.RunningSums = field(default_factory=payment_sums.RunningSums)
-    notes: set[tuple[str, str]] = field(default_factory=set)
+    """One policy's settlement sums and scoring notes, out of :class:`VariantSums`."""
+    sums: payment_sums.RunningSums
+    notes: set[tuple[str, str]]
 
 
-class VariantSums(FeaturePass[list, list]):
+class VariantSumsState:
+    """The state of :class:`VariantSums`: the first policy's sums whole and, of each other
+    policy, only what its point rules change (``RULE_COLUMNS`` and the points by month,
+    ``RulePartials.rules``). The other sums and the cases by month are the same under
+    every policy that shares the terms, so each batch adds them once, not once per
+    variant: for thousands of hospitals that was most of the scoring. Pickled (a
+    distributed run), each policy's sums travel whole, and states merged with such a
+    state are made whole too."""
+
+    def __init__(self, n_policies: int):
+        self.first = payment_sums.RunningSums()
+        self.rules = [payment_sums.RunningSums() for _ in range(n_policies - 1)]
+        self.whole: list[payment_sums.RunningSums] | None = None
+        self.notes: list[set[tuple[str, str]]] = [set() for _ in range(n_policies)]
+
+    def sums(self, i: int) -> payment_sums.RunningSums:
+        """Policy ``i``'s sums, whole."""
+        if self.whole is not None:
+            return self.whole[i]
+        return self.first if i == 0 else self.first.with_rules(self.rules[i - 1])
+
+    def merge(self, other: "VariantSumsState", adopt: bool) -> None:
+        """Add ``other``'s sums to these (with ``adopt``, ``other`` is given up)."""
+        if self.whole is None and other.whole is None:
+            for mine, theirs in zip([self.first, *self.rules], [other.first, *other.rules]):
+                mine.merge(theirs, adopt=adopt)
+        else:
+            if self.whole is None:
+                self.whole = [self.sums(i) for i in range(len(self.notes))]
+                self.first, self.rules = None, []
+            for i, mine in enumerate(self.whole):
+                mine.merge(other.sums(i), adopt=adopt)
+        for mine, theirs in zip(self.notes, other.notes):
+            mine |= theirs
+
+    def variants(self) -> list[VariantState]:
+        """Each policy's sums (whole) and notes, in order."""
+        return [VariantState(self.sums(i), self.notes[i]) for i in range(len(self.notes))]
+
+    def __getstate__(self):
+        return {"whole": [self.sums(i) for i in range(len(self.notes))], "notes": self.notes}
+
+    def __setstate__(self, state):
+        self.first, self.rules = None, []
+        self.whole, self.notes = state["whole"], state["notes"]
+
+
+class VariantSums(FeaturePass[VariantSumsState, VariantSumsState]):
     """The settlement sums of prepared cases under several policies that share a
     catalogue and the terms of the points (``Scheme.terms``): the terms worked out once
     per batch, then each policy's point rules and the same sums as
-    :class:`SettlementSums` (no per-case rows). The state is one :class:`VariantState`
-    per policy, in order."""
+    :class:`SettlementSums` (no per-case rows), kept as :class:`VariantSumsState`."""
 
     stage = "sweep: score"
     what = "the sweep"
@@ -355,39 +402,39 @@ class VariantSums(FeaturePass[list, list]):
     def __init__(self, catalog: Catalog, policies: list[Policy], scheme: Scheme):
         self.catalog, self.policies, self.scheme = catalog, policies, scheme
 
-    def chunk(self, m: Marked) -> list[VariantState]:
+    def chunk(self, m: Marked) -> VariantSumsState:
         f = m.features
         terms = self.scheme.terms(f, self.catalog, self.policies[0], m.special)
         partials = payment_sums.RulePartials(f)
-        out = []
-        for policy in self.policies:
+        state = VariantSumsState(len(self.policies))
+        for i, policy in enumerate(self.policies):
             s = self.scheme.points(terms, f, self.catalog, policy)
-            state = VariantState(notes=set(s.notes))
-            sums, months, cases = partials(s)         # the cases by month are the batch's
-            state.sums.add(f.codebook, sums, months, cases.copy(), adopt=True)
-            out.append(state)
-        return out
+            state.notes[i] |= set(s.notes)
+            if i == 0:
+                sums, months, cases = partials(s)     # the cases by month are the batch's
+                state.first.add(f.codebook, sums, months, cases.copy(), adopt=True)
+            else:
+                state.rules[i - 1].add(f.codebook, *partials.rules(s), None, adopt=True)
+        return state
 
     def combine(self, parts):
-        return _merged_into([VariantState() for _ in self.policies], parts, adopt=False)
+        return _merged_into(VariantSumsState(len(self.policies)), parts, adopt=False)
 
     def combine_owned(self, parts):
         # into the first part's accounts, the others' adopted where a codebook is new to
-        # it: the accounts of thousands of hospitals are megabytes per variant, and copying
-        # them into fresh memory was most of the merging
+        # it: the accounts of thousands of hospitals are megabytes, and copying them into
+        # fresh memory was most of the merging
         if not parts:
             return self.combine(parts)
         return _merged_into(parts[0], parts[1:], adopt=True)
 
 
-def _merged_into(states: list[VariantState], parts: list, adopt: bool) -> list[VariantState]:
-    """Each policy's state with the parts' states of that policy added (by code: as small
-    whatever the number of batches); with ``adopt`` the parts are given up."""
-    for state, *rest in zip(states, *parts):
-        for part in rest:
-            state.sums.merge(part.sums, adopt=adopt)
-            state.notes |= part.notes
-    return states
+def _merged_into(state: VariantSumsState, parts: list, adopt: bool) -> VariantSumsState:
+    """``state`` with the parts' sums added (by code: as small whatever the number of
+    batches); with ``adopt`` the parts are given up."""
+    for part in parts:
+        state.merge(part, adopt=adopt)
+    return state
 
 
 # ---------------------------------------------------------------------------------------------

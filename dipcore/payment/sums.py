@@ -105,14 +105,20 @@ class RulePartials:
         self.fixed: np.ndarray | None = None
 
     def __call__(self, s: Scored) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The batch's :func:`dense_sums` under ``s``."""
         k = self.k
         if self.fixed is None:
             self.fixed = hospital_sums(k.codes, k.n_codes, self.f, s)
-        rule, months = P.rule_sums(k.codes, k.month_codes, k.n_codes, s.kind, s.outlier,
-                                   s.units)
+        rule, months = self.rules(s)
         sums = self.fixed.copy()
         sums[:, P.RULE_COLUMNS] = rule
         return sums, months, k.month_cases
+
+    def rules(self, s: Scored) -> tuple[np.ndarray, np.ndarray]:
+        """Only what the rules change: the ``RULE_COLUMNS`` of the sums, int64 [K, 6], and
+        the points by month code."""
+        k = self.k
+        return P.rule_sums(k.codes, k.month_codes, k.n_codes, s.kind, s.outlier, s.units)
 
 
 class RunningSums:
@@ -133,23 +139,43 @@ class RunningSums:
         self._made: tuple[list[pa.Table], list[pa.Table]] = ([], [])   # tables received
 
     def add(self, codebook: Codebook, sums: np.ndarray, points: np.ndarray,
-            cases: np.ndarray, adopt: bool = False) -> None:
+            cases: np.ndarray | None, adopt: bool = False) -> None:
         """Add a batch's :func:`dense_sums` (codes of ``codebook``). With ``adopt``, the
         arrays are the caller's to give: the first of a codebook's become its account as
-        they are (fresh memory costs more to fault in than to add up)."""
+        they are (fresh memory costs more to fault in than to add up).
+
+        Without ``cases``, the sums are a sweep's rule sums (``RulePartials.rules``: the
+        ``RULE_COLUMNS`` and points by month), which only :meth:`with_rules` reads."""
         book = self._books.get(id(codebook))
         if book is None:
-            self._books[id(codebook)] = [codebook, *(a if adopt else a.copy()
+            self._books[id(codebook)] = [codebook, *(a if adopt or a is None else a.copy()
                                                      for a in (sums, points, cases))]
             return
         K = len(sums)
         if K > len(book[1]):                  # more codes than so far: grow, doubling
             size = max(K, 2 * len(book[1]))
             book[1:] = [_grown(book[1], size), _grown(book[2], 12 * size),
-                        _grown(book[3], 12 * size)]
+                        None if book[3] is None else _grown(book[3], 12 * size)]
         book[1][:K] += sums
         book[2][:12 * K] += points
-        book[3][:12 * K] += cases
+        if cases is not None:
+            book[3][:12 * K] += cases
+
+    def with_rules(self, rules: "RunningSums") -> "RunningSums":
+        """These sums with the ``RULE_COLUMNS`` and the points by month of ``rules`` (rule
+        sums of the same batches under other point rules, :meth:`add` without cases): the
+        sums of those batches under those rules, as new accounts."""
+        if self._made[0] or rules._made[0]:
+            raise ValueError("rule sums are put together before any is made into tables")
+        out = RunningSums()
+        for key, (codebook, sums, _, cases) in self._books.items():
+            _, rule, points, _ = rules._books[key]
+            rows = max(len(sums), len(rule))
+            whole = _grown(sums, rows)
+            whole[:, P.RULE_COLUMNS] = _grown(rule, rows)
+            out._books[key] = [codebook, whole, _grown(points, 12 * rows),
+                               _grown(cases, 12 * rows)]
+        return out
 
     def merge(self, other: "RunningSums", adopt: bool = False) -> None:
         """Add ``other``'s sums to these (with ``adopt``, ``other`` is given up: its
