@@ -441,8 +441,9 @@ class Policy:
         """Names of the fields among ``names`` (default: those a DIP catalogue depends on)
         whose values differ."""
         names = self.catalogue_fields() if names is None else names
-        a, b = self.to_dict(), other.to_dict()
-        return [n for n in names if a[n] != b[n]]
+        # the fields themselves: ``to_dict`` deep-copies every field, and a settlement
+        # compares its policy with its catalogue's (a sweep, once per variant)
+        return [n for n in names if getattr(self, n) != getattr(other, n)]
 
     # -- sections -------------------------------------------------------------------------------
     def section(self, name: str) -> dict[str, Any]:

@@ -277,10 +277,11 @@ def _tables(variants: list[Variant], settlements: dict[str, Settlement]) -> tupl
     for v in variants:
         s = settlements[v.name]
         t = s.hospitals
+        changes = v.changes()
         for pool, totals in zip(s.pools.to_pylist(), _pool_totals(t, amount)):
             before = base_total.get(pool["pool"])
             rows.append({
-                "variant": v.name, "changes": v.changes(), "recalibrated": v.recalibrated,
+                "variant": v.name, "changes": changes, "recalibrated": v.recalibrated,
                 "pool": pool["pool"], "budget": pool["budget"], "points": pool["points"],
                 "point_value": pool["point_value"], "base_point_value": pool["base_point_value"],
                 "floating_point_value": pool["floating_point_value"], "mode": pool["mode"],
@@ -288,9 +289,12 @@ def _tables(variants: list[Variant], settlements: dict[str, Settlement]) -> tupl
                 "fund_payable": totals["fund_payable"], "balance": totals["balance"],
                 "baseline_fund_payable": before["fund_payable"] if before else None,
                 **{f"{c}_cases": totals[c] for c in OUTLIER_COUNTS}})
-        key = pc.binary_join_element_wise(t.column("hospital_id"), t.column("pool"), "\x1f")
-        at = pc.index_in(key, value_set=base_key)
-        before = base_pay.take(at)
+        if t.column("hospital_id").equals(base.column("hospital_id")) \
+                and t.column("pool").equals(base.column("pool")):
+            before = base_pay             # the same statements in the same order (most sweeps)
+        else:
+            key = pc.binary_join_element_wise(t.column("hospital_id"), t.column("pool"), "\x1f")
+            before = base_pay.take(pc.index_in(key, value_set=base_key))
         pay = t.column("fund_payable")
         parts.append(pa.table({
             "variant": pa.array([v.name] * t.num_rows, pa.string()),
