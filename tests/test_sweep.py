@@ -170,6 +170,16 @@ def test_same_answer_whatever_the_batches_and_order(province, catalog, swept):
     again = dc.sweep(shuffled, catalog, few, province["budget"], batch_rows=777, **inputs)
     for name in [BASELINE] + list(few):
         _settled_alike(again.settlements[name], result.settlements[name])
+    # on one thread (batches scored and variants settled one after the other)
+    from dipcore.engine.threads import set_threads, threads
+    saved = threads()
+    try:
+        set_threads(1)
+        alone = dc.sweep(shuffled, catalog, few, province["budget"], batch_rows=777, **inputs)
+    finally:
+        set_threads(saved)
+    for name in [BASELINE] + list(few):
+        _settled_alike(alone.settlements[name], result.settlements[name])
 
 
 def test_streams_and_variants_that_recalibrate_or_prepare_again(province, catalog):
