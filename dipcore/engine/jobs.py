@@ -149,30 +149,31 @@ def sweep(ex: Executor, cases: Any, catalog: Catalog, budget: dict, policy: Poli
     scorings: dict[str, dict[str, Policy]] = {}
     for v, (_, _, tk, sk) in zip(planned, keys):
         scorings.setdefault(tk, {}).setdefault(sk, v.policy)
-    sums: dict[str, Any] = {}
+    sums: dict[str, tuple[Any, int]] = {}     # scoring key -> (its pass's state, its index)
     for v, (ck, pk, tk, _) in zip(planned, keys):
         if tk in scorings:
             policies = scorings.pop(tk)
             state = ex.over(prepared[pk][1], VariantSums(catalogs[ck], list(policies.values()),
                                                          schemes[ck]))
-            sums.update(zip(policies, state.variants()))
+            sums.update((sk, (state, i)) for i, sk in enumerate(policies))
     t3 = time.perf_counter()
     tables = {name: small_table(source, name) for name, source in
               (("appraisal", appraisal), ("deductions", deductions), ("prepaid", prepaid))}
     layouts: dict[str, Any] = {}      # the variants of one preparation share the sums' keys
     for _, pk, _, sk in keys:
-        if pk not in layouts:
-            layouts[pk] = sums[sk].sums.layout()
+        if pk not in layouts:                   # the first policy's sums are whole already
+            layouts[pk] = sums[sk][0].sums(0).layout()
 
     def settle_variant(item) -> settlement.Settlement:
         v, (ck, pk, _, sk) = item
         state = prepared[pk][0]
-        hospital_sums, monthly_sums = sums[sk].sums.tables(layouts[pk])
+        scored, at = sums[sk]
+        hospital_sums, monthly_sums = scored.sums(at).tables(layouts[pk])
         merged_state = SettlementState(
             hospital_sums=hospital_sums, monthly_sums=monthly_sums,
             quarantine=state.quarantine, special_found=state.special_found,
             missing_rates=bed_rates_missing(catalogs[ck], state.bed_categories),
-            notes=sums[sk].notes, non_bed_day_cases=state.non_bed_day_cases,
+            notes=scored.notes[at], non_bed_day_cases=state.non_bed_day_cases,
             n_cases=state.n_cases)
         return settlement.finish(merged_state, catalogs[ck], v.policy, v.budget_of(budget),
                                  special, tables["appraisal"], tables["deductions"],

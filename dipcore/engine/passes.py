@@ -336,13 +336,6 @@ class PreparedCases(ScoredCasesPass[PreparedState, tuple]):
         return merged(PreparedState, states)
 
 
-@dataclass
-class VariantState:
-    """One policy's settlement sums and scoring notes, out of :class:`VariantSums`."""
-    sums: payment_sums.RunningSums
-    notes: set[tuple[str, str]]
-
-
 class VariantSumsState:
     """The state of :class:`VariantSums`: the first policy's sums whole and, of each other
     policy, only what its point rules change (``RULE_COLUMNS`` and the points by month,
@@ -359,7 +352,8 @@ class VariantSumsState:
         self.notes: list[set[tuple[str, str]]] = [set() for _ in range(n_policies)]
 
     def sums(self, i: int) -> payment_sums.RunningSums:
-        """Policy ``i``'s sums, whole."""
+        """Policy ``i``'s sums, whole (for a policy after the first, new accounts each
+        call: a sweep puts each together on the thread that settles it)."""
         if self.whole is not None:
             return self.whole[i]
         return self.first if i == 0 else self.first.with_rules(self.rules[i - 1])
@@ -377,10 +371,6 @@ class VariantSumsState:
                 mine.merge(other.sums(i), adopt=adopt)
         for mine, theirs in zip(self.notes, other.notes):
             mine |= theirs
-
-    def variants(self) -> list[VariantState]:
-        """Each policy's sums (whole) and notes, in order."""
-        return [VariantState(self.sums(i), self.notes[i]) for i in range(len(self.notes))]
 
     def __getstate__(self):
         return {"whole": [self.sums(i) for i in range(len(self.notes))], "notes": self.notes}
