@@ -235,11 +235,17 @@ def test_every_source_kind_gives_the_same_cases(tmp_path):
         assert cases.equals(ref), type(source)
 
 
+@pytest.mark.parametrize("dictionaries", [True, False])
 @pytest.mark.parametrize("batch_rows", [5, 23, 1000])
-def test_small_row_groups_with_their_own_dictionaries(tmp_path, batch_rows):
-    """Row groups of 4 rows, each with codes the others lack, are read dictionary-encoded and
-    put together into batches that cut across them; the cases, and the row number of a bad
-    code in a late group, are those of reading the file as plain text."""
+def test_small_row_groups_with_their_own_dictionaries(tmp_path, monkeypatch, batch_rows,
+                                                      dictionaries):
+    """Row groups of 4 rows, each with codes the others lack, read dictionary-encoded (as
+    row groups of ``DICTIONARY_MIN_GROUP_ROWS`` and more are) and put together into
+    batches that cut across them, or read as plain text (as tiny row groups are): the
+    cases, and the row number of a bad code in a late group, are those of the CSV."""
+    from dipcore.ingest import sources
+    if dictionaries:
+        monkeypatch.setattr(sources, "DICTIONARY_MIN_GROUP_ROWS", 1)
     dx = ["K35.900", "I10.x00", "E11.900", "J18.900", "N18.500", "C34.900"]
     rows = [row(i, hospital_id=f"H{i % 5}", primary_dx=dx[(i // 4) % len(dx)],
                 secondary_dx="|".join(dx[(i // 4 + k) % len(dx)] for k in range(1 + i % 3)),
@@ -251,8 +257,13 @@ def test_small_row_groups_with_their_own_dictionaries(tmp_path, batch_rows):
     plain = pa.table({c: [r[c] for r in rows] for c in HEADER})
     pq.write_table(plain, tmp_path / "cases.parquet", row_group_size=4)
     assert pq.ParquetFile(tmp_path / "cases.parquet").metadata.num_row_groups == 15
+    opened = sources.parquet_file(str(tmp_path / "cases.parquet"), {c: c for c in HEADER})
+    assert opened[1] is dictionaries
     parts = list(dc.scan_cases(tmp_path / "cases.parquet", batch_rows=batch_rows))
-    assert len(parts) == -(-15 // (batch_rows // 4))      # whole groups while they fit
+    if dictionaries:                                      # whole groups while they fit
+        assert len(parts) == -(-15 // (batch_rows // 4))
+    else:                                                 # plain text spans row groups
+        assert len(parts) == -(-60 // batch_rows)
     cases = pa.concat_tables([c for c, _ in parts])
     quarantine = pa.concat_tables([q for _, q in parts])
     assert cases.equals(ref)
