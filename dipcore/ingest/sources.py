@@ -333,7 +333,7 @@ def _parquet_batches(pf: pq.ParquetFile, dictionaries: bool, row_groups: list[in
     Plain text is read in batches that span row groups. Arrow reads dictionary columns one
     row group at a time (a list of dictionaries cannot span two row groups, and batches
     are cut where the dictionary changes), so consecutive small row groups are put back
-    together with ``pa.concat_batches``, which unifies their dictionaries: a file of
+    together (:func:`_concatenated`, which unifies their dictionaries): a file of
     16K-row groups then costs per batch what one of 256K-row groups does instead of
     paying the per-batch overheads sixteen times.
     """
@@ -345,13 +345,23 @@ def _parquet_batches(pf: pq.ParquetFile, dictionaries: bool, row_groups: list[in
     rows = 0
     for rg in row_groups:
         for batch in pf.iter_batches(batch_size=batch_rows, row_groups=[rg], columns=wanted):
+            if batch.num_rows == 0:
+                continue
             if pending and rows + batch.num_rows > batch_rows:
-                yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
+                yield _concatenated(pending)
                 pending, rows = [], 0
             pending.append(batch)
             rows += batch.num_rows
     if pending:
-        yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
+        yield _concatenated(pending)
+
+
+def _concatenated(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    """One batch of ``batches`` (same schema), their dictionaries unified. Through a table:
+    ``pa.concat_batches`` is pyarrow 19's, and ``combine_chunks`` is as fast."""
+    if len(batches) == 1:
+        return batches[0]
+    return pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
 
 
 def _parquet_pieces(path: str, columns, batch_rows) -> Iterator[Piece]:
