@@ -270,7 +270,7 @@ def _tables(variants: list[Variant], settlements: dict[str, Settlement]) -> tupl
     (differences are exact: decimal subtraction of amounts to the fen)."""
     base = settlements[BASELINE].hospitals
     amount = "dip_amount" if "dip_amount" in base.column_names else "drg_amount"
-    base_key = pc.binary_join_element_wise(base.column("hospital_id"), base.column("pool"), "\x1f")
+    base_key = None                   # the baseline's keys, made when a variant needs them
     base_pay = base.column("fund_payable")
     base_total = {p["pool"]: p for p in _pool_totals(base, amount)}
     rows, parts = [], []
@@ -293,8 +293,9 @@ def _tables(variants: list[Variant], settlements: dict[str, Settlement]) -> tupl
                 and t.column("pool").equals(base.column("pool")):
             before = base_pay             # the same statements in the same order (most sweeps)
         else:
-            key = pc.binary_join_element_wise(t.column("hospital_id"), t.column("pool"), "\x1f")
-            before = base_pay.take(pc.index_in(key, value_set=base_key))
+            if base_key is None:
+                base_key = _keys(base)
+            before = base_pay.take(pc.index_in(_keys(t), value_set=base_key))
         pay = t.column("fund_payable")
         parts.append(pa.table({
             "variant": pa.array([v.name] * t.num_rows, pa.string()),
@@ -308,6 +309,12 @@ def _tables(variants: list[Variant], settlements: dict[str, Settlement]) -> tupl
     totals = totals.append_column("difference", pc.subtract(totals.column("fund_payable"),
                                                             totals.column("baseline_fund_payable")))
     return totals, pa.concat_tables(parts)
+
+
+def _keys(statements: pa.Table) -> pa.ChunkedArray:
+    """``hospital_id`` + SEP + ``pool`` of each statement."""
+    return pc.binary_join_element_wise(statements.column("hospital_id"),
+                                       statements.column("pool"), "\x1f")
 
 
 def _pool_totals(statements: pa.Table, amount: str) -> list[dict]:
