@@ -112,6 +112,34 @@ def test_duplicate_case_ids_keep_the_first_across_files(tmp_path):
     assert got == [("a.csv", 3, "duplicate_case_id"), ("b.csv", 1, "duplicate_case_id")]
 
 
+def _id_piece(ids):
+    from dipcore.ingest.sources import Piece
+    batch = pa.record_batch({"case_id": pa.array(ids, pa.string())})
+    return Piece("<table>", batch, np.arange(1, len(ids) + 1))
+
+
+@pytest.mark.parametrize("expected_rows", [1000, 2_000_000])
+def test_a_kept_id_set_is_emptied_before_the_next_run(expected_rows):
+    """A set of a year's ids (2M: over ``PREPARE_SET_BYTES``, emptied on its own thread
+    while the first batch is read) or a small one (emptied at once) is kept for the next
+    run, which must not see the ids of the last."""
+    from dipcore.ingest import dedupe
+
+    first = [f"C{i}" for i in range(3000)] + ["a long case id of more than fifteen bytes"]
+    big = dedupe._borrow_set(expected_rows).nbytes >= dedupe.PREPARE_SET_BYTES
+    assert big == (expected_rows > 1000)
+    for run in range(3):
+        d = dedupe.Deduplicator(expected_rows=expected_rows)
+        assert (d._clearing is not None) == big
+        p = d(_id_piece(first))
+        assert not p.dup.any(), f"run {run} saw ids of an earlier run"
+        # within the run, repeats are found, in this batch and across batches
+        again = d(_id_piece(["C7", "new", "C2999", "new", "a long case id of more than fifteen bytes"]))
+        assert again.dup.tolist() == [1, 0, 1, 1, 1]
+        d.close()
+        assert len(dedupe._idle_sets) == 1      # kept for the next run
+
+
 def test_registry_supplies_levels_and_rejects_unknown_hospitals(tmp_path):
     reg = tmp_path / "h.csv"
     reg.write_text("hospital_id,level,kind,name\nH1,2,general,甲医院\nH2,1,tcm,乙医院\n", encoding="utf-8")
