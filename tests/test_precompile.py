@@ -54,3 +54,21 @@ def test_the_install_workload_drives_every_command(tmp_path):
     assert driven == commands - WITHOUT_KERNELS
     assert {"dip", "drg"} <= {"drg" if "national_drg" in argv else "dip"
                               for argv in workload(tmp_path) if argv[0] == "settle"}
+
+
+def test_numba_is_loaded_once_on_a_thread_of_its_own():
+    """A run starts loading Numba's machinery beside its first read (``start_loading``):
+    one thread per process, whatever the number of runs, and kernels work meanwhile."""
+    import numpy as np
+
+    from dipcore._kernels import numba_config
+    from dipcore._kernels.aggregate import count_by
+
+    numba_config.start_loading()
+    first = numba_config._loading
+    numba_config.start_loading()
+    assert numba_config._loading is first
+    assert count_by(np.array([0, 2, 2, -1], np.int64), 3).tolist() == [1, 0, 2]
+    first.join(timeout=600)
+    assert not first.is_alive()
+    assert numba_config._first_call(41) == 42

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import pyarrow as pa
 
+from dipcore._kernels import numba_config
 from dipcore.engine.executor import (
     Executor,
     ProgressFn,
@@ -122,6 +123,7 @@ class LocalExecutor(Executor):
         return self._spill.name
 
     def scan(self, source: Any, p: SourcePass, *, keep: bool = False, rows: RowSink | None = None):
+        numba_config.start_loading()
         source = replayable(source)
         total = count_rows(source) or 0
         checking = Checking(self.hospitals, expected_rows=total or None, raw_codes=p.raw_codes,
