@@ -59,13 +59,15 @@ import tempfile
 import unicodedata
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import xlsxwriter
 
 from dipcore.reports.files import atomic_path
+
+if TYPE_CHECKING:
+    import xlsxwriter
 
 #: Rows of an Excel sheet, the header row included.
 EXCEL_MAX_ROWS = 1_048_576
@@ -249,6 +251,9 @@ def write_tables(path: str | os.PathLike, tables: Mapping[str, pa.Table], *,
     pathlib.Path
         ``path``.
     """
+    # imported here: a tenth of a second that every run writing no workbook would pay
+    import xlsxwriter
+
     path = Path(path)
     with atomic_path(path) as tmp, tempfile.TemporaryDirectory(prefix="dipcore-xlsx-") as work:
         # constant memory: each sheet's rows go to a temporary file in ``work`` as they are
