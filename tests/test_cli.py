@@ -104,6 +104,26 @@ def test_console_exits_with_the_code_after_the_exit_handlers(tmp_path):
     assert bad.stdout.strip() == "handlers ran"
 
 
+def test_a_closed_output_pipe_ends_the_run_quietly(tmp_path):
+    """``dipcore validate ... | head -1``: the reader leaves before the summary is printed;
+    the run ends with 128 + SIGPIPE and no error line, not an "internal error"."""
+    path = tmp_path / "a.csv"
+    path.write_text("case_id,hospital_id,hospital_level,pool,admission_date,discharge_date,"
+                    "age_years,sex,primary_dx,total_cost,fund_paid,discharge_way\n"
+                    "C1,H1,3,employee,2024-03-01,2024-03-08,54,1,K35.900,1000.00,800.00,1\n",
+                    encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "DIPCORE_DEBUG"}
+    r, w = os.pipe()
+    os.close(r)             # nobody will read: the first line printed meets a closed pipe
+    try:
+        p = subprocess.run([sys.executable, "-m", "dipcore", "validate", str(path), "--quiet"],
+                           stdout=w, stderr=subprocess.PIPE, text=True, env=env, timeout=600)
+    finally:
+        os.close(w)
+    assert p.returncode == 141, p.stderr
+    assert p.stderr == ""
+
+
 # ---- CHS-DRG by the point method (SPEC 10) -------------------------------------------------
 
 import csv  # noqa: E402

@@ -35,6 +35,9 @@ EXIT_INPUT = 2
 
 
 EXIT_INTERNAL = 70
+#: The reader of standard output went away (``dipcore settle ... | head``): 128 + SIGPIPE,
+#: as a shell reports a command that a closed pipe stopped.
+EXIT_PIPE = 141
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -206,6 +209,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("dipcore: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # nobody reads what is left to print, and the exit's flush must not fail again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_PIPE
     except Exception as exc:  # noqa: BLE001 - the one place that turns failures into a line
         if os.environ.get("DIPCORE_DEBUG"):
             raise
