@@ -11,10 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 
 import dipcore as dc
-from dipcore.cli import summary as summary_module
 from dipcore.cli.main import main
-from dipcore.cli.summary import CaseSummary
-from dipcore.ingest.reader import scan_cases
+from dipcore.cli.summary import CaseSummary, SummaryPart
+from dipcore.ingest.reader import scan_cases, scan_checked
 from dipcore.schema import fen
 
 
@@ -51,9 +50,8 @@ def province(four_year_province):
     return out, hospitals, cases, quarantine
 
 
-def test_streaming_summary_equals_the_whole_table_summary(province, monkeypatch):
+def test_streaming_summary_equals_the_whole_table_summary(province):
     out, hospitals, cases, quarantine = province
-    monkeypatch.setattr(summary_module, "_FOLD_AT", 300)   # fold patients many times
     s = CaseSummary()
     batches = 0
     for c, q in scan_cases(out / "cases", hospitals=hospitals, batch_rows=700):
@@ -64,6 +62,40 @@ def test_streaming_summary_equals_the_whole_table_summary(province, monkeypatch)
     assert s.lines() == expected
     assert s.lines() == expected                  # lines() may be asked for twice
     assert CaseSummary().add(cases, quarantine).lines() == expected
+
+
+def test_a_checked_batch_gives_the_part_of_its_table(province):
+    """``validate`` sums up each checked batch from its codes (``SummaryPart.of_batch``),
+    without its table: every figure equals the part of the batch's table, quarantined rows,
+    several threads' codebooks and patients repeated across batches included."""
+    out, hospitals, cases, quarantine = province
+    pairs = list(scan_checked(out / "cases", lambda b: (SummaryPart.of_batch(b),
+                                                        SummaryPart.of_table(b.table(), b.quarantine)),
+                              hospitals=hospitals, batch_rows=900))
+    assert len(pairs) > 10 and sum(p.quarantined for p, _ in pairs) == quarantine.num_rows
+    for got, want in pairs:
+        for name in ("quarantined", "reasons", "kept", "years", "total", "fund", "bed_day",
+                     "hospitals", "diagnoses"):
+            assert getattr(got, name) == getattr(want, name), name
+        assert got.patients.tolist() == want.patients.tolist()
+        assert got.costs.tolist() == want.costs.tolist()
+    s = CaseSummary()
+    for got, _ in pairs:
+        s.add_part(got)
+    assert s.lines() == reference_lines(cases, quarantine)
+
+
+def test_patient_runs_stay_few_and_count_exactly():
+    rng = np.random.default_rng(3)
+    s, seen = CaseSummary(), []
+    for size in rng.integers(0, 400, 300):
+        hashes = rng.integers(1, 5000, size).astype(np.uint64)   # many repeats across parts
+        seen.append(hashes)
+        s.add_part(SummaryPart(0, [], int(size) or 1, years={2024: 1}, costs=np.ones(1, np.int64),
+                               hospitals=set(), diagnoses=set(), patients=np.unique(hashes)))
+        runs = [len(r) for r in s._patients]
+        assert all(a > 2 * b for a, b in zip(runs, runs[1:])), runs   # sizes fall geometrically
+    assert s._distinct_patients() == len(np.unique(np.concatenate(seen)))
 
 
 def test_patients_are_counted_exactly_across_batches():

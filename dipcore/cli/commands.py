@@ -29,23 +29,26 @@ def cmd_generate(args) -> int:
     return 0
 
 
-def _scan(source, hospitals, encoding, mapping=None, label="read", code_list=None):
-    """The validated ``(cases, quarantine)`` batches of a source, with progress; warnings
-    about unknown codes are printed once the source is read."""
+def _scan(source, hospitals, encoding, mapping=None, label="read", code_list=None,
+          work=lambda b: (b.table(), b.quarantine)):
+    """``work(checked batch)`` for the batches of a source (by default the kept cases and
+    the quarantine as tables), with progress; warnings about unknown codes are printed
+    once the source is read."""
     import warnings
 
     from dipcore.ingest.codelist import UnknownCodes
-    from dipcore.ingest.reader import scan_cases
+    from dipcore.ingest.reader import scan_checked
     from dipcore.ingest.sources import count_rows
     rows = 0
     total = count_rows(source)
     progress = Progress(label)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UnknownCodes)
-        for c, q in scan_cases(source, hospitals=hospitals, encoding=encoding, mapping=mapping,
-                               code_list=code_list):
-            yield c, q
-            rows += c.num_rows + q.num_rows
+        for n, result in scan_checked(source, lambda b: (b.n + b.quarantine.num_rows, work(b)),
+                                      hospitals=hospitals, encoding=encoding, mapping=mapping,
+                                      code_list=code_list):
+            yield result
+            rows += n
             progress(rows, total)
     for w in caught:
         print(f"warning: {w.message}")
@@ -66,12 +69,13 @@ def _read(source, hospitals, encoding, mapping=None, label="read", code_list=Non
 
 
 def cmd_validate(args) -> int:
-    """Read and validate cases in bounded memory: the summary is accumulated batch by
-    batch (``dipcore.cli.summary``) and the kept cases are not kept; the quarantine (the
-    bad rows only) is collected and written at the end."""
+    """Read and validate cases in bounded memory: each batch's part of the summary is
+    worked out on its own thread from the checked codes (``dipcore.cli.summary``), with no
+    table of the kept cases; the quarantine (the bad rows only) is collected and written
+    at the end."""
     import pyarrow as pa
 
-    from dipcore.cli.summary import CaseSummary
+    from dipcore.cli.summary import CaseSummary, SummaryPart
     from dipcore.ingest.codelist import CodeList
     from dipcore.ingest.quarantine import save_quarantine
     from dipcore.ingest.reader import read_hospitals
@@ -79,8 +83,9 @@ def cmd_validate(args) -> int:
     hospitals = read_hospitals(args.hospitals, encoding=args.encoding) if args.hospitals else None
     code_list = CodeList.load(args.code_list, action=args.unknown_code) if args.code_list else None
     summary, quarantine = CaseSummary(), []
-    for c, q in _scan(args.cases, hospitals, args.encoding, code_list=code_list):
-        summary.add(c, q)
+    for part, q in _scan(args.cases, hospitals, args.encoding, code_list=code_list,
+                         work=lambda b: (SummaryPart.of_batch(b), b.quarantine)):
+        summary.add_part(part)
         if q.num_rows:
             quarantine.append(q)
     for line in summary.lines():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -36,6 +36,9 @@ from dipcore.ingest.sources import (
     source_columns,
 )
 from dipcore.ingest.tables import read_parquet_file
+from dipcore.ingest.validate import CheckedBatch
+
+R = TypeVar("R")
 
 __all__ = ["REASONS", "read_cases", "scan_cases", "read_hospitals"]
 
@@ -98,13 +101,27 @@ def scan_cases(source: Any, hospitals: pa.Table | None = None, encoding: str = "
     Batches are validated on the configured threads (:func:`dipcore.set_threads`) and come
     in reading order.
     """
+    return scan_checked(source, lambda b: (b.table(), b.quarantine), hospitals, encoding,
+                        mapping, batch_rows, code_list)
+
+
+def scan_checked(source: Any, work: Callable[[CheckedBatch], R],
+                 hospitals: pa.Table | None = None, encoding: str = "utf-8",
+                 mapping: dict[str, str] | None = None, batch_rows: int | None = None,
+                 code_list: CodeList | None = None) -> Iterator[R]:
+    """``work(batch)`` for every checked batch of a source, in reading order.
+
+    :func:`scan_cases` with the work of a batch given: it runs on the batch's thread, on
+    the codes the validator left (``CheckedBatch``), so a caller that needs a few figures
+    of each batch need not build its table. The rows of unknown codes kept (a code list
+    with ``action="warn"``) are warned about once the source is read.
+    """
     checking = Checking(hospitals, expected_rows=count_rows(source), code_list=code_list)
     kept_unknown = 0
-    for table, quarantine, unknown in checking.run(
-            pieces(source, hospitals, encoding, mapping, batch_rows),
-            lambda b: (b.table(), b.quarantine, b.unknown_codes)):
+    for unknown, result in checking.run(pieces(source, hospitals, encoding, mapping, batch_rows),
+                                        lambda b: (b.unknown_codes, work(b))):
         kept_unknown += unknown
-        yield table, quarantine
+        yield result
     if kept_unknown:
         warnings.warn(UnknownCodes(
             f"{kept_unknown} rows carry codes outside the code list {code_list.source} "
