@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import dipcore as dc
+from dipcore.schema import label_counts
 
 distributed = pytest.importorskip("distributed")
 from distributed import Client, LocalCluster  # noqa: E402
@@ -52,6 +53,8 @@ def same_settlement(a, b):
     assert a.cases.equals(b.cases)
     assert a.quarantine.equals(b.quarantine)
     assert a.warnings == b.warnings
+    assert a.case_labels == b.case_labels
+    assert a.case_labels["group_kind"] == label_counts(a.cases.column("group_kind"))
 
 
 @pytest.mark.parametrize("rows_per_part", [350, 4000])

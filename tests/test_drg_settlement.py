@@ -27,7 +27,7 @@ if not (PACK / "pack.json").exists():
 import dipcore as dc  # noqa: E402
 from dipcore.engine.threads import set_threads, threads  # noqa: E402
 from dipcore.errors import InputError  # noqa: E402
-from dipcore.schema import fen  # noqa: E402
+from dipcore.schema import fen, label_counts  # noqa: E402
 
 RULES = dc.DrgRules.load(PACK)
 PUBLIC = pq.read_table(PACK / "cases-public.parquet")
@@ -258,6 +258,10 @@ def test_same_answer_under_row_order_batches_and_threads(settled, province, cata
     assert other.pools.equals(result.pools)
     assert other.monthly.equals(result.monthly)
     assert other.cases.sort_by("case_id").equals(result.cases.sort_by("case_id"))
+    # the labels counted as the cases were settled: those of the per-case table
+    for column in ("outlier", "kind"):
+        assert result.case_labels[column] == label_counts(result.cases.column(column))
+    assert other.case_labels == result.case_labels
 
 
 def test_dask_gives_the_local_answer(settled, province, catalog, tmp_path):
@@ -278,6 +282,7 @@ def test_dask_gives_the_local_answer(settled, province, catalog, tmp_path):
                       batch_rows=1500)
     assert other.hospitals.equals(result.hospitals)
     assert other.cases.sort_by("case_id").equals(result.cases.sort_by("case_id"))
+    assert other.case_labels == result.case_labels
 
 
 # -- bad input -----------------------------------------------------------------------------------

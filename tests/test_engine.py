@@ -100,6 +100,23 @@ def test_payments_close_to_the_budget_and_cases_are_kept(province, catalog):
     assert pc.min(r.cases["points"]).as_py() >= 0
 
 
+def test_the_settlement_counts_its_case_labels(province, catalog, tmp_path):
+    """``Settlement.case_labels`` (what the CLI summary prints) are the label counts of the
+    per-case table, whether it is kept in memory or streamed to ``cases.parquet``."""
+    from dipcore.schema import label_counts
+
+    cur = province["current"]
+    kept = dc.settle(cur, catalog, budget=_budget(cur), batch_rows=900)
+    streamed = dc.settle(cur, catalog, budget=_budget(cur), batch_rows=900, out=tmp_path / "out")
+    assert streamed.cases_path is not None
+    for column in ("outlier", "group_kind"):
+        counts = label_counts(kept.cases.column(column))
+        assert kept.case_labels[column] == counts
+        assert streamed.case_labels[column] == label_counts(streamed.cases.column(column)) == counts
+    assert sum(kept.case_labels["group_kind"].values()) == kept.cases.num_rows
+    assert {"core", "bed_day"} <= set(kept.case_labels["group_kind"])
+
+
 def test_a_pool_without_budget_is_an_error(province, catalog):
     with pytest.raises(dc.InputError, match="resident"):
         dc.settle(province["current"], catalog, budget={"employee": 1e6})

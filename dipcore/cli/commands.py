@@ -168,20 +168,18 @@ def _settle_summary(result, top: int = 5, scheme: str = "dip") -> list[str]:
         lines.append(f"pool {row['pool']}: point value {row['point_value']:.4f} yuan/point "
                      f"({row['mode']}), {float(row['points']):,.0f} points, budget "
                      f"{float(row['budget']):,.2f} yuan, fund ratio {row['fund_ratio']:.3f}")
-    if result.cases_path is not None:
-        # streamed to disk: only the two columns needed, read as codes to count
-        from dipcore.ingest.tables import read_parquet_file
-        labels = ["outlier", kind_column]
-        cases = read_parquet_file(result.cases_path, columns=labels, dictionary=labels)
+    if "outlier" in result.case_labels:          # counted as the cases were settled
+        oc = result.case_labels["outlier"]
+        kinds = result.case_labels.get(kind_column, {})
     else:
         cases = result.cases
-    oc = label_counts(cases.column("outlier"))
+        oc = label_counts(cases.column("outlier"))
+        kinds = label_counts(cases.column(kind_column))
     scored = sum(v for k, v in oc.items() if k)
     if scored:
         classes = ("low", "normal", "high") if drg else ("low", "normal", "high", "extreme")
         lines.append(f"outliers among {name} cases: " + ", ".join(
             f"{k} {oc.get(k, 0) / scored:.1%}" for k in classes))
-    kinds = label_counts(cases.column(kind_column))
     lines.append("cases by kind: " + ", ".join(f"{k} {v:,}" for k, v in sorted(kinds.items())))
     h = result.hospitals.to_pylist()
     if drg and sum(int(r["new_technology_cases"]) for r in h):

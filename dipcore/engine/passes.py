@@ -30,6 +30,7 @@ the budget point value, audit sums); a scheme's calibration passes live with the
 from __future__ import annotations
 
 import abc
+from collections import Counter
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Generic, TypeVar
 
@@ -43,7 +44,7 @@ from dipcore.payment import sums as payment_sums
 from dipcore.payment.point_value import history_points
 from dipcore.payment.points import bed_categories, bed_rates_missing
 from dipcore.policy import Policy
-from dipcore.schema import plain_labels
+from dipcore.schema import label_counts, plain_labels
 from dipcore.schemes import scheme_for
 from dipcore.schemes.base import Scheme
 from dipcore.supervision import facts as audit_facts
@@ -164,8 +165,25 @@ class SettlementState:
     notes: set[tuple[str, str]] = field(default_factory=set)
     non_bed_day_cases: int = 0
     n_cases: int = 0
+    #: rows of the per-case table by (column, label) of its :data:`COUNTED_LABELS`
+    case_labels: Counter = field(default_factory=Counter)
     #: the batches' sums by code until ``done`` turns them into the tables above
     running: payment_sums.RunningSums | None = None
+
+
+#: Label columns of the per-case table (DIP and DRG) whose rows are counted as the batches
+#: are settled (``Settlement.case_labels``): a summary of a run that wrote 10M rows to
+#: ``cases.parquet`` need not read two of its columns back.
+COUNTED_LABELS = ("outlier", "group_kind", "kind")
+
+
+def case_label_counts(rows: pa.Table) -> Counter:
+    """Rows of a per-case table by (column, label) of its :data:`COUNTED_LABELS` (None: null)."""
+    out: Counter = Counter()
+    for name in COUNTED_LABELS:
+        if name in rows.column_names:
+            out.update({(name, label): n for label, n in label_counts(rows.column(name)).items()})
+    return out
 
 
 def special_review(b: CheckedBatch, special: pa.Array) -> tuple[np.ndarray | None, set[str]]:
@@ -212,14 +230,15 @@ class SettlementSums(ScoredCasesPass[SettlementState, tuple]):
         f, s = self.scored(b, is_special)
         rows = self.scheme.case_table(b, f, s, self.catalog)
         return (found, bed_rates_missing(self.catalog, bed_categories(f)), int((f.bed < 0).sum()),
-                rows if self.rows_out else plain_labels(rows),
+                rows if self.rows_out else plain_labels(rows), case_label_counts(rows),
                 payment_sums.dense_sums(f, s), s.notes)
 
     def fold(self, state, b, result, write=None):
         if b.quarantine.num_rows:
             state.quarantine.append(b.quarantine)
         if result is not None:
-            found, missing, grouped, table, sums, notes = result
+            found, missing, grouped, table, labels, sums, notes = result
+            state.case_labels.update(labels)
             state.special_found |= found
             state.missing_rates |= missing
             state.notes |= notes

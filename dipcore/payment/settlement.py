@@ -61,6 +61,9 @@ class Settlement:
         Monthly prepayment per (hospital, pool, month).
     cases : pyarrow.Table
         Per case: everything that explains its points.
+    case_labels : dict
+        Rows of ``cases`` by label of its ``outlier`` column and its kind column
+        (``group_kind`` for DIP, ``kind`` for DRG), counted as the cases were settled.
     warnings : list of str
     """
 
@@ -74,6 +77,9 @@ class Settlement:
     #: Where the per-case table was streamed to (``settle(out=...)``), if it was.
     cases_path: Path | None = None
     cases_count: int = 0
+    #: ``{"outlier": {"high": 1203, ...}, "group_kind": {...}}`` (None counts nulls): a
+    #: summary need not read the columns back from ``cases_path``.
+    case_labels: dict[str, dict[str | None, int]] = field(default_factory=dict)
     #: The policy it was settled under and the catalogue's scheme (recorded in
     #: ``summary.json`` so a report can state the rules behind each statement line).
     policy: Policy | None = None
@@ -440,4 +446,6 @@ def finish(state, catalog: Catalog, policy: Policy, budget: dict, special: set[s
     result.quarantine = quar
     result.policy, result.scheme = policy, catalog.scheme
     result.cases_count = state.n_cases
+    for (column, label), n in sorted(state.case_labels.items(), key=lambda kv: kv[0][0]):
+        result.case_labels.setdefault(column, {})[label] = n
     return result
