@@ -31,13 +31,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dipcore._kernels.aggregate import distinct, union_sorted
+from dipcore._kernels.calendar import year_month_los
 from dipcore._kernels.strings import hash_strings
 from dipcore.ingest.validate import CheckedBatch
 from dipcore.schema import fen
-
-#: 1970-01-01 is day 0 of the checked batches' dates.
-_EPOCH_YEAR = 1970
-
 
 @dataclass
 class SummaryPart:
@@ -108,9 +105,8 @@ class SummaryPart:
         part = cls(b.quarantine.num_rows, cls._reasons(b.quarantine), b.n)
         if not b.n:
             return part
-        years = b.discharge.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64)
-        found, counts = np.unique(years, return_counts=True)
-        part.years = dict(zip((found + _EPOCH_YEAR).tolist(), counts.tolist()))
+        found, counts = np.unique(year_month_los(b.admission, b.discharge)[0], return_counts=True)
+        part.years = dict(zip(found.tolist(), counts.tolist()))
         part.costs = b.cost
         part.total = int(b.cost.sum())
         part.fund = int(b.fund.sum())
@@ -199,17 +195,20 @@ class CaseSummary:
         self._hospitals |= part.hospitals
         self._diagnoses |= part.diagnoses
         if len(part.patients):
-            runs = self._patients
-            runs.append(part.patients)
-            while len(runs) > 1 and len(runs[-2]) <= 2 * len(runs[-1]):
-                runs[-2:] = [union_sorted(runs[-2], runs[-1])]
+            self._patients.append(part.patients)
+            self._merge_runs(whole=False)
         return self
 
-    def _distinct_patients(self) -> int:
+    def _merge_runs(self, whole: bool) -> None:
+        """Merge the newest patient runs while the older is not more than twice the newer
+        (``whole``: down to one run)."""
         runs = self._patients
-        while len(runs) > 1:
+        while len(runs) > 1 and (whole or len(runs[-2]) <= 2 * len(runs[-1])):
             runs[-2:] = [union_sorted(runs[-2], runs[-1])]
-        return len(runs[0]) if runs else 0
+
+    def _distinct_patients(self) -> int:
+        self._merge_runs(whole=True)
+        return len(self._patients[0]) if self._patients else 0
 
     def lines(self) -> list[str]:
         """The summary as printed by ``dipcore validate``."""

@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 
 from dipcore.errors import InputError
 from dipcore.payment.settlement import Settlement
+from dipcore.payment.sums import SEP
 from dipcore.policy import SECTIONS, Policy, flatten_sections, read_toml
 from dipcore.reports.files import atomic_path
 from dipcore.reports.results import save_tables
@@ -314,7 +315,7 @@ def _tables(variants: list[Variant], settlements: dict[str, Settlement]) -> tupl
 def _keys(statements: pa.Table) -> pa.ChunkedArray:
     """``hospital_id`` + SEP + ``pool`` of each statement."""
     return pc.binary_join_element_wise(statements.column("hospital_id"),
-                                       statements.column("pool"), "\x1f")
+                                       statements.column("pool"), SEP)
 
 
 def _pool_totals(statements: pa.Table, amount: str) -> list[dict]:
