@@ -160,7 +160,6 @@ def drg_top_lines(catalog, top: int = 5) -> list[str]:
 
 
 def _settle_summary(result, top: int = 5, scheme: str = "dip") -> list[str]:
-    from dipcore.schema import label_counts
     drg = scheme == "drg"
     name, kind_column = ("DRG", "kind") if drg else ("DIP", "group_kind")
     lines = []
@@ -168,13 +167,9 @@ def _settle_summary(result, top: int = 5, scheme: str = "dip") -> list[str]:
         lines.append(f"pool {row['pool']}: point value {row['point_value']:.4f} yuan/point "
                      f"({row['mode']}), {float(row['points']):,.0f} points, budget "
                      f"{float(row['budget']):,.2f} yuan, fund ratio {row['fund_ratio']:.3f}")
-    if "outlier" in result.case_labels:          # counted as the cases were settled
-        oc = result.case_labels["outlier"]
-        kinds = result.case_labels.get(kind_column, {})
-    else:
-        cases = result.cases
-        oc = label_counts(cases.column("outlier"))
-        kinds = label_counts(cases.column(kind_column))
+    # counted as the cases were settled: cases.parquet is not read back
+    oc = result.case_labels.get("outlier", {})
+    kinds = result.case_labels.get(kind_column, {})
     scored = sum(v for k, v in oc.items() if k)
     if scored:
         classes = ("low", "normal", "high") if drg else ("low", "normal", "high", "extreme")
