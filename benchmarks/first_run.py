@@ -50,7 +50,8 @@ def install(venv: Path, extras: str) -> float | None:
     python = venv / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    has = subprocess.run([str(python), "-c", "import dipcore"], capture_output=True)
+    # from the environment's own directory: in the project root, the checkout would be found
+    has = subprocess.run([str(python), "-c", "import dipcore"], capture_output=True, cwd=venv)
     if has.returncode == 0:
         return None
     target = f"{ROOT}[{extras}]" if extras else str(ROOT)
@@ -64,7 +65,7 @@ def packages(venv: Path) -> str:
              "    try: print(n, m.version(n))\n"
              "    except m.PackageNotFoundError: print(n, 'absent')\n")
     out = subprocess.run([str(venv / "bin" / "python"), "-c", probe], capture_output=True,
-                         text=True, check=True).stdout
+                         text=True, check=True, cwd=venv).stdout
     return ", ".join(out.strip().splitlines())
 
 

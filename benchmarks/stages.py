@@ -18,7 +18,7 @@ one given, the 2024 year is settled with its per-case rows written to Parquet, t
   kept in memory, not written).
 
 It then prints the floor: ``pyarrow.parquet.read_table`` of the columns the reader
-projects, on one thread, and the two bounds that follow on this machine: the whole CPU
+projects (``benchmarks.floor``), and the two bounds that follow on this machine: the whole CPU
 time spread over every core, and Arrow's Parquet reading and writing alone spread over
 every core. A target below the second bound needs less reading or writing, not faster
 kernels. CPU times move less than wall times on a shared machine, but they move too: run
@@ -38,7 +38,8 @@ from typing import Any, Callable
 if __package__ in (None, ""):      # run as a script: the project root holds the packages
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.shapes import SHAPES, SETTLED, province  # noqa: E402
+from benchmarks.floor import floor_reader, projected_columns  # noqa: E402
+from benchmarks.shapes import SETTLED, SHAPES, province  # noqa: E402
 
 DEFAULT_WORK = Path("/tmp/dipcore-shapes10")
 CALIBRATED = 2022
@@ -114,20 +115,15 @@ def serial_stages(year: Path, catalog: Any, hospitals: Any, out: Path) -> Counte
     return times
 
 
-def floor_read(year: Path) -> tuple[float, float]:
-    """``(wall, CPU)`` seconds of ``pyarrow.parquet.read_table`` of the projected columns of
-    every file of ``year`` on one thread."""
-    import pyarrow.parquet as pq
-
-    from dipcore.ingest.reader import resolve_columns
-    from dipcore.ingest.sources import list_files, source_columns
-
+def floor_read(year: Path, dictionary: bool) -> tuple[float, float]:
+    """``(wall, CPU)`` seconds of ``pyarrow.parquet.read_table`` of the columns dipcore's
+    reader projects from ``year`` (``benchmarks.floor``: plain text, or the code columns
+    dictionary-encoded as dipcore reads them)."""
+    from dipcore.ingest.sources import list_files
     files = list_files(year)
+    read = floor_reader(files, projected_columns(files), dictionary)
     w, c = time.perf_counter(), time.process_time()
-    for f in files:
-        columns = list(dict.fromkeys(resolve_columns(source_columns(f), None, source=f,
-                                                     need_level=False).values()))
-        pq.read_table(f, columns=columns, use_threads=False)
+    read()
     return time.perf_counter() - w, time.process_time() - c
 
 
@@ -171,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(dir=args.work) as tmp:
         product_run(year, catalog, hospitals, Path(tmp) / "warm")   # kernels loaded, files read
         times = serial_stages(year, catalog, hospitals, Path(tmp) / "cases.parquet")
-        floor_wall, floor_cpu = floor_read(year)
+        floors = {d: floor_read(year, d) for d in (False, True)}
         wall, cpu = product_run(year, catalog, hospitals, Path(tmp) / "settled")
         bare_wall, bare_cpu = product_run(year, catalog, hospitals, None)
 
@@ -182,8 +178,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {stage:12s} {seconds:7.2f} s  {seconds / total:6.1%}")
     print(f"  {'total':12s} {total:7.2f} s")
     arrow = times["read"] + times["write"]
-    print(f"floor: read_table of the projected columns, one thread: {floor_cpu:.2f} s CPU "
-          f"({floor_wall:.2f} s wall); dipcore's read stage {times['read'] / floor_cpu:.2f}x it")
+    for dictionary, (floor_wall, floor_cpu) in floors.items():
+        print(f"floor: read_table of the projected columns"
+              f"{', code columns as dictionaries' if dictionary else ''}: {floor_cpu:.2f} s CPU"
+              f" ({floor_wall:.2f} s wall); dipcore's read stage {times['read'] / floor_cpu:.2f}x"
+              " its CPU")
     print(f"dc.settle with out=: {wall:.2f} s wall, {cpu:.2f} s CPU ({cpu / wall:.2f} cores "
           f"busy of {cores}); without out= (per-case rows kept in memory): {bare_wall:.2f} s "
           f"wall, {bare_cpu:.2f} s CPU")
