@@ -5,9 +5,10 @@ Usage, from the project root::
     python -m benchmarks.stages [--shape user] [--cases-per-year 10000000]
                                 [--work /tmp/dipcore-shapes10] [--catalog FILE]
 
-On a province of ``benchmarks/shapes.py`` (generated under ``WORK`` unless there), with a
+On a province of ``benchmarks/shapes.py`` (generated under ``WORK`` unless there: three
+10M-case years take a few minutes to generate, once), with a
 catalogue calibrated on its 2022 year (kept beside it as ``catalog-2022.parquet``) or the
-one given, the 2024 year is settled with its per-case rows written to Parquet, twice:
+one given, the 2024 year is settled with its per-case rows written to Parquet, in two ways:
 
 * **stage by stage**, on one thread: the same work as the engine's (the source's pieces,
   the duplicate check, validation, then ``SettlementSums.chunk`` and ``fold``, with the
@@ -138,6 +139,8 @@ def product_run(year: Path, catalog: Any, hospitals: Any,
 
 
 def catalogue(path: Path, given: Path | None) -> Any:
+    """The catalogue given, or the one calibrated on the province's ``CALIBRATED`` year
+    (made once, then kept beside the province)."""
     import dipcore as dc
     if given is not None:
         return dc.Catalog.load(given)
