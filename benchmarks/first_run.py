@@ -76,8 +76,11 @@ def main(argv: list[str] | None = None) -> int:
                     "temporary directory, removed at the end)")
     ap.add_argument("--extras", default="", help="extras to install with dipcore, e.g. test")
     ap.add_argument("--cases", type=int, default=2000, help="cases a year (default 2000)")
-    ap.add_argument("--runs", type=int, default=3, help="runs of calibrate and settle")
+    ap.add_argument("--runs", type=int, default=3, help="runs of calibrate and settle (at "
+                    "least 1)")
     args = ap.parse_args(argv)
+    if args.runs < 1:
+        ap.error("--runs must be at least 1")
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -100,8 +103,9 @@ def main(argv: list[str] | None = None) -> int:
                   "--budget", BUDGET, "--out", str(work / "settled"), "--quiet"]
         for name, cmd in (("calibrate", calibrate), ("settle", settle)):
             times = [timed(cmd, work) for _ in range(args.runs)]
-            print(f"dipcore {name}: first run {times[0]:.2f} s, then "
-                  + ", ".join(f"{t:.2f}" for t in times[1:]) + " s")
+            later = ", ".join(f"{t:.2f}" for t in times[1:])
+            print(f"dipcore {name}: first run {times[0]:.2f} s"
+                  + (f", then {later} s" if later else ""))
     return 0
 
 
