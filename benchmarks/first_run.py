@@ -15,7 +15,9 @@ import too) and, in fresh processes of that environment, times:
   ``--runs`` times; the first of them is the first run after install.
 
 The install compiles the Numba kernels into their cache (``setup.py``), so no run compiles
-anything: what a first run costs beyond the later ones is loading that cache. The times
+anything: what a first run costs beyond the later ones is loading that cache (each process
+loads it anew; ``dipcore generate`` runs before them, so the files are in the page cache, as
+they are right after an install). The times
 are wall times of whole processes, imports included; the packages the environment holds
 are printed with them (pandas and SciPy change the imports).
 """
