@@ -7,6 +7,7 @@ Each is a thin wrapper: it chooses an executor (``dipcore.engine.local.LocalExec
 """
 from __future__ import annotations
 
+import operator
 import os
 from typing import Any
 
@@ -44,6 +45,30 @@ def executor(engine: str = "local", *, client: Any = None, workers: int | None =
     return LocalExecutor(**options)
 
 
+def _catalog(catalog: Any) -> Catalog:
+    """A :class:`Catalog`, or the one saved at a path."""
+    if isinstance(catalog, Catalog):
+        return catalog
+    if isinstance(catalog, (str, os.PathLike)):
+        return Catalog.load(catalog)
+    raise InputError(f"catalog must be a Catalog or the path of a saved one, not "
+                     f"{type(catalog).__name__}")
+
+
+def _years(years: Any) -> list[int] | None:
+    """Calibration years as a list of ints (one year may be given alone)."""
+    if years is None:
+        return None
+    def year(y: Any) -> int:
+        # an integer of any kind (numpy's too), or its digits; never a float
+        return int(y) if isinstance(y, str) and y.strip().isdigit() else operator.index(y)
+
+    try:
+        return [year(y) for y in ([years] if isinstance(years, (int, str)) else years)]
+    except TypeError:
+        raise InputError(f"years must be a year or a list of years, not {years!r}") from None
+
+
 def calibrate(history: Any, policy: Policy | None = None, hospitals: pa.Table | None = None, *,
               years: list[int] | None = None, encoding: str = "utf-8", mapping: dict | None = None,
               engine: str = "local", client: Any = None, workers: int | None = None,
@@ -55,11 +80,11 @@ def calibrate(history: Any, policy: Policy | None = None, hospitals: pa.Table | 
     ----------
     history : path, table or stream
         Cases of the calibration years; anything :func:`dipcore.read_cases` accepts.
-    policy : Policy, optional
+    policy : Policy, mapping, name or path, optional
         Defaults to the national policy.
     hospitals : pyarrow.Table, optional
         Hospital registry (levels; unknown hospitals are quarantined).
-    years : list of int, optional
+    years : int or list of int, optional
         Calibration years; by default the most recent ``len(policy.year_weights)``
         discharge years present. A history hive-partitioned by year (``year=YYYY``
         directories, each holding the cases discharged in that year) is read only in the
@@ -81,7 +106,8 @@ def calibrate(history: Any, policy: Policy | None = None, hospitals: pa.Table | 
     -------
     Catalog
     """
-    policy = policy or Policy()
+    policy = Policy.of(policy) or Policy()
+    years = _years(years)
     with executor(engine, client=client, workers=workers, hospitals=hospitals, encoding=encoding,
                   mapping=mapping, batch_rows=batch_rows, progress=progress) as ex:
         return ex.run("calibration", jobs.calibrate, history, policy, years, rules,
@@ -102,11 +128,11 @@ def settle(cases: Any, catalog: Catalog, budget: dict[str, Any], policy: Policy 
     ----------
     cases : path, table or stream
         The year's cases; anything :func:`dipcore.read_cases` accepts.
-    catalog : Catalog
+    catalog : Catalog or path
         From :func:`calibrate` or :meth:`Catalog.load`.
     budget : dict
         DIP fund budget per pool, yuan (``{"employee": 72_000_000.00, ...}``).
-    policy : Policy, optional
+    policy : Policy, mapping, name or path, optional
         Defaults to the catalogue's policy.
     hospitals : pyarrow.Table, optional
         Hospital registry.
@@ -133,7 +159,8 @@ def settle(cases: Any, catalog: Catalog, budget: dict[str, Any], policy: Policy 
     -------
     Settlement
     """
-    policy = policy or catalog.policy
+    catalog = _catalog(catalog)
+    policy = Policy.of(policy, catalog.policy)
     special = case_id_set(special_cases, "special review")
     with executor(engine, client=client, workers=workers, hospitals=hospitals, encoding=encoding,
                   mapping=mapping, batch_rows=batch_rows, progress=progress) as ex:
@@ -155,9 +182,9 @@ def audit(cases: Any, catalog: Catalog, policy: Policy | None = None,
     ----------
     cases : path, table or stream
         The year's cases (anything :func:`dipcore.read_cases` accepts).
-    catalog : Catalog
+    catalog : Catalog or path
         Scores the cases (CMI, outliers, groups).
-    policy : Policy, optional
+    policy : Policy, mapping, name or path, optional
         Its supervision section (``readmit_days``, ``low_standard_max_los``,
         ``audit_control_limit``, ``audit_min_ratio``, ``audit_min_cases``,
         ``audit_min_events``, ``audit_overdispersion``, ``audit_peer_level``); defaults to
@@ -184,7 +211,8 @@ def audit(cases: Any, catalog: Catalog, policy: Policy | None = None,
     InputError
         When the year has no usable case.
     """
-    policy = policy or catalog.policy
+    catalog = _catalog(catalog)
+    policy = Policy.of(policy, catalog.policy)
     with executor(engine, client=client, workers=workers, hospitals=hospitals, encoding=encoding,
                   mapping=mapping, batch_rows=batch_rows, progress=progress) as ex:
         return ex.run("the audit", jobs.audit, cases, catalog, policy, previous, rules,
@@ -211,7 +239,7 @@ def sweep(cases: Any, catalog: Catalog, variants: dict[str, dict[str, Any]],
     ----------
     cases : path, table or stream
         The year's cases; anything :func:`dipcore.read_cases` accepts.
-    catalog : Catalog
+    catalog : Catalog or path
         The catalogue the baseline settles with.
     variants : dict
         ``{name: {policy field: value, ...}}`` (section tables allowed, as in a policy
@@ -220,7 +248,7 @@ def sweep(cases: Any, catalog: Catalog, variants: dict[str, dict[str, Any]],
         budget it changes. The policy as given is settled too, as variant ``"baseline"``.
     budget : dict
         Fund budget per pool, yuan (every variant's, but for the pools it changes).
-    policy : Policy, optional
+    policy : Policy, mapping, name or path, optional
         The baseline policy; defaults to the catalogue's.
     hospitals, special_cases, appraisal, deductions, prepaid :
         As for :func:`settle`, the same for every variant.
@@ -248,7 +276,8 @@ def sweep(cases: Any, catalog: Catalog, variants: dict[str, dict[str, Any]],
         A variant that is not a valid policy, changes supervision fields or the scheme,
         or needs recalibration without ``history``; no usable case.
     """
-    policy = policy or catalog.policy
+    catalog = _catalog(catalog)
+    policy = Policy.of(policy, catalog.policy)
     special = case_id_set(special_cases, "special review")
     with executor(engine, client=client, workers=workers, hospitals=hospitals, encoding=encoding,
                   mapping=mapping, batch_rows=batch_rows, progress=progress) as ex:

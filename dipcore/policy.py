@@ -422,6 +422,28 @@ class Policy:
             raise InputError(f"no built-in policy named {name!r}")
         return cls.from_dict(tomllib.loads(path.read_text(encoding="utf-8")), source=name)
 
+    @classmethod
+    def of(cls, value: "Policy | dict[str, Any] | str | Path | None",
+           default: "Policy | None" = None) -> "Policy | None":
+        """The policy ``value`` names: a :class:`Policy` as it is; a mapping of its fields
+        (:meth:`from_dict`); a built-in name (:meth:`builtin`) or a TOML file
+        (:meth:`load`); ``None`` gives ``default``. Anything else is an
+        :class:`InputError`."""
+        if value is None:
+            return default
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, dict):
+            return cls.from_dict(value)
+        if isinstance(value, (str, Path)):
+            text = str(value)
+            # a bare word that is no file: one of the shipped policies
+            if not Path(text).exists() and "/" not in text and not text.endswith(".toml"):
+                return cls.builtin(text)
+            return cls.load(text)
+        raise InputError(f"policy must be a Policy, a mapping of its fields, a built-in name "
+                         f"or a TOML file, not {type(value).__name__}")
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

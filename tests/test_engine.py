@@ -204,6 +204,37 @@ def test_regional_policies_settle(province, catalog):
         assert all(v > 0 for v in r.point_value.values())
 
 
+def test_api_takes_a_catalogue_path_a_policy_by_name_and_one_year(province, catalog, tmp_path):
+    """``settle`` reads a catalogue from its path and a policy from a built-in name or a
+    mapping of its fields, with the same result as the objects; ``calibrate`` takes one
+    year alone. Arguments of another type stop with one line, not a traceback."""
+    budget = _budget(province["current"])
+    catalog.save(tmp_path / "cat.parquet")
+    national = dc.Policy.builtin("national")
+    want = dc.settle(province["current"], catalog, budget=budget, policy=national)
+    for given, policy in ((tmp_path / "cat.parquet", "national"),
+                          (str(tmp_path / "cat.parquet"), national.to_dict())):
+        got = dc.settle(province["current"], given, budget=budget, policy=policy)
+        assert got.point_value == want.point_value and got.hospitals.equals(want.hospitals)
+    history = province["history"]
+    year = max(history["discharge_date"].to_pylist()).year
+    one = dc.calibrate(history, policy=catalog.policy, years=year)
+    listed = dc.calibrate(history, policy=catalog.policy, years=[np.int64(year)])
+    assert one.fingerprint == listed.fingerprint and one.groups.equals(listed.groups)
+    for call, message in (
+            (lambda: dc.settle(province["current"], catalog, budget=5e7),
+             "the budget is a mapping of pool to yuan"),
+            (lambda: dc.sweep(province["current"], catalog, {"a": {}}, budget=5e7),
+             "the budget is a mapping of pool to yuan"),
+            (lambda: dc.settle(province["current"], 5, budget=budget),
+             "catalog must be a Catalog or the path of a saved one, not int"),
+            (lambda: dc.settle(province["current"], catalog, budget=budget, policy=5),
+             "policy must be a Policy"),
+            (lambda: dc.calibrate(history, years=2023.0), "years must be a year or a list")):
+        with pytest.raises(dc.InputError, match=message):
+            call()
+
+
 def run(*args):
     return subprocess.run([sys.executable, "-m", "dipcore", *map(str, args)], capture_output=True,
                           text=True, timeout=600)
@@ -230,6 +261,20 @@ def test_cli_calibrate_and_settle(small_province, tmp_path):
     assert r.returncode == 2 and "nope.parquet" in r.stderr
     r = run("settle", out / "cases", "--catalog", tmp_path / "cat.parquet",
             "--budget", "employee:1", "--out", tmp_path / "x")
+    assert r.returncode == 2 and "budget must look like" in r.stderr
+    # one --budget per pool is the comma form; a pool given two budgets is an error
+    r = run("settle", out / "cases" / "year=2024", "--catalog", tmp_path / "cat.parquet",
+            "--budget", "employee=3e7", "--budget", "resident=3e7", "--out", tmp_path / "res3",
+            "--hospitals", out / "hospitals.csv")
+    assert r.returncode == 0, r.stderr
+    assert ((tmp_path / "res3" / "hospitals.csv").read_bytes()
+            == (tmp_path / "res" / "hospitals.csv").read_bytes())
+    for budgets in (["employee=1", "--budget", "employee=2"], ["employee=1,employee=2"]):
+        r = run("settle", out / "cases", "--catalog", tmp_path / "cat.parquet",
+                "--budget", *budgets, "--out", tmp_path / "x")
+        assert r.returncode == 2 and "pool 'employee' has two budgets" in r.stderr
+    r = run("settle", out / "cases", "--catalog", tmp_path / "cat.parquet",
+            "--budget", "=5e7", "--out", tmp_path / "x")
     assert r.returncode == 2 and "budget must look like" in r.stderr
 
 

@@ -269,6 +269,7 @@ def test_budgets_in_fen_and_their_bounds():
     for budget, message in (({}, "pool 'employee' has cases but no budget"),
                             ({"employee": -1}, "budget of pool 'employee' is negative"),
                             ({"employee": "lots"}, "not a number: 'lots'"),
+                            (7.2e7, "the budget is a mapping of pool to yuan"),
                             ({"employee": 1e13}, "is 10,000,000,000,000.00 yuan, more than "
                                                  "a pool may have (1,000,000,000,000 yuan)")):
         with pytest.raises(InputError, match=re.escape(message)):

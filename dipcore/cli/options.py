@@ -60,30 +60,46 @@ def share(text: str) -> float:
 
 
 def budget(text: str) -> dict[str, float]:
+    """``--budget employee=7.2e7,resident=5e7`` as ``{pool: yuan}`` (a pool named twice is
+    an error, not the last amount)."""
     out = {}
     for part in text.split(","):
         if not part.strip():
             continue
         pool, sep, amount = part.partition("=")
+        pool = pool.strip()
         try:
-            if not sep:
+            if not sep or not pool:
                 raise ValueError
-            out[pool.strip()] = float(amount)
+            value = float(amount)
         except ValueError:
             raise argparse.ArgumentTypeError(
                 f"budget must look like employee=7.2e7,resident=5e7, not '{text}'") from None
+        if pool in out:
+            raise argparse.ArgumentTypeError(f"pool '{pool}' has two budgets in '{text}'")
+        out[pool] = value
     if not out:
         raise argparse.ArgumentTypeError("empty budget")
     return out
 
 
+class _Budgets(argparse.Action):
+    """``--budget`` given more than once (``--budget employee=7.2e7 --budget resident=5e7``):
+    the pools of every occurrence, each pool once."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        merged = dict(getattr(namespace, self.dest) or {})
+        for pool in values:
+            if pool in merged:
+                parser.error(f"argument {option_string}: pool '{pool}' has two budgets")
+        merged.update(values)
+        setattr(namespace, self.dest, merged)
+
+
 def policy_arg(path):
+    """``--policy``: a built-in name or a TOML file (``Policy.of``); None when not given."""
     from dipcore.policy import Policy
-    if path is None:
-        return None
-    if not os.path.exists(path) and "/" not in path and not path.endswith(".toml"):
-        return Policy.builtin(path)
-    return Policy.load(path)
+    return Policy.of(path)
 
 
 @contextlib.contextmanager
@@ -145,8 +161,9 @@ def drg_inputs(args):
 
 def add_settlement_inputs(p) -> None:
     """The inputs of a settlement besides the cases (settle, sweep)."""
-    p.add_argument("--budget", type=budget, required=True,
-                   help="fund budget per pool in yuan: employee=7.2e7,resident=5e7")
+    p.add_argument("--budget", type=budget, action=_Budgets, required=True,
+                   help="fund budget per pool in yuan: employee=7.2e7,resident=5e7 (or "
+                        "one --budget per pool)")
     p.add_argument("--special-cases", help="case ids approved by special review (CSV)")
     p.add_argument("--appraisal", help="CSV: hospital_id[,pool],coefficient")
     p.add_argument("--deductions", help="CSV: hospital_id[,pool],amount (yuan)")

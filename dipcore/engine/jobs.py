@@ -106,6 +106,7 @@ def sweep(ex: Executor, cases: Any, catalog: Catalog, budget: dict, policy: Poli
     """A year settled under the baseline policy and each variant: the cases read and
     prepared once per distinct preparation, scored once per distinct scoring, each
     variant finalised on its own (``dipcore.payment.sweep``)."""
+    settlement.budget_fen(budget)
     planned = sweeps.plan(policy, variants)
     for v in planned:
         try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -144,15 +145,19 @@ MAX_BUDGET_YUAN = 10 ** 12
 def _budgets(budget: dict[str, Any], pools: list[str]) -> dict[str, int]:
     """Each pool's budget in fen (:func:`budget_fen`); every pool with cases needs one
     (SPEC 6)."""
+    out = budget_fen(budget)
     for p in pools:
-        if p not in budget:
+        if p not in out:
             raise InputError(f"pool '{p}' has cases but no budget (give --budget {p}=...)")
-    return budget_fen(budget)
+    return out
 
 
 def budget_fen(budget: dict[str, Any]) -> dict[str, int]:
     """Each pool's budget in fen, checked: a number, not negative, none beyond
     :data:`MAX_BUDGET_YUAN` (a run checks them before reading any case)."""
+    if not isinstance(budget, Mapping):
+        raise InputError(f"the budget is a mapping of pool to yuan, e.g. "
+                         f"{{'employee': 7.2e7, 'resident': 5e7}}, not {type(budget).__name__}")
     out = {}
     for p, amount in budget.items():
         try:
