@@ -4,9 +4,11 @@ Catalogues and cases are built by hand and go through the public API (``dc.calib
 ``dc.settle``), so each number checks the whole path, not one function.
 """
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pyarrow as pa
+
 import pytest
 
 import dipcore as dc
@@ -266,6 +268,46 @@ def test_point_value_and_statement_example():
     assert h["H1"]["fund_payable"] == Decimal("7006000.00")
     assert h["H1"]["balance"] == Decimal("106000.00")
     assert sum(x["fund_base"] for x in h.values()) == Decimal("72000000.00")
+
+
+def test_by_hospital_tables_are_read_exactly_or_stop_the_run(tmp_path):
+    """Appraisal, deductions and prepaid values are exact decimals, finite and not
+    negative; a hospital given twice for the same pool stops the run naming both rows; a
+    row for a pool where the hospital has no cases is a warning, and is not used."""
+    cases, cat = _pv_cases({"H1": 1_000_000, "H2": 4_000_000, "H3": 5_000_000})
+    budget = {"employee": 72_000_000}
+
+    def settle(**tables):
+        return dc.settle(cases, cat, budget=budget, **tables)
+
+    for what, column, text, message in (
+            ("appraisal", "coefficient", "H1,0.98\nH2,abc", "appraisal.csv, row 2, column "
+             "'coefficient': coefficient is not a number: 'abc'"),
+            ("appraisal", "coefficient", "H1,true", "coefficient is not a number: true"),
+            ("deductions", "amount", "H1,1e400", "amount is not a finite number"),
+            ("deductions", "amount", "H1,-5", "amount is negative: -5"),
+            ("deductions", "amount", "H1,5\nH2,\nH3,1", "row 2, column 'amount': empty amount"),
+            ("deductions", "amount", "H1,5\nH1,7", "hospital H1 is given twice for all its "
+                                                    "pools (rows 1 and 2)")):
+        path = tmp_path / f"{what}.csv"
+        path.write_text(f"hospital_id,{column}\n{text}\n")
+        with pytest.raises(dc.InputError, match=re.escape(message)):
+            settle(**{what: path})
+    with pytest.raises(dc.InputError, match="two columns coefficient"):
+        path.write_text("hospital_id,coefficient,coefficient\nH1,1,1\n")
+        settle(appraisal=path)
+    with pytest.raises(dc.InputError, match="appraisal table is a CSV file or a pyarrow.Table"):
+        settle(appraisal=0.98)
+
+    # H1's deduction per pool: 50,000 yuan in its pool; the misspelt pool's row is not used
+    want = settle(deductions=pa.table({"hospital_id": ["H1"], "amount": [50000.0]}))
+    got = settle(deductions=pa.table({"hospital_id": ["H1", "H1"], "pool": ["employee", "Employee"],
+                                      "amount": ["50000", "999"]}))
+    assert got.hospitals.equals(want.hospitals)
+    assert any("deductions: row 2: hospital H1 has no cases in pool Employee" in w
+               for w in got.warnings)
+    h1 = [x for x in got.hospitals.to_pylist() if x["hospital_id"] == "H1"][0]
+    assert h1["deductions"] == Decimal("50000.00")
 
 
 def test_budget_closes_to_the_fen():

@@ -228,11 +228,11 @@ def finalize(hospital_sums: pa.Table, monthly_sums: pa.Table, cases: pa.Table | 
     given_tables = appraisal is not None or deductions is not None or prepaid is not None
     # the ids as Python strings only to look up the input tables given
     hosp, pool = (hosp_col.to_pylist(), pool_col.to_pylist()) if given_tables else ([], [])
-    hospitals = set(hosp)
-    coef = by_hospital(appraisal, "coefficient", "appraisal", warnings, hospitals)
-    ded = by_hospital(deductions, "amount", "deductions", warnings, hospitals)
-    pre = by_hospital(prepaid, "amount", "prepaid", warnings, hospitals)
-    adv = by_hospital(prepaid, "advance", "prepaid", warnings, hospitals) \
+    statements = set(zip(hosp, pool))
+    coef = by_hospital(appraisal, "coefficient", "appraisal", warnings, statements)
+    ded = by_hospital(deductions, "amount", "deductions", warnings, statements)
+    pre = by_hospital(prepaid, "amount", "prepaid", warnings, statements)
+    adv = by_hospital(prepaid, "advance", "prepaid", warnings, statements) \
         if prepaid is not None and "advance" in prepaid.column_names else {}
 
     # SPEC 6: a point value per pool; then D and D x f allocated over its hospitals
