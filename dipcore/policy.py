@@ -19,9 +19,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from dipcore.errors import InputError
 from dipcore.schemes.base import get_scheme
@@ -94,6 +95,43 @@ RETIRED = {
                          "and audit_min_ratio",
     "audit_growth_margin": "growth is tested against funnel limits (SPEC 11): "
                            "audit_control_limit and audit_min_ratio",
+}
+
+
+def _is_number(v: Any) -> bool:
+    """An int or a finite float (a boolean is not a number here)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _list_of(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, list) and all(check(x) for x in v)
+
+
+def _or_none(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: v is None or check(v)
+
+
+#: Checks of the Policy's field annotations, with what a message says is expected.
+_TYPE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "str": (lambda v: isinstance(v, str), "a text"),
+    "str | None": (_or_none(lambda v: isinstance(v, str)), "a text or absent"),
+    "int": (_is_int, "a whole number"),
+    "int | None": (_or_none(_is_int), "a whole number or absent"),
+    "float": (_is_number, "a number"),
+    "float | None": (_or_none(_is_number), "a number or absent"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "list[str]": (_list_of(lambda v: isinstance(v, str)), "a list of texts"),
+    "list[int]": (_list_of(_is_int), "a list of whole numbers"),
+    "list[float]": (_list_of(_is_number), "a list of numbers"),
+    "list[list[float]]": (_list_of(_list_of(_is_number)), "a list of lists of numbers"),
+    "list[dict]": (_list_of(lambda v: isinstance(v, dict)), "a list of tables"),
+    "dict[str, float]": (lambda v: isinstance(v, dict) and all(
+        isinstance(k, str) and _is_number(x) for k, x in v.items()),
+        "a table of numbers"),
 }
 
 
@@ -304,7 +342,9 @@ class Policy:
 
     # ------------------------------------------------------------------------------------------
     def validate(self) -> None:
-        """Check choices and ranges; raises :class:`InputError` naming the parameter."""
+        """Check types, choices and ranges; raises :class:`InputError` naming the
+        parameter."""
+        self._validate_types()
         for name, allowed in _CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise InputError(f"policy '{name}' must be one of {', '.join(allowed)}, "
@@ -345,9 +385,52 @@ class Policy:
             value = getattr(self, name)
             if value is not None and (value != int(value) or value < 0):
                 raise InputError(f"policy '{name}' must be a whole number of days, not {value!r}")
+        self._validate_ranges()
         self._validate_drg()
         if self.pv_mode in ("fixed", "elastic") and not self.fixed_point_value:
             raise InputError(f"policy 'pv_mode = {self.pv_mode}' needs 'fixed_point_value'")
+
+    def _validate_types(self) -> None:
+        """Each field of the type its annotation gives (``_TYPE_CHECKS``): a text where a
+        number goes, ``"no"`` where a boolean goes or a list where a table goes is an error
+        here, not a wrong rule or a traceback later."""
+        for f in fields(self):
+            check, expected = _TYPE_CHECKS[f.type]
+            value = getattr(self, f.name)
+            if not check(value):
+                raise InputError(f"policy '{f.name}' must be {expected}, not {value!r}")
+
+    def _validate_ranges(self) -> None:
+        """Ranges of the fields the checks of :meth:`validate` leave open."""
+        shares = ("core_coverage", "basic_min_primary_share", "aux_min_cv_reduction",
+                  "ungrouped_discount", "special_quota", "elastic_base_share",
+                  "bed_day_taper_factor")
+        for name in shares:
+            if not 0 <= getattr(self, name) <= 1:
+                raise InputError(f"policy '{name}' must be in [0, 1], not {getattr(self, name)!r}")
+        not_negative = ("basic_max_cv", "related_min_uplift", "trim_min_cases",
+                        "drg_trim_min_cases", "low_standard_max_los", "surplus_cap")
+        for name in not_negative:
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise InputError(f"policy '{name}' must not be negative, not {value!r}")
+        for name in ("comprehensive_min_cases", "drg_min_cases", "drg_max_cv",
+                     "procedure_prefix", "elastic_ceiling"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise InputError(f"policy '{name}' must be positive, not {value!r}")
+        if not 0 <= self.trim_low < self.trim_high <= 100:
+            raise InputError("policy needs 0 <= trim_low < trim_high <= 100 (percentiles), not "
+                             f"{self.trim_low!r} and {self.trim_high!r}")
+        for name in ("level_coefficients", "budget_point_value", "fixed_point_value",
+                     "bed_day_rates"):
+            for key, value in getattr(self, name).items():
+                if not value > 0:
+                    raise InputError(f"policy '{name}' of {key!r} must be positive, not {value!r}")
+        bands = self.icu_bands
+        if not bands or bands[0] < 1 or any(b >= c for b, c in zip(bands, bands[1:])):
+            raise InputError("policy 'icu_bands' must be increasing whole numbers of days from "
+                             f"1 (the first day of each band), not {bands!r}")
 
     def _validate_drg(self) -> None:
         """The SPEC 10 parameters."""
@@ -400,8 +483,11 @@ class Policy:
         data = dict(data)
         for name in ("level_coefficients", "budget_point_value", "bed_day_rates",
                      "fixed_point_value", "hospital_coefficients"):
-            if name in data:
-                data[name] = {str(k): float(v) for k, v in data[name].items()}
+            # keys as text, numbers as floats; anything else is left for ``validate`` to
+            # name
+            value = data.get(name)
+            if isinstance(value, dict) and all(_is_number(v) for v in value.values()):
+                data[name] = {str(k): float(v) for k, v in value.items()}
         try:
             return cls(**data)
         except TypeError as exc:
@@ -497,6 +583,9 @@ def read_toml(path: str | Path, what: str) -> dict[str, Any]:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(f"no such {what} file", source=str(path)) from None
+    except OSError as exc:          # a directory, no permission...
+        raise InputError(f"cannot read the {what} file ({exc.strerror})",
+                         source=str(path)) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"not a valid TOML {what} file ({exc})", source=str(path)) from None
 
