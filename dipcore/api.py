@@ -64,9 +64,12 @@ def _years(years: Any) -> list[int] | None:
         return int(y) if isinstance(y, str) and y.strip().isdigit() else operator.index(y)
 
     try:
-        return [year(y) for y in ([years] if isinstance(years, (int, str)) else years)]
+        out = [year(y) for y in ([years] if isinstance(years, (int, str)) else years)]
     except TypeError:
         raise InputError(f"years must be a year or a list of years, not {years!r}") from None
+    if not out:
+        raise InputError("years is empty (leave it out for the latest years of the history)")
+    return out
 
 
 def calibrate(history: Any, policy: Policy | None = None, hospitals: pa.Table | None = None, *,

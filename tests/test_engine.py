@@ -230,7 +230,10 @@ def test_api_takes_a_catalogue_path_a_policy_by_name_and_one_year(province, cata
              "catalog must be a Catalog or the path of a saved one, not int"),
             (lambda: dc.settle(province["current"], catalog, budget=budget, policy=5),
              "policy must be a Policy"),
-            (lambda: dc.calibrate(history, years=2023.0), "years must be a year or a list")):
+            (lambda: dc.calibrate(history, years=2023.0), "years must be a year or a list"),
+            (lambda: dc.calibrate(history, years=[]), "years is empty"),
+            (lambda: dc.calibrate(history, years=[year - 9, year]),
+             f"no usable cases discharged in {year - 9} \\(the history's are in ")):
         with pytest.raises(dc.InputError, match=message):
             call()
 

@@ -82,7 +82,12 @@ def calibration_years(present: set[int], policy: Policy, years: list[int] | None
     if not present:
         raise InputError("the history has no usable cases")
     all_years = sorted(present)
-    cal_years = sorted(years) if years else latest_years(all_years, policy)
+    cal_years = sorted(set(years)) if years else latest_years(all_years, policy)
+    missing = [y for y in cal_years if y not in present]
+    if missing:
+        # a year without cases would be recorded in the catalogue as if it were weighed
+        raise InputError(f"no usable cases discharged in {', '.join(map(str, missing))} "
+                         f"(the history's are in {', '.join(map(str, all_years))})")
     if len(cal_years) > len(policy.year_weights):
         raise InputError(f"{len(cal_years)} calibration years but {len(policy.year_weights)} year weights")
     warnings = []
