@@ -18,6 +18,7 @@ from dipcore.engine import jobs
 from dipcore.engine.executor import Executor, ProgressFn
 from dipcore.engine.local import LocalExecutor
 from dipcore.errors import InputError
+from dipcore.ingest.reader import reading_options
 from dipcore.ingest.sources import DEFAULT_BATCH_ROWS
 from dipcore.payment.inputs import case_id_set
 from dipcore.payment.settlement import Settlement
@@ -35,14 +36,26 @@ def executor(engine: str = "local", *, client: Any = None, workers: int | None =
              progress: ProgressFn | None = None) -> Executor:
     """The executor of ``engine``: ``local`` (threads of this process) or ``dask`` (a
     ``client``, or a local cluster of ``workers`` processes)."""
+    hospitals, encoding, mapping, batch_rows = reading_options(hospitals, encoding, mapping,
+                                                               batch_rows)
     options = dict(hospitals=hospitals, encoding=encoding, mapping=mapping,
                    batch_rows=batch_rows, progress=progress)
-    if engine == "dask":
-        from dipcore.engine.distributed import DaskExecutor  # imports Dask only when asked
-        return DaskExecutor(client=client, workers=workers, **options)
-    if engine != "local":
+    if engine not in ENGINES:
         raise InputError(f"engine must be 'local' or 'dask', not {engine!r}")
-    return LocalExecutor(**options)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):
+        raise InputError(f"workers must be a positive whole number, not {workers!r}")
+    if engine == "local":
+        if workers is not None or client is not None:
+            # silently running on this process's threads would not be what was asked
+            raise InputError("workers and client are for engine='dask' (the local engine "
+                             "uses this process's threads: dipcore.set_threads)")
+        return LocalExecutor(**options)
+    from dask.distributed import Client
+    if client is not None and not isinstance(client, Client):
+        raise InputError(f"client must be a dask.distributed.Client, not {type(client).__name__}")
+    from dipcore.engine.distributed import DaskExecutor  # imports Dask only when asked
+    return DaskExecutor(client=client, workers=workers, **options)
 
 
 def _catalog(catalog: Any) -> Catalog:

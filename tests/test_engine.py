@@ -6,6 +6,7 @@ from decimal import Decimal
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
@@ -236,6 +237,41 @@ def test_api_takes_a_catalogue_path_a_policy_by_name_and_one_year(province, cata
              f"no usable cases discharged in {year - 9} \\(the history's are in ")):
         with pytest.raises(dc.InputError, match=message):
             call()
+
+
+def test_reading_options_are_checked_where_a_job_starts(province, catalog, tmp_path):
+    """Encoding, hospitals, mapping, batch size, code list and rule pack of a wrong kind
+    stop with one line; a registry may be given as its path."""
+    cur, budget = province["current"], _budget(province["current"])
+    for call, message in (
+            (lambda: dc.read_cases(cur, encoding="no-such-codec"), "unknown encoding 'no-such-codec'"),
+            (lambda: dc.read_hospitals(cur, encoding=8), "encoding must be a text"),
+            (lambda: dc.settle(cur, catalog, budget, hospitals=5), "hospitals must be a registry"),
+            (lambda: dc.settle(cur, catalog, budget, hospitals=pa.table({"id": ["H1"]})),
+             "the hospital registry lacks a required column"),
+            (lambda: dc.settle(cur, catalog, budget, batch_rows=0), "batch_rows must be a positive"),
+            (lambda: dc.calibrate(cur, batch_rows="many"), "batch_rows must be a positive"),
+            (lambda: dc.read_cases(cur, mapping=["case_id"]), "mapping must be a dict"),
+            (lambda: dc.read_cases(cur, code_list=3), "code_list must be a CodeList"),
+            (lambda: dc.drg_group(cur, 3), "a rule pack is the path of its directory"),
+            (lambda: dc.calibrate(cur, workers=2), "workers and client are for engine='dask'"),
+            (lambda: dc.calibrate(cur, engine="dask", workers=-1), "workers must be a positive"),
+            (lambda: dc.calibrate(cur, engine="dask", client="tcp://x:1"),
+             "client must be a dask.distributed.Client")):
+        with pytest.raises(dc.InputError, match=message):
+            call()
+    from dipcore.engine import threads
+    with pytest.raises(dc.InputError, match="threads must be a positive whole number"):
+        threads.set_threads(0)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DIPCORE_THREADS", "x")
+        with pytest.raises(dc.InputError, match="DIPCORE_THREADS must be a positive"):
+            threads.threads()
+    path = tmp_path / "registry.csv"
+    pacsv.write_csv(province["hospitals"], path)
+    by_path = dc.settle(cur, catalog, budget, hospitals=path)
+    by_table = dc.settle(cur, catalog, budget, hospitals=province["hospitals"])
+    assert by_path.hospitals.equals(by_table.hospitals)
 
 
 def run(*args):

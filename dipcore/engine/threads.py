@@ -18,6 +18,8 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, Iterator, TypeVar
 
+from dipcore.errors import InputError
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -27,7 +29,9 @@ _threads: int | None = None
 def set_threads(n: int | None) -> None:
     """Threads for dipcore's batch passes (``None``: ``DIPCORE_THREADS`` or the cores)."""
     global _threads
-    _threads = None if n is None else max(1, int(n))
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise InputError(f"threads must be a positive whole number, not {n!r}")
+    _threads = n
 
 
 def threads() -> int:
@@ -36,7 +40,9 @@ def threads() -> int:
         return _threads
     env = os.environ.get("DIPCORE_THREADS")
     if env:
-        return max(1, int(env))
+        if not env.strip().isdigit() or int(env) < 1:
+            raise InputError(f"DIPCORE_THREADS must be a positive whole number, not {env!r}")
+        return int(env)
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:         # pragma: no cover - not on Linux

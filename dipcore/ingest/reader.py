@@ -9,6 +9,7 @@ be used at all (unreadable file, missing required column) raises :class:`InputEr
 """
 from __future__ import annotations
 
+import codecs
 import os
 import warnings
 from typing import Any, Callable, Iterator, TypeVar
@@ -75,6 +76,43 @@ def resolve_columns(names: list[str], mapping: dict[str, str] | None, *, source:
     return {c: resolved[c] for c in schema.CASE_COLUMNS if c in resolved}
 
 
+def check_encoding(encoding: Any) -> str:
+    """``encoding`` when Python knows the codec; an :class:`InputError` otherwise."""
+    if not isinstance(encoding, str):
+        raise InputError(f"encoding must be a text such as 'gbk', not {type(encoding).__name__}")
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise InputError(f"unknown encoding {encoding!r}") from None
+    return encoding
+
+
+def reading_options(hospitals: Any = None, encoding: Any = "utf-8", mapping: Any = None,
+                    batch_rows: Any = None) -> tuple[pa.Table | None, str, dict | None,
+                                                     int | None]:
+    """The options every reading of cases takes, checked once where a job starts, so a
+    wrong one stops with one line instead of a traceback deep in a batch.
+
+    ``hospitals`` may be a registry table or the path of one (read by
+    :func:`read_hospitals`, which also checks a table given); ``encoding`` a codec Python
+    knows; ``mapping`` text to text; ``batch_rows`` a positive whole number.
+    """
+    check_encoding(encoding)
+    if mapping is not None and not (isinstance(mapping, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in mapping.items())):
+        raise InputError("mapping must be a dict of source column name to case column name, "
+                         f"not {mapping!r}")
+    if batch_rows is not None and (isinstance(batch_rows, bool) or not isinstance(
+            batch_rows, (int, np.integer)) or batch_rows < 1):
+        raise InputError(f"batch_rows must be a positive whole number, not {batch_rows!r}")
+    if hospitals is not None:
+        if not isinstance(hospitals, (pa.Table, str, os.PathLike)):
+            raise InputError("hospitals must be a registry table or the path of one, not "
+                             f"{type(hospitals).__name__}")
+        hospitals = read_hospitals(hospitals, encoding)
+    return hospitals, encoding, mapping, batch_rows
+
+
 def pieces(source: Any, hospitals: pa.Table | None = None, encoding: str = "utf-8",
            mapping: dict[str, str] | None = None,
            batch_rows: int | None = None) -> Iterator[Piece]:
@@ -116,6 +154,13 @@ def scan_checked(source: Any, work: Callable[[CheckedBatch], R],
     of each batch need not build its table. The rows of unknown codes kept (a code list
     with ``action="warn"``) are warned about once the source is read.
     """
+    hospitals, encoding, mapping, batch_rows = reading_options(hospitals, encoding, mapping,
+                                                               batch_rows)
+    if code_list is not None and not isinstance(code_list, CodeList):
+        if not isinstance(code_list, (str, os.PathLike)):
+            raise InputError("code_list must be a CodeList or the folder of one, not "
+                             f"{type(code_list).__name__}")
+        code_list = CodeList.load(code_list)
     checking = Checking(hospitals, expected_rows=count_rows(source), code_list=code_list)
     kept_unknown = 0
     for unknown, result in checking.run(pieces(source, hospitals, encoding, mapping, batch_rows),
@@ -213,6 +258,7 @@ def read_hospitals(source: Any, encoding: str = "utf-8") -> pa.Table:
         A missing column, a repeated hospital id, a level other than 1/2/3 or an unknown
         kind, naming the row.
     """
+    check_encoding(encoding)
     name = str(source) if isinstance(source, (str, os.PathLike)) else "<table>"
     if isinstance(source, (str, os.PathLike)):
         path = str(source)

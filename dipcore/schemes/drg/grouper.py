@@ -56,7 +56,7 @@ RESULT_SCHEMA = pa.schema([
 TRACE_TYPE = pa.list_(pa.struct([pa.field("zh", pa.string()), pa.field("en", pa.string())]))
 
 
-def drg_group(cases: Any, rules: DrgRules, *, trace: bool = False, map_codes: bool = False,
+def drg_group(cases: Any, rules: DrgRules | str, *, trace: bool = False, map_codes: bool = False,
               batch_rows: int | None = None, encoding: str = "utf-8") -> pa.Table:
     """Group cases into CHS-DRG DRGs with a rule pack.
 
@@ -69,8 +69,8 @@ def drg_group(cases: Any, rules: DrgRules, *, trace: bool = False, map_codes: bo
         ``,`` or ``|``. Also accepted: any object with ``__arrow_c_stream__`` (pandas,
         Polars) and a path to Parquet (file or directory), CSV (``encoding`` utf-8 or gbk)
         or Arrow IPC. Other columns are ignored.
-    rules : DrgRules
-        A loaded rule pack (:meth:`DrgRules.load`).
+    rules : DrgRules or path
+        A rule pack, or the directory of one (:meth:`DrgRules.load`).
     trace : bool, default False
         Add a ``trace`` column: per case, the steps that decided it (MDCs entered and why,
         MDCs fallen through, the ADRG condition that matched, each CC/MCC considered and
@@ -100,6 +100,9 @@ def drg_group(cases: Any, rules: DrgRules, *, trace: bool = False, map_codes: bo
         The cases cannot be read, lack a column, or a column has a type that cannot hold
         the values (e.g. text in ``age_years``).
     """
+    from dipcore.ingest.reader import reading_options
+    _, encoding, _, batch_rows = reading_options(encoding=encoding, batch_rows=batch_rows)
+    rules = DrgRules.of(rules)
     table = as_table(cases, encoding)
     comp = rules.compiled
     if map_codes and (rules.dx_map is None or rules.proc_map is None):

@@ -320,7 +320,15 @@ class DrgRules:
             differs from the SHA-256 or row count pack.json declares, ... The message is one
             line naming the file, the row and the column.
         """
+        if not isinstance(path, (str, os.PathLike)):
+            raise InputError(f"a rule pack is the path of its directory, not "
+                             f"{type(path).__name__}")
         return _load(Path(path))
+
+    @classmethod
+    def of(cls, rules: "DrgRules | str | os.PathLike") -> "DrgRules":
+        """A loaded rule pack as it is, or the one at a path (:meth:`load`)."""
+        return rules if isinstance(rules, cls) else cls.load(rules)
 
 
 # -------------------------------------------------------------------------------------------

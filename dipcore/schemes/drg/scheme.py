@@ -55,8 +55,7 @@ class DrgScheme(Scheme):
         if rules is None:
             raise InputError("a DRG policy needs the CHS-DRG rule pack it groups with "
                              "(rules=dipcore.DrgRules.load(DIR), or --rules DIR)")
-        if not isinstance(rules, DrgRules):
-            rules = DrgRules.load(rules)
+        rules = DrgRules.of(rules)
         if catalog is not None and catalog.rules:
             made = catalog.rules
             if made.get("fingerprint") != rules.fingerprint:
