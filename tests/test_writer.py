@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import dipcore as dc
 from dipcore.engine import writer as W
+from dipcore.errors import InputError
 from dipcore.reports.files import PER_CASE_VALUES, cases_parquet_options
 from dipcore.schema import fen, label_array, label_counts, plain_labels
 
@@ -244,3 +245,21 @@ def test_label_counts_against_a_plain_count(values, pieces):
     expect = {k: n for k, n in Counter(values).items()}
     assert label_counts(back.column("label")) == expect
     assert label_counts(table.column("label")) == expect
+
+
+def test_output_paths_that_cannot_be_written_are_one_line(tmp_path):
+    """A file where a directory goes, a directory where a file goes, a parent that cannot
+    hold directories and a path that is no path each stop with one line naming it."""
+    from dipcore.reports.files import atomic_path, output_directory
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "a-dir").mkdir()
+    with pytest.raises(InputError, match="a-file: the output directory is an existing file"):
+        output_directory(tmp_path / "a-file")
+    with pytest.raises(InputError, match="cannot make the output directory"):
+        output_directory(tmp_path / "a-file" / "below")
+    with pytest.raises(InputError, match="an output directory is a path, not int"):
+        output_directory(1)
+    with pytest.raises(InputError, match="a-dir: the output file is an existing directory"):
+        with atomic_path(tmp_path / "a-dir"):
+            pass
+    assert output_directory(tmp_path / "new" / "deep").is_dir()

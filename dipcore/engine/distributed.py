@@ -45,7 +45,7 @@ from dipcore.errors import DipcoreError
 from dipcore.ingest.checking import Checking
 from dipcore.ingest.reader import case_id_hashes, case_ids_at, part_pieces
 from dipcore.ingest.sources import DEFAULT_BATCH_ROWS, Part, plan_parts
-from dipcore.reports.files import normal_mode
+from dipcore.reports.files import normal_mode, output_directory
 
 SPLIT_EVERY = 8
 
@@ -304,7 +304,7 @@ class DaskExecutor(Executor):
         if out is None:
             yield None
             return
-        Path(out).mkdir(parents=True, exist_ok=True)
+        output_directory(out)
         staging = Path(tempfile.mkdtemp(prefix=".cases.parquet.", dir=out))
         target = Path(out) / "cases.parquet"
         try:

@@ -38,7 +38,7 @@ from dipcore.engine.writer import BackgroundWriter, ParquetAppender
 from dipcore.ingest.checking import Checking
 from dipcore.ingest.reader import pieces
 from dipcore.ingest.sources import DEFAULT_BATCH_ROWS, Piece, count_rows
-from dipcore.reports.files import atomic_path
+from dipcore.reports.files import atomic_path, output_directory
 
 
 def run_source_pass(p: SourcePass, source: Iterable[Piece], checking: Checking,
@@ -140,7 +140,8 @@ class LocalExecutor(Executor):
                                 if p.stage else None)
 
     def rows_sink(self, out: str | os.PathLike | None):
-        return no_sink() if out is None else self._parquet_sink(Path(out) / "cases.parquet")
+        return no_sink() if out is None else self._parquet_sink(output_directory(out)
+                                                                 / "cases.parquet")
 
     @staticmethod
     @contextlib.contextmanager

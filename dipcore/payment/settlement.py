@@ -39,7 +39,8 @@ from dipcore.payment.points import OUTLIER_NAMES, UNITS
 from dipcore.payment.prepayment import monthly_prepayments, pool_factor
 from dipcore.payment.sums import HOSPITAL_SUMS, merge_sums, split_keys
 from dipcore.policy import Policy
-from dipcore.reports.files import atomic_path, cases_parquet_options, human_format
+from dipcore.reports.files import (atomic_path, cases_parquet_options, human_format,
+                                    output_directory)
 from dipcore.reports.results import save_tables
 from dipcore.schema import QUARANTINE_SCHEMA, money_array, points_array
 from dipcore.schemes.base import Scheme, scheme_for
@@ -113,8 +114,7 @@ class Settlement:
         ``summary.json`` has the point values, pools, warnings, the scheme and the
         settlement's policy.
         """
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
+        d = output_directory(directory)
         human_format(format)           # an unknown format stops before anything is written
         target = d / "cases.parquet"
         if self.cases_path is None or target.resolve() != Path(self.cases_path).resolve():

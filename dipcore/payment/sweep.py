@@ -41,7 +41,7 @@ from dipcore.errors import InputError
 from dipcore.payment.settlement import Settlement
 from dipcore.payment.sums import SEP
 from dipcore.policy import SECTIONS, Policy, flatten_sections, read_toml
-from dipcore.reports.files import atomic_path
+from dipcore.reports.files import atomic_path, output_directory
 from dipcore.reports.results import save_tables
 
 #: The name of the variant every sweep settles first: the policy as given.
@@ -252,8 +252,7 @@ class Sweep:
         hospital) and ``statements`` (every variant's statement lines) as Parquet, and as
         CSV files or one workbook ``sweep.xlsx`` (``format``); and ``summary.json`` (each
         variant's overrides, changes and warnings); each atomically."""
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
+        d = output_directory(directory)
         save_tables(d, {"variants": self.totals, "hospitals": self.hospitals,
                         "statements": self.statements()}, format, "sweep.xlsx")
         summary = {"variants": [

@@ -41,6 +41,22 @@ def normal_mode(path: str | os.PathLike) -> None:
     os.chmod(path, full & ~umask())
 
 
+def output_directory(directory: str | os.PathLike) -> Path:
+    """``directory``, made if missing (with its parents); one line when it cannot be: a
+    file of that name, no permission, a parent that cannot hold directories."""
+    if not isinstance(directory, (str, os.PathLike)):
+        raise InputError(f"an output directory is a path, not {type(directory).__name__}")
+    d = Path(directory)
+    if d.exists() and not d.is_dir():
+        raise InputError("the output directory is an existing file", source=str(d))
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot make the output directory ({exc.strerror})",
+                         source=str(d)) from None
+    return d
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
@@ -48,8 +64,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     On error the temporary file is removed and ``path`` is untouched, so an interrupted run
     never leaves a half-written output.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputError(f"an output file is a path, not {type(path).__name__}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise InputError("the output file is an existing directory", source=str(path))
+    output_directory(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:

@@ -37,7 +37,7 @@ from dipcore._kernels.strings import hash_strings
 from dipcore.errors import InputError
 from dipcore.payment.points import UNITS
 from dipcore.policy import Policy
-from dipcore.reports.files import atomic_path
+from dipcore.reports.files import atomic_path, output_directory
 from dipcore.reports.results import save_tables
 from dipcore.supervision import statistics as st
 from dipcore.supervision.cases import case_list
@@ -129,8 +129,7 @@ class Audit:
             ``{hospital_id: name}``, the hospital registry or a settlement's statements.
             The CSV files are left as they are.
         """
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
+        d = output_directory(directory)
         tables = {name: getattr(self, name) for name in self.TABLES
                   if getattr(self, name) is not None}
         flags = pc.binary_join(self.hospitals.column("flags"), ";")
