@@ -34,6 +34,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Callable
@@ -44,7 +45,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dipcore.errors import InputError
-from dipcore.reports.files import atomic_path
+from dipcore.reports.files import atomic_path, output_directory
 from dipcore.schema import BED_DAY_CATEGORIES, CASE_SCHEMA, POOLS, money_array
 
 from . import gaming as _gaming
@@ -289,7 +290,8 @@ def generate(out: str | Path, cases_per_year: int, years: tuple[int, int] = (202
     Parameters
     ----------
     out : path
-        Output directory (created; existing case files of the same names are replaced).
+        Output directory (created; the cases of a province generated there before are
+        removed first, so none mix with this one's).
     cases_per_year : int
         Cases per year.
     years : (first, last)
@@ -373,8 +375,20 @@ def generate(out: str | Path, cases_per_year: int, years: tuple[int, int] = (202
     """
     if cases_per_year < 12:
         raise InputError("cases_per_year must be at least 12 (one a month)")
+    if seed < 0:
+        raise InputError(f"seed must not be negative, not {seed}")
     out = Path(out)
-    (out / "cases").mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise InputError("the output directory is an existing file", source=str(out))
+    cases_dir = out / "cases"
+    if cases_dir.exists():
+        # the cases of an earlier province here would mix with this one's (other months,
+        # other part files): replaced when the generator wrote them, refused otherwise
+        if not (out / "manifest.json").is_file():
+            raise InputError("holds a cases/ folder the generator did not write (no "
+                             "manifest.json); choose an empty directory", source=str(out))
+        shutil.rmtree(cases_dir)
+    output_directory(cases_dir)
     t0 = time.perf_counter()
     first, last = years
     if last < first:

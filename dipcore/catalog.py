@@ -94,10 +94,26 @@ class Catalog:
         return {k.encode(): v.encode() for k, v in meta.items()}
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the catalogue as Parquet (atomically: temporary name, then rename)."""
+        """Write the catalogue as Parquet (atomically: temporary name, then rename).
+
+        A name ending in ``.csv`` or ``.xlsx`` is an error: :meth:`load` reads those as a
+        bureau's official table, so a Parquet file under such a name could not be read back.
+        """
+        self.check_path(path)
         table = self.groups.cast(self.group_schema).replace_schema_metadata(self._metadata())
         with atomic_path(path) as tmp:
             pq.write_table(table, tmp, compression="zstd", write_statistics=False)
+
+    @staticmethod
+    def check_path(path: str | os.PathLike) -> None:
+        """Stop, before any work, where :meth:`save` could not write: a name ending in
+        ``.csv`` or ``.xlsx`` (which :meth:`load` reads as a bureau's official table) or an
+        existing directory."""
+        if str(path).lower().endswith((".csv", ".xlsx")):
+            raise InputError("a catalogue is saved as Parquet: name it .parquet (.csv and "
+                             ".xlsx are read as a bureau's official table)", source=str(path))
+        if Path(path).is_dir():
+            raise InputError("the output file is an existing directory", source=str(path))
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, mean_cost: float | None = None,
@@ -123,6 +139,8 @@ class Catalog:
         cell keeps leading zeros. Errors name the file, the sheet, the sheet's row and the
         column.
         """
+        if not isinstance(path, (str, os.PathLike)):
+            raise InputError(f"a catalogue is loaded from a path, not {type(path).__name__}")
         path = Path(path)
         if not path.exists():
             raise InputError("no such catalogue file", source=str(path))

@@ -48,6 +48,8 @@ def test_catalogue_is_independent_of_batches_and_row_order(province, catalog, tm
         assert other.fingerprint == a.fingerprint
     a.save(tmp_path / "a.parquet")
     c.save(tmp_path / "c.parquet")
+    with pytest.raises(dc.InputError, match="a catalogue is saved as Parquet"):
+        a.save(tmp_path / "a.csv")
     assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "c.parquet").read_bytes()
     back = dc.Catalog.load(tmp_path / "a.parquet")
     assert back.groups.equals(a.groups) and back.policy == a.policy
@@ -134,6 +136,9 @@ def test_warnings(province, catalog, tmp_path):
     assert "not among the cases" in text and "NOPE-1" in text
     assert "different policy (core_min_cases)" in text
     assert "appraisal: hospital HX has no cases" in text
+    extra = dc.settle(cur, catalog, budget={**budget, "Employee": 1.0})
+    assert "pool 'Employee' has a budget but no cases in this settlement (not used)" \
+        in extra.warnings
     assert (r.cases.column("group_kind").to_pylist().count("special")) == 3
     no_rates = dc.Catalog(groups=catalog.groups, mean_cost=catalog.mean_cost,
                           level_coefficients=catalog.level_coefficients, bed_day_rates={},

@@ -529,3 +529,22 @@ def test_hospital_effects_are_stable_scaled_and_drift():
             Province(1, 8, [], heterogeneity=bad)
     with pytest.raises(ValueError, match="heterogeneity_drift"):
         Province(1, 8, [], heterogeneity=1.0, heterogeneity_drift=-1)
+
+
+def test_generating_again_replaces_the_cases_and_refuses_foreign_ones(tmp_path):
+    """A province generated where one was before holds only its own cases (no month or
+    part file of the earlier one left to be read twice); a cases/ folder the generator did
+    not write is refused, not deleted; a negative seed is an error."""
+    out = tmp_path / "prov"
+    generate(out, 120, (2023, 2024), hospitals=5, seed=1)
+    second = generate(out, 24, (2024, 2024), hospitals=5, seed=2)
+    cases = dc.read_cases(out / "cases")[0]
+    assert cases.num_rows == second["cases"] == 24
+    foreign = tmp_path / "foreign"
+    (foreign / "cases").mkdir(parents=True)
+    (foreign / "cases" / "mine.parquet").write_bytes(b"x")
+    with pytest.raises(dc.InputError, match="holds a cases/ folder the generator did not write"):
+        generate(foreign, 24, (2024, 2024), hospitals=5)
+    assert (foreign / "cases" / "mine.parquet").exists()
+    with pytest.raises(dc.InputError, match="seed must not be negative"):
+        generate(tmp_path / "p3", 24, (2024, 2024), seed=-1)

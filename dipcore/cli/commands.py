@@ -99,7 +99,9 @@ def cmd_validate(args) -> int:
 
 def cmd_calibrate(args) -> int:
     from dipcore.api import calibrate
+    from dipcore.catalog import Catalog
     from dipcore.ingest.reader import read_hospitals
+    Catalog.check_path(args.out)
     hospitals = read_hospitals(args.hospitals, encoding=args.encoding) if args.hospitals else None
     years = list(range(args.years[0], args.years[1] + 1)) if args.years else None
     policy = policy_arg(args.policy)

@@ -113,7 +113,7 @@ def engine_of(args):
         if args.scheduler:
             try:
                 client = stack.enter_context(Client(args.scheduler, timeout="30s"))
-            except (OSError, TimeoutError) as exc:
+            except (OSError, TimeoutError, ValueError) as exc:     # ValueError: no port...
                 from dipcore.errors import InputError
                 raise InputError(f"cannot reach the Dask scheduler at {args.scheduler} ({exc})") from None
         else:

@@ -225,6 +225,8 @@ def finalize(hospital_sums: pa.Table, monthly_sums: pa.Table, cases: pa.Table | 
             for c in HOSPITAL_SUMS}
     pools, pool_at = _pool_codes(pool_col)
     budget_fen = _budgets(budget, pools)
+    for p in sorted(set(budget_fen) - set(pools)):      # a misspelt pool, or an idle one
+        warnings.append(f"pool '{p}' has a budget but no cases in this settlement (not used)")
     given_tables = appraisal is not None or deductions is not None or prepaid is not None
     # the ids as Python strings only to look up the input tables given
     hosp, pool = (hosp_col.to_pylist(), pool_col.to_pylist()) if given_tables else ([], [])
