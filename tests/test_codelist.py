@@ -70,6 +70,10 @@ def test_loading_lists_and_their_errors(tmp_path):
     assert "proc_codes.csv" in str(err.value) and "code" in str(err.value)
     with pytest.raises(InputError, match="warn, quarantine"):
         dc.CodeList(diagnoses=pa.array(DX), action="drop")
+    # a list with a header and no code (a truncated export) would make every code unknown
+    (d / "proc_codes.csv").write_text("code\n", encoding="utf-8")
+    with pytest.raises(InputError, match="proc_codes.csv, column 'code': the code list has no codes"):
+        dc.CodeList.load(d)
 
 
 def test_validate_command_counts_unknown_codes(tmp_path):
@@ -85,3 +89,6 @@ def test_validate_command_counts_unknown_codes(tmp_path):
                         "--code-list", str(d), "--unknown-code", "warn"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and "1 rows carry codes outside the code list" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "dipcore", "validate", str(src),
+                        "--unknown-code", "warn"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "--unknown-code needs --code-list" in r.stderr

@@ -6,6 +6,7 @@ import time
 
 from dipcore.cli.options import drg_inputs, engine_of, policy_arg
 from dipcore.cli.progress import Progress, StagedProgress
+from dipcore.errors import InputError
 
 
 def cmd_generate(args) -> int:
@@ -81,7 +82,10 @@ def cmd_validate(args) -> int:
     from dipcore.ingest.reader import read_hospitals
     from dipcore.schema import QUARANTINE_SCHEMA
     hospitals = read_hospitals(args.hospitals, encoding=args.encoding) if args.hospitals else None
-    code_list = CodeList.load(args.code_list, action=args.unknown_code) if args.code_list else None
+    if args.unknown_code and not args.code_list:
+        raise InputError("--unknown-code needs --code-list (the codes to know)")
+    code_list = (CodeList.load(args.code_list, action=args.unknown_code or "quarantine")
+                 if args.code_list else None)
     summary, quarantine = CaseSummary(), []
     for part, q in _scan(args.cases, hospitals, args.encoding, code_list=code_list,
                          work=lambda b: (SummaryPart.of_batch(b), b.quarantine)):

@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--quarantine", help="write the quarantine here (.csv or .parquet)")
     v.add_argument("--code-list", help="directory with dx_codes.csv and/or proc_codes.csv "
                    "(e.g. a CHS-DRG rule pack): codes outside them are unknown_code")
-    v.add_argument("--unknown-code", choices=("quarantine", "warn"), default="quarantine",
+    v.add_argument("--unknown-code", choices=("quarantine", "warn"),
                    help="with --code-list: quarantine such rows (default) or keep and count them")
     add_threads_option(v)
     v.set_defaults(func=cmd_validate)

@@ -48,7 +48,11 @@ def _read_codes(path: Path) -> pa.Array:
         if "code" in message and ("not found" in message or "No match" in message):
             raise InputError("code list lacks a column", source=str(path), column="code") from None
         raise InputError(f"cannot read the code list ({message})", source=str(path)) from None
-    return table.column("code").combine_chunks()
+    codes = table.column("code").combine_chunks()
+    if len(codes) - codes.null_count == 0:
+        # an empty list would make every case's code unknown: a truncated export, not a rule
+        raise InputError("the code list has no codes", source=str(path), column="code")
+    return codes
 
 
 def _canonical(codes: pa.Array, procedures: bool) -> pa.Array:
