@@ -828,3 +828,10 @@ def test_new_technology_load_missing_column(tmp_path, header, column):
         NewTechnology.load(path)
     text = one_line(exc)
     assert str(path) in text and f"column '{column}'" in text and "procedure_code" in text
+
+
+def test_new_technology_codes_must_be_text():
+    """A mapping with a number for a procedure code names the row, not a traceback."""
+    with pytest.raises(InputError) as exc:
+        NewTechnology.load({1: "2023-06-01"})
+    assert "row 1, column 'procedure_code': procedure code is not a text: 1" in one_line(exc)

@@ -466,3 +466,20 @@ def test_sweep_section_of_a_real_sweep(demo_like, small_province, tmp_path):
     text = dc.report(demo_like, tmp_path / "o.html", lang="en", sweep=tmp_path / "other") \
         .read_text(encoding="utf-8")
     assert warning in html.unescape(text)
+
+
+def test_report_inputs_of_the_wrong_kind_are_one_line(demo_like, tmp_path, monkeypatch):
+    """A results argument that is no path, and a catalogue of the other scheme than the
+    results', stop with one line instead of a traceback or a report that mixes them."""
+    import dataclasses
+
+    from dipcore.reports import inputs as report_inputs
+    with pytest.raises(dc.InputError, match="the results of a report is given as a path, not int"):
+        dc.report(1, tmp_path / "r.html")
+    catalog = dc.Catalog.load(demo_like / "catalog.parquet")
+    with pytest.raises(dc.InputError, match="catalog of a report is given as a path, not Catalog"):
+        dc.report(demo_like, tmp_path / "r.html", catalog=catalog)
+    as_drg = dataclasses.replace(catalog, scheme="drg")
+    monkeypatch.setattr(report_inputs.Catalog, "load", classmethod(lambda cls, path: as_drg))
+    with pytest.raises(dc.InputError, match="a DRG catalogue cannot explain DIP results"):
+        dc.report(demo_like, tmp_path / "r.html")

@@ -139,6 +139,14 @@ def read_json(path: Path) -> dict:
     return data
 
 
+def _path(value: Any, what: str) -> Path:
+    """A path argument of the report; one line when it is something else (a loaded
+    ``Catalog``, a number...)."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise InputError(f"{what} of a report is given as a path, not {type(value).__name__}")
+    return Path(value)
+
+
 def _settlement_dir(results: Path) -> Path:
     """``results`` itself when it holds ``hospitals.parquet``, else its ``settlement/``."""
     if not results.exists():
@@ -239,7 +247,7 @@ def load_inputs(results: str | os.PathLike, *, audit: str | os.PathLike | None =
     InputError
         A file is missing or cannot be read (one line naming it).
     """
-    d = _settlement_dir(Path(results))
+    d = _settlement_dir(_path(results, "the results"))
     statements = read_parquet(d / "hospitals.parquet", STATEMENT_COLUMNS)
     names = statements.column_names
     amount = "drg_amount" if "drg_amount" in names else "dip_amount"
@@ -254,10 +262,14 @@ def load_inputs(results: str | os.PathLike, *, audit: str | os.PathLike | None =
     summary = read_json(d / "summary.json")
     scheme = summary.get("scheme") or ("drg" if amount == "drg_amount" else "dip")
 
-    catalog_path = Path(catalog) if catalog is not None else _beside(d, "catalog.parquet")
+    catalog_path = _path(catalog, "catalog") if catalog is not None \
+        else _beside(d, "catalog.parquet")
     found_catalog = Catalog.load(catalog_path) if catalog_path is not None else None
-    audit_dir = Path(audit) if audit is not None else _beside(d, "audit")
-    sweep_dir = Path(sweep) if sweep is not None else _beside(d, "sweep")
+    if found_catalog is not None and found_catalog.scheme != scheme:
+        raise InputError(f"a {found_catalog.scheme.upper()} catalogue cannot explain "
+                         f"{scheme.upper()} results", source=str(catalog_path))
+    audit_dir = _path(audit, "audit") if audit is not None else _beside(d, "audit")
+    sweep_dir = _path(sweep, "sweep") if sweep is not None else _beside(d, "sweep")
     policy, policy_source = _policies(summary, found_catalog, d / "summary.json")
     cases_path = d / "cases.parquet"
     return ReportInputs(

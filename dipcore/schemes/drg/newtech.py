@@ -96,6 +96,9 @@ class NewTechnology:
             if st != 0:
                 raise InputError("filing date is not a date", source=where, row=i + 1,
                                  column="filing_date")
+            if code is not None and not isinstance(code, str):
+                raise InputError(f"procedure code is not a text: {code!r}", source=where,
+                                 row=i + 1, column=code_col)
             folded = fold_code(code)
             if not folded:
                 raise InputError("empty procedure code", source=where, row=i + 1,
