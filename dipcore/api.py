@@ -98,7 +98,7 @@ def calibrate(history: Any, policy: Policy | None = None, hospitals: pa.Table | 
         Cases of the calibration years; anything :func:`dipcore.read_cases` accepts.
     policy : Policy, mapping, name or path, optional
         Defaults to the national policy.
-    hospitals : pyarrow.Table, optional
+    hospitals : pyarrow.Table or path, optional
         Hospital registry (levels; unknown hospitals are quarantined).
     years : int or list of int, optional
         Calibration years; by default the most recent ``len(policy.year_weights)``
@@ -150,7 +150,7 @@ def settle(cases: Any, catalog: Catalog, budget: dict[str, Any], policy: Policy 
         DIP fund budget per pool, yuan (``{"employee": 72_000_000.00, ...}``).
     policy : Policy, mapping, name or path, optional
         Defaults to the catalogue's policy.
-    hospitals : pyarrow.Table, optional
+    hospitals : pyarrow.Table or path, optional
         Hospital registry.
     special_cases : ids, table or file, optional
         Case ids approved by special review (paid at actual cost).
@@ -205,7 +205,7 @@ def audit(cases: Any, catalog: Catalog, policy: Policy | None = None,
         ``audit_control_limit``, ``audit_min_ratio``, ``audit_min_cases``,
         ``audit_min_events``, ``audit_overdispersion``, ``audit_peer_level``); defaults to
         the catalogue's policy.
-    hospitals : pyarrow.Table, optional
+    hospitals : pyarrow.Table or path, optional
         Hospital registry.
     previous : path, table or stream, optional
         The previous year's cases, for the growth tests (scored with the same catalogue,

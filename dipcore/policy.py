@@ -481,6 +481,13 @@ class Policy:
         if unknown:
             raise InputError(f"unknown policy key(s): {', '.join(unknown)}", source=source)
         data = dict(data)
+        # a whole number written as 60.0 in a file (or stored so by an earlier version) is
+        # the whole number; 1.5 stays, for ``validate`` to name
+        whole = {f.name for f in fields(cls) if f.type in ("int", "int | None")}
+        for name in whole & set(data):
+            value = data[name]
+            if isinstance(value, float) and value.is_integer():
+                data[name] = int(value)
         for name in ("level_coefficients", "budget_point_value", "bed_day_rates",
                      "fixed_point_value", "hospital_coefficients"):
             # keys as text, numbers as floats; anything else is left for ``validate`` to

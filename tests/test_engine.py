@@ -269,6 +269,7 @@ def test_reading_options_are_checked_where_a_job_starts(province, catalog, tmp_p
     with pytest.raises(dc.InputError, match="threads must be a positive whole number"):
         threads.set_threads(0)
     with pytest.MonkeyPatch.context() as env:
+        env.setattr(threads, "_threads", None)      # as no set_threads before: the variable
         env.setenv("DIPCORE_THREADS", "x")
         with pytest.raises(dc.InputError, match="DIPCORE_THREADS must be a positive"):
             threads.threads()

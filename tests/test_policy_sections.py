@@ -110,3 +110,12 @@ def test_policy_numbers_from_a_mapping_keep_their_fingerprint():
 def test_a_policy_path_that_is_a_directory_is_named(tmp_path):
     with pytest.raises(InputError, match=re.escape(f"{tmp_path}: cannot read the policy file")):
         dc.Policy.load(tmp_path)
+
+
+def test_whole_numbers_written_with_a_decimal_point_are_whole_numbers():
+    """``bed_day_cap = 60.0`` in a file is 60 days, as it was before whole-number fields
+    were checked; ``1.5`` cases is an error naming the field."""
+    assert dc.Policy.from_dict({"bed_day_cap": 60.0, "core_min_cases": 15.0}) == \
+        dc.Policy(bed_day_cap=60, core_min_cases=15)
+    with pytest.raises(InputError, match="policy 'core_min_cases' must be a whole number"):
+        dc.Policy.from_dict({"core_min_cases": 1.5})

@@ -196,7 +196,7 @@ def read_cases(source: Any, hospitals: pa.Table | None = None, encoding: str = "
         A Parquet file or (hive-partitioned) directory, a CSV file (list fields joined by
         ``|`` or ``,``), an Arrow IPC file, a ``pyarrow.Table``/``RecordBatch``/
         ``RecordBatchReader``, or anything exposing ``__arrow_c_stream__`` (pandas, Polars).
-    hospitals : pyarrow.Table, optional
+    hospitals : pyarrow.Table or path, optional
         Hospital registry from :func:`read_hospitals`. Cases of hospitals not in it are
         quarantined, and the registry supplies every case's hospital level.
     encoding : str, default "utf-8"

@@ -30,6 +30,7 @@ from dipcore._kernels import drg as K
 from dipcore.engine.threads import ordered_map, threads
 from dipcore.errors import InputError
 from dipcore.ingest.codebook import Vocabulary
+from dipcore.ingest.reader import reading_options
 from dipcore.schemes.drg.cases import (
     INT_COLUMNS,
     as_table,
@@ -100,7 +101,6 @@ def drg_group(cases: Any, rules: DrgRules | str, *, trace: bool = False, map_cod
         The cases cannot be read, lack a column, or a column has a type that cannot hold
         the values (e.g. text in ``age_years``).
     """
-    from dipcore.ingest.reader import reading_options
     _, encoding, _, batch_rows = reading_options(encoding=encoding, batch_rows=batch_rows)
     rules = DrgRules.of(rules)
     table = as_table(cases, encoding)
