@@ -92,3 +92,8 @@ def test_validate_command_counts_unknown_codes(tmp_path):
     r = subprocess.run([sys.executable, "-m", "dipcore", "validate", str(src),
                         "--unknown-code", "warn"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "--unknown-code needs --code-list" in r.stderr
+    # a quarantine file that cannot be written stops before the cases are read
+    r = subprocess.run([sys.executable, "-m", "dipcore", "validate", str(src),
+                        "--quarantine", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "the output file is an existing directory" in r.stderr
+    assert "cases kept" not in r.stdout

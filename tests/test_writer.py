@@ -263,3 +263,9 @@ def test_output_paths_that_cannot_be_written_are_one_line(tmp_path):
         with atomic_path(tmp_path / "a-dir"):
             pass
     assert output_directory(tmp_path / "new" / "deep").is_dir()
+
+
+def test_a_quarantine_that_is_no_table_is_one_line(tmp_path):
+    from dipcore.ingest.quarantine import save_quarantine
+    with pytest.raises(InputError, match="the quarantine is a pyarrow.Table, not NoneType"):
+        save_quarantine(None, tmp_path / "q.csv")

@@ -80,7 +80,10 @@ def cmd_validate(args) -> int:
     from dipcore.ingest.codelist import CodeList
     from dipcore.ingest.quarantine import save_quarantine
     from dipcore.ingest.reader import read_hospitals
+    from dipcore.reports.files import output_file
     from dipcore.schema import QUARANTINE_SCHEMA
+    if args.quarantine:
+        output_file(args.quarantine)
     hospitals = read_hospitals(args.hospitals, encoding=args.encoding) if args.hospitals else None
     if args.unknown_code and not args.code_list:
         raise InputError("--unknown-code needs --code-list (the codes to know)")
@@ -237,10 +240,12 @@ def cmd_sweep(args) -> int:
     from dipcore.api import sweep
     from dipcore.ingest.reader import read_hospitals
     from dipcore.payment.sweep import load_variants
+    from dipcore.reports.files import output_directory
     policy = policy_arg(args.policy)
     rules, new_technology = drg_inputs(args)
     catalog = _catalog(args.catalog, policy, rules)
     variants = load_variants(args.variants)
+    output_directory(args.out)
     hospitals = read_hospitals(args.hospitals, encoding=args.encoding) if args.hospitals else None
     t0 = time.perf_counter()
     with engine_of(args) as (engine, client):
@@ -321,9 +326,11 @@ def audit_lines(result) -> list[str]:
 def cmd_audit(args) -> int:
     from dipcore.api import audit
     from dipcore.ingest.reader import read_hospitals
+    from dipcore.reports.files import output_directory
     policy = policy_arg(args.policy)
     rules, new_technology = drg_inputs(args)
     catalog = _catalog(args.catalog, policy, rules)
+    output_directory(args.out)
     hospitals = read_hospitals(args.hospitals, encoding=args.encoding) if args.hospitals else None
     t0 = time.perf_counter()
     with engine_of(args) as (engine, client):
@@ -349,8 +356,9 @@ def cmd_drg_group(args) -> int:
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    from dipcore.reports.files import atomic_path
+    from dipcore.reports.files import atomic_path, output_file
     from dipcore.schemes.drg import DrgRules, drg_group
+    output_file(args.out)
     t0 = time.perf_counter()
     rules = DrgRules.load(args.rules)
     t1 = time.perf_counter()

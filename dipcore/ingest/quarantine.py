@@ -12,6 +12,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from dipcore import schema
+from dipcore.errors import InputError
 from dipcore.ingest.checks import CHECKS, ENCODING, REASONS
 from dipcore.ingest.convert import display, plain_text, trimmed_text
 from dipcore.ingest.sources import Piece
@@ -94,6 +95,8 @@ def save_quarantine(quarantine: pa.Table, path: str | os.PathLike) -> None:
     The file is written under a temporary name and renamed, so an interrupted run leaves no
     half-written file.
     """
+    if not isinstance(quarantine, pa.Table):
+        raise InputError(f"the quarantine is a pyarrow.Table, not {type(quarantine).__name__}")
     path = str(path)
     with atomic_path(path) as tmp:
         if path.lower().endswith((".parquet", ".pq")):

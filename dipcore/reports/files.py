@@ -57,6 +57,19 @@ def output_directory(directory: str | os.PathLike) -> Path:
     return d
 
 
+def output_file(path: str | os.PathLike) -> Path:
+    """``path`` checked as a file to write, its directory made: one line when it is a
+    directory or not a path, or its directory cannot be made (``output_directory``).
+    Commands call it before their work, so a wrong ``--out`` does not wait for the end."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputError(f"an output file is a path, not {type(path).__name__}")
+    path = Path(path)
+    if path.is_dir():
+        raise InputError("the output file is an existing directory", source=str(path))
+    output_directory(path.parent)
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
@@ -64,12 +77,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     On error the temporary file is removed and ``path`` is untouched, so an interrupted run
     never leaves a half-written output.
     """
-    if not isinstance(path, (str, os.PathLike)):
-        raise InputError(f"an output file is a path, not {type(path).__name__}")
-    path = Path(path)
-    if path.is_dir():
-        raise InputError("the output file is an existing directory", source=str(path))
-    output_directory(path.parent)
+    path = output_file(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
