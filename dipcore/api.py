@@ -7,6 +7,7 @@ Each is a thin wrapper: it chooses an executor (``dipcore.engine.local.LocalExec
 """
 from __future__ import annotations
 
+import numbers
 import operator
 import os
 from typing import Any
@@ -42,8 +43,8 @@ def executor(engine: str = "local", *, client: Any = None, workers: int | None =
                    batch_rows=batch_rows, progress=progress)
     if engine not in ENGINES:
         raise InputError(f"engine must be 'local' or 'dask', not {engine!r}")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
-                                or workers < 1):
+    if workers is not None and (isinstance(workers, bool)
+                                or not isinstance(workers, numbers.Integral) or workers < 1):
         raise InputError(f"workers must be a positive whole number, not {workers!r}")
     if engine == "local":
         if workers is not None or client is not None:
@@ -55,7 +56,8 @@ def executor(engine: str = "local", *, client: Any = None, workers: int | None =
     if client is not None and not isinstance(client, Client):
         raise InputError(f"client must be a dask.distributed.Client, not {type(client).__name__}")
     from dipcore.engine.distributed import DaskExecutor  # imports Dask only when asked
-    return DaskExecutor(client=client, workers=workers, **options)
+    return DaskExecutor(client=client, workers=None if workers is None else int(workers),
+                        **options)
 
 
 def _catalog(catalog: Any) -> Catalog:

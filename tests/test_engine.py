@@ -268,6 +268,10 @@ def test_reading_options_are_checked_where_a_job_starts(province, catalog, tmp_p
     from dipcore.engine import threads
     with pytest.raises(dc.InputError, match="threads must be a positive whole number"):
         threads.set_threads(0)
+    with pytest.MonkeyPatch.context() as env:        # a NumPy integer is a whole number
+        env.setattr(threads, "_threads", None)
+        threads.set_threads(np.int64(2))
+        assert threads.threads() == 2 and type(threads._threads) is int
     with pytest.MonkeyPatch.context() as env:
         env.setattr(threads, "_threads", None)      # as no set_threads before: the variable
         env.setenv("DIPCORE_THREADS", "x")

@@ -11,6 +11,7 @@ already.
 """
 from __future__ import annotations
 
+import numbers
 import os
 import queue
 import threading
@@ -29,9 +30,9 @@ _threads: int | None = None
 def set_threads(n: int | None) -> None:
     """Threads for dipcore's batch passes (``None``: ``DIPCORE_THREADS`` or the cores)."""
     global _threads
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+    if n is not None and (isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1):
         raise InputError(f"threads must be a positive whole number, not {n!r}")
-    _threads = n
+    _threads = None if n is None else int(n)
 
 
 def threads() -> int:
