@@ -7,7 +7,6 @@ Each is a thin wrapper: it chooses an executor (``dipcore.engine.local.LocalExec
 """
 from __future__ import annotations
 
-import numbers
 import operator
 import os
 from typing import Any
@@ -18,7 +17,7 @@ from dipcore.catalog import Catalog
 from dipcore.engine import jobs
 from dipcore.engine.executor import Executor, ProgressFn
 from dipcore.engine.local import LocalExecutor
-from dipcore.errors import InputError
+from dipcore.errors import InputError, positive_whole
 from dipcore.ingest.reader import reading_options
 from dipcore.ingest.sources import DEFAULT_BATCH_ROWS
 from dipcore.payment.inputs import case_id_set
@@ -43,9 +42,7 @@ def executor(engine: str = "local", *, client: Any = None, workers: int | None =
                    batch_rows=batch_rows, progress=progress)
     if engine not in ENGINES:
         raise InputError(f"engine must be 'local' or 'dask', not {engine!r}")
-    if workers is not None and (isinstance(workers, bool)
-                                or not isinstance(workers, numbers.Integral) or workers < 1):
-        raise InputError(f"workers must be a positive whole number, not {workers!r}")
+    workers = positive_whole(workers, "workers")
     if engine == "local":
         if workers is not None or client is not None:
             # silently running on this process's threads would not be what was asked
@@ -56,8 +53,7 @@ def executor(engine: str = "local", *, client: Any = None, workers: int | None =
     if client is not None and not isinstance(client, Client):
         raise InputError(f"client must be a dask.distributed.Client, not {type(client).__name__}")
     from dipcore.engine.distributed import DaskExecutor  # imports Dask only when asked
-    return DaskExecutor(client=client, workers=None if workers is None else int(workers),
-                        **options)
+    return DaskExecutor(client=client, workers=workers, **options)
 
 
 def _catalog(catalog: Any) -> Catalog:

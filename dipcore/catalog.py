@@ -26,7 +26,7 @@ from dipcore.errors import InputError
 from dipcore.ingest.excel import is_workbook
 from dipcore.ingest.tables import header_of, read_parquet_file
 from dipcore.policy import Policy
-from dipcore.reports.files import atomic_path
+from dipcore.reports.files import atomic_path, output_file
 from dipcore.schemes.base import get_scheme
 
 
@@ -107,13 +107,12 @@ class Catalog:
     @staticmethod
     def check_path(path: str | os.PathLike) -> None:
         """Stop, before any work, where :meth:`save` could not write: a name ending in
-        ``.csv`` or ``.xlsx`` (which :meth:`load` reads as a bureau's official table) or an
-        existing directory."""
+        ``.csv`` or ``.xlsx`` (which :meth:`load` reads as a bureau's official table), or a
+        path ``output_file`` refuses."""
         if str(path).lower().endswith((".csv", ".xlsx")):
             raise InputError("a catalogue is saved as Parquet: name it .parquet (.csv and "
                              ".xlsx are read as a bureau's official table)", source=str(path))
-        if Path(path).is_dir():
-            raise InputError("the output file is an existing directory", source=str(path))
+        output_file(path)        # not a directory, its folder made
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, mean_cost: float | None = None,

@@ -5,6 +5,8 @@ the row or column), so the command line can print it without a traceback.
 """
 from __future__ import annotations
 
+import numbers
+
 
 class DipcoreError(Exception):
     """Base class of the errors dipcore raises on purpose."""
@@ -39,3 +41,14 @@ class InputError(DipcoreError, ValueError):
         #: The message without the location (to restate it, e.g. as a subclass).
         self.message = text
         super().__init__(f"{', '.join(where)}: {text}" if where else text)
+
+
+def positive_whole(value: object, name: str) -> int | None:
+    """``value`` as an int when it is a positive whole number (NumPy's integers too; not a
+    boolean, not a float), ``None`` as it is; an :class:`InputError` naming ``name``
+    otherwise. The one check of counts given to the API (threads, workers, batch rows)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise InputError(f"{name} must be a positive whole number, not {value!r}")
+    return int(value)

@@ -351,10 +351,17 @@ class Policy:
                                  f"not {getattr(self, name)!r}")
         positive = ("core_min_cases", "score_scale", "high_ratio", "extreme_ratio",
                     "aux_min_group_cases", "aux_min_subtype_cases", "readmit_days",
-                    "audit_min_ratio")
-        for name in positive:
-            if not getattr(self, name) > 0:
-                raise InputError(f"policy '{name}' must be positive, not {getattr(self, name)!r}")
+                    "audit_min_ratio", "comprehensive_min_cases", "drg_min_cases",
+                    "drg_max_cv", "procedure_prefix", "elastic_ceiling")
+        not_negative = ("basic_max_cv", "related_min_uplift", "trim_min_cases",
+                        "drg_trim_min_cases", "low_standard_max_los", "surplus_cap",
+                        "audit_min_cases", "audit_min_events")
+        for names, ok, what in ((positive, lambda v: v > 0, "be positive"),
+                                (not_negative, lambda v: v >= 0, "not be negative")):
+            for name in names:
+                value = getattr(self, name)      # None: an optional field left out
+                if value is not None and not ok(value):
+                    raise InputError(f"policy '{name}' must {what}, not {value!r}")
         if not 0 <= self.low_ratio < self.high_ratio <= self.extreme_ratio:
             raise InputError("policy needs 0 <= low_ratio < high_ratio <= extreme_ratio")
         if len(self.year_weights) == 0 or any(w < 0 for w in self.year_weights) \
@@ -375,9 +382,6 @@ class Policy:
         if not 0.5 <= self.audit_control_limit < 1:
             raise InputError("policy 'audit_control_limit' must be in [0.5, 1) "
                              f"(two-sided coverage, 0.998 by default), not {self.audit_control_limit!r}")
-        for name in ("audit_min_cases", "audit_min_events"):
-            if getattr(self, name) < 0:
-                raise InputError(f"policy '{name}' must not be negative")
         for key in self.level_coefficients:
             if key not in ("1", "2", "3"):
                 raise InputError(f"policy 'level_coefficients' key must be 1, 2 or 3, not {key!r}")
@@ -408,22 +412,11 @@ class Policy:
         for name in shares:
             if not 0 <= getattr(self, name) <= 1:
                 raise InputError(f"policy '{name}' must be in [0, 1], not {getattr(self, name)!r}")
-        not_negative = ("basic_max_cv", "related_min_uplift", "trim_min_cases",
-                        "drg_trim_min_cases", "low_standard_max_los", "surplus_cap")
-        for name in not_negative:
-            value = getattr(self, name)
-            if value is not None and value < 0:
-                raise InputError(f"policy '{name}' must not be negative, not {value!r}")
-        for name in ("comprehensive_min_cases", "drg_min_cases", "drg_max_cv",
-                     "procedure_prefix", "elastic_ceiling"):
-            value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise InputError(f"policy '{name}' must be positive, not {value!r}")
         if not 0 <= self.trim_low < self.trim_high <= 100:
             raise InputError("policy needs 0 <= trim_low < trim_high <= 100 (percentiles), not "
                              f"{self.trim_low!r} and {self.trim_high!r}")
         for name in ("level_coefficients", "budget_point_value", "fixed_point_value",
-                     "bed_day_rates"):
+                     "bed_day_rates", "hospital_coefficients"):
             for key, value in getattr(self, name).items():
                 if not value > 0:
                     raise InputError(f"policy '{name}' of {key!r} must be positive, not {value!r}")
@@ -459,9 +452,6 @@ class Policy:
                     raise InputError(f"policy 'drg_weight_adjustments' entry {i + 1}: match "
                                      f"{m!r} is empty or given twice")
                 seen.add(key)
-        for hospital, k in self.hospital_coefficients.items():
-            if not float(k) > 0:
-                raise InputError(f"policy 'hospital_coefficients' of {hospital!r} must be positive")
         if self.drg_coefficient == "hospital" and not self.hospital_coefficients:
             raise InputError("policy 'drg_coefficient = hospital' needs 'hospital_coefficients'")
 

@@ -11,7 +11,6 @@ already.
 """
 from __future__ import annotations
 
-import numbers
 import os
 import queue
 import threading
@@ -19,7 +18,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, Iterator, TypeVar
 
-from dipcore.errors import InputError
+from dipcore.errors import InputError, positive_whole
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -30,9 +29,7 @@ _threads: int | None = None
 def set_threads(n: int | None) -> None:
     """Threads for dipcore's batch passes (``None``: ``DIPCORE_THREADS`` or the cores)."""
     global _threads
-    if n is not None and (isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1):
-        raise InputError(f"threads must be a positive whole number, not {n!r}")
-    _threads = None if n is None else int(n)
+    _threads = positive_whole(n, "threads")
 
 
 def threads() -> int:

@@ -21,7 +21,7 @@ import pyarrow.csv as pacsv
 
 from dipcore import schema
 from dipcore._kernels import strings as K
-from dipcore.errors import InputError
+from dipcore.errors import InputError, positive_whole
 from dipcore.ingest.checking import Checking
 from dipcore.ingest.checks import REASONS
 from dipcore.ingest.codelist import CodeList, UnknownCodes
@@ -102,9 +102,7 @@ def reading_options(hospitals: Any = None, encoding: Any = "utf-8", mapping: Any
             isinstance(k, str) and isinstance(v, str) for k, v in mapping.items())):
         raise InputError("mapping must be a dict of source column name to case column name, "
                          f"not {mapping!r}")
-    if batch_rows is not None and (isinstance(batch_rows, bool) or not isinstance(
-            batch_rows, (int, np.integer)) or batch_rows < 1):
-        raise InputError(f"batch_rows must be a positive whole number, not {batch_rows!r}")
+    batch_rows = positive_whole(batch_rows, "batch_rows")
     if hospitals is not None:
         if not isinstance(hospitals, (pa.Table, str, os.PathLike)):
             raise InputError("hospitals must be a registry table or the path of one, not "
