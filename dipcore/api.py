@@ -42,6 +42,10 @@ def executor(engine: str = "local", *, client: Any = None, workers: int | None =
                    batch_rows=batch_rows, progress=progress)
     if engine not in ENGINES:
         raise InputError(f"engine must be 'local' or 'dask', not {engine!r}")
+    if progress is not None and not callable(progress):
+        # checked here, not at the first batch, where it would fail mid-run
+        raise InputError(f"progress must be a function progress(stage, done, total), not "
+                         f"{type(progress).__name__}")
     workers = positive_whole(workers, "workers")
     if engine == "local":
         if workers is not None or client is not None:

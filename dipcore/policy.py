@@ -81,7 +81,8 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "settlement": (    # SPEC 6-7 (the budget point value a catalogue carries is computed
         # under its calibration policy's budget_* fields; a settlement reads the catalogue's)
         "budget_point_value", "budget_pv_trim", "pv_mode", "fixed_point_value",
-        "elastic_base_share", "elastic_ceiling", "fund_share_method", "surplus_cap", "sharing_bands", "reserve", "allocation"),
+        "elastic_base_share", "elastic_ceiling", "fund_share_method", "surplus_cap", "sharing_bands", "reserve", "allocation",
+        "appraisal_max"),
     "supervision": (   # SPEC 8, 11
         "readmit_days", "low_standard_max_los", "audit_control_limit", "audit_min_ratio",
         "audit_min_cases", "audit_min_events", "audit_overdispersion", "audit_scale",
@@ -309,6 +310,11 @@ class Policy:
     sharing_bands: list[list[float]] = field(default_factory=list)
     reserve: float = 0.10
     allocation: str = "exact"
+    #: The largest appraisal coefficient c_h an appraisal table may give (SPEC 7 leaves it
+    #: open). Coefficients sit near 1 (scores over 100, a bonus of a few per cent): one
+    #: above this stops the run naming its row, since a score of 98 typed for 0.98 would
+    #: pay 98 times the amount. Raise it where a region's rewards go higher.
+    appraisal_max: float = 1.5
 
     # ---- supervision (SPEC 8) --------------------------------------------------------------
     #: A readmission of the same patient for the same diagnosis category within this many
@@ -352,7 +358,7 @@ class Policy:
         positive = ("core_min_cases", "score_scale", "high_ratio", "extreme_ratio",
                     "aux_min_group_cases", "aux_min_subtype_cases", "readmit_days",
                     "audit_min_ratio", "comprehensive_min_cases", "drg_min_cases",
-                    "drg_max_cv", "procedure_prefix", "elastic_ceiling")
+                    "drg_max_cv", "procedure_prefix", "elastic_ceiling", "appraisal_max")
         not_negative = ("basic_max_cv", "related_min_uplift", "trim_min_cases",
                         "drg_trim_min_cases", "low_standard_max_los", "surplus_cap",
                         "audit_min_cases", "audit_min_events")

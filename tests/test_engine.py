@@ -245,8 +245,8 @@ def test_api_takes_a_catalogue_path_a_policy_by_name_and_one_year(province, cata
 
 
 def test_reading_options_are_checked_where_a_job_starts(province, catalog, tmp_path):
-    """Encoding, hospitals, mapping, batch size, code list and rule pack of a wrong kind
-    stop with one line; a registry may be given as its path."""
+    """Encoding, hospitals, mapping, batch size, code list, rule pack and progress of a
+    wrong kind stop with one line; a registry may be given as its path."""
     cur, budget = province["current"], _budget(province["current"])
     for call, message in (
             (lambda: dc.read_cases(cur, encoding="no-such-codec"), "unknown encoding 'no-such-codec'"),
@@ -262,7 +262,9 @@ def test_reading_options_are_checked_where_a_job_starts(province, catalog, tmp_p
             (lambda: dc.calibrate(cur, workers=2), "workers and client are for engine='dask'"),
             (lambda: dc.calibrate(cur, engine="dask", workers=-1), "workers must be a positive"),
             (lambda: dc.calibrate(cur, engine="dask", client="tcp://x:1"),
-             "client must be a dask.distributed.Client")):
+             "client must be a dask.distributed.Client"),
+            (lambda: dc.settle(cur, catalog, budget, progress="bar"),
+             "progress must be a function progress\\(stage, done, total\\), not str")):
         with pytest.raises(dc.InputError, match=message):
             call()
     from dipcore.engine import threads

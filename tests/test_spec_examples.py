@@ -284,6 +284,8 @@ def test_by_hospital_tables_are_read_exactly_or_stop_the_run(tmp_path):
             ("appraisal", "coefficient", "H1,0.98\nH2,abc", "appraisal.csv, row 2, column "
              "'coefficient': coefficient is not a number: 'abc'"),
             ("appraisal", "coefficient", "H1,true", "coefficient is not a number: true"),
+            ("appraisal", "coefficient", "H1,0.98\nH2,98", "appraisal.csv, row 2, column "
+             "'coefficient': coefficient 98.0 is above the policy's appraisal_max = 1.5"),
             ("deductions", "amount", "H1,1e400", "amount is not a finite number"),
             ("deductions", "amount", "H1,-5", "amount is negative: -5"),
             ("deductions", "amount", "H1,5\nH2,\nH3,1", "row 2, column 'amount': empty amount"),
@@ -298,6 +300,15 @@ def test_by_hospital_tables_are_read_exactly_or_stop_the_run(tmp_path):
         settle(appraisal=path)
     with pytest.raises(dc.InputError, match="appraisal table is a CSV file or a pyarrow.Table"):
         settle(appraisal=0.98)
+
+    # a region's bonus above the default bound, once the policy allows it: H1 has 1/10 of
+    # the 72,000,000 budget, D = 10,000,000 yuan, F = D x 0.72 x 1.6 = 11,520,000
+    raised = dc.settle(cases, cat, budget=budget, policy=dc.Policy(appraisal_max=2.0),
+                       appraisal=pa.table({"hospital_id": ["H1"], "coefficient": ["1.6"]}))
+    h1 = [x for x in raised.hospitals.to_pylist() if x["hospital_id"] == "H1"][0]
+    assert h1["fund_payable"] == Decimal("11520000.00")
+    with pytest.raises(dc.InputError, match="policy 'appraisal_max' must be positive"):
+        dc.Policy(appraisal_max=0)
 
     # H1's deduction per pool: 50,000 yuan in its pool; the misspelt pool's row is not used
     want = settle(deductions=pa.table({"hospital_id": ["H1"], "amount": [50000.0]}))

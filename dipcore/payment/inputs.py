@@ -76,9 +76,11 @@ def small_table(source: Any, what: str) -> pa.Table | None:
     return table.replace_schema_metadata({SOURCE_KEY: str(path)})
 
 
-def _amount(v: Any, where: str, value: str, row: int) -> Decimal:
+def _amount(v: Any, where: str, value: str, row: int,
+            maximum: tuple[str, float] | None = None) -> Decimal:
     """A value of an input table exactly (from its decimal text): a finite number, not
-    negative. ``true``, text and infinities stop the run naming the row."""
+    negative, and not above ``maximum`` (the policy field and its value) when given.
+    ``true``, text and infinities stop the run naming the row."""
     def bad(message: str) -> InputError:
         return InputError(message, source=where, row=row, column=value)
 
@@ -94,16 +96,21 @@ def _amount(v: Any, where: str, value: str, row: int) -> Decimal:
         raise bad(f"{value} is not a finite number: {v!r}")
     if d < 0:
         raise bad(f"{value} is negative: {v}")
+    if maximum is not None and d > Decimal(str(maximum[1])):
+        raise bad(f"{value} {v} is above the policy's {maximum[0]} = {maximum[1]} (a "
+                  "percentage or score given for a coefficient?)")
     return d
 
 
 def by_hospital(table: pa.Table | None, value: str, what: str, warnings: list[str],
-                 statements: set[tuple[str, str]]) -> dict[tuple[str, str | None], Decimal]:
+                statements: set[tuple[str, str]], maximum: tuple[str, float] | None = None
+                ) -> dict[tuple[str, str | None], Decimal]:
     """Read an input table keyed by hospital (and optionally pool) into
     ``{(hospital, pool or None): value}``.
 
     Each value is read exactly from its decimal text and must be a finite number, not
-    negative (a coefficient, or an amount in yuan). A hospital given twice for the same
+    negative (a coefficient, or an amount in yuan), nor above ``maximum`` (the policy
+    field bounding it and its value) when given. A hospital given twice for the same
     pool (or twice for all its pools) stops the run naming both rows: whether to add or
     to replace is not ours to guess with money. A row that reaches no statement of
     ``statements`` (``(hospital, pool)`` of the hospitals with cases) is a warning: its
@@ -137,7 +144,7 @@ def by_hospital(table: pa.Table | None, value: str, what: str, warnings: list[st
             raise InputError(f"hospital {h} is given twice for {scope} (rows {rows[key]} and "
                              f"{row})", source=where, row=row, column="hospital_id")
         rows[key] = row
-        out[key] = _amount(v, where, value, row)
+        out[key] = _amount(v, where, value, row, maximum)
         if h not in hospitals:
             warnings.append(f"{what}: hospital {h} has no cases in this settlement")
         elif p is not None and key not in statements:

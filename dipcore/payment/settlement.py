@@ -231,7 +231,8 @@ def finalize(hospital_sums: pa.Table, monthly_sums: pa.Table, cases: pa.Table | 
     # the ids as Python strings only to look up the input tables given
     hosp, pool = (hosp_col.to_pylist(), pool_col.to_pylist()) if given_tables else ([], [])
     statements = set(zip(hosp, pool))
-    coef = by_hospital(appraisal, "coefficient", "appraisal", warnings, statements)
+    coef = by_hospital(appraisal, "coefficient", "appraisal", warnings, statements,
+                       maximum=("appraisal_max", policy.appraisal_max))
     ded = by_hospital(deductions, "amount", "deductions", warnings, statements)
     pre = by_hospital(prepaid, "amount", "prepaid", warnings, statements)
     adv = by_hospital(prepaid, "advance", "prepaid", warnings, statements) \
