@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
@@ -358,7 +359,8 @@ class Policy:
         positive = ("core_min_cases", "score_scale", "high_ratio", "extreme_ratio",
                     "aux_min_group_cases", "aux_min_subtype_cases", "readmit_days",
                     "audit_min_ratio", "comprehensive_min_cases", "drg_min_cases",
-                    "drg_max_cv", "procedure_prefix", "elastic_ceiling", "appraisal_max")
+                    "drg_max_cv", "procedure_prefix", "elastic_ceiling", "appraisal_max",
+                    "drg_scale", "drg_trim_sd", "drg_high_above", "new_technology_days")
         not_negative = ("basic_max_cv", "related_min_uplift", "trim_min_cases",
                         "drg_trim_min_cases", "low_standard_max_los", "surplus_cap",
                         "audit_min_cases", "audit_min_events")
@@ -433,9 +435,6 @@ class Policy:
 
     def _validate_drg(self) -> None:
         """The SPEC 10 parameters."""
-        for name in ("drg_scale", "drg_trim_sd", "drg_high_above", "new_technology_days"):
-            if not getattr(self, name) > 0:
-                raise InputError(f"policy '{name}' must be positive, not {getattr(self, name)!r}")
         if not 0 <= self.drg_low_ratio < 1:
             raise InputError("policy 'drg_low_ratio' must be in [0, 1)")
         limits = [b[0] for b in self.drg_high_bands if len(b) == 2]
@@ -512,7 +511,7 @@ class Policy:
         return cls.from_dict(tomllib.loads(path.read_text(encoding="utf-8")), source=name)
 
     @classmethod
-    def of(cls, value: "Policy | dict[str, Any] | str | Path | None",
+    def of(cls, value: "Policy | dict[str, Any] | str | os.PathLike | None",
            default: "Policy | None" = None) -> "Policy | None":
         """The policy ``value`` names: a :class:`Policy` as it is; a mapping of its fields
         (:meth:`from_dict`); a built-in name (:meth:`builtin`) or a TOML file
@@ -524,7 +523,7 @@ class Policy:
             return value
         if isinstance(value, dict):
             return cls.from_dict(value)
-        if isinstance(value, (str, Path)):
+        if isinstance(value, (str, os.PathLike)):
             text = str(value)
             # a bare word that is no file: one of the shipped policies
             if not Path(text).exists() and "/" not in text and not text.endswith(".toml"):

@@ -660,6 +660,9 @@ def test_adjustment_factors_longest_match():
     ({"drg_high_rule": "shandong"}, "drg_high_rule"),
     ({"drg_low_ratio": 1.0}, "drg_low_ratio"),
     ({"hospital_coefficients": {"H1": -1.0}}, "hospital_coefficients"),
+    ({"drg_scale": 0.0}, "policy 'drg_scale' must be positive, not 0.0"),
+    ({"drg_trim_sd": -3.0}, "policy 'drg_trim_sd' must be positive, not -3.0"),
+    ({"new_technology_days": 0}, "policy 'new_technology_days' must be positive, not 0"),
 ])
 def test_policy_validation(changes, words):
     with pytest.raises(InputError) as exc:
